@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// newLogger returns the process logger: text or JSON lines on w at level.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// newRegistry returns a fresh Prometheus registry with the Go runtime and
+// process collectors. The proxy and socket packages register on it through
+// their Config.Registerer; it is served only on the admin listener.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
+
+// adminHandler serves the admin listener: /metrics and a liveness probe.
+// Nothing here is ever mounted on the public listener.
+func adminHandler(reg *prometheus.Registry, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		Registry:          reg,
+		EnableOpenMetrics: true,
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+// serverMetrics are the edge's own figures: every request the public
+// listener answered, by cache outcome.
+type serverMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	bytes    *prometheus.CounterVec
+}
+
+func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
+	m := &serverMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firstrender_server_requests_total",
+			Help: "Requests answered on the public listener, by status class and cache outcome (hit, miss, stale, pass, ...).",
+		}, []string{"code", "cache"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "firstrender_server_request_duration_seconds",
+			Help:    "Time from request to last byte written on the public listener, by cache outcome.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"cache"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firstrender_server_response_bytes_total",
+			Help: "Response body bytes written on the public listener, by cache outcome.",
+		}, []string{"cache"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.bytes)
+	return m
+}
+
+// accessLog wraps h: one log line and one metrics update per request, with
+// method, path, status, cache outcome (from Cache-Status), duration and
+// bytes. A hijacked connection (a brokered WebSocket) is logged when the
+// handler returns, i.e. when the socket closes, with status 101.
+func accessLog(h http.Handler, logger *slog.Logger, m *serverMetrics) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			status := sw.status
+			if sw.hijacked {
+				status = http.StatusSwitchingProtocols
+			} else if status == 0 {
+				status = http.StatusOK // nothing written: net/http sends 200
+			}
+			cs := w.Header().Get("Cache-Status")
+			outcome := cacheOutcome(cs)
+			d := time.Since(start)
+			m.requests.WithLabelValues(strconv.Itoa(status/100)+"xx", outcome).Inc()
+			m.duration.WithLabelValues(outcome).Observe(d.Seconds())
+			m.bytes.WithLabelValues(outcome).Add(float64(sw.bytes))
+			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method),
+				slog.String("host", r.Host),
+				slog.String("path", r.URL.RequestURI()),
+				slog.Int("status", status),
+				slog.String("cache", outcome),
+				slog.String("cache_status", cs),
+				slog.Duration("dur", d),
+				slog.Int64("bytes", sw.bytes),
+				slog.String("remote", r.RemoteAddr),
+			)
+		}()
+		h.ServeHTTP(sw, r)
+	})
+}
+
+// cacheOutcome reduces an RFC 9211 Cache-Status value to one label: "hit",
+// the fwd= reason ("miss", "stale", "uri-miss", "bypass", ...), "pass" when
+// the cache forwarded without a reason, or "none" without the header.
+func cacheOutcome(cs string) string {
+	if cs == "" {
+		return "none"
+	}
+	// Our own entry is the last one (RFC 9211 §2: the cache nearest the
+	// client appends last).
+	entries := strings.Split(cs, ",")
+	last := strings.TrimSpace(entries[len(entries)-1])
+	params := strings.Split(last, ";")
+	for _, p := range params[1:] {
+		p = strings.TrimSpace(p)
+		switch {
+		case p == "hit":
+			return "hit"
+		case strings.HasPrefix(p, "fwd="):
+			v := strings.Trim(strings.TrimPrefix(p, "fwd="), `"`)
+			if v != "" && len(v) <= 16 {
+				return v
+			}
+		}
+	}
+	return "pass"
+}
+
+// statusWriter records the status and body size. It keeps Flush and Hijack
+// reachable (streaming and WebSockets) and supports http.ResponseController
+// through Unwrap.
+type statusWriter struct {
+	http.ResponseWriter
+	status   int
+	bytes    int64
+	hijacked bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("server: connection cannot be hijacked")
+	}
+	c, rw, err := hj.Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return c, rw, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
