@@ -1,0 +1,79 @@
+// Package store is firstrender's page store: cached responses ("records")
+// in one bbolt file, with keys, variants, tags, sizes, expiry, eviction,
+// purges and paged listing. It knows nothing of HTTP; httpcache gives the
+// fields their meaning.
+//
+// # Records and keys
+//
+// A [Record] is addressed by a primary key (opaque, non-empty, no NUL byte;
+// httpcache uses the normalized URL) and a variant within it ("" for the
+// sole variant). Records sort by key, then variant. [Meta] is a record
+// without its header and body; listings ([Store.Scan], [Store.Variants])
+// return Meta and read only each record's metadata section.
+//
+// # Encoding and damage
+//
+// Each record is stored in a versioned binary encoding with two CRC-32C
+// checksums, one over the metadata and one over the header and body. A
+// record that fails its checks is never returned as data: [Store.Get]
+// returns a [*CorruptError] (errors.Is(err, [ErrCorrupt])), listings flag
+// it with [Meta.Corrupt], and [Store.Delete] removes it. An unknown record
+// version is reported the same way, wrapping [ErrVersion]. The file carries
+// a format version ([FormatVersion]); [Open] refuses a newer one.
+//
+// # Opening
+//
+// [Open] always sets a file-lock timeout ([Options.Timeout], default 1s),
+// so it never hangs on a file another process holds; it then fails with
+// [ErrLocked]. A file that is not a bbolt database, or not a firstrender
+// store, gives [ErrCorrupt]; missing permission gives an error matching
+// [io/fs.ErrPermission]. All are wrapped in an [*OpenError] naming the
+// path. [Options.ReadOnly] opens for inspection with a shared lock. Open
+// reads only a small meta bucket, so it takes the same time for a million
+// records as for ten.
+//
+// # Writes and durability
+//
+// Writes ([Store.Put], deletes, [Store.Annotate]) are queued to one writer
+// goroutine, which runs everything queued at that moment in one
+// transaction: concurrent writers share a commit and its fsync (group
+// commit). Every write method returns only after its transaction has
+// committed, so an acknowledged purge survives a crash (kill -9), and a
+// record is either whole or absent afterwards. Deletes of many records are
+// split into transactions of 10,000.
+//
+// # Bounds and eviction
+//
+// [Options.MaxObjectSize] bounds one record ([ErrTooLarge]).
+// [Options.MaxSize] bounds the bytes of stored records ([Stats.Bytes]):
+// when a commit takes the store over it, a background goroutine removes
+// records until the store is under 90% of MaxSize, in this order:
+//
+//  1. records whose Expires has passed, earliest expiry first;
+//  2. then least recently used first, by access time (the Put, or the
+//     latest Get), ties in key order.
+//
+// Access times are approximate: Get records them in memory only (a read
+// never writes), and they are written in one batched transaction every
+// [Options.AccessFlushInterval] (default 5s), before each eviction run and
+// on Close. After a crash, accesses since the last flush are lost, which
+// only makes those records look older. Eviction works in transactions of
+// 1,000 records and never blocks readers: bbolt readers see a snapshot.
+//
+// The bbolt file itself never shrinks; [Store.Compact] writes a compacted
+// copy.
+//
+// # Statistics
+//
+// [Store.Stats] is O(1): the counters are kept in the meta bucket, updated
+// in the same transaction as every write, and loaded by Open.
+//
+// # Concurrency
+//
+// A [*Store] is safe for concurrent use by any number of goroutines.
+// Readers run in bbolt read transactions, in parallel with each other and
+// with the writer. Values returned are copies owned by the caller. Methods
+// that may block take a context: reads check it before starting; writes
+// honour it while waiting for room in the write queue, and once queued wait
+// for the commit, so that their result is always known.
+package store

@@ -1,0 +1,207 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"sync"
+	"time"
+)
+
+// accessTracker keeps the access times recorded by Get in memory, so a
+// read never writes. flushAccess writes them in one transaction every
+// Options.AccessFlushInterval, before eviction, and on Close. When more
+// than maxPendingAccess keys are pending, a flush is started early and
+// further accesses of new keys are dropped until it runs (LRU is an
+// approximation; an access lost this way only makes a record look older).
+type accessTracker struct {
+	mu   sync.Mutex
+	m    map[string]int64
+	kick chan struct{}
+}
+
+const maxPendingAccess = 1 << 17
+
+func (a *accessTracker) init() {
+	a.m = make(map[string]int64)
+	a.kick = make(chan struct{}, 1)
+}
+
+func (a *accessTracker) touch(ck string, ns int64, _ *Store) {
+	a.mu.Lock()
+	if len(a.m) >= maxPendingAccess {
+		if _, ok := a.m[ck]; !ok {
+			a.mu.Unlock()
+			select {
+			case a.kick <- struct{}{}:
+			default:
+			}
+			return
+		}
+	}
+	a.m[ck] = ns
+	a.mu.Unlock()
+}
+
+func (a *accessTracker) get(ck string) (int64, bool) {
+	if a.kick == nil {
+		return 0, false
+	}
+	a.mu.Lock()
+	ns, ok := a.m[ck]
+	a.mu.Unlock()
+	return ns, ok
+}
+
+func (a *accessTracker) pending() int {
+	if a.kick == nil {
+		return 0
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.m)
+}
+
+func (a *accessTracker) take() map[string]int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := a.m
+	a.m = make(map[string]int64)
+	return m
+}
+
+// flushAccess writes pending access times to the atime and lru buckets.
+func (s *Store) flushAccess(ctx context.Context) error {
+	m := s.access.take()
+	if len(m) == 0 {
+		return nil
+	}
+	return s.do(ctx, 0, func(w *wtx) error {
+		for ck, ns := range m {
+			k := []byte(ck)
+			if w.rec.Get(k) == nil {
+				continue
+			}
+			ns = clampNs(ns)
+			if a := w.atime.Get(k); len(a) == 8 && int64(binary.BigEndian.Uint64(a)) >= ns {
+				continue
+			}
+			if err := w.setAtime(k, ns); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) flushLoop(ctx context.Context) {
+	defer s.bgWG.Done()
+	t := time.NewTicker(s.opts.AccessFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.access.kick:
+		}
+		if err := s.flushAccess(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("store: writing access times", "path", s.path, "err", err)
+		}
+	}
+}
+
+func (s *Store) kickEvict() {
+	select {
+	case s.evictKick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Store) evictLoop(ctx context.Context) {
+	defer s.bgWG.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.evictKick:
+		}
+		n, err := s.evict(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("store: eviction", "path", s.path, "err", err)
+		}
+		if n > 0 {
+			s.log.Debug("store: evicted", "path", s.path, "records", n, "bytes", s.bytes.Load())
+		}
+		if s.opts.evictDone != nil {
+			select {
+			case s.opts.evictDone <- n:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// evict brings Stats.Bytes under 90% of MaxSize. Order: first records
+// whose Expires has passed (earliest expiry first), then the least
+// recently used (by access time: the Put, or the last Get as flushed from
+// memory; pending accesses are flushed first), oldest first, ties in key
+// order. It works in transactions of at most 1,000 records, so writers
+// interleave; readers are never blocked (bbolt readers see a snapshot).
+func (s *Store) evict(ctx context.Context) (int, error) {
+	if s.opts.MaxSize <= 0 || s.bytes.Load() <= s.opts.MaxSize {
+		return 0, nil
+	}
+	target := s.opts.MaxSize / 10 * 9
+	if err := s.flushAccess(ctx); err != nil {
+		return 0, err
+	}
+	const step = 1000
+	total := 0
+	for {
+		var n int
+		var more bool
+		err := s.do(ctx, 0, func(w *wtx) error {
+			n, more = 0, false
+			done := func() bool { return w.cnt.Bytes <= target }
+			if w.cnt.Bytes <= target {
+				return nil
+			}
+			var err error
+			n, more, err = w.removeExpired(w.nowNs, step, done)
+			if err != nil || more || done() {
+				return err
+			}
+			var keys [][]byte
+			c := w.lru.Cursor()
+			for k, _ := c.First(); k != nil && len(keys) < step-n; k, _ = c.Next() {
+				keys = append(keys, bytes.Clone(k))
+			}
+			for _, k := range keys {
+				if done() {
+					return nil
+				}
+				ck := k[8:]
+				v := w.rec.Get(ck)
+				if v == nil { // stale index entry
+					if err := w.lru.Delete(k); err != nil {
+						return must(err)
+					}
+					continue
+				}
+				if err := w.del(ck, v); err != nil {
+					return err
+				}
+				w.cnt.Evictions++
+				n++
+			}
+			more = !done() && len(keys) > 0
+			return nil
+		})
+		total += n
+		if err != nil || !more {
+			return total, err
+		}
+	}
+}

@@ -1,0 +1,504 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Get returns a copy of the record stored under key and variant, owned by
+// the caller. It returns ErrNotFound when there is none, a *CorruptError
+// (errors.Is ErrCorrupt) when the stored bytes fail their checksum, and
+// ErrClosed after Close. Get never writes: the access time it records for
+// LRU eviction is kept in memory and written later in a batch.
+func (s *Store) Get(ctx context.Context, key, variant string) (*Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := validateKey(key); err != nil {
+		return nil, fmt.Errorf("store: get: %w", err)
+	}
+	ck := recKey(key, variant)
+	var r *Record
+	err := s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketRec).Get(ck)
+		if v == nil {
+			return ErrNotFound
+		}
+		var err error
+		r, _, err = decodeRecord(v)
+		if err == nil && (r.Key != key || r.Variant != variant) {
+			err = fmt.Errorf("record says key %q variant %q", r.Key, r.Variant)
+		}
+		if err != nil {
+			s.corrupt.Add(1)
+			return &CorruptError{Key: key, Variant: variant, Err: err}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.ops != nil {
+		s.access.touch(string(ck), s.opts.Now().UnixNano(), s)
+	}
+	return r, nil
+}
+
+// Put stores a copy of r, replacing any record with the same Key and
+// Variant, and returns after the write is committed (and synced unless
+// Options.NoSync). Concurrent Puts share transactions. The record is
+// encoded in the caller's goroutine; r is not modified or retained. A zero
+// StoredTime is set to Options.Now() in the stored copy.
+//
+// Errors: ErrInvalid (empty key, NUL in key or tag), ErrTooLarge (encoding
+// above Options.MaxObjectSize), ErrReadOnly, ErrClosed, ctx's error if it
+// ends before the write is queued.
+func (s *Store) Put(ctx context.Context, r *Record) error {
+	if r == nil {
+		return fmt.Errorf("store: put: nil record: %w", ErrInvalid)
+	}
+	if err := validate(r); err != nil {
+		return fmt.Errorf("store: put: %w", err)
+	}
+	rr := *r
+	if rr.StoredTime.IsZero() {
+		rr.StoredTime = s.opts.Now()
+	}
+	ck := recKey(rr.Key, rr.Variant)
+	v := encodeRecord(&rr)
+	if size := int64(len(ck) + len(v)); size > s.opts.MaxObjectSize {
+		return fmt.Errorf("store: put %q: %d bytes, limit %d: %w", rr.Key, size, s.opts.MaxObjectSize, ErrTooLarge)
+	}
+	m := &Meta{Tags: uniq(rr.Tags), Expires: rr.Expires}
+	return s.do(ctx, len(v), func(w *wtx) error {
+		return w.put(ck, v, m, w.nowNs)
+	})
+}
+
+func uniq(tags []string) []string {
+	if len(tags) < 2 {
+		return tags
+	}
+	t := slices.Clone(tags)
+	slices.Sort(t)
+	return slices.Compact(t)
+}
+
+// Delete removes one record, returning after the removal is committed. It
+// returns ErrNotFound if there is none. A damaged record can be deleted.
+func (s *Store) Delete(ctx context.Context, key, variant string) error {
+	if err := validateKey(key); err != nil {
+		return fmt.Errorf("store: delete: %w", err)
+	}
+	ck := recKey(key, variant)
+	return s.do(ctx, 0, func(w *wtx) error {
+		v := w.rec.Get(ck)
+		if v == nil {
+			return ErrNotFound
+		}
+		return w.del(ck, v)
+	})
+}
+
+// DeleteKey removes every variant of key and returns how many records it
+// removed (0 and no error when there were none), after commit.
+func (s *Store) DeleteKey(ctx context.Context, key string) (int, error) {
+	if err := validateKey(key); err != nil {
+		return 0, fmt.Errorf("store: delete key: %w", err)
+	}
+	return s.deleteRange(ctx, append([]byte(key), 0))
+}
+
+// DeletePrefix removes every record whose primary key starts with prefix
+// and returns how many it removed, after the last removal is committed.
+// Large purges are split into transactions of 10,000 records; if ctx ends
+// or an error occurs midway, the count removed so far is returned with the
+// error. An empty prefix is ErrInvalid (use DeleteAll).
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	if prefix == "" {
+		return 0, fmt.Errorf("store: delete prefix: empty prefix (use DeleteAll): %w", ErrInvalid)
+	}
+	return s.deleteRange(ctx, []byte(prefix))
+}
+
+func (s *Store) deleteRange(ctx context.Context, prefix []byte) (int, error) {
+	total := 0
+	for {
+		var n int
+		var more bool
+		err := s.do(ctx, 0, func(w *wtx) error {
+			n, more = 0, false
+			var keys [][]byte
+			c := w.rec.Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				if len(keys) == chunk {
+					more = true
+					break
+				}
+				keys = append(keys, bytes.Clone(k))
+			}
+			for _, k := range keys {
+				if err := w.del(k, w.rec.Get(k)); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// DeleteTag removes every record carrying tag and returns how many it
+// removed, after commit. It uses the tag index, not a scan.
+func (s *Store) DeleteTag(ctx context.Context, tag string) (int, error) {
+	if tag == "" {
+		return 0, fmt.Errorf("store: delete tag: empty tag: %w", ErrInvalid)
+	}
+	prefix := append([]byte(tag), 0)
+	total := 0
+	for {
+		var n int
+		var more bool
+		err := s.do(ctx, 0, func(w *wtx) error {
+			n, more = 0, false
+			var iks [][]byte
+			c := w.tag.Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				if len(iks) == chunk {
+					more = true
+					break
+				}
+				iks = append(iks, bytes.Clone(k))
+			}
+			for _, ik := range iks {
+				ck := ik[len(prefix):]
+				v := w.rec.Get(ck)
+				if v != nil {
+					m, err := decodeMeta(v)
+					if err != nil || slices.Contains(m.Tags, tag) {
+						if err := w.del(ck, v); err != nil {
+							return err
+						}
+						n++
+						continue
+					}
+				}
+				// Stale entry (record gone, or re-stored without the tag).
+				if err := w.tag.Delete(ik); err != nil {
+					return must(err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// DeleteAll removes every record and returns how many there were, after
+// commit. It drops and recreates the buckets in one transaction.
+func (s *Store) DeleteAll(ctx context.Context) (int, error) {
+	var n int
+	err := s.do(ctx, 0, func(w *wtx) error {
+		n = int(w.cnt.Records)
+		for _, name := range dataBuckets {
+			if err := w.tx.DeleteBucket(name); err != nil {
+				return must(err)
+			}
+			b, err := w.tx.CreateBucket(name)
+			if err != nil {
+				return must(err)
+			}
+			switch string(name) {
+			case string(bucketRec):
+				w.rec = b
+			case string(bucketTag):
+				w.tag = b
+			case string(bucketExp):
+				w.exp = b
+			case string(bucketAtime):
+				w.atime = b
+			case string(bucketLRU):
+				w.lru = b
+			}
+		}
+		w.cnt.Records, w.cnt.Bytes = 0, 0
+		return nil
+	})
+	return n, err
+}
+
+// ScanOptions select a page of Scan.
+type ScanOptions struct {
+	// Prefix limits the scan to primary keys starting with it.
+	Prefix string
+	// After is the cursor: Page.Next of the previous page (exclusive).
+	// A plain primary key (no NUL byte) skips that key and all its variants.
+	After string
+	// Limit is the page size. Zero means 100; it is capped at 10,000.
+	Limit int
+}
+
+// Page is one page of Scan.
+type Page struct {
+	Entries []Meta
+	// Next is the cursor for the following page, "" when there is none.
+	// It is opaque: pass it back as ScanOptions.After.
+	Next string
+}
+
+const (
+	defaultScanLimit = 100
+	maxScanLimit     = 10000
+)
+
+// Scan lists records in key order (primary key, then variant), from a
+// cursor, one page at a time. It seeks to the cursor (cost grows with the
+// log of the number of records, not with the page's depth) and reads only
+// each record's metadata. Damaged records are listed with Meta.Corrupt set.
+func (s *Store) Scan(ctx context.Context, o ScanOptions) (Page, error) {
+	if err := ctx.Err(); err != nil {
+		return Page{}, err
+	}
+	limit := o.Limit
+	switch {
+	case limit < 0:
+		return Page{}, fmt.Errorf("store: scan: negative limit %d: %w", limit, ErrInvalid)
+	case limit == 0:
+		limit = defaultScanLimit
+	case limit > maxScanLimit:
+		limit = maxScanLimit
+	}
+	prefix := []byte(o.Prefix)
+	seek := prefix
+	var after []byte
+	if o.After != "" {
+		after = []byte(o.After)
+		if bytes.IndexByte(after, 0) < 0 {
+			after = append(after, 1) // past every "key NUL variant"
+		}
+		if bytes.Compare(after, seek) > 0 {
+			seek = after
+		}
+	}
+	var p Page
+	err := s.view(func(tx *bolt.Tx) error {
+		atime := tx.Bucket(bucketAtime)
+		c := tx.Bucket(bucketRec).Cursor()
+		k, v := c.Seek(seek)
+		if k != nil && after != nil && bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(p.Entries) == limit {
+				p.Next = string(p.Entries[len(p.Entries)-1].cursor())
+				break
+			}
+			p.Entries = append(p.Entries, s.meta(k, v, atime))
+		}
+		return nil
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	return p, nil
+}
+
+func (m *Meta) cursor() []byte { return recKey(m.Key, m.Variant) }
+
+// meta decodes the listing entry for record k (value v).
+func (s *Store) meta(k, v []byte, atime *bolt.Bucket) Meta {
+	key, variant := splitRecKey(k)
+	m, err := decodeMeta(v)
+	if err != nil || m.Key != key || m.Variant != variant {
+		s.corrupt.Add(1)
+		return Meta{Key: key, Variant: variant, Size: int64(len(k) + len(v)), Corrupt: true}
+	}
+	m.Size += int64(len(k))
+	if ns, ok := s.access.get(string(k)); ok {
+		m.LastAccess = nanosTime(ns)
+	} else if a := atime.Get(k); len(a) == 8 {
+		m.LastAccess = nanosTime(int64(binary.BigEndian.Uint64(a)))
+	}
+	return *m
+}
+
+// Variants lists the stored variants of key in variant order (empty, with
+// no error, when there are none).
+func (s *Store) Variants(ctx context.Context, key string) ([]Meta, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := validateKey(key); err != nil {
+		return nil, fmt.Errorf("store: variants: %w", err)
+	}
+	prefix := append([]byte(key), 0)
+	var ms []Meta
+	err := s.view(func(tx *bolt.Tx) error {
+		atime := tx.Bucket(bucketAtime)
+		c := tx.Bucket(bucketRec).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			ms = append(ms, s.meta(k, v, atime))
+		}
+		return nil
+	})
+	return ms, err
+}
+
+// Annotate merges set into the record's annotations ("" as a value deletes
+// that annotation) and returns after commit. The record's access time is
+// kept. It returns ErrNotFound, or a *CorruptError for a damaged record.
+func (s *Store) Annotate(ctx context.Context, key, variant string, set map[string]string) error {
+	if err := validateKey(key); err != nil {
+		return fmt.Errorf("store: annotate: %w", err)
+	}
+	ck := recKey(key, variant)
+	set = maps.Clone(set)
+	return s.do(ctx, 0, func(w *wtx) error {
+		v := w.rec.Get(ck)
+		if v == nil {
+			return ErrNotFound
+		}
+		r, m, err := decodeRecord(v)
+		if err != nil {
+			return &CorruptError{Key: key, Variant: variant, Err: err}
+		}
+		if r.Annotations == nil {
+			r.Annotations = map[string]string{}
+		}
+		for k, val := range set {
+			if val == "" {
+				delete(r.Annotations, k)
+			} else {
+				r.Annotations[k] = val
+			}
+		}
+		if len(r.Annotations) == 0 {
+			r.Annotations = nil
+		}
+		atimeNs := w.nowNs
+		if a := w.atime.Get(ck); len(a) == 8 {
+			atimeNs = int64(binary.BigEndian.Uint64(a))
+		}
+		m.Tags = uniq(m.Tags)
+		return w.put(ck, encodeRecord(r), m, atimeNs)
+	})
+}
+
+// RemoveExpired removes every record whose Expires is set and not after
+// now, and returns how many, after commit. It walks the expiry index from
+// the oldest entry, so its cost grows with the number of expired records,
+// not with the store. Stats.Expired counts them.
+func (s *Store) RemoveExpired(ctx context.Context, now time.Time) (int, error) {
+	limit := clampNs(now.UnixNano())
+	total := 0
+	for {
+		var n int
+		var more bool
+		err := s.do(ctx, 0, func(w *wtx) error {
+			var err error
+			n, more, err = w.removeExpired(limit, chunk, nil)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// removeExpired removes up to max expired records (expiry <= limitNs),
+// oldest expiry first, while stop (if non-nil) returns false.
+func (w *wtx) removeExpired(limitNs int64, max int, stop func() bool) (n int, more bool, err error) {
+	var iks [][]byte
+	c := w.exp.Cursor()
+	for k, _ := c.First(); k != nil && len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) <= limitNs; k, _ = c.Next() {
+		if len(iks) == max {
+			more = true
+			break
+		}
+		iks = append(iks, bytes.Clone(k))
+	}
+	for _, ik := range iks {
+		if stop != nil && stop() {
+			return n, false, nil
+		}
+		ck := ik[8:]
+		if v := w.rec.Get(ck); v != nil {
+			m, err := decodeMeta(v)
+			if err != nil || (!m.Expires.IsZero() && clampNs(m.Expires.UnixNano()) == int64(binary.BigEndian.Uint64(ik))) {
+				if err := w.del(ck, v); err != nil {
+					return n, false, err
+				}
+				w.cnt.Expired++
+				n++
+				continue
+			}
+		}
+		if err := w.exp.Delete(ik); err != nil {
+			return n, false, must(err)
+		}
+	}
+	return n, more, nil
+}
+
+// Compact writes a compacted copy of the store to a new file dst (which
+// must not exist), for example to reclaim space: bbolt never shrinks its
+// file. Writes may continue meanwhile; the copy is a consistent snapshot.
+// ctx is checked before starting. Open dst afterwards to use it.
+func (s *Store) Compact(ctx context.Context, dst string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := os.Stat(dst); err == nil {
+		return fmt.Errorf("store: compact to %s: file exists: %w", dst, os.ErrExist)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("store: compact to %s: %w", dst, err)
+	}
+	if s.ops != nil {
+		_ = s.flushAccess(ctx)
+	}
+	s.closeMu.RLock()
+	closed := s.closed
+	s.closeMu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	d, err := bolt.Open(dst, 0o600, &bolt.Options{Timeout: s.opts.Timeout, NoSync: s.opts.NoSync, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return fmt.Errorf("store: compact to %s: %w", dst, err)
+	}
+	err = bolt.Compact(d, s.db, 64<<20)
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(dst)
+		return fmt.Errorf("store: compact %s to %s: %w", s.path, dst, err)
+	}
+	return nil
+}

@@ -1,0 +1,391 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// FormatVersion is the on-disk format this binary writes. Open refuses a
+// file whose format is newer (ErrVersion).
+const FormatVersion = 1
+
+// Options configure Open. The zero value is a usable read-write store with
+// no size bound.
+type Options struct {
+	// Timeout is how long Open waits for the file lock held by another
+	// process. Zero means 1s; Open never waits forever. Negative is invalid.
+	Timeout time.Duration
+	// ReadOnly opens the file for inspection with a shared lock: writes
+	// return ErrReadOnly, and a process holding the file read-write makes
+	// Open fail with ErrLocked.
+	ReadOnly bool
+	// MaxSize bounds the bytes of stored records (Stats.Bytes, not the file
+	// size; see Compact). Zero means unbounded. When a write takes the
+	// store over MaxSize, a background evictor removes records, expired
+	// first, then least recently used, until it is under 90% of MaxSize.
+	MaxSize int64
+	// MaxObjectSize bounds one encoded record; Put of a bigger one returns
+	// ErrTooLarge. Zero means 16 MiB, or MaxSize if that is smaller. A value
+	// above a non-zero MaxSize is invalid.
+	MaxObjectSize int64
+	// NoSync skips fsync on commit. For tests and benchmarks only: a crash
+	// of the machine (not of the process) may then lose or damage data.
+	NoSync bool
+	// Logger receives background errors (eviction, access-time flushes).
+	// Nil means log nothing.
+	Logger *slog.Logger
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// AccessFlushInterval is how often access times recorded in memory by
+	// Get are written to the file (in one batched transaction) for LRU
+	// eviction. Zero means 5s. Pending access times are also flushed
+	// before each eviction and on Close.
+	AccessFlushInterval time.Duration
+
+	evictDone chan int // tests: receives each background eviction's count
+}
+
+const (
+	defaultTimeout       = time.Second
+	defaultMaxObjectSize = 16 << 20
+	defaultAccessFlush   = 5 * time.Second
+)
+
+func (o *Options) setDefaults() error {
+	if o.Timeout < 0 || o.MaxSize < 0 || o.MaxObjectSize < 0 || o.AccessFlushInterval < 0 {
+		return fmt.Errorf("negative Timeout, MaxSize, MaxObjectSize or AccessFlushInterval: %w", ErrInvalid)
+	}
+	if o.Timeout == 0 {
+		o.Timeout = defaultTimeout
+	}
+	if o.MaxSize > 0 && o.MaxObjectSize > o.MaxSize {
+		return fmt.Errorf("MaxObjectSize %d is above MaxSize %d: %w", o.MaxObjectSize, o.MaxSize, ErrInvalid)
+	}
+	if o.MaxObjectSize == 0 {
+		o.MaxObjectSize = defaultMaxObjectSize
+		if o.MaxSize > 0 && o.MaxSize < o.MaxObjectSize {
+			o.MaxObjectSize = o.MaxSize
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.AccessFlushInterval == 0 {
+		o.AccessFlushInterval = defaultAccessFlush
+	}
+	return nil
+}
+
+// Bucket names and meta keys.
+var (
+	bucketMeta  = []byte("meta")  // format version, counters
+	bucketRec   = []byte("rec")   // key NUL variant -> encoded record
+	bucketTag   = []byte("tag")   // tag NUL key NUL variant -> empty
+	bucketExp   = []byte("exp")   // 8-byte BE expiry ns, key NUL variant -> empty
+	bucketAtime = []byte("atime") // key NUL variant -> 8-byte BE access ns
+	bucketLRU   = []byte("lru")   // 8-byte BE access ns, key NUL variant -> empty
+
+	dataBuckets = [][]byte{bucketRec, bucketTag, bucketExp, bucketAtime, bucketLRU}
+
+	metaFormat   = []byte("format")
+	metaCounters = []byte("counters")
+)
+
+// counters are persisted in the meta bucket in every write transaction, so
+// Stats is O(1) and Open does not scan.
+type counters struct {
+	Records, Bytes, Evictions, Expired int64
+}
+
+func (c counters) encode() []byte {
+	b := make([]byte, 32)
+	binary.BigEndian.PutUint64(b[0:], uint64(c.Records))
+	binary.BigEndian.PutUint64(b[8:], uint64(c.Bytes))
+	binary.BigEndian.PutUint64(b[16:], uint64(c.Evictions))
+	binary.BigEndian.PutUint64(b[24:], uint64(c.Expired))
+	return b
+}
+
+func decodeCounters(b []byte) (counters, bool) {
+	if len(b) != 32 {
+		return counters{}, false
+	}
+	return counters{
+		Records:   int64(binary.BigEndian.Uint64(b[0:])),
+		Bytes:     int64(binary.BigEndian.Uint64(b[8:])),
+		Evictions: int64(binary.BigEndian.Uint64(b[16:])),
+		Expired:   int64(binary.BigEndian.Uint64(b[24:])),
+	}, true
+}
+
+// Stats are the store's figures. Reading them is O(1).
+type Stats struct {
+	Records int64 // records stored
+	Bytes   int64 // bytes of stored records (sum of Meta.Size)
+	// FileSize is the database file's size after the last commit; it only
+	// shrinks through Compact.
+	FileSize  int64
+	Evictions int64 // records removed to stay under MaxSize (ever)
+	Expired   int64 // records removed by RemoveExpired or eviction of expired records (ever)
+	Corrupt   int64 // damaged records met by reads since Open
+	MaxSize   int64 // Options.MaxSize
+	// Commits and Writes count write transactions and write operations
+	// since Open; Writes/Commits is the write coalescing factor.
+	Commits, Writes int64
+	// PendingAccess is the number of access times held in memory, not yet
+	// written to the file.
+	PendingAccess int64
+}
+
+// Store is a page store in one bbolt file. All methods are safe for
+// concurrent use by multiple goroutines.
+type Store struct {
+	path string
+	opts Options
+	db   *bolt.DB
+	log  *slog.Logger
+
+	// closeMu guards closed and sends on ops: senders hold it for reading.
+	closeMu    sync.RWMutex
+	closed     bool
+	ops        chan *op
+	writerDone chan struct{}
+
+	// published counters (written by the writer after each commit).
+	records, bytes, evictions, expired atomic.Int64
+	fileSize, corrupt, commits, writes atomic.Int64
+	cnt                                counters // writer-owned
+
+	access accessTracker
+
+	bgCancel  context.CancelFunc
+	bgWG      sync.WaitGroup
+	evictKick chan struct{}
+}
+
+// Open opens (creating if needed, unless read-only) the store at path.
+// Errors are *OpenError naming path and wrapping ErrLocked, ErrCorrupt,
+// ErrVersion, ErrInvalid or the operating system's error (fs.ErrPermission,
+// fs.ErrNotExist). Open reads only the meta bucket: its cost does not
+// grow with the number of records.
+func Open(path string, opts Options) (*Store, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, &OpenError{Path: path, Err: err}
+	}
+	db, err := openBolt(path, opts)
+	if err != nil {
+		return nil, &OpenError{Path: path, Err: err}
+	}
+	s := &Store{path: path, opts: opts, db: db, log: opts.Logger}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, &OpenError{Path: path, Err: err}
+	}
+	if !opts.ReadOnly {
+		s.ops = make(chan *op, 1024)
+		s.writerDone = make(chan struct{})
+		s.access.init()
+		s.evictKick = make(chan struct{}, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		s.bgCancel = cancel
+		go s.writer()
+		s.bgWG.Add(2)
+		go s.flushLoop(ctx)
+		go s.evictLoop(ctx)
+		if opts.MaxSize > 0 && s.cnt.Bytes > opts.MaxSize {
+			s.kickEvict()
+		}
+	}
+	return s, nil
+}
+
+func openBolt(path string, opts Options) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("bbolt: %v: %w", p, ErrCorrupt)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      opts.Timeout,
+		ReadOnly:     opts.ReadOnly,
+		NoSync:       opts.NoSync,
+		FreelistType: bolt.FreelistMapType,
+	})
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%w (waited %v)", ErrLocked, opts.Timeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
+		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return nil, err
+}
+
+// init checks (or, for a new file, writes) the format version and loads
+// the counters.
+func (s *Store) init() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("bbolt: %v: %w", p, ErrCorrupt)
+		}
+	}()
+	check := func(tx *bolt.Tx) error {
+		mb := tx.Bucket(bucketMeta)
+		if mb == nil {
+			empty := true
+			tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+			if !empty {
+				return fmt.Errorf("%w: bbolt file without a firstrender meta bucket", ErrCorrupt)
+			}
+			return errNewFile
+		}
+		fv := mb.Get(metaFormat)
+		if len(fv) != 4 {
+			return fmt.Errorf("%w: missing format version", ErrCorrupt)
+		}
+		if v := binary.BigEndian.Uint32(fv); v > FormatVersion {
+			return fmt.Errorf("%w: file format %d, this binary knows up to %d", ErrVersion, v, FormatVersion)
+		}
+		for _, name := range dataBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("%w: missing bucket %q", ErrCorrupt, name)
+			}
+		}
+		c, ok := decodeCounters(mb.Get(metaCounters))
+		if !ok {
+			return fmt.Errorf("%w: bad counters", ErrCorrupt)
+		}
+		s.cnt = c
+		s.fileSize.Store(tx.Size())
+		return nil
+	}
+	err = s.db.View(check)
+	if errors.Is(err, errNewFile) {
+		if s.opts.ReadOnly {
+			return fmt.Errorf("%w: empty bbolt file, not a firstrender store", ErrCorrupt)
+		}
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			mb, err := tx.CreateBucket(bucketMeta)
+			if err != nil {
+				return err
+			}
+			fv := binary.BigEndian.AppendUint32(nil, FormatVersion)
+			if err := mb.Put(metaFormat, fv); err != nil {
+				return err
+			}
+			if err := mb.Put(metaCounters, counters{}.encode()); err != nil {
+				return err
+			}
+			for _, name := range dataBuckets {
+				if _, err := tx.CreateBucket(name); err != nil {
+					return err
+				}
+			}
+			s.fileSize.Store(tx.Size())
+			return nil
+		})
+	}
+	if err != nil {
+		return err
+	}
+	s.publish()
+	return nil
+}
+
+var errNewFile = errors.New("new file")
+
+func (s *Store) publish() {
+	s.records.Store(s.cnt.Records)
+	s.bytes.Store(s.cnt.Bytes)
+	s.evictions.Store(s.cnt.Evictions)
+	s.expired.Store(s.cnt.Expired)
+}
+
+// Path returns the path given to Open.
+func (s *Store) Path() string { return s.path }
+
+// Stats returns the store's counters. It is O(1) and never blocks on
+// writes.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Records:       s.records.Load(),
+		Bytes:         s.bytes.Load(),
+		FileSize:      s.fileSize.Load(),
+		Evictions:     s.evictions.Load(),
+		Expired:       s.expired.Load(),
+		Corrupt:       s.corrupt.Load(),
+		MaxSize:       s.opts.MaxSize,
+		Commits:       s.commits.Load(),
+		Writes:        s.writes.Load(),
+		PendingAccess: int64(s.access.pending()),
+	}
+}
+
+// Close stops the background work, writes pending access times, waits for
+// queued writes to commit, and closes the file. Calls after the first
+// return ErrClosed.
+func (s *Store) Close() error {
+	s.closeMu.RLock()
+	closed := s.closed
+	s.closeMu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	if s.ops != nil {
+		s.bgCancel()
+		s.bgWG.Wait()
+		_ = s.flushAccess(context.Background())
+	}
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	if s.ops != nil {
+		close(s.ops)
+	}
+	s.closeMu.Unlock()
+	if s.ops != nil {
+		<-s.writerDone
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// view runs fn in a read transaction, translating a closed database and
+// bbolt's panics on damaged pages into store errors.
+func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
+	s.closeMu.RLock()
+	closed := s.closed
+	s.closeMu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: %s: bbolt: %v: %w", s.path, p, ErrCorrupt)
+		}
+	}()
+	err = s.db.View(fn)
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}

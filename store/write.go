@@ -1,0 +1,255 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Writes go through one writer goroutine. A caller queues an op and waits;
+// the writer takes every op queued at that moment (up to maxBatchOps /
+// maxBatchBytes) and runs them in one bbolt transaction, so concurrent
+// writers share one commit and one fsync. While a commit runs, the next
+// batch gathers: group commit without an artificial delay.
+const (
+	maxBatchOps   = 1024
+	maxBatchBytes = 32 << 20
+	// chunk is how many records one step of a bulk delete touches in one
+	// transaction, so a purge of millions does not stall other writers.
+	chunk = 10000
+)
+
+type op struct {
+	fn   func(w *wtx) error
+	size int
+	err  error
+	done chan struct{}
+}
+
+// hardError aborts the whole batch transaction; any other error returned by
+// an op function is that op's result and the batch commits.
+type hardError struct{ err error }
+
+func (e *hardError) Error() string { return e.err.Error() }
+func (e *hardError) Unwrap() error { return e.err }
+
+// must turns a bbolt error into one that aborts the transaction.
+func must(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &hardError{err}
+}
+
+// wtx is the state of one write transaction.
+type wtx struct {
+	tx                        *bolt.Tx
+	rec, tag, exp, atime, lru *bolt.Bucket
+	cnt                       *counters
+	nowNs                     int64
+}
+
+// do queues fn and waits for its transaction to commit. ctx is honoured
+// while waiting for room in the queue; once queued, do waits for the
+// commit so that the outcome is known.
+func (s *Store) do(ctx context.Context, size int, fn func(w *wtx) error) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	o := &op{fn: fn, size: size, done: make(chan struct{})}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return ctx.Err()
+	}
+	s.closeMu.RUnlock()
+	<-o.done
+	return o.err
+}
+
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	for o := range s.ops {
+		batch := []*op{o}
+		size := o.size
+	drain:
+		for len(batch) < maxBatchOps && size < maxBatchBytes {
+			select {
+			case o2, ok := <-s.ops:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o2)
+				size += o2.size
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs batch in one transaction. If the transaction fails, each op
+// is retried alone, so one bad op cannot fail its neighbours.
+func (s *Store) commit(batch []*op) {
+	if err := s.runTx(batch); err != nil {
+		if len(batch) == 1 {
+			batch[0].err = err
+		} else {
+			for _, o := range batch {
+				if err := s.runTx([]*op{o}); err != nil {
+					o.err = err
+				}
+			}
+		}
+	}
+	for _, o := range batch {
+		close(o.done)
+	}
+	if s.opts.MaxSize > 0 && s.cnt.Bytes > s.opts.MaxSize {
+		s.kickEvict()
+	}
+}
+
+func (s *Store) runTx(batch []*op) (err error) {
+	cnt := s.cnt
+	var size int64
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: %s: bbolt: %v: %w", s.path, p, ErrCorrupt)
+		}
+	}()
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		w := &wtx{
+			tx:    tx,
+			rec:   tx.Bucket(bucketRec),
+			tag:   tx.Bucket(bucketTag),
+			exp:   tx.Bucket(bucketExp),
+			atime: tx.Bucket(bucketAtime),
+			lru:   tx.Bucket(bucketLRU),
+			cnt:   &cnt,
+			nowNs: clampNs(s.opts.Now().UnixNano()),
+		}
+		for _, o := range batch {
+			o.err = o.fn(w)
+			var he *hardError
+			if errors.As(o.err, &he) {
+				return he.err
+			}
+		}
+		if err := tx.Bucket(bucketMeta).Put(metaCounters, cnt.encode()); err != nil {
+			return err
+		}
+		size = tx.Size()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: %s: write: %w", s.path, err)
+	}
+	s.cnt = cnt
+	s.publish()
+	s.fileSize.Store(size)
+	s.commits.Add(1)
+	s.writes.Add(int64(len(batch)))
+	return nil
+}
+
+func clampNs(ns int64) int64 { return max(ns, 0) }
+
+// tsKey is an index key ordered by time: 8-byte big-endian ns, then ck.
+func tsKey(ns int64, ck []byte) []byte {
+	b := make([]byte, 8, 8+len(ck))
+	binary.BigEndian.PutUint64(b, uint64(clampNs(ns)))
+	return append(b, ck...)
+}
+
+func tagKey(tag string, ck []byte) []byte {
+	b := make([]byte, 0, len(tag)+1+len(ck))
+	b = append(b, tag...)
+	b = append(b, 0)
+	return append(b, ck...)
+}
+
+// del removes the record ck (whose current value is v) and its index
+// entries. A damaged value's tag and expiry entries cannot be found; they
+// stay behind and are dropped when DeleteTag or RemoveExpired meets them.
+func (w *wtx) del(ck, v []byte) error {
+	if m, err := decodeMeta(v); err == nil {
+		for _, t := range m.Tags {
+			if err := w.tag.Delete(tagKey(t, ck)); err != nil {
+				return must(err)
+			}
+		}
+		if !m.Expires.IsZero() {
+			if err := w.exp.Delete(tsKey(m.Expires.UnixNano(), ck)); err != nil {
+				return must(err)
+			}
+		}
+	}
+	if a := w.atime.Get(ck); len(a) == 8 {
+		if err := w.lru.Delete(tsKey(int64(binary.BigEndian.Uint64(a)), ck)); err != nil {
+			return must(err)
+		}
+	}
+	if err := w.atime.Delete(ck); err != nil {
+		return must(err)
+	}
+	w.cnt.Records--
+	w.cnt.Bytes -= int64(len(ck) + len(v))
+	return must(w.rec.Delete(ck))
+}
+
+// put stores v (encoding m) under ck, replacing any old record, with
+// access time atimeNs.
+func (w *wtx) put(ck, v []byte, m *Meta, atimeNs int64) error {
+	if old := w.rec.Get(ck); old != nil {
+		if err := w.del(ck, old); err != nil {
+			return err
+		}
+	}
+	if err := w.rec.Put(ck, v); err != nil {
+		return must(err)
+	}
+	for _, t := range m.Tags {
+		if err := w.tag.Put(tagKey(t, ck), nil); err != nil {
+			return must(err)
+		}
+	}
+	if !m.Expires.IsZero() {
+		if err := w.exp.Put(tsKey(m.Expires.UnixNano(), ck), nil); err != nil {
+			return must(err)
+		}
+	}
+	if err := w.setAtime(ck, atimeNs); err != nil {
+		return err
+	}
+	w.cnt.Records++
+	w.cnt.Bytes += int64(len(ck) + len(v))
+	return nil
+}
+
+// setAtime records an access time for ck in the atime and lru buckets.
+func (w *wtx) setAtime(ck []byte, ns int64) error {
+	if a := w.atime.Get(ck); len(a) == 8 {
+		if err := w.lru.Delete(tsKey(int64(binary.BigEndian.Uint64(a)), ck)); err != nil {
+			return must(err)
+		}
+	}
+	k := tsKey(ns, ck)
+	if err := w.atime.Put(ck, k[:8]); err != nil {
+		return must(err)
+	}
+	return must(w.lru.Put(k, nil))
+}
