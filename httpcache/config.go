@@ -1,0 +1,251 @@
+package httpcache
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/firstrender/firstrender/store"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// HostPolicy says what the proxy does with a request whose host is not in
+// [Config].Hosts.
+type HostPolicy int
+
+const (
+	// ForwardUncached forwards such requests to the origin without
+	// looking them up or storing them (Cache-Status detail=host-not-cached).
+	ForwardUncached HostPolicy = iota
+	// RefuseHost answers such requests with 421 Misdirected Request.
+	RefuseHost
+)
+
+// Config configures a [Proxy]. The zero value of every field except
+// Upstream and Store is usable; [New] fills defaults (documented per
+// field) and rejects invalid or half-set options.
+type Config struct {
+	// Upstream is the origin's base URL (scheme and host; a path is
+	// prefixed to every forwarded path). Required.
+	Upstream *url.URL
+	// Store holds cached responses. Required. The proxy does not close it.
+	Store *store.Store
+	// Transport sends requests to the origin. If nil, a dedicated
+	// *http.Transport with DialTimeout, OriginTimeout as response-header
+	// timeout and HTTP/1.1 keep-alives is used.
+	Transport http.RoundTripper
+	// Logger receives warnings (store failures, origin errors). If nil,
+	// slog.Default() is used.
+	Logger *slog.Logger
+	// Registerer receives the proxy's Prometheus metrics. If nil, no
+	// metrics are registered.
+	Registerer prometheus.Registerer
+	// Inspector examines every complete GET response before it is stored.
+	// If nil, responses are stored as received.
+	Inspector Inspector
+	// Now returns the current time. If nil, time.Now is used. Tests set
+	// it to move the clock; it is used for freshness, Age, not-after and
+	// hit-for-pass expiry.
+	Now func() time.Time
+
+	// Hosts lists the hosts whose responses are cached, as "name" (any
+	// port) or "name:port". Matching is case-insensitive and ignores a
+	// default port. If nil, the Upstream host, "localhost", "127.0.0.1"
+	// and "[::1]" are cached (any port), which keeps the cache keyed on
+	// names the operator chose rather than on any Host a client sends.
+	Hosts []string
+	// OtherHosts says what happens to requests for hosts not in Hosts.
+	// The zero value is ForwardUncached.
+	OtherHosts HostPolicy
+	// IgnoreParams lists query parameter names removed from both the key
+	// and the request forwarded to the origin ("prefix*" matches a
+	// prefix). If nil, DefaultIgnoreParams is used; an empty non-nil
+	// slice ignores nothing.
+	IgnoreParams []string
+	// BypassPrefixes lists path prefixes that are never cached (socket
+	// transports and the like); requests with Upgrade are never cached
+	// either. If nil, "/live/websocket" and "/live/longpoll" are bypassed;
+	// an empty non-nil slice bypasses nothing.
+	BypassPrefixes []string
+
+	// MaxObjectSize is the largest body stored; larger bodies are
+	// streamed through and not stored. If zero, 16 MiB (the store's own
+	// default limit).
+	MaxObjectSize int64
+
+	// StripSetCookie lists path prefixes under which a response carrying
+	// Set-Cookie is stored with Set-Cookie removed (the requesting client
+	// still receives it). Elsewhere, by default everywhere, a response
+	// with Set-Cookie is not stored (detail=set-cookie).
+	StripSetCookie []string
+
+	// StaleWhileRevalidate is the server-wide RFC 5861 window applied to
+	// responses that do not set stale-while-revalidate themselves and do
+	// not forbid serving stale. Zero means none.
+	StaleWhileRevalidate time.Duration
+	// StaleIfError is the server-wide stale-if-error window, as above.
+	// Zero means none.
+	StaleIfError time.Duration
+	// HeuristicFraction is the fraction of the time since Last-Modified
+	// used as heuristic freshness lifetime (RFC 9111 §4.2.2). If zero,
+	// 0.1; negative disables heuristic freshness.
+	HeuristicFraction float64
+	// HeuristicMax caps heuristic freshness. If zero, 24h.
+	HeuristicMax time.Duration
+	// KeepStale is how long past its staleness an entry with a validator
+	// is kept for conditional revalidation before the store may remove
+	// it. If zero, 1h.
+	KeepStale time.Duration
+
+	// OriginTimeout bounds the wait for the origin's response headers;
+	// on expiry the client gets 504 (or stale-if-error). If zero, 30s.
+	OriginTimeout time.Duration
+	// OriginIdleTimeout bounds a stall while reading the origin's body;
+	// on expiry the transfer is aborted and nothing is stored. If zero,
+	// 30s.
+	OriginIdleTimeout time.Duration
+	// DialTimeout bounds connecting to the origin (default transport
+	// only). If zero, 5s.
+	DialTimeout time.Duration
+
+	// CollapseWait bounds how long a request waits for another request's
+	// in-flight fetch of the same key before going to the origin itself.
+	// If zero, 10s.
+	CollapseWait time.Duration
+	// MaxWaiters bounds how many requests wait on one in-flight fetch;
+	// further ones go to the origin themselves. If zero, 4096.
+	MaxWaiters int
+	// HitForPassTTL is how long a key whose response was not storable
+	// skips collapsing, so uncacheable URLs are not serialized. If zero,
+	// 10s.
+	HitForPassTTL time.Duration
+
+	// TrustForwarded makes the proxy keep the client's X-Forwarded-For
+	// (appending the peer address), X-Forwarded-Host and
+	// X-Forwarded-Proto, and use X-Forwarded-Proto as the key's scheme.
+	// Only set it behind a proxy that overwrites those headers. The
+	// default (false) discards them and sets them from the connection.
+	TrustForwarded bool
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.IgnoreParams == nil {
+		c.IgnoreParams = DefaultIgnoreParams
+	}
+	if c.BypassPrefixes == nil {
+		c.BypassPrefixes = []string{"/live/websocket", "/live/longpoll"}
+	}
+	if c.Hosts == nil && c.Upstream != nil {
+		c.Hosts = []string{c.Upstream.Host, "localhost", "127.0.0.1", "[::1]"}
+	}
+	if c.MaxObjectSize == 0 {
+		c.MaxObjectSize = 16 << 20
+	}
+	if c.HeuristicFraction == 0 {
+		c.HeuristicFraction = 0.1
+	}
+	if c.HeuristicMax == 0 {
+		c.HeuristicMax = 24 * time.Hour
+	}
+	if c.KeepStale == 0 {
+		c.KeepStale = time.Hour
+	}
+	if c.OriginTimeout == 0 {
+		c.OriginTimeout = 30 * time.Second
+	}
+	if c.OriginIdleTimeout == 0 {
+		c.OriginIdleTimeout = 30 * time.Second
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.CollapseWait == 0 {
+		c.CollapseWait = 10 * time.Second
+	}
+	if c.MaxWaiters == 0 {
+		c.MaxWaiters = 4096
+	}
+	if c.HitForPassTTL == 0 {
+		c.HitForPassTTL = 10 * time.Second
+	}
+	if c.Transport == nil {
+		c.Transport = &http.Transport{
+			Proxy:                 nil, // never an environment proxy for the origin
+			DialContext:           (&net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          256,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: c.OriginTimeout,
+			ExpectContinueTimeout: time.Second,
+		}
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Upstream == nil {
+		errs = append(errs, errors.New("Upstream is required"))
+	} else if (c.Upstream.Scheme != "http" && c.Upstream.Scheme != "https") || c.Upstream.Host == "" {
+		errs = append(errs, fmt.Errorf("Upstream %q must be an absolute http or https URL", c.Upstream.String()))
+	} else if c.Upstream.RawQuery != "" || c.Upstream.Fragment != "" {
+		errs = append(errs, fmt.Errorf("Upstream %q must not have a query or fragment", c.Upstream.String()))
+	}
+	if c.Store == nil {
+		errs = append(errs, errors.New("Store is required"))
+	}
+	if c.OtherHosts != ForwardUncached && c.OtherHosts != RefuseHost {
+		errs = append(errs, fmt.Errorf("OtherHosts %d is not a HostPolicy", c.OtherHosts))
+	}
+	for _, h := range c.Hosts {
+		if _, err := normalizeHost("http", h); err != nil || strings.ContainsAny(h, "/?#") {
+			errs = append(errs, fmt.Errorf("Hosts entry %q is not a host[:port]", h))
+		}
+	}
+	if _, err := newIgnoreList(c.IgnoreParams); err != nil {
+		errs = append(errs, fmt.Errorf("IgnoreParams: %w", err))
+	}
+	for _, p := range c.BypassPrefixes {
+		if !strings.HasPrefix(p, "/") {
+			errs = append(errs, fmt.Errorf("BypassPrefixes entry %q must start with /", p))
+		}
+	}
+	for _, p := range c.StripSetCookie {
+		if !strings.HasPrefix(p, "/") {
+			errs = append(errs, fmt.Errorf("StripSetCookie entry %q must start with /", p))
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"StaleWhileRevalidate": c.StaleWhileRevalidate, "StaleIfError": c.StaleIfError,
+		"HeuristicMax": c.HeuristicMax, "KeepStale": c.KeepStale, "OriginTimeout": c.OriginTimeout,
+		"OriginIdleTimeout": c.OriginIdleTimeout, "DialTimeout": c.DialTimeout,
+		"CollapseWait": c.CollapseWait, "HitForPassTTL": c.HitForPassTTL,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %v must not be negative", name, d))
+		}
+	}
+	if c.MaxObjectSize < 0 {
+		errs = append(errs, fmt.Errorf("MaxObjectSize %d must not be negative", c.MaxObjectSize))
+	}
+	if c.MaxWaiters < 0 {
+		errs = append(errs, fmt.Errorf("MaxWaiters %d must not be negative", c.MaxWaiters))
+	}
+	if c.HeuristicFraction > 1 {
+		errs = append(errs, fmt.Errorf("HeuristicFraction %v must be at most 1", c.HeuristicFraction))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("httpcache: invalid config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,215 @@
+package httpcache
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/pquerna/cachecontrol/cacheobject"
+)
+
+// respDirectives is the part of a response's Cache-Control the proxy acts
+// on. It is produced by a directiveParser so the parser library stays
+// behind one small seam.
+type respDirectives struct {
+	maxAge, sMaxAge int64 // seconds; -1 = absent
+	swr, sie        int64 // stale-while-revalidate / stale-if-error; -1 = absent
+	noStore         bool
+	noCache         bool // qualified or not: qualified no-cache is treated as unqualified
+	private         bool // qualified or not: never stored by this shared cache
+	public          bool
+	mustRevalidate  bool
+	proxyRevalidate bool
+	mustUnderstand  bool
+	immutable       bool
+	invalid         bool // unparsable: RFC 9111 §4.2.1 encourages treating as stale; we do not store
+	invalidReason   string
+}
+
+type reqDirectives struct {
+	maxAge, maxStale, minFresh int64 // -1 = absent
+	maxStaleAny                bool  // max-stale without a value
+	noCache, noStore           bool
+	onlyIfCached               bool
+}
+
+// directiveParser parses Cache-Control field values. The production
+// implementation wraps github.com/pquerna/cachecontrol/cacheobject.
+type directiveParser interface {
+	response(h http.Header) respDirectives
+	request(h http.Header) reqDirectives
+}
+
+type cacheobjectParser struct{}
+
+// joinField joins all field lines of name (RFC 9110 §5.3: a list field's
+// lines combine with commas).
+func joinField(h http.Header, name string) string {
+	v := h[name]
+	switch len(v) {
+	case 0:
+		return ""
+	case 1:
+		return v[0]
+	}
+	return strings.Join(v, ", ")
+}
+
+func (cacheobjectParser) response(h http.Header) respDirectives {
+	return parseResponseCC(joinField(h, "Cache-Control"))
+}
+
+func parseResponseCC(v string) respDirectives {
+	d := respDirectives{maxAge: -1, sMaxAge: -1, swr: -1, sie: -1}
+	if v == "" {
+		return d
+	}
+	cd, err := cacheobject.ParseResponseCacheControl(v)
+	if err != nil {
+		d.invalid = true
+		d.invalidReason = "invalid-cache-control"
+		return d
+	}
+	d.maxAge = int64(cd.MaxAge)
+	d.sMaxAge = int64(cd.SMaxAge)
+	d.swr = int64(cd.StaleWhileRevalidate)
+	d.sie = int64(cd.StaleIfError)
+	d.noStore = cd.NoStore
+	d.noCache = cd.NoCachePresent
+	d.private = cd.PrivatePresent
+	d.public = cd.Public
+	d.mustRevalidate = cd.MustRevalidate
+	d.proxyRevalidate = cd.ProxyRevalidate
+	d.immutable = cd.Immutable
+	// Gap in cacheobject: must-understand (RFC 9111 §5.2.2.3) lands in
+	// Extensions.
+	for _, e := range cd.Extensions {
+		name, _, _ := strings.Cut(e, "=")
+		if name == "must-understand" {
+			d.mustUnderstand = true
+		}
+	}
+	return d
+}
+
+func (cacheobjectParser) request(h http.Header) reqDirectives {
+	d := parseRequestCC(joinField(h, "Cache-Control"))
+	// RFC 9111 §5.4: Pragma: no-cache only counts when Cache-Control is absent.
+	if _, ok := h["Cache-Control"]; !ok {
+		for _, p := range h["Pragma"] {
+			for t := range strings.SplitSeq(p, ",") {
+				if strings.EqualFold(strings.TrimSpace(t), "no-cache") {
+					d.noCache = true
+				}
+			}
+		}
+	}
+	return d
+}
+
+func parseRequestCC(v string) reqDirectives {
+	d := reqDirectives{maxAge: -1, maxStale: -1, minFresh: -1}
+	if v == "" {
+		return d
+	}
+	cd, err := cacheobject.ParseRequestCacheControl(v)
+	if err != nil {
+		// A request we cannot understand is answered conservatively:
+		// validate with the origin.
+		d.noCache = true
+		return d
+	}
+	d.maxAge = int64(cd.MaxAge)
+	d.minFresh = int64(cd.MinFresh)
+	d.maxStale = int64(cd.MaxStale)
+	d.maxStaleAny = cd.MaxStaleSet && cd.MaxStale < 0
+	d.noCache = cd.NoCache
+	d.noStore = cd.NoStore
+	d.onlyIfCached = cd.OnlyIfCached
+	return d
+}
+
+// heuristicallyCacheable reports status codes that RFC 9110 §15.1 defines
+// as heuristically cacheable. 206 is left out: this cache stores only
+// complete responses. 308 (RFC 9110 §15.4.9) is a gap in cacheobject.
+func heuristicallyCacheable(code int) bool {
+	switch code {
+	case 200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501:
+		return true
+	}
+	return false
+}
+
+// understoodStatus reports status codes whose caching requirements this
+// cache implements, for must-understand (RFC 9111 §5.2.2.3).
+func understoodStatus(code int) bool {
+	switch code {
+	case 200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501:
+		return true
+	}
+	return false
+}
+
+// Reasons for not storing a response; they appear in Cache-Status detail=.
+const (
+	reasonMethod         = "method"
+	reasonRequestNoStore = "request-no-store"
+	reasonNoStore        = "no-store"
+	reasonPrivate        = "private"
+	reasonAuthorization  = "authorization"
+	reasonSetCookie      = "set-cookie"
+	reasonStatus         = "status"
+	reasonMustUnderstand = "must-understand"
+	reasonVaryStar       = "vary-star"
+	reasonTooLarge       = "too-large"
+	reasonNoFreshness    = "no-freshness"
+	reasonPartial        = "partial"
+	reasonUpgrade        = "upgrade"
+	reasonHost           = "host-not-cached"
+	reasonSocketPath     = "socket-path"
+)
+
+// storable decides whether a shared cache may store resp for req
+// (RFC 9111 §3). It returns "" when it may, or a short reason. The
+// Set-Cookie rule is applied by the caller, since it depends on policy.
+func storable(method string, reqH http.Header, rq reqDirectives, status int, respH http.Header, d respDirectives) string {
+	if method != http.MethodGet {
+		return reasonMethod
+	}
+	if rq.noStore {
+		return reasonRequestNoStore
+	}
+	if d.invalid {
+		return d.invalidReason
+	}
+	if status < 200 || status == http.StatusNotModified {
+		return reasonStatus
+	}
+	if status == http.StatusPartialContent || respH.Get("Content-Range") != "" {
+		return reasonPartial
+	}
+	// RFC 9111 §5.2.2.3: with must-understand, store only status codes we
+	// understand, and then no-store is ignored.
+	if d.mustUnderstand {
+		if !understoodStatus(status) {
+			return reasonMustUnderstand
+		}
+	} else if d.noStore {
+		return reasonNoStore
+	}
+	if d.private {
+		return reasonPrivate
+	}
+	// RFC 9111 §3.5.
+	if reqH.Get("Authorization") != "" && !d.public && d.sMaxAge < 0 && !d.mustRevalidate {
+		return reasonAuthorization
+	}
+	if _, star := parseVary(respH); star {
+		return reasonVaryStar
+	}
+	// RFC 9111 §3, last bullet: explicit freshness, public, or a
+	// heuristically cacheable status.
+	if d.public || d.maxAge >= 0 || d.sMaxAge >= 0 || len(respH["Expires"]) > 0 || heuristicallyCacheable(status) {
+		return ""
+	}
+	return reasonStatus
+}

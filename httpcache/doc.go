@@ -1,0 +1,49 @@
+// Package httpcache is firstrender's HTTP semantics: request key
+// normalization, RFC 9111 storability, freshness and validation, RFC 5861
+// stale-while-revalidate / stale-if-error, request collapsing,
+// invalidation and RFC 9211 Cache-Status, in a caching reverse proxy
+// ([Proxy]) built on net/http/httputil.ReverseProxy and storing in a
+// [store.Store].
+//
+// # Keys
+//
+// [NormalizeKey] is the pure function behind every key: the primary key
+// is the normalized absolute URL (scheme://host/path?query), so purging by
+// URL prefix works on keys. The proxy normalizes each request once and
+// builds both the key and the URL it forwards to the origin from that one
+// form, so an ignored query parameter never reaches the origin either.
+// Variants (the store's Record.Variant) follow the stored response's Vary:
+// "" when there is none, otherwise the normalized values of the named
+// request headers. The Vary names are kept in the httpcache.vary
+// annotation.
+//
+// # What is stored
+//
+// Only complete responses to GET that RFC 9111 §3 lets a shared cache
+// store, without hop-by-hop fields, and by default nothing with
+// Set-Cookie (see [Config].StripSetCookie). A HEAD is answered from a
+// stored GET response but never fills one. Each stored record carries the
+// annotations httpcache.policy (freshness computed at store time, so a
+// hit parses no Cache-Control), httpcache.vary, and, from an [Inspector]
+// verdict, httpcache.not-after plus the inspector's own.
+//
+// # Cache-Status
+//
+// Every response carries a Cache-Status member for "firstrender"
+// (RFC 9211): "hit" when served from the store without contacting the
+// origin; otherwise fwd=uri-miss (nothing stored for the URL), vary-miss
+// (nothing for this variant), miss (stored but unusable: detail=disabled
+// or not-after), stale (revalidated), request (the request's
+// Cache-Control required validation), method (unsafe method) or bypass
+// (upgrade, socket path, uncached host), with fwd-status, "stored" when
+// the response is being stored, ttl= (remaining freshness in seconds)
+// and detail= with the reason a response was not stored ("private",
+// "no-store", "set-cookie", "authorization", the inspector's reason...).
+// Requests collapsed onto another request's fetch carry "hit; collapsed".
+//
+// A response streams to its client while it is stored, so its own
+// Cache-Status reflects the header-based decision: an [Inspector]
+// refusal, an oversized chunked body or an aborted transfer show up on
+// later requests (detail=<reason> while the URL is remembered as
+// hit-for-pass), in the log and in metrics.
+package httpcache

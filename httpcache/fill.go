@@ -1,0 +1,461 @@
+package httpcache
+
+import (
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/firstrender/firstrender/store"
+)
+
+// fillJob is a response on its way into the store.
+type fillJob struct {
+	req      *http.Request
+	key      string
+	variant  string
+	vary     []string
+	status   int
+	header   http.Header // the copy to store
+	pol      policy
+	reqTime  time.Time
+	respTime time.Time
+	flight   *flight
+}
+
+// decideStore applies RFC 9111 §3 and the proxy's policies to a response
+// for req. It returns a job (nil if not storable) and the reason.
+func (p *Proxy) decideStore(req *http.Request, path, key string, rq reqDirectives, status int, h http.Header, contentLength int64, reqTime, respTime time.Time) (*fillJob, string) {
+	d := p.parser.response(h)
+	reason := storable(req.Method, req.Header, rq, status, h, d)
+	stripCookie := false
+	if reason == "" && len(h["Set-Cookie"]) > 0 {
+		if p.stripSetCookie(path) {
+			stripCookie = true
+		} else {
+			reason = reasonSetCookie
+		}
+	}
+	if reason == "" && contentLength > p.cfg.MaxObjectSize {
+		reason = reasonTooLarge
+	}
+	pol := computePolicy(status, h, d, reqTime, respTime, p.fc)
+	if reason == "" {
+		useful := hasValidator(h) || (!pol.noCache && (pol.lifetime > pol.initialAge || pol.swr > 0 || pol.sie > 0))
+		if !useful {
+			reason = reasonNoFreshness
+		}
+	}
+	if reason != "" {
+		return nil, reason
+	}
+	sh := storedHeader(h)
+	if stripCookie {
+		delete(sh, "Set-Cookie")
+	}
+	names, _ := parseVary(h)
+	return &fillJob{
+		req:      req,
+		key:      key,
+		variant:  variantKey(names, req.Header),
+		vary:     names,
+		status:   status,
+		header:   sh,
+		pol:      pol,
+		reqTime:  reqTime,
+		respTime: respTime,
+	}, ""
+}
+
+func (p *Proxy) stripSetCookie(path string) bool {
+	for _, pre := range p.cfg.StripSetCookie {
+		if strings.HasPrefix(path, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+// maybeStore decides whether the forwarded response resp can be stored
+// and records the outcome in ex.cs.
+func (p *Proxy) maybeStore(resp *http.Response, ex *exchange, respTime time.Time) *fillJob {
+	job, reason := p.decideStore(ex.in, ex.n.path, ex.key, ex.rq, resp.StatusCode, resp.Header, resp.ContentLength, ex.reqTime, respTime)
+	if job == nil {
+		ex.cs.detail = reason
+		p.pass.remember(ex.key, reason, p.now().Add(p.cfg.HitForPassTTL))
+		if ex.flight != nil {
+			ex.flight.release(nil) // waiters need not wait for the body
+		}
+		if ex.mode == modeRevalidate && resp.StatusCode < 500 {
+			// The origin's new answer supersedes the stored one.
+			e := ex.entry
+			p.goBackground(func() {
+				_ = p.st.Delete(context.Background(), e.rec.Key, e.rec.Variant)
+			})
+		}
+		return nil
+	}
+	job.flight = ex.flight
+	ex.cs.stored = true
+	ex.cs.ttl, ex.cs.hasTTL = job.pol.lifetime-job.pol.initialAge, true
+	return job
+}
+
+// wrapBody makes resp.Body enforce the origin idle timeout and, when job
+// is non-nil, buffer the body for storing while it streams to the
+// client.
+func (p *Proxy) wrapBody(resp *http.Response, ex *exchange, job *fillJob) {
+	if resp.Body == nil || resp.Body == http.NoBody && job == nil {
+		return
+	}
+	t := &teeBody{rc: resp.Body, max: -1, idle: p.cfg.OriginIdleTimeout, expect: resp.ContentLength}
+	if ex.cancel != nil {
+		t.timer = time.AfterFunc(p.cfg.OriginIdleTimeout, func() {
+			ex.timedOut.Store(true)
+			ex.cancel()
+		})
+	}
+	if job != nil {
+		t.max = p.cfg.MaxObjectSize
+		if resp.ContentLength > 0 {
+			t.buf = make([]byte, 0, resp.ContentLength)
+		}
+		t.onComplete = func(body []byte) {
+			if p.fill(job, body) {
+				ex.filling = true
+			}
+		}
+		t.onAbort = func() {
+			if p.met != nil {
+				p.met.aborted.Inc()
+			}
+		}
+	}
+	resp.Body = t
+}
+
+// teeBody passes an origin body through while keeping a copy of it (up
+// to max bytes; max < 0 keeps nothing). onComplete runs once, with the
+// copy, when the body ended cleanly (EOF with the announced length);
+// a read error, an early Close or an overflow discard the copy.
+type teeBody struct {
+	rc         io.ReadCloser
+	buf        []byte
+	max        int64
+	expect     int64
+	n          int64
+	idle       time.Duration
+	timer      *time.Timer
+	over       bool
+	finished   bool
+	onComplete func([]byte)
+	onAbort    func()
+}
+
+func (t *teeBody) Read(b []byte) (int, error) {
+	if t.timer != nil {
+		t.timer.Reset(t.idle)
+	}
+	n, err := t.rc.Read(b)
+	t.n += int64(n)
+	if t.max >= 0 && !t.over && n > 0 {
+		if int64(len(t.buf)+n) > t.max {
+			t.over = true
+			t.buf = nil
+		} else {
+			t.buf = append(t.buf, b[:n]...)
+		}
+	}
+	if err == io.EOF {
+		t.finish(t.expect < 0 || t.n == t.expect)
+	} else if err != nil {
+		t.finish(false)
+	}
+	return n, err
+}
+
+func (t *teeBody) finish(complete bool) {
+	if t.finished {
+		return
+	}
+	t.finished = true
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	if t.max < 0 {
+		return
+	}
+	if complete && !t.over && t.onComplete != nil {
+		t.onComplete(t.buf)
+	} else if t.onAbort != nil {
+		t.onAbort()
+	}
+	t.buf = nil
+}
+
+func (t *teeBody) Close() error {
+	t.finish(false)
+	return t.rc.Close()
+}
+
+// fill stores job with body beside the response (a background goroutine
+// that Close waits for). It reports whether it took over job.flight.
+func (p *Proxy) fill(job *fillJob, body []byte) bool {
+	return p.goBackground(func() { p.fillSync(job, body) })
+}
+
+// fillSync inspects and stores a complete response. It ends job.flight.
+func (p *Proxy) fillSync(job *fillJob, body []byte) {
+	if job.flight != nil {
+		defer p.flights.end(job.flight)
+	}
+	res := &Response{Status: job.status, Header: job.header, Body: body}
+	var v Verdict
+	if p.cfg.Inspector != nil {
+		v = p.cfg.Inspector.Inspect(job.req, res)
+	}
+	if v.Refuse != "" {
+		p.pass.remember(job.key, v.Refuse, p.now().Add(p.cfg.HitForPassTTL))
+		p.log.Info("httpcache: inspector refused response", "key", job.key, "reason", v.Refuse)
+		if p.met != nil {
+			p.met.refused.Inc()
+		}
+		// An older copy must not outlive the origin's new answer.
+		if err := p.st.Delete(context.Background(), job.key, job.variant); err != nil && !errors.Is(err, store.ErrNotFound) {
+			p.log.Warn("httpcache: store delete", "key", job.key, "err", err)
+		}
+		return
+	}
+	e := p.newEntry(job, res, v)
+	if job.flight != nil {
+		job.flight.release(e)
+	}
+	if prev, ok := p.vary.get(job.key); ok && !slices.Equal(prev, job.vary) {
+		// The Vary of the resource changed: older variants are unusable.
+		_, _ = p.st.DeleteKey(context.Background(), job.key)
+	}
+	if err := p.st.Put(context.Background(), e.rec); err != nil {
+		p.log.Warn("httpcache: store put", "key", job.key, "err", err)
+		return
+	}
+	p.vary.set(job.key, job.vary)
+	p.pass.forget(job.key)
+}
+
+// newEntry builds the record for a response about to be stored.
+func (p *Proxy) newEntry(job *fillJob, res *Response, v Verdict) *entry {
+	ann := make(map[string]string, len(v.Annotations)+3)
+	maps.Copy(ann, v.Annotations)
+	ann[AnnotationPolicy] = job.pol.encode()
+	ann[AnnotationVary] = strings.Join(job.vary, ",")
+	delete(ann, AnnotationDisabled)
+	delete(ann, AnnotationNotAfter)
+	if !v.NotAfter.IsZero() {
+		ann[AnnotationNotAfter] = v.NotAfter.UTC().Format(time.RFC3339Nano)
+	}
+	var tags []string
+	for _, sk := range res.Header.Values("Surrogate-Key") {
+		for t := range strings.FieldsSeq(sk) {
+			if !strings.ContainsRune(t, 0) {
+				tags = append(tags, t)
+			}
+		}
+	}
+	rec := &store.Record{
+		Key:          job.key,
+		Variant:      job.variant,
+		Status:       res.Status,
+		Header:       res.Header,
+		Body:         res.Body,
+		RequestTime:  job.reqTime,
+		ResponseTime: job.respTime,
+		Tags:         tags,
+		Annotations:  ann,
+	}
+	e := &entry{rec: rec, pol: job.pol, vary: job.vary}
+	if !v.NotAfter.IsZero() {
+		e.notAfter = v.NotAfter.UTC()
+	}
+	rec.Expires = p.expiresHint(e, res.Header)
+	return e
+}
+
+// expiresHint is the instant after which the entry is of no use: stale
+// beyond every window in which it could still be served or revalidated.
+func (p *Proxy) expiresHint(e *entry, h http.Header) time.Time {
+	fresh := max(e.pol.lifetime-e.pol.initialAge, 0)
+	extra := max(e.pol.swr, e.pol.sie)
+	if hasValidator(h) {
+		extra = max(extra, p.cfg.KeepStale)
+	}
+	exp := e.rec.ResponseTime.Add(fresh + extra)
+	if !e.notAfter.IsZero() && e.notAfter.Before(exp) {
+		exp = e.notAfter
+	}
+	return exp
+}
+
+// notUpdated are fields a 304 must not change in a stored response
+// (RFC 9111 §3.2), plus Set-Cookie, which is never stored from a 304.
+var notUpdated = map[string]bool{
+	"Content-Length":   true,
+	"Content-Encoding": true,
+	"Content-Type":     true,
+	"Content-Range":    true,
+	"Set-Cookie":       true,
+	"Cache-Status":     true,
+	"Age":              true,
+}
+
+// freshen applies a 304's header fields to a stored entry (RFC 9111
+// §4.3.4) and stores the result beside the response.
+func (p *Proxy) freshen(e *entry, h304 http.Header, reqTime, respTime time.Time) *entry {
+	nh := http.Header(e.rec.Header).Clone()
+	h := h304.Clone()
+	removeHopByHop(h)
+	for k, v := range h {
+		if !notUpdated[k] {
+			nh[k] = v
+		}
+	}
+	withAge := nh.Clone()
+	if a, ok := h["Age"]; ok {
+		withAge["Age"] = a
+	}
+	pol := computePolicy(e.rec.Status, withAge, p.parser.response(nh), reqTime, respTime, p.fc)
+	rec := *e.rec
+	rec.Header = nh
+	rec.RequestTime, rec.ResponseTime, rec.StoredTime = reqTime, respTime, time.Time{}
+	rec.Annotations = maps.Clone(e.rec.Annotations)
+	if rec.Annotations == nil {
+		rec.Annotations = map[string]string{}
+	}
+	rec.Annotations[AnnotationPolicy] = pol.encode()
+	ne := &entry{rec: &rec, pol: pol, vary: e.vary, notAfter: e.notAfter}
+	rec.Expires = p.expiresHint(ne, nh)
+	p.goBackground(func() {
+		if err := p.st.Put(context.Background(), &rec); err != nil {
+			p.log.Warn("httpcache: store put (304 refresh)", "key", rec.Key, "err", err)
+		}
+	})
+	return ne
+}
+
+// invalidate removes the stored responses for the target URL of an
+// unsafe request and for same-origin Location / Content-Location
+// (RFC 9111 §4.4). It returns after the deletes committed.
+func (p *Proxy) invalidate(ctx context.Context, ex *exchange, resp *http.Response) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	keys := []string{ex.n.key()}
+	base := &url.URL{Scheme: ex.n.scheme, Host: ex.n.host, Path: "/"}
+	if bp, err := url.Parse(ex.n.scheme + "://" + ex.n.host + ex.n.path); err == nil {
+		base = bp
+	}
+	for _, name := range []string{"Location", "Content-Location"} {
+		v := resp.Header.Get(name)
+		if v == "" {
+			continue
+		}
+		u, err := base.Parse(v)
+		if err != nil {
+			continue
+		}
+		nu, err := normalize(u.Scheme, u.Host, u.EscapedPath(), u.RawQuery, p.ignore)
+		if err != nil || nu.scheme != ex.n.scheme || nu.host != ex.n.host {
+			continue // RFC 9111 §4.4: only same-origin URIs
+		}
+		keys = append(keys, nu.key())
+	}
+	for _, k := range keys {
+		p.vary.forget(k)
+		p.pass.forget(k)
+		if _, err := p.st.DeleteKey(ctx, k); err != nil && !errors.Is(err, store.ErrNotFound) {
+			p.log.Warn("httpcache: invalidate", "key", k, "err", err)
+		}
+	}
+	if p.met != nil {
+		p.met.invalidations.Add(float64(len(keys)))
+	}
+}
+
+// revalidateInBackground refreshes a stale entry being served under
+// stale-while-revalidate, once per entry at a time.
+func (p *Proxy) revalidateInBackground(ex *exchange, e *entry) {
+	id := e.rec.Key + "\x00" + e.rec.Variant
+	p.revalMu.Lock()
+	if p.reval[id] {
+		p.revalMu.Unlock()
+		return
+	}
+	p.reval[id] = true
+	p.revalMu.Unlock()
+	in := ex.in.Clone(context.Background())
+	bex := &exchange{in: in, n: ex.n, key: ex.key, rq: ex.rq, mode: modeRevalidate, entry: e}
+	started := p.goBackground(func() {
+		defer func() {
+			p.revalMu.Lock()
+			delete(p.reval, id)
+			p.revalMu.Unlock()
+		}()
+		p.backgroundFetch(bex)
+	})
+	if !started {
+		p.revalMu.Lock()
+		delete(p.reval, id)
+		p.revalMu.Unlock()
+	}
+}
+
+func (p *Proxy) backgroundFetch(ex *exchange) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.OriginTimeout+p.cfg.OriginIdleTimeout)
+	defer cancel()
+	out, err := http.NewRequestWithContext(ctx, http.MethodGet, p.originURL(&ex.n).String(), nil)
+	if err != nil {
+		return
+	}
+	out.Header = ex.in.Header.Clone()
+	removeHopByHop(out.Header)
+	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		delete(out.Header, k)
+	}
+	p.setOriginHeaders(ex.in, out.Header, ex)
+	reqTime, wall := p.now(), time.Now()
+	resp, err := p.cfg.Transport.RoundTrip(out)
+	if p.met != nil {
+		code := 0
+		if err == nil {
+			code = resp.StatusCode
+		}
+		p.met.origin(code, time.Since(wall))
+	}
+	if err != nil {
+		p.log.Warn("httpcache: background revalidation", "key", ex.key, "err", err)
+		return
+	}
+	defer resp.Body.Close()
+	removeHopByHop(resp.Header)
+	respTime := p.now()
+	switch {
+	case resp.StatusCode == http.StatusNotModified:
+		p.freshen(ex.entry, resp.Header, reqTime, respTime)
+		return
+	case resp.StatusCode >= 500:
+		return // keep serving what we have
+	}
+	job, _ := p.decideStore(ex.in, ex.n.path, ex.key, ex.rq, resp.StatusCode, resp.Header, resp.ContentLength, reqTime, respTime)
+	if job == nil {
+		_ = p.st.Delete(context.Background(), ex.entry.rec.Key, ex.entry.rec.Variant)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, p.cfg.MaxObjectSize+1))
+	if err != nil || int64(len(body)) > p.cfg.MaxObjectSize || (resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength) {
+		return
+	}
+	p.fillSync(job, body)
+}

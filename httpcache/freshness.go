@@ -1,0 +1,206 @@
+package httpcache
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// policy is everything the hit path needs to know about a stored
+// response, computed once when it is stored (or refreshed by a 304) and
+// kept in the record's httpcache.policy annotation, so a hit does not
+// re-parse Cache-Control, Date, Expires or Age.
+type policy struct {
+	lifetime   time.Duration // freshness lifetime (RFC 9111 §4.2.1)
+	initialAge time.Duration // corrected_initial_age (RFC 9111 §4.2.3)
+	swr, sie   time.Duration // RFC 5861 windows after staleness; 0 = none
+	noCache    bool          // must validate before every use
+	mustReval  bool          // must-revalidate, proxy-revalidate or s-maxage: never serve stale
+	heuristic  bool
+}
+
+// AnnotationPolicy is the record annotation holding the proxy's computed
+// freshness facts ("lifetime=60 age=0 swr=0 sie=0 flags=").
+const AnnotationPolicy = "httpcache.policy"
+
+// AnnotationVary holds the stored response's Vary header names
+// (canonical, sorted, comma-separated; empty when there is no Vary).
+const AnnotationVary = "httpcache.vary"
+
+// AnnotationNotAfter holds the RFC 3339 instant after which the entry is
+// never served, fresh or stale (from [Verdict].NotAfter).
+const AnnotationNotAfter = "httpcache.not-after"
+
+// AnnotationDisabled holds the reason an entry was disabled with
+// [Proxy.Disable]; the proxy never serves such an entry.
+const AnnotationDisabled = "httpcache.disabled"
+
+func (p policy) encode() string {
+	var b []byte
+	b = append(b, "lifetime="...)
+	b = strconv.AppendInt(b, int64(p.lifetime/time.Second), 10)
+	b = append(b, " age="...)
+	b = strconv.AppendInt(b, int64(p.initialAge/time.Second), 10)
+	b = append(b, " swr="...)
+	b = strconv.AppendInt(b, int64(p.swr/time.Second), 10)
+	b = append(b, " sie="...)
+	b = strconv.AppendInt(b, int64(p.sie/time.Second), 10)
+	b = append(b, " flags="...)
+	sep := ""
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{p.noCache, "no-cache"}, {p.mustReval, "must-revalidate"}, {p.heuristic, "heuristic"}} {
+		if f.on {
+			b = append(b, sep...)
+			b = append(b, f.name...)
+			sep = ","
+		}
+	}
+	return string(b)
+}
+
+func decodePolicy(s string) (policy, bool) {
+	var p policy
+	ok := 0
+	for s != "" {
+		var f string
+		f, s, _ = strings.Cut(s, " ")
+		k, v, _ := strings.Cut(f, "=")
+		if k == "flags" {
+			for fl := range strings.SplitSeq(v, ",") {
+				switch fl {
+				case "no-cache":
+					p.noCache = true
+				case "must-revalidate":
+					p.mustReval = true
+				case "heuristic":
+					p.heuristic = true
+				}
+			}
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return p, false
+		}
+		d := time.Duration(n) * time.Second
+		switch k {
+		case "lifetime":
+			p.lifetime = d
+			ok++
+		case "age":
+			p.initialAge = d
+			ok++
+		case "swr":
+			p.swr = d
+		case "sie":
+			p.sie = d
+		}
+	}
+	return p, ok == 2
+}
+
+// freshnessConfig holds the configured parts of freshness.
+type freshnessConfig struct {
+	heuristicFraction float64 // <= 0 disables
+	heuristicMax      time.Duration
+	defaultSWR        time.Duration
+	defaultSIE        time.Duration
+}
+
+func secs(n int64) time.Duration {
+	const max = int64(1<<63-1) / int64(time.Second)
+	if n > max {
+		n = max
+	}
+	return time.Duration(n) * time.Second
+}
+
+// computePolicy derives the policy of a response received at respTime for
+// a request sent at reqTime (RFC 9111 §4.2).
+func computePolicy(status int, h http.Header, d respDirectives, reqTime, respTime time.Time, fc freshnessConfig) policy {
+	var p policy
+	date, dateErr := http.ParseTime(h.Get("Date"))
+	if dateErr != nil {
+		// RFC 9110 §6.6.1: a recipient with a clock assigns Date itself.
+		date = respTime
+	}
+	// §4.2.1: s-maxage over max-age over Expires.
+	switch {
+	case d.sMaxAge >= 0:
+		p.lifetime = secs(d.sMaxAge)
+	case d.maxAge >= 0:
+		p.lifetime = secs(d.maxAge)
+	case len(h["Expires"]) > 0:
+		// §5.3: an invalid Expires (e.g. "0") means already expired.
+		if exp, err := http.ParseTime(h.Get("Expires")); err == nil && exp.After(date) {
+			p.lifetime = exp.Sub(date)
+		}
+	default:
+		// §4.2.2: heuristic freshness only without explicit expiration,
+		// for heuristically cacheable statuses or public responses.
+		if fc.heuristicFraction > 0 && (heuristicallyCacheable(status) || d.public) {
+			if lm, err := http.ParseTime(h.Get("Last-Modified")); err == nil && lm.Before(date) {
+				lt := time.Duration(float64(date.Sub(lm)) * fc.heuristicFraction)
+				if lt > fc.heuristicMax {
+					lt = fc.heuristicMax
+				}
+				p.lifetime = lt.Truncate(time.Second)
+				p.heuristic = true
+			}
+		}
+	}
+	// §4.2.3.
+	var ageValue time.Duration
+	if a := h.Get("Age"); a != "" {
+		if n, err := strconv.ParseInt(strings.TrimSpace(a), 10, 64); err == nil && n >= 0 {
+			ageValue = secs(n)
+		}
+	}
+	apparent := respTime.Sub(date)
+	if apparent < 0 {
+		apparent = 0
+	}
+	delay := respTime.Sub(reqTime)
+	if delay < 0 {
+		delay = 0
+	}
+	corrected := ageValue + delay
+	p.initialAge = max(apparent, corrected)
+	p.initialAge = (p.initialAge + time.Second - 1).Truncate(time.Second)
+
+	p.noCache = d.noCache
+	// §5.2.2.2, §5.2.2.8, §5.2.2.10: s-maxage implies proxy-revalidate.
+	p.mustReval = d.mustRevalidate || d.proxyRevalidate || d.sMaxAge >= 0
+	// RFC 5861 windows: an explicit stale-while-revalidate/stale-if-error
+	// from the origin is honoured unless must-revalidate/proxy-revalidate
+	// forbid serving stale; server-wide defaults apply only when nothing
+	// forbids it (s-maxage included, RFC 9111 §4.2.4).
+	if !d.mustRevalidate && !d.proxyRevalidate && !d.noCache {
+		if !p.mustReval {
+			p.swr, p.sie = fc.defaultSWR, fc.defaultSIE
+		}
+		if d.swr >= 0 {
+			p.swr = secs(d.swr)
+		}
+		if d.sie >= 0 {
+			p.sie = secs(d.sie)
+		}
+	}
+	return p
+}
+
+// age returns the current age of a stored response (§4.2.3).
+func (p policy) age(respTime, now time.Time) time.Duration {
+	resident := now.Sub(respTime)
+	if resident < 0 {
+		resident = 0
+	}
+	return p.initialAge + resident
+}
+
+func hasValidator(h http.Header) bool {
+	return h.Get("Etag") != "" || h.Get("Last-Modified") != ""
+}

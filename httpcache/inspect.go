@@ -1,0 +1,50 @@
+package httpcache
+
+import (
+	"net/http"
+	"time"
+)
+
+// Inspector examines a complete GET response before it is stored. The
+// liveview package plugs its first-render lint in here.
+//
+// Inspect is called once per response that the proxy would otherwise
+// store, in a background goroutine (never on the client's path), possibly
+// concurrently for different requests. r is the client's request (its
+// body already consumed; do not read it). res is the copy that will be
+// stored: the inspector may modify res.Header and res.Body in place (strip
+// or blank), which changes only the stored copy, never the response the
+// requesting client is receiving.
+type Inspector interface {
+	Inspect(r *http.Request, res *Response) Verdict
+}
+
+// InspectorFunc adapts a function to the [Inspector] interface.
+type InspectorFunc func(r *http.Request, res *Response) Verdict
+
+// Inspect calls f(r, res).
+func (f InspectorFunc) Inspect(r *http.Request, res *Response) Verdict { return f(r, res) }
+
+// Response is a complete response as the proxy would store it: status,
+// headers without hop-by-hop fields, and the whole body.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Verdict is an [Inspector]'s decision about a response.
+type Verdict struct {
+	// Refuse, when non-empty, keeps the response out of the store; it is
+	// a short reason that appears in Cache-Status detail= (on later
+	// requests for the URL, which go to the origin for HitForPassTTL) and
+	// in the log.
+	Refuse string
+	// NotAfter, when non-zero, is the instant after which the stored
+	// entry is never served, fresh or stale. It is stored as the
+	// annotation httpcache.not-after and caps Cache-Status ttl=.
+	NotAfter time.Time
+	// Annotations are stored on the record (merged over the proxy's own;
+	// the proxy's httpcache.* keys win).
+	Annotations map[string]string
+}

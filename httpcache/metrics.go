@@ -1,0 +1,110 @@
+package httpcache
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/firstrender/firstrender/store"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the proxy's Prometheus collectors (see Config.Registerer).
+type metrics struct {
+	requests      *prometheus.CounterVec   // by cache result
+	duration      *prometheus.HistogramVec // by cache result
+	originReqs    *prometheus.CounterVec   // by status code ("error" for none)
+	originLatency prometheus.Histogram
+	bytes         prometheus.Counter
+	refused       prometheus.Counter
+	aborted       prometheus.Counter
+	invalidations prometheus.Counter
+
+	// pre-resolved children for the hot path
+	byResult map[string]prometheus.Counter
+	durBy    map[string]prometheus.Observer
+}
+
+var resultLabels = []string{resHit, resStale, resCollapsed, resMiss, resReval, resPass, resError}
+
+func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firstrender_requests_total",
+			Help: "Requests served by the caching proxy, by cache result (hit, stale, collapsed, miss, revalidated, pass, error).",
+		}, []string{"cache"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "firstrender_request_duration_seconds",
+			Help:    "Time to serve a request (until the handler returns), by cache result.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"cache"}),
+		originReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firstrender_origin_requests_total",
+			Help: "Requests sent to the origin, by response status code (\"error\" when none arrived).",
+		}, []string{"code"}),
+		originLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "firstrender_origin_duration_seconds",
+			Help:    "Time from sending a request to the origin until its response headers arrived.",
+			Buckets: prometheus.DefBuckets,
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "firstrender_served_from_cache_bytes_total",
+			Help: "Body bytes written to clients from stored responses.",
+		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "firstrender_inspector_refused_total",
+			Help: "Complete responses the Inspector refused to store.",
+		}),
+		aborted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "firstrender_store_aborted_total",
+			Help: "Storable responses not stored because the transfer did not complete or the body was too large.",
+		}),
+		invalidations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "firstrender_invalidations_total",
+			Help: "Primary keys invalidated by unsafe requests (RFC 9111 §4.4).",
+		}),
+		byResult: map[string]prometheus.Counter{},
+		durBy:    map[string]prometheus.Observer{},
+	}
+	for _, l := range resultLabels {
+		m.byResult[l] = m.requests.WithLabelValues(l)
+		m.durBy[l] = m.duration.WithLabelValues(l)
+	}
+	cs := []prometheus.Collector{m.requests, m.duration, m.originReqs, m.originLatency, m.bytes, m.refused, m.aborted, m.invalidations,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "firstrender_store_entries",
+			Help: "Records in the page store.",
+		}, func() float64 { return float64(st.Stats().Records) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "firstrender_store_bytes",
+			Help: "Bytes of records in the page store.",
+		}, func() float64 { return float64(st.Stats().Bytes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "firstrender_store_evictions_total",
+			Help: "Records evicted to keep the store under its size bound.",
+		}, func() float64 { return float64(st.Stats().Evictions) }),
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(result string, d time.Duration) {
+	if c, ok := m.byResult[result]; ok {
+		c.Inc()
+		m.durBy[result].Observe(d.Seconds())
+	}
+}
+
+func (m *metrics) origin(code int, d time.Duration) {
+	label := "error"
+	if code > 0 {
+		label = strconv.Itoa(code)
+	}
+	m.originReqs.WithLabelValues(label).Inc()
+	if code > 0 {
+		m.originLatency.Observe(d.Seconds())
+	}
+}
