@@ -246,6 +246,21 @@ func (s SignatureStatus) String() string {
 // MarshalText implements [encoding.TextMarshaler].
 func (s SignatureStatus) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText implements [encoding.TextUnmarshaler].
+func (s *SignatureStatus) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "valid":
+		*s = Valid
+	case "invalid":
+		*s = Invalid
+	case "not checked":
+		*s = NotChecked
+	default:
+		return fmt.Errorf("liveview: unknown signature status %q", b)
+	}
+	return nil
+}
+
 // Signer signs and verifies Phoenix tokens for one secret_key_base and
 // salt, as Phoenix.Token.sign(endpoint, salt, data) and Plug.Crypto.sign
 // do. It keeps only the derived key, never the secret_key_base, and its

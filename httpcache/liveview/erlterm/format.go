@@ -44,7 +44,7 @@ func (x Fun) String() string          { return Format(x) }
 func (x Export) String() string       { return Format(x) }
 
 var (
-	identAtom  = regexp.MustCompile(`^[a-z_][a-zA-Z0-9_@]*[?!]?$`)
+	identAtom  = regexp.MustCompile(`^[\p{Ll}_][\p{L}\p{N}_@]*[?!]?$`)
 	moduleName = regexp.MustCompile(`^Elixir(\.[A-Z][a-zA-Z0-9_]*)+$`)
 )
 
