@@ -118,9 +118,13 @@ func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o.mux.ServeHTTP(w, r)
 }
 
-// mountLive mounts the live socket (live.go) at /live/websocket. Until it
-// lands the socket path answers 404 like any unknown path.
-func (o *origin) mountLive(mux *http.ServeMux) {}
+// mountLive mounts the live socket (live.go) at /live/websocket and its
+// client assets at /assets/.
+func (o *origin) mountLive(mux *http.ServeMux) {
+	h := LiveHandler(LiveConfig{SecretKeyBase: o.cfg.SecretKeyBase, SigningSalt: o.cfg.SigningSalt, Now: o.cfg.Now, Logger: o.cfg.Logger})
+	mux.Handle("/live/websocket", h)
+	mux.Handle("GET /assets/", h)
+}
 
 // page is what one first render shows.
 type page struct {
