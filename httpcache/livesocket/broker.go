@@ -228,6 +228,16 @@ func forwardedClient(r *http.Request) string {
 	return remoteIP(r)
 }
 
+// FlushGuard waits until the join guard has processed every join failure
+// seen so far (mapped, annotated, disabled). It returns at once when the
+// guard is off, and ctx.Err() if ctx ends first. For tests and tools.
+func (b *Broker) FlushGuard(ctx context.Context) error {
+	if b.guard == nil {
+		return nil
+	}
+	return b.guard.sync(ctx)
+}
+
 // IsSocketPath reports whether path is one of the configured socket paths.
 func (b *Broker) IsSocketPath(path string) bool { return b.paths[path] }
 

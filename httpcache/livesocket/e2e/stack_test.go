@@ -1,0 +1,172 @@
+// Package e2e tests the live-socket broker with the real caching proxy,
+// store, LiveView lint and demo origin, and (browser_test.go) with headless
+// Chromium running the real phoenix_live_view client. It is a separate
+// package so that livesocket's own tests do not depend on the others.
+package e2e
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/httpcache/demo"
+	"github.com/firstrender/firstrender/httpcache/livesocket"
+	"github.com/firstrender/firstrender/httpcache/liveview"
+	"github.com/firstrender/firstrender/store"
+)
+
+// stack is origin → firstrender (broker in front of the caching proxy).
+type stack struct {
+	origin *httptest.Server
+	front  *httptest.Server
+	proxy  *httpcache.Proxy
+	broker *livesocket.Broker
+	store  *store.Store
+}
+
+type stackOpts struct {
+	live      demo.LiveConfig // the origin's live socket
+	allowed   []string        // nil: the front's own origin
+	scripts   bool            // inject demo.LiveScripts into pages (until demo.go does)
+	nodeMods  string
+	threshold int
+}
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func newStack(t testing.TB, o stackOpts) *stack {
+	t.Helper()
+	pages := demo.New(demo.Config{})
+	o.live.NodeModules = o.nodeMods
+	live := demo.LiveHandler(o.live)
+	mux := http.NewServeMux()
+	mux.Handle("/live/websocket", live)
+	mux.Handle("/assets/", live)
+	var pageHandler http.Handler = pages
+	if o.scripts {
+		pageHandler = injectScripts(pages)
+	}
+	mux.Handle("/", pageHandler)
+	s := &stack{origin: httptest.NewServer(mux)}
+	t.Cleanup(s.origin.Close)
+
+	st, err := store.Open(filepath.Join(t.TempDir(), "fr.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.store = st
+	upstream, _ := url.Parse(s.origin.URL)
+	lint, err := liveview.New(liveview.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.proxy, err = httpcache.New(httpcache.Config{Upstream: upstream, Store: st, Inspector: lint, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.front = httptest.NewUnstartedServer(nil)
+	frontOrigin := "http://" + s.front.Listener.Addr().String()
+	allowed := o.allowed
+	if allowed == nil {
+		allowed = []string{frontOrigin}
+	}
+	policy, err := livesocket.NewOriginPolicy(livesocket.OriginConfig{Allowed: allowed, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.broker, err = livesocket.New(livesocket.Config{
+		Origin:         upstream,
+		Policy:         policy,
+		TrustForwarded: true, // tests tell clients apart by X-Forwarded-For
+		Guard:          &livesocket.GuardConfig{Cache: s.proxy, Annotator: st, Threshold: o.threshold},
+		Logger:         quiet(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.front.Config.Handler = s.broker.Wrap(s.proxy)
+	s.front.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.broker.Shutdown(ctx)
+		s.front.Close()
+		s.proxy.Close(ctx)
+		st.Close()
+	})
+	return s
+}
+
+// injectScripts adds demo.LiveScripts before </body> of HTML pages that
+// lack them, so the page goes live in a browser.
+func injectScripts(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		body := rec.Body.String()
+		if strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") && !strings.Contains(body, "/assets/app.js") {
+			body = strings.Replace(body, "</body>", demo.LiveScripts+"</body>", 1)
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		io.WriteString(w, body)
+	})
+}
+
+var (
+	sessionRE = regexp.MustCompile(`data-phx-session="([^"]+)"[^>]*id="([^"]+)"`)
+	renderRE  = regexp.MustCompile(`render #(\d+)`)
+)
+
+type page struct {
+	status      string // Cache-Status
+	token, id   string
+	render, url string
+}
+
+func (s *stack) get(t testing.TB, path string) page {
+	t.Helper()
+	resp, err := http.Get(s.front.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	p := page{status: resp.Header.Get("Cache-Status"), url: s.front.URL + path}
+	if m := sessionRE.FindSubmatch(body); m != nil {
+		p.token, p.id = string(m[1]), string(m[2])
+	}
+	if m := renderRE.FindSubmatch(body); m != nil {
+		p.render = string(m[1])
+	}
+	return p
+}
+
+// cachedPage fetches path until the proxy serves it from the store (the
+// proxy stores beside the response, asynchronously).
+func (s *stack) cachedPage(t testing.TB, path string) page {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p := s.get(t, path)
+		if strings.Contains(p.status, "; hit") {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s never became a hit (last Cache-Status %q)", path, p.status)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting on the proxy's background store
+	}
+}
