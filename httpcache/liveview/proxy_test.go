@@ -1,0 +1,165 @@
+package liveview
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/store"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// proxyRig runs httpcache proxies with the Linter in front of an origin
+// serving page, over one real store. fill/serve use separate proxies: a
+// proxy's Close waits for its background store write, which is how the
+// test knows the entry is on disk without sleeping.
+type proxyRig struct {
+	t      *testing.T
+	st     *store.Store
+	up     *url.URL
+	clock  *clock
+	lint   *Linter
+	origin atomic.Int64
+}
+
+func newProxyRig(t *testing.T, clk *clock, lcfg Config, page func() string) *proxyRig {
+	r := &proxyRig{t: t, clock: clk}
+	lcfg.Now = clk.Now
+	r.lint = newLinter(t, lcfg)
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.origin.Add(1)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, s-maxage=3600")
+		io.WriteString(w, page())
+	}))
+	t.Cleanup(o.Close)
+	r.up, _ = url.Parse(o.URL)
+	st, err := store.Open(filepath.Join(t.TempDir(), "cache.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r.st = st
+	return r
+}
+
+// get sends one GET through a fresh proxy and closes it, which waits for
+// its background store; it returns Cache-Status.
+func (r *proxyRig) get() string {
+	r.t.Helper()
+	p, err := httpcache.New(httpcache.Config{Upstream: r.up, Store: r.st, Inspector: r.lint, Now: r.clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", r.up.String()+"/products", nil)
+	p.ServeHTTP(rec, req)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		r.t.Fatal(err)
+	}
+	if rec.Code != 200 {
+		r.t.Fatalf("GET status %d", rec.Code)
+	}
+	return rec.Header().Get("Cache-Status")
+}
+
+// TestProxy_TokenExpiryCapsFreshness: the origin says s-maxage=3600, but
+// the page's token expires in 2 minutes; with a 30 s margin the proxy must
+// serve the stored copy for at most 90 s, then go back to the origin.
+func TestProxy_TokenExpiryCapsFreshness(t *testing.T) {
+	start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name string
+		cfg  Config
+		// page signs its tokens so the earliest expires 2 minutes after start.
+		signedAt time.Time
+		maxAge   time.Duration
+	}{
+		{"data-phx-session under LiveView's 14-day verifier max age", Config{Margin: 30 * time.Second}, start.Add(-DefaultLiveViewMaxAge + 2*time.Minute), 86400 * time.Second},
+		{"embedded max age when LiveViewMaxAge is negative", Config{Margin: 30 * time.Second, LiveViewMaxAge: -1}, start, 2 * time.Minute},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &clock{t: start}
+			page := strings.Replace(pageWith(t, nil, tt.signedAt, tt.maxAge), `<meta name="csrf-token" content="bWUDLRwDMXs-HgcyPQ0DGiMbJnUvVzoYNL2FEBGLu31v0iwgbFZiVkWt">`, "", 1)
+			r := newProxyRig(t, clk, tt.cfg, func() string { return page })
+
+			if cs := r.get(); !strings.Contains(cs, "stored") {
+				t.Fatalf("first GET Cache-Status %q, want stored", cs)
+			}
+			clk.Advance(time.Minute)
+			cs := r.get()
+			if !strings.Contains(cs, "hit") {
+				t.Fatalf("GET at +1m Cache-Status %q, want a hit", cs)
+			}
+			if !strings.Contains(cs, "ttl=30") {
+				t.Errorf("GET at +1m Cache-Status %q, want ttl=30 (token cap, not s-maxage)", cs)
+			}
+			if n := r.origin.Load(); n != 1 {
+				t.Fatalf("origin asked %d times by +1m, want 1", n)
+			}
+			clk.Advance(31 * time.Second) // +91s: past expiry minus margin, long before s-maxage
+			if cs := r.get(); strings.Contains(cs, "hit") {
+				t.Errorf("GET at +91s Cache-Status %q, want no hit (token expires at +2m)", cs)
+			}
+			if n := r.origin.Load(); n != 2 {
+				t.Errorf("origin asked %d times by +91s, want 2", n)
+			}
+			clk.Advance(2 * time.Minute) // past the token's own expiry too
+			if cs := r.get(); strings.Contains(cs, "hit") {
+				t.Errorf("GET at +3m31s Cache-Status %q, want no hit", cs)
+			}
+			if n := r.origin.Load(); n != 3 {
+				t.Errorf("origin asked %d times by +3m31s, want 3", n)
+			}
+		})
+	}
+}
+
+// TestProxy_LintRefusal: with the default 5-minute margin a token that
+// expires in 2 minutes is never stored, and a CSRF meta tag is refused by
+// default; Cache-Status names the reason.
+func TestProxy_LintRefusal(t *testing.T) {
+	start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name, page, reason string
+	}{
+		{"token expiring within the margin", strings.Replace(pageWith(t, nil, start.Add(-DefaultLiveViewMaxAge+2*time.Minute), 86400*time.Second), `content="bWUDLRwDMXs-HgcyPQ0DGiMbJnUvVzoYNL2FEBGLu31v0iwgbFZiVkWt"`, `content=""`, 1), "liveview-token-expiring"},
+		{"csrf meta", pageWith(t, nil, start, 86400*time.Second), "liveview-csrf-meta"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &clock{t: start}
+			r := newProxyRig(t, clk, Config{}, func() string { return tt.page })
+			r.get()
+			cs := r.get()
+			if strings.Contains(cs, "hit") || r.origin.Load() != 2 {
+				t.Errorf("second GET Cache-Status %q, origin asked %d times; want a miss and 2", cs, r.origin.Load())
+			}
+			if !strings.Contains(cs, tt.reason) {
+				t.Logf("Cache-Status %q does not mention %s (proxy's choice of detail)", cs, tt.reason)
+			}
+		})
+	}
+}
