@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/firstrender/firstrender/httpcache/livesocket"
 	"github.com/firstrender/firstrender/httpcache/liveview"
 	"github.com/firstrender/firstrender/store"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // stack is origin → firstrender (broker in front of the caching proxy).
@@ -31,6 +33,29 @@ type stack struct {
 	proxy  *httpcache.Proxy
 	broker *livesocket.Broker
 	store  *store.Store
+	reg    *prometheus.Registry
+
+	originRenders atomic.Int64 // GET / answered by the origin
+}
+
+func liveTick(d time.Duration) demo.LiveConfig { return demo.LiveConfig{Tick: d} }
+
+// refused reads firstrender_livesocket_upgrades_refused_total{reason}.
+func (s *stack) refused(reason string) float64 {
+	mfs, _ := s.reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "firstrender_livesocket_upgrades_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 type stackOpts struct {
@@ -55,8 +80,14 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	if o.scripts {
 		pageHandler = injectScripts(pages)
 	}
-	mux.Handle("/", pageHandler)
-	s := &stack{origin: httptest.NewServer(mux)}
+	s := &stack{reg: prometheus.NewRegistry()}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" && r.Method == http.MethodGet {
+			s.originRenders.Add(1)
+		}
+		pageHandler.ServeHTTP(w, r)
+	}))
+	s.origin = httptest.NewServer(mux)
 	t.Cleanup(s.origin.Close)
 
 	st, err := store.Open(filepath.Join(t.TempDir(), "fr.db"), store.Options{NoSync: true})
@@ -87,6 +118,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		Origin:         upstream,
 		Policy:         policy,
 		TrustForwarded: true, // tests tell clients apart by X-Forwarded-For
+		Registerer:     s.reg,
 		Guard:          &livesocket.GuardConfig{Cache: s.proxy, Annotator: st, Threshold: o.threshold},
 		Logger:         quiet(),
 	})
