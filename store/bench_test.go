@@ -1,3 +1,247 @@
 package store
 
-func cleanupBenchDB() {}
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Benchmarks. The million-record ones skip under -short; they share one
+// database built once per process (in big transactions, so it takes
+// seconds) in a temporary directory removed by TestMain.
+//
+//	go test ./store -run '^$' -bench . -benchtime=2s
+
+func BenchmarkGet20KB(b *testing.B) {
+	s := newTestStore(b, Options{})
+	r := mkrec("https://example.com/page", "")
+	r.Body = make([]byte, 20<<10)
+	mustPut(b, s, r)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(r.Body)))
+	start := time.Now()
+	for b.Loop() {
+		if _, err := s.Get(ctx, r.Key, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+}
+
+// BenchmarkPut measures durable (fsync'd) Put throughput with 1 and 64
+// concurrent writers; writes/commit shows the coalescing.
+func BenchmarkPut(b *testing.B) {
+	for _, size := range []int{1 << 10, 20 << 10} {
+		for _, writers := range []int{1, 64} {
+			b.Run(fmt.Sprintf("size=%dKB/writers=%d", size>>10, writers), func(b *testing.B) {
+				path := filepath.Join(b.TempDir(), "put.db")
+				s, err := Open(path, Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				body := make([]byte, size)
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				before := s.Stats()
+				b.ResetTimer()
+				start := time.Now()
+				for range writers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for {
+							i := next.Add(1)
+							if i > int64(b.N) {
+								return
+							}
+							r := &Record{Key: fmt.Sprintf("https://example.com/p/%09d", i), Status: 200, Body: body}
+							if err := s.Put(ctx, r); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				elapsed := time.Since(start)
+				b.StopTimer()
+				st := s.Stats()
+				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+				b.ReportMetric(float64(st.Writes-before.Writes)/float64(max(1, st.Commits-before.Commits)), "writes/commit")
+			})
+		}
+	}
+}
+
+const millionN = 1_000_000
+
+var million struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+	took time.Duration
+}
+
+func millionKey(i int) string {
+	return fmt.Sprintf("https://example.com/s%d/p%07d", i/100_000, i)
+}
+
+func millionRecord(i int, at time.Time) *Record {
+	return &Record{
+		Key: millionKey(i), Status: 200,
+		Header:     map[string][]string{"Content-Type": {"text/html"}},
+		Body:       []byte("<html><body data-phx-main>a cached first render, kept short for the benchmark</body></html>"),
+		StoredTime: at,
+		Tags:       []string{fmt.Sprintf("s%d", i/100_000)},
+	}
+}
+
+// putMany stores records [from, to) in transactions of 50,000.
+func putMany(ctx context.Context, s *Store, from, to int) error {
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for lo := from; lo < to; lo += 50_000 {
+		hi := min(lo+50_000, to)
+		type enc struct {
+			ck, v []byte
+			m     *Meta
+		}
+		recs := make([]enc, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			r := millionRecord(i, at)
+			recs = append(recs, enc{recKey(r.Key, ""), encodeRecord(r), &Meta{Tags: r.Tags}})
+		}
+		err := s.do(ctx, 0, func(w *wtx) error {
+			for _, e := range recs {
+				if err := w.put(e.ck, e.v, e.m, w.nowNs); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// millionDB returns the path of a closed store holding 1,000,000 records
+// (keys https://example.com/s<0-9>/p<0000000-0999999>, tag s<0-9>).
+func millionDB(b *testing.B) string {
+	b.Helper()
+	if testing.Short() {
+		b.Skip("builds a 1,000,000-record database; skipped under -short")
+	}
+	million.once.Do(func() {
+		start := time.Now()
+		million.dir, million.err = os.MkdirTemp("", "firstrender-store-bench")
+		if million.err != nil {
+			return
+		}
+		million.path = filepath.Join(million.dir, "million.db")
+		s, err := Open(million.path, Options{NoSync: true})
+		if err != nil {
+			million.err = err
+			return
+		}
+		million.err = putMany(context.Background(), s, 0, millionN)
+		if err := s.Close(); million.err == nil {
+			million.err = err
+		}
+		million.took = time.Since(start)
+		fmt.Fprintf(os.Stderr, "built %d-record database in %v\n", millionN, million.took.Round(time.Millisecond))
+	})
+	if million.err != nil {
+		b.Fatal(million.err)
+	}
+	return million.path
+}
+
+func cleanupBenchDB() {
+	if million.dir != "" {
+		os.RemoveAll(million.dir)
+	}
+}
+
+func BenchmarkScan1M(b *testing.B) {
+	path := millionDB(b)
+	s, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.Stats().Records; got != millionN {
+		b.Fatalf("Stats().Records = %d, want %d", got, millionN)
+	}
+	for _, tt := range []struct {
+		name string
+		o    ScanOptions
+	}{
+		{"first-page", ScanOptions{Limit: 100}},
+		{"deep-page", ScanOptions{After: millionKey(900_000), Limit: 100}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := s.Scan(ctx, tt.o)
+				if err != nil || len(p.Entries) != 100 {
+					b.Fatalf("Scan = %d entries, %v", len(p.Entries), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/page")
+		})
+	}
+}
+
+func BenchmarkOpen1M(b *testing.B) {
+	path := millionDB(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := Open(path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := s.Stats().Records; got != millionN {
+			b.Fatalf("Stats().Records = %d, want %d", got, millionN)
+		}
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/open")
+}
+
+// BenchmarkDeletePrefix1M deletes the 100,000 records under one prefix of
+// the million (durably), then restores them outside the timer.
+func BenchmarkDeletePrefix1M(b *testing.B) {
+	path := millionDB(b)
+	s, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ReportAllocs()
+	var deleted int
+	for b.Loop() {
+		n, err := s.DeletePrefix(ctx, "https://example.com/s3/")
+		if err != nil || n != 100_000 {
+			b.Fatalf("DeletePrefix = %d, %v; want 100000", n, err)
+		}
+		deleted += n
+		b.StopTimer()
+		if err := putMany(ctx, s, 300_000, 400_000); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(deleted)/b.Elapsed().Seconds(), "records/s")
+}

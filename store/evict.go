@@ -27,7 +27,7 @@ func (a *accessTracker) init() {
 	a.kick = make(chan struct{}, 1)
 }
 
-func (a *accessTracker) touch(ck string, ns int64, _ *Store) {
+func (a *accessTracker) touch(ck string, ns int64) {
 	a.mu.Lock()
 	if len(a.m) >= maxPendingAccess {
 		if _, ok := a.m[ck]; !ok {

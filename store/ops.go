@@ -48,7 +48,7 @@ func (s *Store) Get(ctx context.Context, key, variant string) (*Record, error) {
 		return nil, err
 	}
 	if s.ops != nil {
-		s.access.touch(string(ck), s.opts.Now().UnixNano(), s)
+		s.access.touch(string(ck), s.opts.Now().UnixNano())
 	}
 	return r, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,6 +185,11 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, &OpenError{Path: path, Err: err}
 	}
+	if !opts.ReadOnly {
+		if err := precheck(path, opts); err != nil {
+			return nil, &OpenError{Path: path, Err: err}
+		}
+	}
 	db, err := openBolt(path, opts)
 	if err != nil {
 		return nil, &OpenError{Path: path, Err: err}
@@ -212,9 +218,15 @@ func Open(path string, opts Options) (*Store, error) {
 }
 
 func openBolt(path string, opts Options) (db *bolt.DB, err error) {
+	// bbolt panics on some damaged files while opening; keep the file so
+	// that its descriptor (and lock) can be released after recovering.
+	var file *os.File
 	defer func() {
 		if p := recover(); p != nil {
-			db, err = nil, fmt.Errorf("bbolt: %v: %w", p, ErrCorrupt)
+			if file != nil {
+				releaseFile(file)
+			}
+			db, err = nil, fmt.Errorf("%w: bbolt: %v", ErrCorrupt, p)
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
@@ -222,6 +234,11 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 		ReadOnly:     opts.ReadOnly,
 		NoSync:       opts.NoSync,
 		FreelistType: bolt.FreelistMapType,
+		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, mode)
+			file = f
+			return f, err
+		},
 	})
 	switch {
 	case err == nil:
@@ -235,15 +252,43 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 	return nil, err
 }
 
+// precheck opens an existing file read-only to refuse a truncated one
+// before bbolt opens it read-write (which reads the free list, and grows
+// a short file).
+func precheck(path string, opts Options) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() == 0 {
+		return nil // bbolt creates or initializes it
+	}
+	ro := opts
+	ro.ReadOnly = true
+	db, err := openBolt(path, ro)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		if fi.Size() < tx.Size() {
+			return fmt.Errorf("%w: file is %d bytes, its meta page says %d (truncated)", ErrCorrupt, fi.Size(), tx.Size())
+		}
+		return nil
+	})
+}
+
 // init checks (or, for a new file, writes) the format version and loads
 // the counters.
 func (s *Store) init() (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("bbolt: %v: %w", p, ErrCorrupt)
+			err = fmt.Errorf("%w: bbolt: %v", ErrCorrupt, p)
 		}
 	}()
 	check := func(tx *bolt.Tx) error {
+		// A file shorter than its meta page says was cut (copied while
+		// open, disk full): reading its pages would fault, so refuse it.
+		if fi, err := os.Stat(s.path); err == nil && fi.Size() < tx.Size() {
+			return fmt.Errorf("%w: file is %d bytes, its meta page says %d (truncated)", ErrCorrupt, fi.Size(), tx.Size())
+		}
 		mb := tx.Bucket(bucketMeta)
 		if mb == nil {
 			empty := true
@@ -380,7 +425,7 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("store: %s: bbolt: %v: %w", s.path, p, ErrCorrupt)
+			err = fmt.Errorf("store: %s: %w: bbolt: %v", s.path, ErrCorrupt, p)
 		}
 	}()
 	err = s.db.View(fn)

@@ -95,6 +95,22 @@ func TestOpen_Errors(t *testing.T) {
 		db.Close()
 		return p
 	}
+	truncated := func() string {
+		p := filepath.Join(dir, "truncated.db")
+		s, err := Open(p, Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 200 {
+			r := mkrec(fmt.Sprintf("k%d", i), "")
+			r.Body = make([]byte, 3000)
+			mustPut(t, s, r)
+		}
+		s.Close()
+		fi, _ := os.Stat(p)
+		os.Truncate(p, fi.Size()/2)
+		return p
+	}
 	held := filepath.Join(dir, "held.db")
 	holder, err := Open(held, Options{})
 	if err != nil {
@@ -120,6 +136,8 @@ func TestOpen_Errors(t *testing.T) {
 			return err
 		}), Options{}, ErrCorrupt, false},
 		{"empty bbolt file read-only", boltFile("emptybolt.db", func(*bolt.Tx) error { return nil }), Options{ReadOnly: true}, ErrCorrupt, false},
+		{"truncated store", truncated(), Options{}, ErrCorrupt, false},
+		{"truncated store read-only", filepath.Join(dir, "truncated.db"), Options{ReadOnly: true}, ErrCorrupt, false},
 		{"newer format version", newer(), Options{}, ErrVersion, false},
 		{"newer format version read-only", filepath.Join(dir, "newer.db"), Options{ReadOnly: true}, ErrVersion, false},
 		{"locked by another open", held, Options{Timeout: 50 * time.Millisecond}, ErrLocked, false},

@@ -128,7 +128,7 @@ func (s *Store) runTx(batch []*op) (err error) {
 	var size int64
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("store: %s: bbolt: %v: %w", s.path, p, ErrCorrupt)
+			err = fmt.Errorf("store: %s: %w: bbolt: %v", s.path, ErrCorrupt, p)
 		}
 	}()
 	err = s.db.Update(func(tx *bolt.Tx) error {
