@@ -75,6 +75,7 @@ type rig struct {
 	origin *origin
 	front  *httptest.Server
 	clock  *testClock
+	client *http.Client
 	active sync.WaitGroup
 }
 
@@ -101,6 +102,7 @@ func newRig(t testing.TB, h http.HandlerFunc, mod func(*Config)) *rig {
 		t.Fatal(err)
 	}
 	r.p = p
+	r.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	r.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.active.Add(1)
 		defer r.active.Done()
@@ -144,7 +146,7 @@ func (r *rig) do(method, path string, hdr ...string) result {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Add(hdr[i], hdr[i+1])
 	}
-	resp, err := r.front.Client().Do(req)
+	resp, err := r.client.Do(req)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -158,3 +160,21 @@ func (r *rig) do(method, path string, hdr ...string) result {
 }
 
 func (r *rig) get(path string, hdr ...string) result { return r.do(http.MethodGet, path, hdr...) }
+
+// do2 sends a GET for "/" after mod changes the request.
+func (r *rig) do2(mod func(*http.Request)) result {
+	r.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, r.front.URL+"/", nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	mod(req)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r.settle()
+	return result{resp.StatusCode, resp.Header, string(b)}
+}

@@ -237,6 +237,9 @@ func normalizeHost(scheme, host string) (string, error) {
 	if name == "" {
 		return "", &KeyError{Reason: "empty host"}
 	}
+	if name[0] != '[' && (name[0] == '.' || strings.HasSuffix(name, ".") || strings.Contains(name, "..")) {
+		return "", &KeyError{Reason: "empty label in host"}
+	}
 	b := make([]byte, 0, len(name)+1+len(port))
 	for i := 0; i < len(name); i++ {
 		c := name[i]

@@ -1,0 +1,72 @@
+package httpcache
+
+import (
+	"net/http"
+	"reflect"
+	"testing"
+)
+
+func TestRemoveHopByHop(t *testing.T) {
+	tests := []struct {
+		name string
+		in   http.Header
+		want http.Header
+	}{
+		{"standard hop-by-hop fields go", http.Header{
+			"Connection": {"close"}, "Keep-Alive": {"timeout=5"}, "Transfer-Encoding": {"chunked"},
+			"Te": {"trailers"}, "Trailer": {"X"}, "Upgrade": {"h2c"}, "Proxy-Authorization": {"x"},
+			"Proxy-Connection": {"keep-alive"}, "Proxy-Authenticate": {"x"}, "Content-Type": {"text/html"},
+		}, http.Header{"Content-Type": {"text/html"}}},
+		{"fields named in Connection go", http.Header{
+			"Connection": {"keep-alive, X-Secret", "x-other"}, "X-Secret": {"1"}, "X-Other": {"2"}, "X-Kept": {"3"},
+		}, http.Header{"X-Kept": {"3"}}},
+		{"hostile: keep-alive, Upgrade without Upgrade field", http.Header{
+			"Connection": {"keep-alive, Upgrade"}, "Etag": {`"a"`},
+		}, http.Header{"Etag": {`"a"`}}},
+		{"hostile: empty and odd tokens", http.Header{
+			"Connection": {" , ,\t"}, "Etag": {`"a"`},
+		}, http.Header{"Etag": {`"a"`}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.in.Clone()
+			removeHopByHop(h)
+			if !reflect.DeepEqual(h, tt.want) {
+				t.Errorf("removeHopByHop(%v) = %v, want %v", tt.in, h, tt.want)
+			}
+		})
+	}
+}
+
+func TestUpgradeType(t *testing.T) {
+	tests := []struct {
+		name string
+		h    http.Header
+		want string
+	}{
+		{"websocket", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}}, "websocket"},
+		{"token in a list", http.Header{"Connection": {"keep-alive, Upgrade"}, "Upgrade": {"websocket"}}, "websocket"},
+		{"hostile: Connection names Upgrade but no Upgrade field", http.Header{"Connection": {"keep-alive, Upgrade"}}, ""},
+		{"hostile: Upgrade field without Connection token", http.Header{"Upgrade": {"websocket"}}, ""},
+		{"hostile: token substring is not a token", http.Header{"Connection": {"upgrade-insecure"}, "Upgrade": {"websocket"}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := upgradeType(tt.h); got != tt.want {
+				t.Errorf("upgradeType(%v) = %q, want %q", tt.h, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStoredHeader(t *testing.T) {
+	in := http.Header{"Connection": {"X-A"}, "X-A": {"1"}, "Age": {"5"}, "Cache-Status": {"up; hit"}, "Etag": {`"e"`}}
+	got := storedHeader(in)
+	want := http.Header{"Etag": {`"e"`}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("storedHeader(%v) = %v, want %v", in, got, want)
+	}
+	if len(in) != 5 {
+		t.Errorf("storedHeader modified its input: %v", in)
+	}
+}
