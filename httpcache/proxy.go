@@ -92,6 +92,9 @@ func New(cfg Config) (*Proxy, error) {
 		Transport:      cfg.Transport,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
+		// Flush every write: bodies stream to the client as they arrive
+		// (the copy kept for storing does not delay them).
+		FlushInterval: -1,
 		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 	}
 	if cfg.Registerer != nil {

@@ -1,0 +1,605 @@
+package httpcache
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/firstrender/firstrender/store"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+func TestCollapsing(t *testing.T) {
+	const clients = 500
+	release := make(chan struct{})
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		<-release
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Write([]byte("collapsed body"))
+	}, nil)
+	r.client.Transport = &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: clients}
+	var wg sync.WaitGroup
+	var ok, hits, collapsed atomic.Int64
+	started := make(chan struct{}, clients)
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			started <- struct{}{}
+			resp, err := r.client.Get(r.front.URL + "/cold")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && string(b) == "collapsed body" {
+				ok.Add(1)
+			}
+			cs := resp.Header.Get("Cache-Status")
+			if strings.Contains(cs, "collapsed") {
+				collapsed.Add(1)
+			} else if strings.Contains(cs, "hit") {
+				hits.Add(1)
+			}
+		}()
+	}
+	for range clients {
+		<-started
+	}
+	// Wait until the leader reached the origin and the others queued up
+	// behind it (polling with a deadline: the waiters are in another
+	// process-level queue we cannot observe directly).
+	deadline := time.Now().Add(10 * time.Second)
+	for r.origin.count() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	r.settle()
+	if got := r.origin.count(); got != 1 {
+		t.Errorf("origin asked %d times for %d concurrent requests, want 1", got, clients)
+	}
+	if ok.Load() != clients {
+		t.Errorf("%d of %d clients got the body", ok.Load(), clients)
+	}
+	t.Logf("collapsed=%d hits=%d", collapsed.Load(), hits.Load())
+}
+
+func TestHitForPass(t *testing.T) {
+	// Uncacheable responses must not serialize: once a URL answered
+	// "private", two concurrent requests for it must reach the origin
+	// together (the origin waits until it sees both).
+	var waiting atomic.Int64
+	both := make(chan struct{})
+	var once sync.Once
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		if req.Header.Get("X-Wait") != "" {
+			if waiting.Add(1) == 2 {
+				once.Do(func() { close(both) })
+			}
+			select {
+			case <-both:
+			case <-time.After(5 * time.Second):
+				w.WriteHeader(http.StatusGatewayTimeout)
+				return
+			}
+		}
+		w.Header().Set("Cache-Control", "private")
+		w.Write([]byte("p"))
+	}, nil)
+	if cs := r.get("/").header.Get("Cache-Status"); !strings.Contains(cs, "detail=private") {
+		t.Fatalf("first request Cache-Status %q, want detail=private", cs)
+	}
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, r.front.URL+"/", nil)
+			req.Header.Set("X-Wait", "1")
+			resp, err := r.client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 200 {
+			t.Errorf("concurrent uncacheable request %d: got %d, want 200 (serialized behind the other?)", i, c)
+		}
+	}
+}
+
+func TestHitForPass_ReleasesWaitersOnHeaders(t *testing.T) {
+	// The leader's uncacheable response releases waiters as soon as its
+	// headers arrive, before its body completes.
+	bodyGate := make(chan struct{})
+	var n atomic.Int64
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		i := n.Add(1)
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		if i == 1 {
+			<-bodyGate // the leader's body stalls until the waiter is done
+		}
+		fmt.Fprintf(w, "b%d", i)
+	}, nil)
+	leaderDone := make(chan result)
+	go func() {
+		resp, err := r.client.Get(r.front.URL + "/slow")
+		if err != nil {
+			t.Error(err)
+			close(leaderDone)
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		leaderDone <- result{resp.StatusCode, resp.Header, string(b)}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for n.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	resp, err := r.client.Get(r.front.URL + "/slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "b2" {
+		t.Errorf("waiter got %q, want its own origin response b2", b)
+	}
+	close(bodyGate)
+	<-leaderDone
+	r.settle()
+}
+
+type recordingInspector struct {
+	mu    sync.Mutex
+	calls int
+	f     func(r *http.Request, res *Response) Verdict
+}
+
+func (ri *recordingInspector) Inspect(r *http.Request, res *Response) Verdict {
+	ri.mu.Lock()
+	ri.calls++
+	ri.mu.Unlock()
+	return ri.f(r, res)
+}
+
+func TestInspector(t *testing.T) {
+	t.Run("refuse keeps the response out of the store", func(t *testing.T) {
+		ins := &recordingInspector{f: func(r *http.Request, res *Response) Verdict {
+			if strings.Contains(string(res.Body), "csrf") {
+				return Verdict{Refuse: "csrf meta token"}
+			}
+			return Verdict{}
+		}}
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Cache-Control", "public, max-age=60")
+			w.Write([]byte(`<meta name="csrf-token" content="x">`))
+		}, func(c *Config) { c.Inspector = ins })
+		r.get("/")
+		res := r.get("/")
+		if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, `detail="csrf meta token"`) || r.origin.count() != 2 {
+			t.Errorf("after refusal: Cache-Status %q, origin %d; want detail=\"csrf meta token\" and 2", cs, r.origin.count())
+		}
+		if ins.calls != 2 {
+			t.Errorf("inspector called %d times, want 2", ins.calls)
+		}
+	})
+	t.Run("strip changes only the stored copy; annotations are stored", func(t *testing.T) {
+		ins := &recordingInspector{f: func(r *http.Request, res *Response) Verdict {
+			res.Body = []byte(strings.ReplaceAll(string(res.Body), "SECRET", "------"))
+			res.Header.Del("X-Per-User")
+			return Verdict{Annotations: map[string]string{"liveview.findings": `[]`}}
+		}}
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Cache-Control", "public, max-age=60")
+			w.Header().Set("X-Per-User", "alice")
+			w.Write([]byte("token SECRET"))
+		}, func(c *Config) { c.Inspector = ins })
+		first := r.get("/")
+		second := r.get("/")
+		if first.body != "token SECRET" || first.header.Get("X-Per-User") != "alice" {
+			t.Errorf("first client got %q %q, want the origin's response untouched", first.body, first.header.Get("X-Per-User"))
+		}
+		if second.body != "token ------" || second.header.Get("X-Per-User") != "" {
+			t.Errorf("hit got %q X-Per-User=%q, want the stripped copy", second.body, second.header.Get("X-Per-User"))
+		}
+		metas, err := r.p.Entries(context.Background(), r.front.URL+"/")
+		if err != nil || len(metas) != 1 || metas[0].Annotations["liveview.findings"] != "[]" {
+			t.Fatalf("Entries = %+v, %v; want one entry with liveview.findings", metas, err)
+		}
+	})
+	t.Run("not-after caps ttl and is never passed", func(t *testing.T) {
+		var r *rig
+		ins := &recordingInspector{f: func(req *http.Request, res *Response) Verdict {
+			return Verdict{NotAfter: r.clock.Now().Add(30 * time.Second)}
+		}}
+		var hits atomic.Int64
+		r = newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			hits.Add(1)
+			w.Header().Set("Cache-Control", "public, max-age=600, stale-if-error=600")
+			w.Write([]byte("page"))
+		}, func(c *Config) { c.Inspector = ins })
+		r.get("/")
+		res := r.get("/")
+		if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "hit; ttl=30") {
+			t.Errorf("Cache-Status %q, want hit; ttl=30", cs)
+		}
+		metas, _ := r.p.Entries(context.Background(), r.front.URL+"/")
+		if len(metas) != 1 || metas[0].Annotations[AnnotationNotAfter] == "" {
+			t.Fatalf("Entries = %+v, want the not-after annotation", metas)
+		}
+		if !metas[0].Expires.Equal(r.clock.Now().Add(30 * time.Second)) {
+			t.Errorf("record Expires %v, want the not-after instant", metas[0].Expires)
+		}
+		r.clock.Advance(31 * time.Second)
+		res = r.get("/")
+		if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "fwd=miss") || !strings.Contains(cs, "detail=not-after") || r.origin.count() != 2 {
+			t.Errorf("past not-after: Cache-Status %q, origin %d; want fwd=miss detail=not-after and 2", cs, r.origin.count())
+		}
+	})
+}
+
+func TestDisableAndEntries(t *testing.T) {
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Write([]byte("page"))
+	}, nil)
+	r.get("/page?utm_source=x")
+	ctx := context.Background()
+	metas, err := r.p.Entries(ctx, r.front.URL+"/page?fbclid=1")
+	if err != nil || len(metas) != 1 {
+		t.Fatalf("Entries = %v, %v; want 1 entry", metas, err)
+	}
+	if err := r.p.Disable(ctx, metas[0].Key, metas[0].Variant, "join refused"); err != nil {
+		t.Fatal(err)
+	}
+	res := r.get("/page")
+	if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "fwd=miss") || !strings.Contains(cs, "detail=disabled") || r.origin.count() != 2 {
+		t.Errorf("disabled entry: Cache-Status %q, origin %d; want fwd=miss detail=disabled, 2", cs, r.origin.count())
+	}
+	res = r.get("/page")
+	if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "hit") {
+		t.Errorf("after refetch: Cache-Status %q, want hit", cs)
+	}
+	if err := r.p.Disable(ctx, "http://nope/", "", ""); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Disable(missing) = %v, want ErrNotFound", err)
+	}
+	if m, err := r.p.Entries(ctx, r.front.URL+"/none"); err != nil || len(m) != 0 {
+		t.Errorf("Entries(none) = %v, %v; want empty", m, err)
+	}
+	if _, err := r.p.Entries(ctx, "not a url"); err == nil {
+		t.Errorf("Entries(bad URL) = nil error")
+	}
+}
+
+func TestStreaming(t *testing.T) {
+	t.Run("the body reaches the client while it is stored", func(t *testing.T) {
+		gate := make(chan struct{})
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Write([]byte("first-"))
+			w.(http.Flusher).Flush()
+			<-gate
+			w.Write([]byte("second"))
+		}, nil)
+		resp, err := r.client.Get(r.front.URL + "/s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 6)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first-" {
+			t.Fatalf("read %q, %v before the origin finished; want first-", buf, err)
+		}
+		close(gate)
+		rest, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		r.settle()
+		if string(rest) != "second" {
+			t.Errorf("rest %q", rest)
+		}
+		if res := r.get("/s"); res.body != "first-second" || !strings.Contains(res.header.Get("Cache-Status"), "hit") {
+			t.Errorf("second GET: %q %q, want a hit with the whole body", res.body, res.header.Get("Cache-Status"))
+		}
+	})
+	t.Run("bodies over MaxObjectSize pass through unstored", func(t *testing.T) {
+		big := strings.Repeat("x", 5000)
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=60")
+			if req.URL.Path == "/chunked" {
+				w.Write([]byte(big[:100]))
+				w.(http.Flusher).Flush()
+				w.Write([]byte(big[100:]))
+				return
+			}
+			w.Header().Set("Content-Length", "5000")
+			w.Write([]byte(big))
+		}, func(c *Config) { c.MaxObjectSize = 1000 })
+		for _, path := range []string{"/sized", "/chunked"} {
+			a, b := r.get(path), r.get(path)
+			if a.body != big || b.body != big {
+				t.Errorf("%s: bodies truncated: %d %d bytes", path, len(a.body), len(b.body))
+			}
+			if cs := b.header.Get("Cache-Status"); strings.Contains(cs, "hit") {
+				t.Errorf("%s: second GET Cache-Status %q, want not a hit", path, cs)
+			}
+		}
+		if cs := r.get("/sized").header.Get("Cache-Status"); !strings.Contains(cs, "detail=too-large") {
+			t.Errorf("sized: Cache-Status %q, want detail=too-large", cs)
+		}
+		if got := r.origin.count(); got != 5 {
+			t.Errorf("origin asked %d times, want 5", got)
+		}
+	})
+	t.Run("a client disconnect stores nothing", func(t *testing.T) {
+		gate := make(chan struct{})
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Header().Set("Content-Length", "12")
+			w.Write([]byte("first-"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-gate:
+			case <-req.Context().Done():
+				return
+			}
+			w.Write([]byte("second"))
+		}, nil)
+		resp, err := r.client.Get(r.front.URL + "/d")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 6)
+		io.ReadFull(resp.Body, buf)
+		resp.Body.Close() // disconnect mid-body
+		r.settle()
+		close(gate)
+		if res := r.get("/d"); strings.Contains(res.header.Get("Cache-Status"), "hit") || res.body != "first-second" {
+			t.Errorf("after disconnect: %q %q, want a fresh miss", res.body, res.header.Get("Cache-Status"))
+		}
+	})
+	t.Run("an origin stall past OriginIdleTimeout stores nothing", func(t *testing.T) {
+		var n atomic.Int64
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Header().Set("Content-Length", "12")
+			w.Write([]byte("first-"))
+			w.(http.Flusher).Flush()
+			if n.Add(1) == 1 {
+				<-req.Context().Done() // stall until the proxy gives up
+				return
+			}
+			w.Write([]byte("second"))
+		}, func(c *Config) { c.OriginIdleTimeout = 100 * time.Millisecond })
+		resp, err := r.client.Get(r.front.URL + "/stall")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		r.settle()
+		if string(b) == "first-second" {
+			t.Fatalf("stalled body completed?")
+		}
+		if res := r.get("/stall"); strings.Contains(res.header.Get("Cache-Status"), "hit") {
+			t.Errorf("after stall: Cache-Status %q, want a miss", res.header.Get("Cache-Status"))
+		}
+	})
+}
+
+func TestForwarding(t *testing.T) {
+	t.Run("X-Forwarded headers are set and the client's are not trusted", func(t *testing.T) {
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) { w.Header().Set("Cache-Control", "no-store") }, nil)
+		r.get("/", "X-Forwarded-For", "6.6.6.6", "X-Forwarded-Host", "evil", "X-Forwarded-Proto", "https", "Forwarded", "for=6.6.6.6")
+		h := r.origin.lastRequest().Header
+		if got := h.Get("X-Forwarded-For"); got != "127.0.0.1" {
+			t.Errorf("X-Forwarded-For = %q, want 127.0.0.1", got)
+		}
+		if got := h.Get("X-Forwarded-Proto"); got != "http" {
+			t.Errorf("X-Forwarded-Proto = %q, want http", got)
+		}
+		if got := h.Get("X-Forwarded-Host"); !strings.HasPrefix(got, "127.0.0.1:") {
+			t.Errorf("X-Forwarded-Host = %q, want the front address", got)
+		}
+		if got := h.Get("Forwarded"); got != "" {
+			t.Errorf("Forwarded = %q, want it removed", got)
+		}
+	})
+	t.Run("TrustForwarded keeps and appends", func(t *testing.T) {
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) { w.Header().Set("Cache-Control", "no-store") },
+			func(c *Config) { c.TrustForwarded = true })
+		r.get("/", "X-Forwarded-For", "10.0.0.1", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "www.example")
+		h := r.origin.lastRequest().Header
+		if got := h.Get("X-Forwarded-For"); got != "10.0.0.1, 127.0.0.1" {
+			t.Errorf("X-Forwarded-For = %q, want %q", got, "10.0.0.1, 127.0.0.1")
+		}
+		if got := h.Get("X-Forwarded-Proto") + " " + h.Get("X-Forwarded-Host"); got != "https www.example" {
+			t.Errorf("X-Forwarded-Proto/Host = %q", got)
+		}
+	})
+	t.Run("hostile: Connection: keep-alive, Upgrade and named fields are not forwarded", func(t *testing.T) {
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) { w.Header().Set("Cache-Control", "max-age=60") }, nil)
+		res := r.get("/", "Connection", "keep-alive, Upgrade, X-Secret", "X-Secret", "1", "Proxy-Authorization", "Basic eA==")
+		h := r.origin.lastRequest().Header
+		for _, k := range []string{"X-Secret", "Upgrade", "Proxy-Authorization"} {
+			if h.Get(k) != "" {
+				t.Errorf("origin got %s: %q", k, h.Get(k))
+			}
+		}
+		if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "stored") {
+			t.Errorf("Cache-Status %q: a GET with a bogus Upgrade token is still cacheable", cs)
+		}
+	})
+	t.Run("unreachable origin gives 502 with a short plain body", func(t *testing.T) {
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {}, nil)
+		r.origin.Close()
+		res := r.get("/")
+		if res.status != 502 || res.body != "502 bad gateway: origin unreachable\n" || !strings.HasPrefix(res.header.Get("Content-Type"), "text/plain") {
+			t.Errorf("got %d %q %q", res.status, res.body, res.header.Get("Content-Type"))
+		}
+		if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "detail=origin-unreachable") {
+			t.Errorf("Cache-Status %q", cs)
+		}
+	})
+	t.Run("origin header timeout gives 504", func(t *testing.T) {
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) { <-req.Context().Done() },
+			func(c *Config) { c.OriginTimeout = 100 * time.Millisecond })
+		res := r.get("/")
+		if res.status != 504 || !strings.Contains(res.header.Get("Cache-Status"), "origin-timeout") {
+			t.Errorf("got %d %q %q", res.status, res.body, res.header.Get("Cache-Status"))
+		}
+	})
+	t.Run("bad request target gives 400", func(t *testing.T) {
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {}, nil)
+		conn, err := net.Dial("tcp", r.front.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /a HTTP/1.1\r\nHost: bad..host\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 400 || r.origin.count() != 0 {
+			t.Errorf("got %d, origin %d; want 400, 0", resp.StatusCode, r.origin.count())
+		}
+	})
+	t.Run("upgrade requests are tunnelled, not cached", func(t *testing.T) {
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			if req.Header.Get("Upgrade") != "echo" {
+				w.WriteHeader(400)
+				return
+			}
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+			brw.Flush()
+			line, _ := brw.ReadString('\n')
+			brw.WriteString("echo:" + line)
+			brw.Flush()
+		}, nil)
+		conn, err := net.Dial("tcp", r.front.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /sock HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 101 || !strings.Contains(resp.Header.Get("Cache-Status"), "detail=upgrade") {
+			t.Fatalf("got %d Cache-Status %q, want 101 with detail=upgrade", resp.StatusCode, resp.Header.Get("Cache-Status"))
+		}
+		fmt.Fprintf(conn, "ping\n")
+		line, err := br.ReadString('\n')
+		if err != nil || line != "echo:ping\n" {
+			t.Errorf("tunnel read %q, %v", line, err)
+		}
+	})
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Write([]byte("12345"))
+	}, func(c *Config) { c.Registerer = reg })
+	r.get("/")
+	r.get("/")
+	r.get("/")
+	if got := counterValue(r.p.met.requests.WithLabelValues("hit")); got != 2 {
+		t.Errorf("hit requests = %v, want 2", got)
+	}
+	if got := counterValue(r.p.met.requests.WithLabelValues("miss")); got != 1 {
+		t.Errorf("miss requests = %v, want 1", got)
+	}
+	if got := counterValue(r.p.met.originReqs.WithLabelValues("200")); got != 1 {
+		t.Errorf("origin requests = %v, want 1", got)
+	}
+	if got := counterValue(r.p.met.bytes); got != 10 {
+		t.Errorf("bytes served from cache = %v, want 10", got)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	for _, n := range []string{"firstrender_store_entries", "firstrender_store_bytes", "firstrender_store_evictions_total", "firstrender_origin_duration_seconds"} {
+		if !names[n] {
+			t.Errorf("metric %s not registered", n)
+		}
+	}
+	// A second proxy on the same registry is refused clearly.
+	up, _ := url.Parse(r.origin.URL)
+	if _, err := New(Config{Upstream: up, Store: r.st, Registerer: reg}); err == nil {
+		t.Errorf("New with an already-used Registerer: want an error")
+	}
+}
+
+func TestNew_Validation(t *testing.T) {
+	st := newTestStore(t)
+	t.Cleanup(func() { st.Close() })
+	up, _ := url.Parse("http://127.0.0.1:1")
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"missing upstream", Config{Store: st}, "Upstream is required"},
+		{"missing store", Config{Upstream: up}, "Store is required"},
+		{"relative upstream", Config{Upstream: &url.URL{Path: "/x"}, Store: st}, "absolute http or https"},
+		{"bad host entry", Config{Upstream: up, Store: st, Hosts: []string{"a/b"}}, "Hosts entry"},
+		{"bad ignore pattern", Config{Upstream: up, Store: st, IgnoreParams: []string{"*"}}, "IgnoreParams"},
+		{"negative timeout", Config{Upstream: up, Store: st, OriginTimeout: -1}, "OriginTimeout"},
+		{"bad strip prefix", Config{Upstream: up, Store: st, StripSetCookie: []string{"x"}}, "StripSetCookie"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("New(%s) = %v, want an error containing %q", tt.name, err, tt.want)
+			}
+		})
+	}
+}
+
+func counterValue(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 1)
+	c.Collect(ch)
+	var pb dto.Metric
+	if err := (<-ch).Write(&pb); err != nil {
+		return -1
+	}
+	return pb.GetCounter().GetValue()
+}
