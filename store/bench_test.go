@@ -245,3 +245,57 @@ func BenchmarkDeletePrefix1M(b *testing.B) {
 	}
 	b.ReportMetric(float64(deleted)/b.Elapsed().Seconds(), "records/s")
 }
+
+// BenchmarkPutRatio alternates short phases of 1 writer (32 Puts) and 64
+// concurrent writers (640 Puts) on the same store, so that both rates see
+// the same disk and CPU load (this machine is shared and fsync latency
+// drifts), and reports the ratio of the 64-writer rate to the 1-writer rate.
+func BenchmarkPutRatio(b *testing.B) {
+	for _, size := range []int{1 << 10, 20 << 10} {
+		b.Run(fmt.Sprintf("size=%dKB", size>>10), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "ratio.db")
+			s, err := Open(path, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			body := make([]byte, size)
+			var seq atomic.Int64
+			put := func() {
+				r := &Record{Key: fmt.Sprintf("https://example.com/p/%09d", seq.Add(1)), Status: 200, Body: body}
+				if err := s.Put(ctx, r); err != nil {
+					b.Error(err)
+				}
+			}
+			const singleN, writers, perWriter = 32, 64, 10
+			var t1, t64 time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				start := time.Now()
+				for range singleN {
+					put()
+				}
+				t1 += time.Since(start)
+
+				start = time.Now()
+				var wg sync.WaitGroup
+				for range writers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for range perWriter {
+							put()
+						}
+					}()
+				}
+				wg.Wait()
+				t64 += time.Since(start)
+			}
+			r1 := float64(b.N*singleN) / t1.Seconds()
+			r64 := float64(b.N*writers*perWriter) / t64.Seconds()
+			b.ReportMetric(r1, "records/s-1-writer")
+			b.ReportMetric(r64, "records/s-64-writers")
+			b.ReportMetric(r64/r1, "x-64-vs-1")
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -84,17 +85,30 @@ func (s *Store) writer() {
 	for o := range s.ops {
 		batch := []*op{o}
 		size := o.size
-	drain:
-		for len(batch) < maxBatchOps && size < maxBatchBytes {
-			select {
-			case o2, ok := <-s.ops:
-				if !ok {
+		// Let the writers woken by the previous commit queue their next op
+		// (runtime.Gosched), so they join this batch instead of the next;
+		// keep gathering while a round brings new ops. This costs
+		// microseconds against a commit's milliseconds, and adds no delay
+		// when there is a single writer.
+		for round := 0; round < 4; round++ {
+			runtime.Gosched()
+			added := 0
+		drain:
+			for len(batch) < maxBatchOps && size < maxBatchBytes {
+				select {
+				case o2, ok := <-s.ops:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, o2)
+					size += o2.size
+					added++
+				default:
 					break drain
 				}
-				batch = append(batch, o2)
-				size += o2.size
-			default:
-				break drain
+			}
+			if added == 0 {
+				break
 			}
 		}
 		s.commit(batch)
