@@ -519,7 +519,7 @@ func shortErr(err error) string {
 func mapKeys(m erlterm.Map) string {
 	keys := make([]string, 0, len(m))
 	for _, p := range m {
-		keys = append(keys, erlterm.Format(p.Key))
+		keys = append(keys, brief(p.Key))
 	}
 	sort.Strings(keys)
 	if len(keys) > 5 {

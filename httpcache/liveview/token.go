@@ -174,7 +174,7 @@ func parseToken(s string, d *erlterm.Decoder) (*Token, error) {
 	}
 	ms, ok := signed.(erlterm.Int)
 	if !ok || ms < 0 || int64(ms) > math.MaxInt64/int64(time.Millisecond) {
-		return nil, fmt.Errorf("%w: signed_at is %s, want milliseconds since 1970", ErrMalformed, erlterm.Format(signed))
+		return nil, fmt.Errorf("%w: signed_at is %s, want milliseconds since 1970", ErrMalformed, brief(signed))
 	}
 	t.SignedAt = time.UnixMilli(int64(ms)).UTC()
 	switch m := maxAge.(type) {
@@ -190,13 +190,22 @@ func parseToken(s string, d *erlterm.Decoder) (*Token, error) {
 		t.MaxAge = time.Duration(float64(m) * float64(time.Second))
 	case erlterm.Atom:
 		if m != "infinity" {
-			return nil, fmt.Errorf("%w: max_age is %s", ErrMalformed, erlterm.Format(m))
+			return nil, fmt.Errorf("%w: max_age is %s", ErrMalformed, brief(m))
 		}
 		t.NoExpiry = true
 	default:
-		return nil, fmt.Errorf("%w: max_age is %s, want seconds", ErrMalformed, erlterm.Format(maxAge))
+		return nil, fmt.Errorf("%w: max_age is %s, want seconds", ErrMalformed, brief(maxAge))
 	}
 	return t, nil
+}
+
+// brief renders t for an error message, at most 60 characters.
+func brief(t erlterm.Term) string {
+	s := erlterm.Format(t)
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
 }
 
 func kind(t erlterm.Term) string {

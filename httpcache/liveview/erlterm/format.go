@@ -129,11 +129,7 @@ func formatTo(sb *strings.Builder, t Term) {
 	case Int:
 		sb.WriteString(strconv.FormatInt(int64(x), 10))
 	case BigInt:
-		if x.V == nil {
-			sb.WriteString("0")
-		} else {
-			sb.WriteString(x.V.String())
-		}
+		sb.WriteString(bigText(x))
 	case Float:
 		sb.WriteString(formatFloat(float64(x)))
 	case Atom:
@@ -217,6 +213,22 @@ func formatTo(sb *strings.Builder, t Term) {
 	default:
 		sb.WriteString("<unknown term>")
 	}
+}
+
+// maxBigBits bounds the integers printed in decimal: converting a
+// megabyte-long integer (possible inside a 1 MiB compressed term) to decimal
+// takes seconds.
+const maxBigBits = 1 << 14
+
+// bigText is the decimal form of x, or #BigInt<N bits> when x is huge.
+func bigText(x BigInt) string {
+	if x.V == nil {
+		return "0"
+	}
+	if x.V.BitLen() > maxBigBits {
+		return "#BigInt<" + strconv.Itoa(x.V.BitLen()) + " bits>"
+	}
+	return x.V.String()
 }
 
 func u32(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
@@ -374,7 +386,10 @@ func AppendJSON(dst []byte, t Term) []byte {
 	case Int:
 		return strconv.AppendInt(dst, int64(x), 10)
 	case BigInt:
-		return append(dst, Format(x)...)
+		if t := bigText(x); t[0] != '#' {
+			return append(dst, t...)
+		}
+		return appendJSONString(dst, bigText(x))
 	case Float:
 		f := float64(x)
 		if math.IsInf(f, 0) || math.IsNaN(f) {

@@ -284,3 +284,13 @@ func TestJSON(t *testing.T) {
 		t.Errorf("JSON(%%{1 => 2}) = %s", got)
 	}
 }
+
+func TestFormat_HugeBigInt(t *testing.T) {
+	huge := BigInt{V: new(big.Int).Lsh(big.NewInt(1), 1<<20)}
+	if got := Format(huge); got != "#BigInt<1048577 bits>" {
+		t.Errorf("Format(2^(2^20)) = %.40s, want #BigInt<1048577 bits>", got)
+	}
+	if got := string(JSON(huge)); got != `"#BigInt\u003c1048577 bits\u003e"` {
+		t.Errorf("JSON(2^(2^20)) = %.40s", got)
+	}
+}
