@@ -14,7 +14,7 @@ import (
 
 // childEnv switches the test binary into a child-process role (see
 // TestMain): "lock" holds a store open, "crash" writes and purges in a
-// loop until killed.
+// loop until killed, "open" reports how opening a file fails.
 const childEnv = "FIRSTRENDER_STORE_CHILD"
 
 func TestMain(m *testing.M) {
@@ -23,6 +23,8 @@ func TestMain(m *testing.M) {
 		os.Exit(childLock(os.Getenv("FIRSTRENDER_STORE_PATH")))
 	case "crash":
 		os.Exit(childCrash(os.Getenv("FIRSTRENDER_STORE_PATH")))
+	case "open":
+		os.Exit(childOpen(os.Getenv("FIRSTRENDER_STORE_PATH")))
 	}
 	code := m.Run()
 	cleanupBenchDB()

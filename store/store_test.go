@@ -117,40 +117,33 @@ func TestOpen_Errors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer holder.Close()
-	noperm := write("noperm.db", nil)
-	os.Chmod(noperm, 0)
 
 	tests := []struct {
 		name string
 		path string
 		opts Options
 		want error
-		root bool // skip when running as root (permissions do not apply)
 	}{
-		{"directory does not exist", filepath.Join(dir, "nope", "x.db"), Options{}, fs.ErrNotExist, false},
-		{"read-only file does not exist", filepath.Join(dir, "missing.db"), Options{ReadOnly: true}, fs.ErrNotExist, false},
-		{"text file is not a database", write("text.db", bytes.Repeat([]byte("not a bbolt file\n"), 1000)), Options{}, ErrCorrupt, false},
-		{"short garbage is not a database", write("short.db", []byte("xx")), Options{}, ErrCorrupt, false},
+		{"directory does not exist", filepath.Join(dir, "nope", "x.db"), Options{}, fs.ErrNotExist},
+		{"read-only file does not exist", filepath.Join(dir, "missing.db"), Options{ReadOnly: true}, fs.ErrNotExist},
+		{"text file is not a database", write("text.db", bytes.Repeat([]byte("not a bbolt file\n"), 1000)), Options{}, ErrCorrupt},
+		{"short garbage is not a database", write("short.db", []byte("xx")), Options{}, ErrCorrupt},
 		{"bbolt file of another application", boltFile("other.db", func(tx *bolt.Tx) error {
 			_, err := tx.CreateBucket([]byte("widgets"))
 			return err
-		}), Options{}, ErrCorrupt, false},
-		{"empty bbolt file read-only", boltFile("emptybolt.db", func(*bolt.Tx) error { return nil }), Options{ReadOnly: true}, ErrCorrupt, false},
-		{"truncated store", truncated(), Options{}, ErrCorrupt, false},
-		{"truncated store read-only", filepath.Join(dir, "truncated.db"), Options{ReadOnly: true}, ErrCorrupt, false},
-		{"newer format version", newer(), Options{}, ErrVersion, false},
-		{"newer format version read-only", filepath.Join(dir, "newer.db"), Options{ReadOnly: true}, ErrVersion, false},
-		{"locked by another open", held, Options{Timeout: 50 * time.Millisecond}, ErrLocked, false},
-		{"read-only open of a locked file", held, Options{ReadOnly: true, Timeout: 50 * time.Millisecond}, ErrLocked, false},
-		{"no permission", noperm, Options{}, fs.ErrPermission, true},
-		{"negative timeout", filepath.Join(dir, "a.db"), Options{Timeout: -1}, ErrInvalid, false},
-		{"object bound above size bound", filepath.Join(dir, "b.db"), Options{MaxSize: 100, MaxObjectSize: 200}, ErrInvalid, false},
+		}), Options{}, ErrCorrupt},
+		{"empty bbolt file read-only", boltFile("emptybolt.db", func(*bolt.Tx) error { return nil }), Options{ReadOnly: true}, ErrCorrupt},
+		{"truncated store", truncated(), Options{}, ErrCorrupt},
+		{"truncated store read-only", filepath.Join(dir, "truncated.db"), Options{ReadOnly: true}, ErrCorrupt},
+		{"newer format version", newer(), Options{}, ErrVersion},
+		{"newer format version read-only", filepath.Join(dir, "newer.db"), Options{ReadOnly: true}, ErrVersion},
+		{"locked by another open", held, Options{Timeout: 50 * time.Millisecond}, ErrLocked},
+		{"read-only open of a locked file", held, Options{ReadOnly: true, Timeout: 50 * time.Millisecond}, ErrLocked},
+		{"negative timeout", filepath.Join(dir, "a.db"), Options{Timeout: -1}, ErrInvalid},
+		{"object bound above size bound", filepath.Join(dir, "b.db"), Options{MaxSize: 100, MaxObjectSize: 200}, ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.root && os.Geteuid() == 0 {
-				t.Skip("running as root: file permissions are not enforced")
-			}
 			s, err := Open(tt.path, tt.opts)
 			if err == nil {
 				s.Close()
@@ -941,5 +934,39 @@ func TestStore_ConcurrentWritersCoalesce(t *testing.T) {
 	st := s.Stats()
 	if st.Records != 640 || st.Writes != 640 || st.Commits*4 > st.Writes {
 		t.Errorf("64 writers x 10 puts: %d records, %d writes in %d commits; want 640, 640, at least 4 writes per commit", st.Records, st.Writes, st.Commits)
+	}
+}
+
+// TestStore_ReadsNotBlockedByWriter holds a write transaction open (as a
+// long eviction or purge step would) and checks that Get, Scan, Variants
+// and Stats still answer meanwhile.
+func TestStore_ReadsNotBlockedByWriter(t *testing.T) {
+	s := newTestStore(t, Options{})
+	mustPut(t, s, mkrec("k", ""))
+	inTx, release := make(chan struct{}), make(chan struct{})
+	writeDone := make(chan error, 1)
+	go func() {
+		writeDone <- s.do(ctx, 0, func(w *wtx) error {
+			close(inTx)
+			<-release
+			return nil
+		})
+	}()
+	<-inTx
+	if _, err := s.Get(ctx, "k", ""); err != nil {
+		t.Errorf("Get during a write transaction = %v", err)
+	}
+	if p, err := s.Scan(ctx, ScanOptions{}); err != nil || len(p.Entries) != 1 {
+		t.Errorf("Scan during a write transaction = %d entries, %v", len(p.Entries), err)
+	}
+	if ms, err := s.Variants(ctx, "k"); err != nil || len(ms) != 1 {
+		t.Errorf("Variants during a write transaction = %d, %v", len(ms), err)
+	}
+	if got := s.Stats().Records; got != 1 {
+		t.Errorf("Stats().Records during a write transaction = %d, want 1", got)
+	}
+	close(release)
+	if err := <-writeDone; err != nil {
+		t.Fatal(err)
 	}
 }
