@@ -203,7 +203,7 @@ func (c *config) validate() error {
 	if c.Upstream != nil && c.PublicURL != nil && sameHostPort(c.Upstream, c.PublicURL) {
 		return fmt.Errorf("--upstream %s and --public-url %s are the same address: firstrender would proxy to itself", c.Upstream, c.PublicURL)
 	}
-	if c.AdminListen != "" && c.AdminListen == c.Listen {
+	if c.AdminListen != "" && c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		return fmt.Errorf("--admin-listen %q equals --listen: admin endpoints must not be on the public listener", c.AdminListen)
 	}
 	if c.MaxDBSize != 0 && c.MaxObjectSize > c.MaxDBSize {

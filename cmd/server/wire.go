@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +32,7 @@ func wire(ctx context.Context, p wireParams) (*wired, error) {
 	_ = ctx
 	nop := func(context.Context) error { return nil }
 	return &wired{
-		public:       http.NotFoundHandler(),
+		public:       httputil.NewSingleHostReverseProxy(p.upstream),
 		closeSockets: nop,
 		closeProxy:   nop,
 		closeStore:   func() error { return nil },

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a log sink safe to read while the server writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines returns the JSON log records written so far.
+func (b *syncBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", sc.Text(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+type testServer struct {
+	public, admin string // base URLs
+	logs          *syncBuffer
+	cancel        context.CancelFunc
+	done          chan struct{} // closed when run has returned
+	err           error         // run's result, valid after done
+}
+
+// wait returns run's error once it has returned, failing the test after 15s.
+func (s *testServer) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-s.done:
+		return s.err
+	case <-time.After(15 * time.Second):
+		t.Fatalf("run did not return 15s after its context was cancelled; logs:\n%s", s.logs)
+		return nil
+	}
+}
+
+// stop cancels run's context and returns its error; it fails the test if
+// run does not return within the shutdown bound.
+func (s *testServer) stop(t *testing.T) error {
+	t.Helper()
+	s.cancel()
+	return s.wait(t)
+}
+
+// startServer runs the server in-process on loopback port 0 with its
+// database in a temporary directory. mutate adjusts the parsed config.
+func startServer(t *testing.T, args []string, mutate func(*config)) *testServer {
+	t.Helper()
+	base := []string{"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+		"--db", filepath.Join(t.TempDir(), "test.db"), "--log-format", "json", "--shutdown-timeout", "5s"}
+	cfg, err := parseConfig(append(base, args...), envFrom(nil), nil)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
+	logs := &syncBuffer{}
+	cfg.logOutput = logs
+	type addrs struct{ public, admin net.Addr }
+	ready := make(chan addrs, 1)
+	cfg.ready = func(p, a net.Addr) { ready <- addrs{p, a} }
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &testServer{logs: logs, cancel: cancel, done: make(chan struct{})}
+	go func() { s.err = run(ctx, cfg); close(s.done) }()
+	select {
+	case a := <-ready:
+		s.public = "http://" + a.public.String()
+		if a.admin != nil {
+			s.admin = "http://" + a.admin.String()
+		}
+	case <-s.done:
+		t.Fatalf("run returned before it was ready: %v; logs:\n%s", s.err, logs)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatalf("run not ready after 10s; logs:\n%s", logs)
+	}
+	t.Cleanup(func() {
+		cancel()
+		s.wait(t)
+	})
+	return s
+}
+
+// countingOrigin is an httptest origin that counts requests per path.
+func countingOrigin(t *testing.T) (*httptest.Server, *sync.Map) {
+	t.Helper()
+	var counts sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := counts.LoadOrStore(r.URL.Path, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+		w.Header().Set("Cache-Control", "public, s-maxage=300")
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "origin says hello from "+r.URL.Path+"\n")
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &counts
+}
+
+func hits(m *sync.Map, path string) int64 {
+	n, ok := m.Load(path)
+	if !ok {
+		return 0
+	}
+	return n.(*atomic.Int64).Load()
+}
+
+func fetch(t *testing.T, method, u string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+func TestRun_AdminAndPublicListenersAreSeparate(t *testing.T) {
+	origin, counts := countingOrigin(t)
+	s := startServer(t, []string{"--upstream", origin.URL}, nil)
+
+	// On the public listener the admin paths are just origin paths: they
+	// are forwarded (the origin sees them) and never answered by firstrender.
+	for _, p := range []string{"/metrics", "/healthz"} {
+		res, body := fetch(t, "GET", s.public+p)
+		if strings.Contains(body, "go_goroutines") || strings.Contains(body, "firstrender_") || body == "ok\n" {
+			t.Errorf("public GET %s answered with admin content (status %d): %.80q", p, res.StatusCode, body)
+		}
+		if got := hits(counts, p); got != 1 {
+			t.Errorf("public GET %s: origin asked %d times, want 1 (forwarded, not served by the server)", p, got)
+		}
+	}
+
+	// After public traffic, the admin listener reports it.
+	res, body := fetch(t, "GET", s.admin+"/metrics")
+	if res.StatusCode != 200 {
+		t.Fatalf("GET admin /metrics status = %d, want 200", res.StatusCode)
+	}
+	for _, want := range []string{"go_goroutines", "process_open_fds", "firstrender_server_requests_total"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("admin /metrics lacks %s", want)
+		}
+	}
+	if res, _ := fetch(t, "GET", s.admin+"/healthz"); res.StatusCode != 200 {
+		t.Errorf("GET admin /healthz status = %d, want 200", res.StatusCode)
+	}
+
+	// And the admin listener does not proxy.
+	if res, _ := fetch(t, "GET", s.admin+"/"); res.StatusCode != 404 {
+		t.Errorf("GET admin / status = %d, want 404", res.StatusCode)
+	}
+	if got := hits(counts, "/"); got != 0 {
+		t.Errorf("admin GET / reached the origin %d times, want 0", got)
+	}
+}
+
+func TestRun_StopsOnContextCancel(t *testing.T) {
+	origin, _ := countingOrigin(t)
+	s := startServer(t, []string{"--upstream", origin.URL}, nil)
+	if res, _ := fetch(t, "GET", s.public+"/x"); res.StatusCode != 200 {
+		t.Fatalf("GET /x status = %d, want 200", res.StatusCode)
+	}
+	if err := s.stop(t); err != nil {
+		t.Fatalf("run returned %v after cancel, want nil", err)
+	}
+	u, _ := url.Parse(s.public)
+	if c, err := net.DialTimeout("tcp", u.Host, time.Second); err == nil {
+		c.Close()
+		t.Errorf("public listener %s still accepts connections after run returned", u.Host)
+	}
+	var sawStopped bool
+	for _, l := range s.logs.lines(t) {
+		if l["msg"] == "stopped" {
+			sawStopped = true
+		}
+	}
+	if !sawStopped {
+		t.Errorf("no \"stopped\" log line after shutdown; logs:\n%s", s.logs)
+	}
+}
+
+func TestRun_FinishesInFlightRequestOnShutdown(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		io.WriteString(w, "slow but complete")
+	}))
+	defer origin.Close()
+	s := startServer(t, []string{"--upstream", origin.URL}, nil)
+
+	type result struct {
+		body string
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		res, err := http.Get(s.public + "/slow")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		got <- result{string(b), err}
+	}()
+	<-started
+	s.cancel() // shutdown begins while the request is in flight
+	close(release)
+	r := <-got
+	if r.err != nil || r.body != "slow but complete" {
+		t.Errorf("in-flight request during shutdown: got %q, %v; want the full body", r.body, r.err)
+	}
+	if err := s.wait(t); err != nil {
+		t.Errorf("run returned %v, want nil", err)
+	}
+}
+
+func TestRun_LogsBoundAddressesAndAccessLines(t *testing.T) {
+	origin, _ := countingOrigin(t)
+	s := startServer(t, []string{"--upstream", origin.URL}, nil)
+	fetch(t, "GET", s.public+"/page?a=1")
+	if err := s.stop(t); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	var listeners = map[string]string{}
+	var access map[string]any
+	for _, l := range s.logs.lines(t) {
+		if l["msg"] == "listening" {
+			listeners[l["listener"].(string)] = l["addr"].(string)
+		}
+		if l["msg"] == "request" && l["path"] == "/page?a=1" {
+			access = l
+		}
+	}
+	if "http://"+listeners["public"] != s.public || "http://"+listeners["admin"] != s.admin {
+		t.Errorf("logged listeners %v, want public %s and admin %s", listeners, s.public, s.admin)
+	}
+	if access == nil {
+		t.Fatalf("no access log line for /page?a=1; logs:\n%s", s.logs)
+	}
+	for _, k := range []string{"method", "path", "status", "cache", "cache_status", "dur", "bytes", "remote"} {
+		if _, ok := access[k]; !ok {
+			t.Errorf("access log line lacks %q: %v", k, access)
+		}
+	}
+	if access["status"] != float64(200) || access["method"] != "GET" {
+		t.Errorf("access log line = %v, want GET with status 200", access)
+	}
+}
+
+func TestRun_AddressInUseNamesFlag(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg, err := parseConfig([]string{"--listen", ln.Addr().String(), "--admin-listen=", "--db", filepath.Join(t.TempDir(), "x.db")}, envFrom(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.logOutput = io.Discard
+	err = run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "--listen") {
+		t.Errorf("run on a taken address: got %v, want an error naming --listen", err)
+	}
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) {
+		t.Errorf("run error %v does not wrap the *net.OpError", err)
+	}
+}
