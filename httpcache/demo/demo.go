@@ -25,21 +25,20 @@
 package demo
 
 import (
-	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"html"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
+	"sort"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/firstrender/firstrender/httpcache/liveview"
+	"github.com/firstrender/firstrender/httpcache/liveview/erlterm"
 )
 
 // DefaultSecretKeyBase is the secret_key_base the demo signs its tokens with
@@ -93,7 +92,7 @@ func (c *Config) setDefaults() {
 // origin is the demo application.
 type origin struct {
 	cfg     Config
-	key     []byte       // derived HMAC key
+	signer  *liveview.Signer
 	renders atomic.Int64 // first renders of / served
 	liveVsn int64        // live_session version, fixed per process
 	mux     *http.ServeMux
@@ -104,7 +103,11 @@ type origin struct {
 func New(cfg Config) http.Handler {
 	cfg.setDefaults()
 	o := &origin{cfg: cfg, liveVsn: cfg.Now().UnixNano()}
-	o.key = DeriveKey(cfg.SecretKeyBase, cfg.SigningSalt)
+	signer, err := liveview.NewSigner(cfg.SecretKeyBase, cfg.SigningSalt)
+	if err != nil {
+		panic("demo: " + err.Error()) // unreachable: setDefaults fills the secret
+	}
+	o.signer = signer
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", o.home)
 	mux.HandleFunc("POST /{$}", o.post)
@@ -219,9 +222,9 @@ func (o *origin) write(w http.ResponseWriter, r *http.Request, p page) {
 %s
 <p class="rendered">Rendered at %s (render #%d of /).</p>
 </div>
-</body>
+%s</body>
 </html>
-`, csrf, html.EscapeString(p.Title), p.Session, p.Static, p.ID, p.Body, p.RenderedAt.Format(time.RFC3339), p.Render)
+`, csrf, html.EscapeString(p.Title), p.Session, p.Static, p.ID, p.Body, p.RenderedAt.Format(time.RFC3339), p.Render, LiveScripts)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	if r.Method == http.MethodHead {
 		return
@@ -246,150 +249,39 @@ func randString(n int) string {
 
 // ---- Phoenix tokens
 
-// sessionToken signs LiveView's data-phx-session term:
-// {5, %{id:, session:, view:, root_view:, router:, parent_pid: nil, root_pid: nil, live_session: {:default, vsn}}}.
+// sessionToken signs LiveView's root data-phx-session data
+// (liveview.SessionData); session nil means an empty, public session.
 func (o *origin) sessionToken(id string, now time.Time, session map[string]string) string {
-	var sess term = emptyMap{}
-	if len(session) > 0 {
-		m := binMap{}
-		for k, v := range session {
-			m = append(m, [2]string{k, v})
-		}
-		sess = m
+	var sess erlterm.Map
+	keys := make([]string, 0, len(session))
+	for k := range session {
+		keys = append(keys, k)
 	}
-	data := tuple{smallInt(5), atomMap{
-		{"id", bin(id)},
-		{"live_session", tuple{atom("default"), bigInt(o.liveVsn)}},
-		{"parent_pid", atom("nil")},
-		{"root_pid", atom("nil")},
-		{"root_view", atom("Elixir.FirstrenderDemoWeb.PageLive")},
-		{"router", atom("Elixir.FirstrenderDemoWeb.Router")},
-		{"session", sess},
-		{"view", atom("Elixir.FirstrenderDemoWeb.PageLive")},
-	}}
-	return o.sign(data, now)
+	sort.Strings(keys)
+	for _, k := range keys {
+		sess = append(sess, erlterm.MapPair{Key: erlterm.Binary(k), Value: erlterm.Binary(session[k])})
+	}
+	return o.sign(liveview.SessionData(liveview.Session{
+		ID:             id,
+		View:           "FirstrenderDemoWeb.PageLive",
+		Router:         "FirstrenderDemoWeb.Router",
+		LiveSessionVsn: o.liveVsn,
+		Session:        sess,
+	}), now)
 }
 
-// staticToken signs data-phx-static: {5, %{id:, flash: %{}, assign_new: []}}.
+// staticToken signs data-phx-static data (liveview.StaticData).
 func (o *origin) staticToken(id string, now time.Time) string {
-	data := tuple{smallInt(5), atomMap{
-		{"assign_new", nilList{}},
-		{"flash", emptyMap{}},
-		{"id", bin(id)},
-	}}
-	return o.sign(data, now)
+	return o.sign(liveview.StaticData(id), now)
 }
 
-// sign produces Phoenix.Token.sign's output for data signed at now:
-// "SFMyNTY." + base64url(term_to_binary({data, signed_at_ms, 86400})) + "." +
-// base64url(HMAC-SHA256(key, first two parts)).
-func (o *origin) sign(data term, now time.Time) string {
-	payload := []byte{131}
-	payload = tuple{data, bigInt(now.UnixMilli()), bigInt(TokenMaxAge)}.encode(payload)
-	return SignPayload(o.key, payload)
-}
-
-// DeriveKey derives the HMAC key the way Plug.Crypto.KeyGenerator does for
-// Phoenix.Token: PBKDF2-HMAC-SHA256, 1000 iterations, 32 bytes.
-func DeriveKey(secretKeyBase, salt string) []byte {
-	k, err := pbkdf2.Key(sha256.New, secretKeyBase, []byte(salt), 1000, 32)
+// sign produces what Phoenix.Token.sign does for data signed at now with
+// the default max age: "SFMyNTY.<term_to_binary({data, ms, 86400})>.<HMAC>".
+func (o *origin) sign(data erlterm.Term, now time.Time) string {
+	tok, err := o.signer.Sign(data, now, TokenMaxAge*time.Second)
 	if err != nil {
-		panic("demo: pbkdf2: " + err.Error()) // only for FIPS-mode key limits
+		// Only a term the encoder cannot write fails; ours are fixed shapes.
+		panic("demo: signing a token: " + err.Error())
 	}
-	return k
+	return tok
 }
-
-// SignPayload returns Plug.Crypto.MessageVerifier's HS256 form of payload
-// (an encoded Erlang term) under key.
-func SignPayload(key, payload []byte) string {
-	const protected = "SFMyNTY" // base64url("HS256")
-	plain := protected + "." + base64.RawURLEncoding.EncodeToString(payload)
-	mac := hmac.New(sha256.New, key)
-	io.WriteString(mac, plain)
-	return plain + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
-}
-
-// ---- just enough of the Erlang external term format to write the tokens
-
-type term interface{ encode([]byte) []byte }
-
-type (
-	smallInt uint8
-	bigInt   int64
-	atom     string
-	bin      string
-	tuple    []term
-	atomMap  []struct {
-		k string
-		v term
-	}
-	binMap   [][2]string
-	emptyMap struct{}
-	nilList  struct{}
-)
-
-func (i smallInt) encode(b []byte) []byte { return append(b, 97, byte(i)) } // SMALL_INTEGER_EXT
-
-func (i bigInt) encode(b []byte) []byte {
-	switch {
-	case i >= 0 && i < 256:
-		return append(b, 97, byte(i))
-	case i >= -1<<31 && i < 1<<31:
-		b = append(b, 98) // INTEGER_EXT
-		return binary.BigEndian.AppendUint32(b, uint32(int32(i)))
-	}
-	// SMALL_BIG_EXT: n, sign, little-endian digits.
-	v := big.NewInt(int64(i))
-	sign := byte(0)
-	if v.Sign() < 0 {
-		sign = 1
-		v.Neg(v)
-	}
-	be := v.Bytes()
-	b = append(b, 110, byte(len(be)), sign)
-	for j := len(be) - 1; j >= 0; j-- {
-		b = append(b, be[j])
-	}
-	return b
-}
-
-func (a atom) encode(b []byte) []byte { // SMALL_ATOM_UTF8_EXT
-	return append(append(b, 119, byte(len(a))), a...)
-}
-
-func (s bin) encode(b []byte) []byte { // BINARY_EXT
-	b = append(b, 109)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-	return append(b, s...)
-}
-
-func (t tuple) encode(b []byte) []byte { // SMALL_TUPLE_EXT
-	b = append(b, 104, byte(len(t)))
-	for _, e := range t {
-		b = e.encode(b)
-	}
-	return b
-}
-
-func (m atomMap) encode(b []byte) []byte { // MAP_EXT with atom keys
-	b = append(b, 116)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(m)))
-	for _, kv := range m {
-		b = atom(kv.k).encode(b)
-		b = kv.v.encode(b)
-	}
-	return b
-}
-
-func (m binMap) encode(b []byte) []byte { // MAP_EXT with string keys and values
-	b = append(b, 116)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(m)))
-	for _, kv := range m {
-		b = bin(kv[0]).encode(b)
-		b = bin(kv[1]).encode(b)
-	}
-	return b
-}
-
-func (emptyMap) encode(b []byte) []byte { return append(b, 116, 0, 0, 0, 0) }
-func (nilList) encode(b []byte) []byte  { return append(b, 106) } // NIL_EXT

@@ -1,10 +1,6 @@
 package demo
 
 import (
-	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/firstrender/firstrender/httpcache/liveview"
+	"github.com/firstrender/firstrender/httpcache/liveview/erlterm"
 )
 
 var fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -44,25 +43,24 @@ func tokens(t *testing.T, body string) map[string]string {
 	return out
 }
 
-// verify checks a token the way Plug.Crypto.MessageVerifier.verify does and
-// returns its payload.
-func verify(t *testing.T, tok string) []byte {
+// verify checks a token's signature under the demo secret and parses it.
+func verify(t *testing.T, tok string) *liveview.Token {
 	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 || parts[0] != "SFMyNTY" {
-		t.Fatalf("token %q: want SFMyNTY.payload.signature", tok)
-	}
-	mac := hmac.New(sha256.New, DeriveKey(DefaultSecretKeyBase, DefaultSigningSalt))
-	mac.Write([]byte(parts[0] + "." + parts[1]))
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil || !hmac.Equal(sig, mac.Sum(nil)) {
-		t.Fatalf("token %q: signature does not verify under the demo secret", tok)
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	signer, err := liveview.NewSigner(DefaultSecretKeyBase, DefaultSigningSalt)
 	if err != nil {
-		t.Fatalf("token payload: %v", err)
+		t.Fatal(err)
 	}
-	return payload
+	if got := signer.Verify(tok); got != liveview.Valid {
+		t.Fatalf("token %q: signature %v under the demo secret, want valid", tok, got)
+	}
+	if !strings.HasPrefix(tok, "SFMyNTY.") {
+		t.Fatalf("token %q: want the HS256 form SFMyNTY.payload.signature", tok)
+	}
+	pt, err := liveview.ParseToken(tok)
+	if err != nil {
+		t.Fatalf("ParseToken(%q): %v", tok, err)
+	}
+	return pt
 }
 
 func TestHome_PublicFirstRender(t *testing.T) {
@@ -87,20 +85,17 @@ func TestHome_PublicFirstRender(t *testing.T) {
 		t.Errorf("GET / lacks a LiveView main div:\n%s", body)
 	}
 	for name, tok := range tokens(t, body) {
-		p := verify(t, tok)
-		// {data, signed_at_ms, 86400}: ends in SMALL_BIG_EXT signed_at, INTEGER_EXT 86400.
-		ms := fixedNow.UnixMilli()
-		wantTail := []byte{110, 6, 0, byte(ms), byte(ms >> 8), byte(ms >> 16), byte(ms >> 24), byte(ms >> 32), byte(ms >> 40), 98, 0, 1, 0x51, 0x80}
-		if !bytes.HasSuffix(p, wantTail) {
-			t.Errorf("%s payload tail = %v, want signed_at %d ms and max_age 86400 (%v)", name, p[len(p)-len(wantTail):], ms, wantTail)
-		}
-		if !bytes.HasPrefix(p, []byte{131, 104, 3, 104, 2, 97, 5, 116}) {
-			t.Errorf("%s payload head = %v, want {{5, %%{...}}, _, _}", name, p[:8])
+		pt := verify(t, tok)
+		if !pt.SignedAt.Equal(fixedNow) || pt.MaxAge != TokenMaxAge*time.Second {
+			t.Errorf("%s token signed at %v with max age %v, want %v and %ds", name, pt.SignedAt, pt.MaxAge, fixedNow, TokenMaxAge)
 		}
 	}
 	session := verify(t, tokens(t, body)["session"])
-	if !bytes.Contains(session, []byte{119, 7, 's', 'e', 's', 's', 'i', 'o', 'n', 116, 0, 0, 0, 0}) {
-		t.Errorf("public page session token lacks session: %%{} (empty map)")
+	if m, ok := liveview.UserSession(session.Data); !ok || len(m) != 0 {
+		t.Errorf("public page session = %v (ok %v), want an empty session map", m, ok)
+	}
+	if !strings.Contains(body, LiveScripts) {
+		t.Errorf("GET / lacks the live scripts, so it cannot go live")
 	}
 }
 
@@ -133,8 +128,9 @@ func TestAccount_PerUser(t *testing.T) {
 		t.Errorf("GET /account Cache-Control = %q, want the misconfigured public, s-maxage=60", cc)
 	}
 	session := verify(t, tokens(t, body)["session"])
-	if !bytes.Contains(session, []byte("user_id")) {
-		t.Errorf("GET /account session token lacks a user_id in its session map")
+	m, _ := liveview.UserSession(session.Data)
+	if v, ok := m.Get(erlterm.Binary("user_id")); !ok || !strings.HasPrefix(string(v.(erlterm.Binary)), "visitor-") {
+		t.Errorf("GET /account session map = %v, want a user_id", m)
 	}
 }
 
@@ -159,29 +155,6 @@ func TestRoutes(t *testing.T) {
 		}
 		if tt.method == "HEAD" && (body != "" || res.Header.Get("Content-Length") == "") {
 			t.Errorf("HEAD / body = %d bytes, Content-Length %q; want empty body and a length", len(body), res.Header.Get("Content-Length"))
-		}
-	}
-}
-
-func TestTermEncoding(t *testing.T) {
-	tests := []struct {
-		name string
-		in   term
-		want []byte
-	}{
-		{"small int", bigInt(5), []byte{97, 5}},
-		{"int", bigInt(86400), []byte{98, 0, 1, 0x51, 0x80}},
-		{"negative int", bigInt(-1), []byte{98, 0xff, 0xff, 0xff, 0xff}},
-		{"big", bigInt(1 << 40), []byte{110, 6, 0, 0, 0, 0, 0, 0, 1}},
-		{"atom", atom("nil"), []byte{119, 3, 'n', 'i', 'l'}},
-		{"binary", bin("ab"), []byte{109, 0, 0, 0, 2, 'a', 'b'}},
-		{"tuple", tuple{smallInt(1), nilList{}}, []byte{104, 2, 97, 1, 106}},
-		{"empty map", emptyMap{}, []byte{116, 0, 0, 0, 0}},
-		{"string map", binMap{{"k", "v"}}, []byte{116, 0, 0, 0, 1, 109, 0, 0, 0, 1, 'k', 109, 0, 0, 0, 1, 'v'}},
-	}
-	for _, tt := range tests {
-		if got := tt.in.encode(nil); !bytes.Equal(got, tt.want) {
-			t.Errorf("%s: encode(%v) = %v, want %v", tt.name, tt.in, got, tt.want)
 		}
 	}
 }
