@@ -78,6 +78,13 @@ type Config struct {
 	// default limit).
 	MaxObjectSize int64
 
+	// MemoryCacheSize bounds the bytes of recently served entries kept in
+	// memory so hits skip reading and decoding the store record. Such an
+	// entry is used only while no store write has committed since it was
+	// read (so purges take effect at once) and for at most 2s. If zero,
+	// 64 MiB; negative disables it.
+	MemoryCacheSize int64
+
 	// StripSetCookie lists path prefixes under which a response carrying
 	// Set-Cookie is stored with Set-Cookie removed (the requesting client
 	// still receives it). Elsewhere, by default everywhere, a response
@@ -151,6 +158,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxObjectSize == 0 {
 		c.MaxObjectSize = 16 << 20
+	}
+	if c.MemoryCacheSize == 0 {
+		c.MemoryCacheSize = 64 << 20
 	}
 	if c.HeuristicFraction == 0 {
 		c.HeuristicFraction = 0.1

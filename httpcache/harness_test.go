@@ -3,6 +3,7 @@ package httpcache
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -178,3 +179,5 @@ func (r *rig) do2(mod func(*http.Request)) result {
 	r.settle()
 	return result{resp.StatusCode, resp.Header, string(b)}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -240,6 +240,10 @@ func normalizeHost(scheme, host string) (string, error) {
 	if name[0] != '[' && (name[0] == '.' || strings.HasSuffix(name, ".") || strings.Contains(name, "..")) {
 		return "", &KeyError{Reason: "empty label in host"}
 	}
+	if isLowerHost(name) && (port == "" && len(name) == len(host) ||
+		port != "" && len(host) == len(name)+1+len(port) && host[:len(name)] == name && host[len(name)+1:] == port) {
+		return host, nil // already normalized: no allocation
+	}
 	b := make([]byte, 0, len(name)+1+len(port))
 	for i := 0; i < len(name); i++ {
 		c := name[i]
@@ -258,6 +262,16 @@ func normalizeHost(scheme, host string) (string, error) {
 		b = append(b, port...)
 	}
 	return string(b), nil
+}
+
+func isLowerHost(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // hostname returns h without a port.

@@ -38,6 +38,7 @@ type Proxy struct {
 	flights flightGroup
 	pass    passMemory
 	vary    varyMemory
+	hot     hotCache
 
 	revalMu sync.Mutex
 	reval   map[string]bool // background revalidations in progress
@@ -78,6 +79,7 @@ func New(cfg Config) (*Proxy, error) {
 		},
 	}
 	p.ignore, _ = newIgnoreList(cfg.IgnoreParams)
+	p.hot.max = cfg.MemoryCacheSize
 	for _, h := range cfg.Hosts {
 		hm := hostMatch{}
 		hn, _ := normalizeHost("http", h)
@@ -95,7 +97,7 @@ func New(cfg Config) (*Proxy, error) {
 		// Flush every write: bodies stream to the client as they arrive
 		// (the copy kept for storing does not delay them).
 		FlushInterval: -1,
-		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 	}
 	if cfg.Registerer != nil {
 		m, err := newMetrics(cfg.Registerer, cfg.Store)
@@ -197,6 +199,7 @@ type entry struct {
 	pol      policy
 	vary     []string
 	notAfter time.Time
+	clen     []string // Content-Length value, shared read-only (hot entries)
 }
 
 const (
@@ -399,10 +402,8 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 // usable reports whether a just-fetched entry may be served without
 // validation to a collapsed waiter.
 func (p *Proxy) usable(e *entry, now time.Time) bool {
-	if e.pol.noCache || (!e.notAfter.IsZero() && !now.Before(e.notAfter)) {
-		return false
-	}
-	return true
+	// RFC 9111 §4.2: only a fresh response is reused without validation.
+	return !e.pol.noCache && ttlOf(e, now) > 0
 }
 
 // lookup finds the stored entry for the request's variant of key. On a
@@ -433,6 +434,14 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entr
 		p.vary.set(key, names)
 	}
 	variant := variantKey(names, reqH)
+	hk := hotKey(key, variant)
+	gen, wall := p.st.Stats().Commits, time.Now()
+	if e := p.hot.get(hk, gen, wall); e != nil {
+		if !e.notAfter.IsZero() && !p.now().Before(e.notAfter) {
+			return nil, fwdMiss, "not-after"
+		}
+		return e, "", ""
+	}
 	rec, err := p.st.Get(ctx, key, variant)
 	if err != nil {
 		var ce *store.CorruptError
@@ -470,6 +479,8 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entr
 		pol = computePolicy(rec.Status, h, p.parser.response(h), rec.RequestTime, rec.ResponseTime, p.fc)
 	}
 	e.pol = pol
+	e.clen = []string{strconv.Itoa(len(rec.Body))}
+	p.hot.put(hk, e, gen, wall)
 	return e, "", ""
 }
 
@@ -572,7 +583,11 @@ func (p *Proxy) writeEntry(w http.ResponseWriter, r *http.Request, e *entry, cs 
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(e.rec.Body))}
+	if e.clen == nil {
+		h["Content-Length"] = []string{strconv.Itoa(len(e.rec.Body))}
+	} else {
+		h["Content-Length"] = e.clen
+	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		n, _ := w.Write(e.rec.Body)

@@ -603,3 +603,25 @@ func counterValue(c prometheus.Collector) float64 {
 	}
 	return pb.GetCounter().GetValue()
 }
+
+func TestHotCache_PurgeThroughStore(t *testing.T) {
+	// An admin purge goes to the store directly; the in-memory copy of a
+	// hot entry must not outlive it.
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Write([]byte("page"))
+	}, nil)
+	r.get("/hot")
+	r.get("/hot") // read from the store, now in memory
+	if cs := r.get("/hot").header.Get("Cache-Status"); !strings.Contains(cs, "hit") {
+		t.Fatalf("Cache-Status %q, want hit", cs)
+	}
+	key, _ := r.p.Key(r.front.URL + "/hot")
+	if n, err := r.st.DeletePrefix(context.Background(), key); err != nil || n != 1 {
+		t.Fatalf("DeletePrefix = %d, %v", n, err)
+	}
+	res := r.get("/hot")
+	if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "fwd=") || r.origin.count() != 2 {
+		t.Errorf("after purge: Cache-Status %q, origin %d; want a miss and 2", cs, r.origin.count())
+	}
+}

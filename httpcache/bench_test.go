@@ -1,0 +1,235 @@
+package httpcache
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// page20K is a 20 KB HTML-ish body.
+var page20K = func() []byte {
+	var b bytes.Buffer
+	b.WriteString("<!doctype html><html><head><title>bench</title></head><body>")
+	for b.Len() < 20*1024 {
+		b.WriteString(`<div data-phx-id="x">lorem ipsum dolor sit amet</div>`)
+	}
+	b.Truncate(20*1024 - 14)
+	b.WriteString("</body></html>")
+	return b.Bytes()
+}()
+
+func pageHandler(cc string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", cc)
+		h.Set("Content-Length", "20480")
+		w.Write(page20K)
+	}
+}
+
+// benchRig is a proxy with a real store (fsync off) between a loopback
+// front server and a loopback origin.
+type benchRig struct {
+	p      *Proxy
+	front  *httptest.Server
+	origin *httptest.Server
+	plain  *httptest.Server
+	hits   atomic.Int64
+}
+
+func newBenchRig(b *testing.B, cc string) *benchRig {
+	br := &benchRig{}
+	br.origin = httptest.NewServer(pageHandler(cc))
+	br.plain = httptest.NewServer(pageHandler(cc))
+	st := newTestStore(b)
+	up, _ := url.Parse(br.origin.URL)
+	p, err := New(Config{Upstream: up, Store: st, Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	br.p = p
+	br.front = httptest.NewServer(p)
+	b.Cleanup(func() {
+		br.front.Close()
+		br.plain.Close()
+		br.origin.Close()
+		p.Close(context.Background())
+		st.Close()
+	})
+	return br
+}
+
+func benchClient(conns int) *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}}
+}
+
+func fetch(b testing.TB, c *http.Client, u string) {
+	resp, err := c.Get(u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || n != int64(len(page20K)) {
+		b.Fatalf("GET %s: %d, %d bytes", u, resp.StatusCode, n)
+	}
+}
+
+// runLoad sends total requests to u from conns goroutines and returns the
+// elapsed time and every request's latency.
+func runLoad(b testing.TB, c *http.Client, u string, conns, total int) (time.Duration, []time.Duration) {
+	lat := make([]time.Duration, total)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(total) {
+					return
+				}
+				t0 := time.Now()
+				fetch(b, c, u)
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), lat
+}
+
+func pct(l []time.Duration, p float64) time.Duration {
+	s := slices.Clone(l)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p)]
+}
+
+// BenchmarkHitVsPlain measures cache hits of a 20 KB page over loopback
+// HTTP against a plain Go handler serving the same bytes from memory, in
+// the same run, interleaved in rounds. b.N counts rounds of
+// 2×1000 requests (8 connections). Reported: throughput of both, the
+// ratio hit/plain, and p50/p99 latency of both.
+func BenchmarkHitVsPlain(b *testing.B) {
+	if testing.Short() {
+		b.Skip("loopback benchmark")
+	}
+	const conns, perRound = 8, 1000
+	br := newBenchRig(b, "public, max-age=3600")
+	c := benchClient(conns)
+	fetch(b, c, br.front.URL+"/page") // fill
+	waitStored(b, br.p)
+	for range 200 { // warm up both
+		fetch(b, c, br.front.URL+"/page")
+		fetch(b, c, br.plain.URL+"/page")
+	}
+	var tHit, tPlain time.Duration
+	var lHit, lPlain []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		d, l := runLoad(b, c, br.plain.URL+"/page", conns, perRound)
+		tPlain += d
+		lPlain = append(lPlain, l...)
+		d, l = runLoad(b, c, br.front.URL+"/page", conns, perRound)
+		tHit += d
+		lHit = append(lHit, l...)
+	}
+	b.StopTimer()
+	hitRPS := float64(len(lHit)) / tHit.Seconds()
+	plainRPS := float64(len(lPlain)) / tPlain.Seconds()
+	b.ReportMetric(hitRPS, "hit-req/s")
+	b.ReportMetric(plainRPS, "plain-req/s")
+	b.ReportMetric(hitRPS/plainRPS, "throughput-ratio")
+	b.ReportMetric(float64(pct(lHit, .5).Microseconds()), "hit-p50-µs")
+	b.ReportMetric(float64(pct(lHit, .99).Microseconds()), "hit-p99-µs")
+	b.ReportMetric(float64(pct(lPlain, .5).Microseconds()), "plain-p50-µs")
+	b.ReportMetric(float64(pct(lPlain, .99).Microseconds()), "plain-p99-µs")
+	b.ReportMetric(float64(pct(lPlain, .5))/float64(pct(lHit, .5)), "p50-ratio")
+}
+
+// waitStored waits for background store writes to finish.
+func waitStored(b testing.TB, p *Proxy) { p.bg.Wait() }
+
+// discardWriter is a reusable ResponseWriter for in-process benchmarks.
+type discardWriter struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) WriteHeader(c int)           { d.code = c }
+func (d *discardWriter) Write(p []byte) (int, error) { d.n += len(p); return len(p), nil }
+
+// BenchmarkServeHTTP_Hit measures the proxy's own cost per hit (no
+// network): lookup in the store, freshness, headers and body write.
+func BenchmarkServeHTTP_Hit(b *testing.B) {
+	br := newBenchRig(b, "public, max-age=3600")
+	c := benchClient(1)
+	fetch(b, c, br.front.URL+"/page")
+	waitStored(b, br.p)
+	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/page", nil)
+	req.Host = strings.TrimPrefix(br.front.URL, "http://")
+	w := &discardWriter{h: make(http.Header, 16)}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(page20K)))
+	for b.Loop() {
+		clear(w.h)
+		br.p.ServeHTTP(w, req)
+		if w.code != 200 {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+}
+
+// BenchmarkMissOverhead compares fetching from the origin directly with
+// a cache miss through the proxy (unique URL each time, so every request
+// is forwarded and stored), over loopback, sequentially.
+func BenchmarkMissOverhead(b *testing.B) {
+	if testing.Short() {
+		b.Skip("loopback benchmark")
+	}
+	br := newBenchRig(b, "public, max-age=3600")
+	c := benchClient(1)
+	var i int
+	b.Run("direct", func(b *testing.B) {
+		for b.Loop() {
+			i++
+			fetch(b, c, fmt.Sprintf("%s/p%d", br.origin.URL, i))
+		}
+	})
+	b.Run("miss", func(b *testing.B) {
+		for b.Loop() {
+			i++
+			fetch(b, c, fmt.Sprintf("%s/p%d", br.front.URL, i))
+		}
+		b.StopTimer()
+		waitStored(b, br.p)
+	})
+	b.Run("pass", func(b *testing.B) { // uncacheable host: forwarded only
+		for b.Loop() {
+			i++
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/p%d", br.front.URL, i), nil)
+			req.Host = "uncached.example"
+			resp, err := c.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}

@@ -1,0 +1,94 @@
+package httpcache
+
+import (
+	"sync"
+	"time"
+)
+
+// hotMaxAge bounds how long a hot entry is used without reading the
+// store again. Reading through the store keeps its access times (and so
+// its LRU eviction order) right for popular pages.
+const hotMaxAge = 2 * time.Second
+
+// hotCache keeps recently served entries in memory so a hit neither reads
+// nor decodes the store record (no body copy, no header decoding).
+//
+// Consistency: an entry is used only while the store's commit counter
+// (store.Stats().Commits) equals the value read before the entry was
+// fetched from the store. Every store write, purges included, commits
+// and bumps the counter before it returns, so after an acknowledged purge
+// no hot entry from before it is served. Entries are immutable once
+// cached.
+type hotCache struct {
+	mu   sync.RWMutex
+	m    map[string]*hotEntry
+	size int64
+	max  int64
+}
+
+type hotEntry struct {
+	e      *entry
+	gen    int64
+	loaded time.Time // wall clock
+	size   int64
+}
+
+func hotKey(key, variant string) string { return key + "\x00" + variant }
+
+func (h *hotCache) get(k string, gen int64, now time.Time) *entry {
+	if h.max <= 0 {
+		return nil
+	}
+	h.mu.RLock()
+	he := h.m[k]
+	h.mu.RUnlock()
+	if he == nil || he.gen != gen || now.Sub(he.loaded) > hotMaxAge {
+		return nil
+	}
+	return he.e
+}
+
+func (h *hotCache) put(k string, e *entry, gen int64, now time.Time) {
+	size := int64(len(e.rec.Body) + len(k) + 512)
+	for hk, v := range e.rec.Header {
+		size += int64(len(hk))
+		for _, s := range v {
+			size += int64(len(s))
+		}
+	}
+	if h.max <= 0 || size > h.max/4 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = make(map[string]*hotEntry)
+	}
+	if old := h.m[k]; old != nil {
+		h.size -= old.size
+	}
+	h.m[k] = &hotEntry{e: e, gen: gen, loaded: now, size: size}
+	h.size += size
+	if h.size > h.max {
+		// Drop entries in map order (pseudo-random) down to 90%.
+		for ok, v := range h.m {
+			if h.size <= h.max*9/10 {
+				break
+			}
+			if ok == k {
+				continue
+			}
+			delete(h.m, ok)
+			h.size -= v.size
+		}
+	}
+}
+
+func (h *hotCache) drop(k string) {
+	h.mu.Lock()
+	if old := h.m[k]; old != nil {
+		h.size -= old.size
+		delete(h.m, k)
+	}
+	h.mu.Unlock()
+}
