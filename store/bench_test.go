@@ -158,7 +158,11 @@ func millionDB(b *testing.B) string {
 			million.err = err
 		}
 		million.took = time.Since(start)
-		fmt.Fprintf(os.Stderr, "built %d-record database in %v\n", millionN, million.took.Round(time.Millisecond))
+		var size int64
+		if fi, err := os.Stat(million.path); err == nil {
+			size = fi.Size()
+		}
+		fmt.Fprintf(os.Stderr, "built %d-record database (%d MB) in %v\n", millionN, size>>20, million.took.Round(time.Millisecond))
 	})
 	if million.err != nil {
 		b.Fatal(million.err)
