@@ -169,7 +169,8 @@ func computePolicy(status int, h http.Header, d respDirectives, reqTime, respTim
 	}
 	corrected := ageValue + delay
 	p.initialAge = max(apparent, corrected)
-	p.initialAge = (p.initialAge + time.Second - 1).Truncate(time.Second)
+	// Whole seconds, like Age itself (Date has one-second resolution).
+	p.initialAge = p.initialAge.Truncate(time.Second)
 
 	p.noCache = d.noCache
 	// §5.2.2.2, §5.2.2.8, §5.2.2.10: s-maxage implies proxy-revalidate.
