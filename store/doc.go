@@ -17,7 +17,8 @@
 // checksums, one over the metadata and one over the header and body. A
 // record that fails its checks is never returned as data: [Store.Get]
 // returns a [*CorruptError] (errors.Is(err, [ErrCorrupt])), listings flag
-// it with [Meta.Corrupt], and [Store.Delete] removes it. An unknown record
+// it with [Meta.Corrupt], and [Store.Delete] removes it. [Store.Check]
+// verifies the whole file (an O(n) scan, for operators). An unknown record
 // version is reported the same way, wrapping [ErrVersion]. The file carries
 // a format version ([FormatVersion]); [Open] refuses a newer one.
 //

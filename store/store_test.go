@@ -831,6 +831,15 @@ func TestStore_DamagedRecord(t *testing.T) {
 			}
 		})
 	}
+	res, err := s.Check(ctx)
+	var damaged []string
+	for _, m := range res.Damaged {
+		damaged = append(damaged, m.Key)
+	}
+	if err != nil || res.Records != 4 || len(res.Problems) != 0 || !slices.Equal(damaged, []string{"body-damaged", "future-version", "meta-damaged"}) {
+		t.Errorf("Check() = %d records, damaged %q, problems %q, %v; want 4, [body-damaged future-version meta-damaged], none, nil",
+			res.Records, damaged, res.Problems, err)
+	}
 	if got := s.Stats().Corrupt; got < 3 {
 		t.Errorf("Stats().Corrupt = %d, want >= 3", got)
 	}
@@ -875,6 +884,9 @@ func TestStore_Compact(t *testing.T) {
 	defer c.Close()
 	if got := c.Stats(); got.Records != before.Records || got.Bytes != before.Bytes {
 		t.Errorf("compacted Stats() = %d records, %d bytes; want %d, %d", got.Records, got.Bytes, before.Records, before.Bytes)
+	}
+	if res, err := c.Check(ctx); err != nil || res.Records != before.Records || len(res.Damaged)+len(res.Problems) != 0 {
+		t.Errorf("compacted Check() = %+v, %v; want %d records, nothing damaged", res, err, before.Records)
 	}
 	if _, err := c.Get(ctx, "k0499", ""); err != nil {
 		t.Errorf("compacted Get(k0499) = %v", err)
