@@ -49,10 +49,15 @@ type config struct {
 	LVSigningSalt string        // signing salt for the above
 
 	// Live socket broker (httpcache/livesocket).
-	CheckOrigin   []string // Phoenix check_origin forms; ["true"] = public URL + localhost
-	AllowNoOrigin bool
-	SocketPaths   []string
-	MaxSockets    int
+	CheckOrigin        []string // Phoenix check_origin forms; ["true"] = public URL + localhost
+	AllowAnyOrigin     bool     // the explicit opt-in that --check-origin=false needs
+	AllowNoOrigin      bool
+	SocketPaths        []string
+	MaxSockets         int
+	SocketReadLimit    int64
+	SocketIdleTimeout  time.Duration
+	JoinGuardThreshold int  // failed joins from distinct clients before an entry is disabled; -1 never
+	TrustForwarded     bool // keep X-Forwarded-* from the client (behind a trusted load balancer)
 
 	LogFormat       string // text|json
 	LogLevel        slog.Level
@@ -97,9 +102,12 @@ func newFlagSet(cfg *config) (*flag.FlagSet, []flagDef) {
 		LVMargin:    5 * time.Minute,
 		LVMaxAge:    14 * 24 * time.Hour,
 
-		CheckOrigin: []string{"true"},
-		SocketPaths: []string{"/live/websocket"},
-		MaxSockets:  10000,
+		CheckOrigin:        []string{"true"},
+		SocketPaths:        []string{"/live/websocket"},
+		MaxSockets:         10000,
+		SocketReadLimit:    1 << 20,
+		SocketIdleTimeout:  5 * time.Minute,
+		JoinGuardThreshold: 2,
 
 		LogFormat:       "text",
 		LogLevel:        slog.LevelInfo,
@@ -131,9 +139,14 @@ func newFlagSet(cfg *config) (*flag.FlagSet, []flagDef) {
 	add("lv-signing-salt", stringValue{&cfg.LVSigningSalt}, "signing `salt` for --lv-secret-key-base (LiveView's signing_salt)")
 
 	add("check-origin", listValue{&cfg.CheckOrigin, originItem}, "allowed WebSocket `origins`, Phoenix check_origin forms (//host, https://*.example.com, https://host:8443); true = --public-url and localhost; false = refuse all")
+	add("allow-any-origin", boolValue{&cfg.AllowAnyOrigin}, "the explicit opt-in --check-origin=false needs: accept sockets from any site (cross-site WebSocket hijacking risk); logged as a warning")
 	add("allow-no-origin", boolValue{&cfg.AllowNoOrigin}, "allow WebSocket upgrades without an Origin header (native clients); logged at start-up")
 	add("socket-paths", listValue{&cfg.SocketPaths, pathItem}, "comma-separated live socket `paths` brokered to the origin (never cached)")
 	add("max-sockets", intValue{&cfg.MaxSockets, 1}, "maximum concurrent brokered `sockets`; more are refused with 503")
+	add("socket-read-limit", sizeValue{&cfg.SocketReadLimit, false}, "largest WebSocket message `bytes` relayed either way; a bigger one closes the socket (1009)")
+	add("socket-idle-timeout", durationValue{&cfg.SocketIdleTimeout, true}, "close a brokered socket after this `duration` without messages; 0 = never")
+	add("join-guard-threshold", intValue{&cfg.JoinGuardThreshold, -1}, "failed LiveView joins from distinct `clients` after which a cached page stops being served; -1 = count only")
+	add("trust-forwarded", boolValue{&cfg.TrustForwarded}, "keep the client's X-Forwarded-For/-Proto/-Host (only behind a load balancer that sets them)")
 
 	add("log-format", enumValue{&cfg.LogFormat, []string{"text", "json"}}, "log `format`: text or json")
 	add("log-level", levelValue{&cfg.LogLevel}, "log `level`: debug, info, warn or error")
@@ -219,6 +232,9 @@ func (c *config) validate() error {
 		if (o == "true" || o == "false") && len(c.CheckOrigin) > 1 {
 			return fmt.Errorf("--check-origin: %q cannot be combined with other entries", o)
 		}
+	}
+	if len(c.CheckOrigin) == 1 && c.CheckOrigin[0] == "false" && !c.AllowAnyOrigin {
+		return errors.New("--check-origin=false accepts live sockets from any site (cross-site WebSocket hijacking); add --allow-any-origin to mean it")
 	}
 	if len(c.SocketPaths) == 0 {
 		return errors.New("--socket-paths is empty: give at least one path (default /live/websocket)")
