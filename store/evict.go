@@ -205,3 +205,27 @@ func (s *Store) evict(ctx context.Context) (int, error) {
 		}
 	}
 }
+
+func (s *Store) expireLoop(ctx context.Context) {
+	defer s.bgWG.Done()
+	t := time.NewTicker(s.opts.ExpireInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.RemoveExpired(ctx, s.opts.Now())
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("store: removing expired records", "path", s.path, "err", err)
+		}
+		if s.opts.expireDone != nil {
+			select {
+			case s.opts.expireDone <- n:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}

@@ -51,8 +51,13 @@ type Options struct {
 	// eviction. Zero means 5s. Pending access times are also flushed
 	// before each eviction and on Close.
 	AccessFlushInterval time.Duration
+	// ExpireInterval, if positive, runs RemoveExpired(Now()) in the
+	// background at that interval. Zero means never: call RemoveExpired
+	// yourself (eviction under MaxSize takes expired records first anyway).
+	ExpireInterval time.Duration
 
-	evictDone chan int // tests: receives each background eviction's count
+	evictDone  chan int // tests: receives each background eviction's count
+	expireDone chan int // tests: receives each background expiry sweep's count
 }
 
 const (
@@ -62,8 +67,8 @@ const (
 )
 
 func (o *Options) setDefaults() error {
-	if o.Timeout < 0 || o.MaxSize < 0 || o.MaxObjectSize < 0 || o.AccessFlushInterval < 0 {
-		return fmt.Errorf("negative Timeout, MaxSize, MaxObjectSize or AccessFlushInterval: %w", ErrInvalid)
+	if o.Timeout < 0 || o.MaxSize < 0 || o.MaxObjectSize < 0 || o.AccessFlushInterval < 0 || o.ExpireInterval < 0 {
+		return fmt.Errorf("negative Timeout, MaxSize, MaxObjectSize, AccessFlushInterval or ExpireInterval: %w", ErrInvalid)
 	}
 	if o.Timeout == 0 {
 		o.Timeout = defaultTimeout
@@ -210,6 +215,10 @@ func Open(path string, opts Options) (*Store, error) {
 		s.bgWG.Add(2)
 		go s.flushLoop(ctx)
 		go s.evictLoop(ctx)
+		if opts.ExpireInterval > 0 {
+			s.bgWG.Add(1)
+			go s.expireLoop(ctx)
+		}
 		if opts.MaxSize > 0 && s.cnt.Bytes > opts.MaxSize {
 			s.kickEvict()
 		}

@@ -982,3 +982,27 @@ func TestStore_ReadsNotBlockedByWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestStore_ExpireInterval(t *testing.T) {
+	clock := newFakeClock()
+	done := make(chan int, 4)
+	s := newTestStore(t, Options{ExpireInterval: time.Millisecond, Now: clock.Now, expireDone: done})
+	r := mkrec("soon", "")
+	r.Expires = clock.Now().Add(time.Minute)
+	mustPut(t, s, r, mkrec("never", ""))
+	for n := range done { // sweeps before the clock moves remove nothing
+		if n != 0 {
+			t.Fatalf("sweep before expiry removed %d, want 0", n)
+		}
+		break
+	}
+	clock.Advance(time.Hour)
+	for n := range done {
+		if n == 1 {
+			break
+		}
+	}
+	if got := keys(t, s); !slices.Equal(got, []string{"never|"}) {
+		t.Errorf("after the background sweep left %q, want [never|]", got)
+	}
+}
