@@ -114,6 +114,9 @@ func (p *Proxy) wrapBody(resp *http.Response, ex *exchange, job *fillJob) {
 		return
 	}
 	t := &teeBody{rc: resp.Body, max: -1, idle: p.cfg.OriginIdleTimeout, expect: resp.ContentLength}
+	if p.met != nil {
+		t.counted = p.met.originBytes
+	}
 	if ex.cancel != nil {
 		t.timer = time.AfterFunc(p.cfg.OriginIdleTimeout, func() {
 			ex.timedOut.Store(true)
@@ -155,6 +158,7 @@ type teeBody struct {
 	finished   bool
 	onComplete func([]byte)
 	onAbort    func()
+	counted    interface{ Add(float64) } // bytes relayed, added at the end
 }
 
 func (t *teeBody) Read(b []byte) (int, error) {
@@ -184,6 +188,9 @@ func (t *teeBody) finish(complete bool) {
 		return
 	}
 	t.finished = true
+	if t.counted != nil {
+		t.counted.Add(float64(t.n))
+	}
 	if t.timer != nil {
 		t.timer.Stop()
 	}

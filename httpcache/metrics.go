@@ -14,7 +14,9 @@ type metrics struct {
 	duration      *prometheus.HistogramVec // by cache result
 	originReqs    *prometheus.CounterVec   // by status code ("error" for none)
 	originLatency prometheus.Histogram
-	bytes         prometheus.Counter
+	bytes         prometheus.Counter // body bytes from the store
+	originBytes   prometheus.Counter // body bytes relayed from the origin
+	servedBytes   *prometheus.CounterVec
 	refused       prometheus.Counter
 	aborted       prometheus.Counter
 	invalidations prometheus.Counter
@@ -46,10 +48,10 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 			Help:    "Time from sending a request to the origin until its response headers arrived.",
 			Buckets: prometheus.DefBuckets,
 		}),
-		bytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "firstrender_served_from_cache_bytes_total",
-			Help: "Body bytes written to clients from stored responses.",
-		}),
+		servedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firstrender_served_bytes_total",
+			Help: "Response body bytes served to clients, by source (cache: from the store; origin: relayed from the origin).",
+		}, []string{"source"}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "firstrender_inspector_refused_total",
 			Help: "Complete responses the Inspector refused to store.",
@@ -65,11 +67,13 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 		byResult: map[string]prometheus.Counter{},
 		durBy:    map[string]prometheus.Observer{},
 	}
+	m.bytes = m.servedBytes.WithLabelValues("cache")
+	m.originBytes = m.servedBytes.WithLabelValues("origin")
 	for _, l := range resultLabels {
 		m.byResult[l] = m.requests.WithLabelValues(l)
 		m.durBy[l] = m.duration.WithLabelValues(l)
 	}
-	cs := []prometheus.Collector{m.requests, m.duration, m.originReqs, m.originLatency, m.bytes, m.refused, m.aborted, m.invalidations,
+	cs := []prometheus.Collector{m.requests, m.duration, m.originReqs, m.originLatency, m.servedBytes, m.refused, m.aborted, m.invalidations,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "firstrender_store_entries",
 			Help: "Records in the page store.",
