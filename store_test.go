@@ -6,10 +6,22 @@ package firstrender_test
 // (origin -> server -> bbolt file -> restart -> admin purge).
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,4 +163,269 @@ func TestPageStore_LockedWhileOpen(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("locked Open took %v, want about the 100ms timeout", d)
 	}
+}
+
+// ---- The whole server: origin -> firstrender binary -> bbolt file -> restart.
+//
+// These tests build the real cmd/server binary once, start it as a separate
+// process on loopback port 0 (reading the bound addresses from its JSON
+// log), and talk to it over HTTP like any client.
+
+var serverBinary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "firstrender-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	serverBinary.dir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildServer compiles ./cmd/server once per test binary and returns its path.
+func buildServer(t *testing.T) string {
+	t.Helper()
+	serverBinary.once.Do(func() {
+		path := filepath.Join(serverBinary.dir, "firstrender")
+		out, err := exec.Command("go", "build", "-o", path, "./cmd/server").CombinedOutput()
+		if err != nil {
+			serverBinary.err = fmt.Errorf("go build ./cmd/server: %v\n%s", err, out)
+			return
+		}
+		serverBinary.path = path
+	})
+	if serverBinary.err != nil {
+		t.Fatal(serverBinary.err)
+	}
+	return serverBinary.path
+}
+
+// serverProc is one running firstrender process.
+type serverProc struct {
+	cmd    *exec.Cmd
+	public string // http://127.0.0.1:port
+	admin  string
+	mu     sync.Mutex
+	logs   bytes.Buffer
+	exited chan struct{}
+	err    error // cmd.Wait's result, valid after exited
+}
+
+func (p *serverProc) logText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// startServerProc starts the binary with args plus loopback port-0
+// listeners and JSON logs, and waits (bounded) until it logged both
+// listeners' addresses.
+func startServerProc(t *testing.T, args ...string) *serverProc {
+	t.Helper()
+	bin := buildServer(t)
+	args = append([]string{"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json"}, args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "FIRSTRENDER_NODE_MODULES=/nonexistent")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &serverProc{cmd: cmd, exited: make(chan struct{})}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		var public, admin string
+		for sc.Scan() {
+			line := sc.Bytes()
+			p.mu.Lock()
+			p.logs.Write(line)
+			p.logs.WriteByte('\n')
+			p.mu.Unlock()
+			var rec struct{ Msg, Listener, Addr string }
+			if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
+				switch rec.Listener {
+				case "public":
+					public = rec.Addr
+				case "admin":
+					admin = rec.Addr
+				}
+				if public != "" && admin != "" && p.public == "" {
+					p.public, p.admin = "http://"+public, "http://"+admin
+					close(ready)
+				}
+			}
+		}
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	select {
+	case <-ready:
+	case <-p.exited:
+		t.Fatalf("firstrender exited before listening: %v\n%s", p.err, p.logText())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("firstrender did not log its listeners within 30s:\n%s", p.logText())
+	}
+	return p
+}
+
+// stop sends SIGTERM and waits (bounded) for a clean exit.
+func (p *serverProc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("firstrender still running 20s after SIGTERM:\n%s", p.logText())
+	}
+	if p.err != nil {
+		t.Fatalf("firstrender exited with %v after SIGTERM, want exit 0:\n%s", p.err, p.logText())
+	}
+}
+
+type reply struct {
+	status      int
+	cacheStatus string
+	body        string
+	header      http.Header
+}
+
+// do sends one request; host, when not empty, is sent as the Host header
+// (the cache key holds the host, so a fixed name keeps keys stable across
+// restarts on new ports).
+func do(t *testing.T, method, url string, host ...string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(host) > 0 {
+		req.Host = host[0]
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, url, err)
+	}
+	return reply{res.StatusCode, res.Header.Get("Cache-Status"), string(b), res.Header}
+}
+
+func isHit(cs string) bool { return strings.Contains(cs, "firstrender; hit") }
+func isStored(cs string) bool {
+	return strings.Contains(cs, "fwd=") && strings.Contains(cs, "; stored")
+}
+
+func TestServer_MissHitRestartInvalidate(t *testing.T) {
+	var gets, posts atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			n := gets.Add(1)
+			w.Header().Set("Cache-Control", "public, s-maxage=600")
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, "<p>page %s, render %d</p>\n", r.URL.Path, n)
+		case http.MethodPost:
+			posts.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer origin.Close()
+	db := filepath.Join(t.TempDir(), "firstrender.db")
+	args := []string{"--upstream", origin.URL, "--db", db, "--hosts", "shop.example"}
+	const host = "shop.example"
+
+	srv := startServerProc(t, args...)
+	first := do(t, "GET", srv.public+"/products", host)
+	if first.status != 200 || !isStored(first.cacheStatus) {
+		t.Fatalf("first GET: status %d, Cache-Status %q; want 200, a forwarded miss that is stored", first.status, first.cacheStatus)
+	}
+	second := do(t, "GET", srv.public+"/products", host)
+	if !isHit(second.cacheStatus) || second.body != first.body {
+		t.Errorf("second GET: Cache-Status %q, body %q; want a hit with the first body %q", second.cacheStatus, second.body, first.body)
+	}
+	if got := gets.Load(); got != 1 {
+		t.Errorf("origin GETs after miss + hit = %d, want 1", got)
+	}
+	srv.stop(t)
+
+	// Same file, new process: what was stored is still served.
+	srv = startServerProc(t, args...)
+	third := do(t, "GET", srv.public+"/products", host)
+	if !isHit(third.cacheStatus) || third.body != first.body {
+		t.Errorf("GET after restart: Cache-Status %q, body %q; want a hit with %q", third.cacheStatus, third.body, first.body)
+	}
+	if got := gets.Load(); got != 1 {
+		t.Errorf("origin GETs after restart = %d, want still 1", got)
+	}
+
+	// RFC 9111 §4.4: a successful POST invalidates the target URL.
+	if r := do(t, "POST", srv.public+"/products", host); r.status != http.StatusNoContent {
+		t.Fatalf("POST status = %d, want 204 from the origin", r.status)
+	}
+	if got := posts.Load(); got != 1 {
+		t.Errorf("origin POSTs = %d, want 1", got)
+	}
+	fourth := do(t, "GET", srv.public+"/products", host)
+	if isHit(fourth.cacheStatus) || fourth.body == first.body {
+		t.Errorf("GET after POST: Cache-Status %q, body %q; want a miss with a fresh render", fourth.cacheStatus, fourth.body)
+	}
+	if got := gets.Load(); got != 2 {
+		t.Errorf("origin GETs after POST + GET = %d, want 2", got)
+	}
+	srv.stop(t)
+}
+
+func TestServer_DemoOrigin(t *testing.T) {
+	srv := startServerProc(t, "--db", filepath.Join(t.TempDir(), "demo.db"))
+	first := do(t, "GET", srv.public+"/")
+	if first.status != 200 || !isStored(first.cacheStatus) {
+		t.Fatalf("demo GET /: status %d, Cache-Status %q; want 200, stored miss", first.status, first.cacheStatus)
+	}
+	if !strings.Contains(first.body, `data-phx-session="SFMyNTY.`) || first.header.Get("Set-Cookie") != "" {
+		t.Errorf("demo / is not a public LiveView first render (Set-Cookie %q):\n%s", first.header.Get("Set-Cookie"), first.body)
+	}
+	second := do(t, "GET", srv.public+"/")
+	if !isHit(second.cacheStatus) || second.body != first.body {
+		t.Errorf("demo second GET /: Cache-Status %q; want a hit with the same body", second.cacheStatus)
+	}
+	// The per-user page is refused, and the reason is visible.
+	for i := range 2 {
+		acc := do(t, "GET", srv.public+"/account")
+		if acc.status != 200 || isHit(acc.cacheStatus) || strings.Contains(acc.cacheStatus, "stored") || !strings.Contains(acc.cacheStatus, "detail=") {
+			t.Errorf("demo GET /account #%d: Cache-Status %q; want not stored, with a detail= reason", i+1, acc.cacheStatus)
+		}
+	}
+	// Metrics are on the admin listener, not the public one.
+	if m := do(t, "GET", srv.admin+"/metrics"); m.status != 200 || !strings.Contains(m.body, "firstrender_requests_total") {
+		t.Errorf("admin /metrics: status %d, want 200 with firstrender_requests_total", m.status)
+	}
+	if m := do(t, "GET", srv.public+"/metrics"); strings.Contains(m.body, "firstrender_requests_total") {
+		t.Errorf("public /metrics exposes metrics; it must not")
+	}
+	srv.stop(t)
 }
