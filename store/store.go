@@ -140,8 +140,9 @@ func decodeCounters(b []byte) (counters, bool) {
 type Stats struct {
 	Records int64 // records stored
 	Bytes   int64 // bytes of stored records (sum of Meta.Size)
-	// FileSize is the database file's size after the last commit; it only
-	// shrinks through Compact.
+	// FileSize is the size of the database's pages after the last commit
+	// (bbolt's high-water mark; the file may be preallocated beyond it).
+	// It never shrinks; Compact writes a smaller copy.
 	FileSize  int64
 	Evictions int64 // records removed to stay under MaxSize (ever)
 	Expired   int64 // records removed by RemoveExpired or eviction of expired records (ever)
