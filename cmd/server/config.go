@@ -27,11 +27,12 @@ type config struct {
 	AdminListen string   // "" disables the admin listener
 	PublicURL   *url.URL // how visitors reach us; nil: derived from Listen
 
-	Hosts         []string // cached hosts; nil: loopback names + PublicURL host
-	UncachedHosts string   // what to do with requests for other hosts: "pass" or "refuse"
-	MaxDBSize     int64    // bytes; 0 = unbounded
-	MaxObjectSize int64    // bytes
-	IgnoreParams  []string // query parameters dropped from keys and origin requests
+	Hosts         []string      // cached hosts; nil: loopback names + PublicURL host
+	UncachedHosts string        // what to do with requests for other hosts: "pass" or "refuse"
+	MaxDBSize     int64         // bytes; 0 = unbounded
+	MaxObjectSize int64         // bytes
+	ExpireEvery   time.Duration // background sweep of expired records; 0 = never
+	IgnoreParams  []string      // query parameters dropped from keys and origin requests
 
 	StaleWhileRevalidate time.Duration // server-wide default (RFC 5861)
 	StaleIfError         time.Duration // server-wide default (RFC 5861)
@@ -92,6 +93,7 @@ func newFlagSet(cfg *config) (*flag.FlagSet, []flagDef) {
 		UncachedHosts: "pass",
 		MaxDBSize:     1 << 30,
 		MaxObjectSize: 16 << 20,
+		ExpireEvery:   10 * time.Minute,
 		IgnoreParams:  []string{"utm_*", "fbclid", "gclid"},
 		SetCookie:     "refuse",
 		OriginTimeout: 30 * time.Second,
@@ -123,6 +125,7 @@ func newFlagSet(cfg *config) (*flag.FlagSet, []flagDef) {
 	add("uncached-hosts", enumValue{&cfg.UncachedHosts, []string{"pass", "refuse"}}, "`policy` for requests to hosts not in --hosts: pass (forward uncached) or refuse (421)")
 	add("max-db-size", sizeValue{&cfg.MaxDBSize, true}, "maximum `bytes` of stored pages (KiB, MiB, GiB, KB, MB, GB suffixes); least recently used pages are evicted; 0 = unbounded")
 	add("max-object-size", sizeValue{&cfg.MaxObjectSize, false}, "largest response `bytes` stored; bigger ones are passed through")
+	add("expire-interval", durationValue{&cfg.ExpireEvery, true}, "how often expired pages are removed from the store in the background; 0 = only when evicting")
 	add("ignore-params", listValue{&cfg.IgnoreParams, paramItem}, "comma-separated query `parameters` dropped from keys and origin requests (trailing * matches a prefix); empty ignores none")
 	add("stale-while-revalidate", durationValue{&cfg.StaleWhileRevalidate, true}, "default stale-while-revalidate `duration` when the origin gives none; 0 = off")
 	add("stale-if-error", durationValue{&cfg.StaleIfError, true}, "default stale-if-error `duration` when the origin gives none; 0 = off")

@@ -108,6 +108,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	if adminLn != nil {
 		adminAddr = adminLn.Addr()
 		logger.Info("listening", "listener", "admin", "addr", adminAddr.String(), "metrics", "http://"+adminAddr.String()+"/metrics")
+		if ip, ok := adminLn.Addr().(*net.TCPAddr); ok && !ip.IP.IsLoopback() {
+			logger.Warn("the admin listener is not on loopback: anyone who can reach it reads /metrics", "addr", adminAddr.String())
+		}
 	} else {
 		logger.Warn("admin listener disabled (--admin-listen is empty): no /metrics")
 	}

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // syncBuffer is a log sink safe to read while the server writes to it.
@@ -311,5 +313,55 @@ func TestRun_AddressInUseNamesFlag(t *testing.T) {
 	var opErr *net.OpError
 	if !errors.As(err, &opErr) {
 		t.Errorf("run error %v does not wrap the *net.OpError", err)
+	}
+}
+
+func TestRun_DemoOriginLiveSocket(t *testing.T) {
+	s := startServer(t, nil, nil) // no --upstream: the demo origin
+	wsURL := "ws" + strings.TrimPrefix(s.public, "http") + "/live/websocket?vsn=2.0.0"
+
+	// A foreign Origin is refused before the origin is dialled.
+	_, res, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": {"http://evil.example"}})
+	if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+		status := 0
+		if res != nil {
+			status = res.StatusCode
+		}
+		t.Errorf("upgrade with Origin http://evil.example: status %d, err %v; want 403", status, err)
+	}
+
+	// Our own origin goes through, and shutdown closes it with 1001.
+	c, res, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": {s.public}})
+	if err != nil {
+		status := 0
+		if res != nil {
+			status = res.StatusCode
+		}
+		t.Fatalf("upgrade with Origin %s: status %d, err %v; want 101", s.public, status, err)
+	}
+	defer c.Close()
+	s.cancel()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			t.Errorf("brokered socket on shutdown: got %v, want close 1001 (going away)", err)
+		}
+		break
+	}
+	if err := s.wait(t); err != nil {
+		t.Errorf("run returned %v, want nil", err)
+	}
+	var sawUpgrade bool
+	for _, l := range s.logs.lines(t) {
+		if l["msg"] == "request" && l["path"] == "/live/websocket?vsn=2.0.0" && l["status"] == float64(101) {
+			sawUpgrade = true
+		}
+	}
+	if !sawUpgrade {
+		t.Errorf("no access log line with status 101 for the brokered socket; logs:\n%s", s.logs)
 	}
 }

@@ -43,10 +43,11 @@ const storeLockWait = 2 * time.Second
 func wire(ctx context.Context, p wireParams) (w *wired, err error) {
 	cfg := p.cfg
 	st, err := store.Open(cfg.DB, store.Options{
-		Timeout:       storeLockWait,
-		MaxSize:       cfg.MaxDBSize,
-		MaxObjectSize: cfg.MaxObjectSize,
-		Logger:        p.logger.With("component", "store"),
+		Timeout:        storeLockWait,
+		MaxSize:        cfg.MaxDBSize,
+		MaxObjectSize:  cfg.MaxObjectSize,
+		ExpireInterval: cfg.ExpireEvery,
+		Logger:         p.logger.With("component", "store"),
 	})
 	switch {
 	case errors.Is(err, store.ErrLocked):
