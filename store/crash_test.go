@@ -128,8 +128,12 @@ func TestStore_CrashConsistency(t *testing.T) {
 			cmd.Wait()
 			t.Fatalf("round %d: child said %q, want ready", round, l)
 		}
-		// Kill at a random moment, once the child has done some work.
-		killAt := time.After(time.Duration(200+rand.IntN(600)) * time.Millisecond)
+		// Kill at a random moment (0-600 ms) after the child acknowledged
+		// its first group purge, so that every round has purges to check
+		// even on a loaded machine (or after 20 s, whatever it did).
+		var killAt <-chan time.Time
+		armed := false
+		deadline := time.After(20 * time.Second)
 		var acked []string
 	collect:
 		for {
@@ -139,6 +143,13 @@ func TestStore_CrashConsistency(t *testing.T) {
 					break collect
 				}
 				acked = append(acked, l)
+				if !armed && strings.HasPrefix(l, "D ") {
+					armed = true
+					killAt = time.After(time.Duration(rand.IntN(600)) * time.Millisecond)
+				}
+			case <-deadline:
+				deadline = nil
+				cmd.Process.Signal(syscall.SIGKILL)
 			case <-killAt:
 				cmd.Process.Signal(syscall.SIGKILL)
 				killAt = nil
