@@ -175,9 +175,10 @@ func (s *Store) evict(ctx context.Context) (int, error) {
 			}
 			var keys [][]byte
 			c := w.lru.Cursor()
-			for k, _ := c.First(); k != nil && len(keys) < step-n; k, _ = c.Next() {
+			for k, _ := c.First(); k != nil && len(keys) < step; k, _ = c.Next() {
 				keys = append(keys, bytes.Clone(k))
 			}
+			progress := n > 0
 			for _, k := range keys {
 				if done() {
 					return nil
@@ -188,6 +189,7 @@ func (s *Store) evict(ctx context.Context) (int, error) {
 					if err := w.lru.Delete(k); err != nil {
 						return must(err)
 					}
+					progress = true
 					continue
 				}
 				if err := w.del(ck, v); err != nil {
@@ -195,8 +197,9 @@ func (s *Store) evict(ctx context.Context) (int, error) {
 				}
 				w.cnt.Evictions++
 				n++
+				progress = true
 			}
-			more = !done() && len(keys) > 0
+			more = !done() && progress
 			return nil
 		})
 		total += n

@@ -1006,3 +1006,57 @@ func TestStore_ExpireInterval(t *testing.T) {
 		t.Errorf("after the background sweep left %q, want [never|]", got)
 	}
 }
+
+// TestStore_Eviction_ManySteps shrinks a store over several eviction
+// transactions: it is reopened with a MaxSize far below its size, more than
+// one step's worth (1,000) of records expired.
+func TestStore_Eviction_ManySteps(t *testing.T) {
+	clock := newFakeClock()
+	path := filepath.Join(t.TempDir(), "many.db")
+	s, err := Open(path, Options{NoSync: true, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total, expired = 3000, 1200
+	for i := range total {
+		r := mkrec(fmt.Sprintf("k%05d", i), "")
+		if i%5 < 2 { // 2 in 5 expire
+			r.Expires = clock.Now().Add(time.Minute)
+		}
+		mustPut(t, s, r)
+		clock.Advance(time.Millisecond) // put order is access order
+	}
+	full := s.Stats().Bytes
+	s.Close()
+
+	clock.Advance(time.Hour)
+	done := make(chan int, 4)
+	maxSize := full / 4
+	s, err = Open(path, Options{NoSync: true, Now: clock.Now, MaxSize: maxSize, evictDone: done})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n := <-done // Open found the store over MaxSize and started eviction
+	st := s.Stats()
+	if st.Bytes > maxSize/10*9 || st.Expired != expired || st.Evictions == 0 || int64(n) != st.Expired+st.Evictions || st.Records != total-int64(n) {
+		t.Errorf("after eviction: %d bytes (want <= %d), %d expired (want %d), %d evicted, %d records, run reported %d",
+			st.Bytes, maxSize/10*9, st.Expired, expired, st.Evictions, st.Records, n)
+	}
+	// LRU removed the oldest puts: the survivors are all the unexpired
+	// records from the first survivor on.
+	p, _ := s.Scan(ctx, ScanOptions{Limit: 1})
+	if len(p.Entries) == 0 {
+		t.Fatal("nothing survived")
+	}
+	var first, want int
+	fmt.Sscanf(p.Entries[0].Key, "k%d", &first)
+	for i := first; i < total; i++ {
+		if i%5 >= 2 {
+			want++
+		}
+	}
+	if st.Records != int64(want) {
+		t.Errorf("first survivor %s, %d records; want the %d unexpired records from it on", p.Entries[0].Key, st.Records, want)
+	}
+}
