@@ -3,8 +3,10 @@ package liveview
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +102,7 @@ func FuzzParseToken(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
+		defer watchdog(in)()
 		tok, err := ParseToken(in)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrNotToken) {
@@ -135,10 +138,24 @@ func FuzzLint(f *testing.F) {
 	f.Add(`<meta content="a" name=csrf-token><meta name="csrf-token">`)
 	l := newLinter(f, Config{Policy: map[Kind]Action{KindCSRFMeta: Strip}})
 	f.Fuzz(func(t *testing.T, body string) {
+		defer watchdog(body)()
 		res := &httpcache.Response{Status: 200, Header: htmlHeader(), Body: []byte(body)}
 		v := l.Inspect(nil, res)
 		if v.Refuse == "" && len(res.Body) > len(body) {
 			t.Fatalf("stored body grew from %d to %d bytes", len(body), len(res.Body))
 		}
 	})
+}
+
+// watchdog crashes the fuzz worker, with every goroutine's stack, when one
+// input runs for more than 10 s (a hang never reaches a deferred check);
+// the fuzzer then saves the input as a crasher.
+func watchdog(in string) (stop func()) {
+	t := time.AfterFunc(10*time.Second, func() {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		os.Stderr.Write(buf[:n])
+		panic(fmt.Sprintf("input of %d bytes runs for more than 10s", len(in)))
+	})
+	return func() { t.Stop() }
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func corpusFromFixtures(f *testing.F) {
@@ -35,6 +36,12 @@ func corpusFromFixtures(f *testing.F) {
 func FuzzDecode(f *testing.F) {
 	corpusFromFixtures(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
+		start := time.Now()
+		defer func() {
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("input took %v", d)
+			}
+		}()
 		term, err := Decode(in)
 		if err != nil {
 			var de *DecodeError
