@@ -323,7 +323,22 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 			if p.serveStored(w, r, ex, e) {
 				return
 			}
-			// serveStored chose to revalidate.
+			// serveStored chose to revalidate. Concurrent revalidations
+			// of a stale entry are collapsed like misses (not those the
+			// client's own Cache-Control asked for).
+			if ex.mode == modeRevalidate && ex.cs.fwd == fwdStale && attempt < 2 {
+				f, leader := p.flights.join(ex.key + "\x00" + e.rec.Variant)
+				if leader {
+					ex.flight = f
+					p.forward(w, r, ex)
+					return
+				}
+				if p.await(w, r, ex, f) {
+					return
+				}
+				ex.entry, ex.mode = nil, modePass
+				continue
+			}
 			p.forward(w, r, ex)
 			return
 		}
@@ -370,33 +385,46 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 			p.forward(w, r, ex)
 			return
 		}
-		if f.waiters.Add(1) > int64(p.cfg.MaxWaiters) {
-			p.forward(w, r, ex)
+		if p.await(w, r, ex, f) {
 			return
-		}
-		t := time.NewTimer(p.cfg.CollapseWait)
-		select {
-		case <-f.ready:
-			t.Stop()
-		case <-t.C:
-			p.forward(w, r, ex)
-			return
-		case <-ctx.Done():
-			t.Stop()
-			return
-		}
-		if res := f.res; res != nil && variantKey(res.vary, r.Header) == res.rec.Variant {
-			now := p.now()
-			cs := cacheStatus{hit: true, collapsed: true}
-			if ok := p.usable(res, now); ok {
-				ex.result = resCollapsed
-				p.writeEntry(w, r, res, cs, now)
-				return
-			}
 		}
 		// The leader's response was not usable for us: try again (once
 		// more through collapsing, then directly).
 	}
+}
+
+// await waits for another request's fetch f and answers r from its
+// result. It reports true when r has been answered (from the result, by
+// going to the origin after too long a wait or too many waiters, or not at
+// all because the client left), false when the result is not usable.
+func (p *Proxy) await(w http.ResponseWriter, r *http.Request, ex *exchange, f *flight) bool {
+	if f.waiters.Add(1) > int64(p.cfg.MaxWaiters) {
+		p.forward(w, r, ex)
+		return true
+	}
+	t := time.NewTimer(p.cfg.CollapseWait)
+	select {
+	case <-f.ready:
+		t.Stop()
+	case <-t.C:
+		p.forward(w, r, ex)
+		return true
+	case <-r.Context().Done():
+		t.Stop()
+		ex.result = resError
+		return true
+	}
+	res := f.res
+	if res == nil || variantKey(res.vary, r.Header) != res.rec.Variant {
+		return false
+	}
+	now := p.now()
+	if !p.usable(res, now) {
+		return false
+	}
+	ex.result = resCollapsed
+	p.writeEntry(w, r, res, cacheStatus{hit: true, collapsed: true}, now)
+	return true
 }
 
 // usable reports whether a just-fetched entry may be served without
@@ -776,6 +804,9 @@ func (p *Proxy) revalidated(resp *http.Response, ex *exchange, respTime time.Tim
 	case resp.StatusCode == http.StatusNotModified:
 		// RFC 9111 §4.3.4: update the stored headers from the 304.
 		ne := p.freshen(e, resp.Header, ex.reqTime, respTime)
+		if ex.flight != nil {
+			ex.flight.release(ne)
+		}
 		ex.cs.stored = true
 		p.replaceWithEntry(resp, ex, ne, respTime)
 		return true

@@ -65,6 +65,9 @@ func TestCollapsing(t *testing.T) {
 	for r.origin.count() == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
+	for waitersOf(r.p) < clients-1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	close(release)
 	wg.Wait()
 	r.settle()
@@ -74,7 +77,9 @@ func TestCollapsing(t *testing.T) {
 	if ok.Load() != clients {
 		t.Errorf("%d of %d clients got the body", ok.Load(), clients)
 	}
-	t.Logf("collapsed=%d hits=%d", collapsed.Load(), hits.Load())
+	if got := collapsed.Load() + hits.Load(); got != clients-1 {
+		t.Errorf("%d clients answered without the origin (collapsed %d, hits %d), want %d", got, collapsed.Load(), hits.Load(), clients-1)
+	}
 }
 
 func TestHitForPass(t *testing.T) {
@@ -624,4 +629,72 @@ func TestHotCache_PurgeThroughStore(t *testing.T) {
 	if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "fwd=") || r.origin.count() != 2 {
 		t.Errorf("after purge: Cache-Status %q, origin %d; want a miss and 2", cs, r.origin.count())
 	}
+}
+
+func TestCollapsing_Revalidation(t *testing.T) {
+	const clients = 50
+	gate := make(chan struct{})
+	var conditional atomic.Int64
+	var r *rig
+	r = newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Date", r.clock.Now().Format(http.TimeFormat))
+		w.Header().Set("Cache-Control", "max-age=10")
+		w.Header().Set("Etag", `"v"`)
+		if req.Header.Get("If-None-Match") == `"v"` {
+			conditional.Add(1)
+			<-gate
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Write([]byte("body"))
+	}, nil)
+	r.get("/")
+	r.clock.Advance(20 * time.Second)
+	var wg sync.WaitGroup
+	var good atomic.Int64
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := r.client.Get(r.front.URL + "/")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && string(b) == "body" {
+				good.Add(1)
+			}
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for conditional.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	// Give the other requests the chance to queue up behind the leader:
+	// poll until the flight has waiters or the deadline passes.
+	for waitersOf(r.p) < clients-1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(gate)
+	wg.Wait()
+	r.settle()
+	if got := conditional.Load(); got != 1 {
+		t.Errorf("%d concurrent requests for a stale entry sent %d revalidations, want 1", clients, got)
+	}
+	if good.Load() != clients {
+		t.Errorf("%d of %d clients got the body", good.Load(), clients)
+	}
+}
+
+// waitersOf counts requests waiting on in-flight fetches.
+func waitersOf(p *Proxy) int64 {
+	p.flights.mu.Lock()
+	defer p.flights.mu.Unlock()
+	var n int64
+	for _, f := range p.flights.m {
+		n += f.waiters.Load()
+	}
+	return n
 }
