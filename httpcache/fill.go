@@ -226,6 +226,9 @@ func (p *Proxy) fillSync(job *fillJob, body []byte) {
 	if p.cfg.Inspector != nil {
 		v = p.cfg.Inspector.Inspect(job.req, res)
 	}
+	if v.Refuse == "" && !v.NotAfter.IsZero() && !v.NotAfter.After(p.now()) {
+		v.Refuse = "not-after-passed" // would never be served
+	}
 	if v.Refuse != "" {
 		p.pass.remember(job.key, v.Refuse, p.now().Add(p.cfg.HitForPassTTL))
 		p.log.Info("httpcache: inspector refused response", "key", job.key, "reason", v.Refuse)

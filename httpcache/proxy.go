@@ -899,6 +899,15 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		p.log.Warn("httpcache: origin timeout", "url", ex.n.key(), "err", err)
 		return
 	}
+	if ex.entry != nil && ex.mode == modeRevalidate && ex.entry.pol.mustReval {
+		// RFC 9111 §5.2.2.2: a stale must-revalidate response that cannot
+		// be validated is answered with an error, preferably 504.
+		cs.detail = "must-revalidate"
+		w.Header().Set("Cache-Status", cs.String())
+		plainError(w, http.StatusGatewayTimeout, "gateway timeout: stored response must be revalidated and the origin is unreachable")
+		p.log.Warn("httpcache: origin error", "url", ex.n.key(), "err", err)
+		return
+	}
 	cs.detail = "origin-unreachable"
 	w.Header().Set("Cache-Status", cs.String())
 	plainError(w, http.StatusBadGateway, "bad gateway: origin unreachable")

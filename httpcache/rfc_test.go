@@ -378,6 +378,18 @@ func TestRFC5861(t *testing.T) {
 			{advance: 20 * time.Second, wantStatus: 502, wantCS: []string{"fwd=stale", "fwd-status=502"}, wantOrigin: 2},
 		}}})
 	})
+	t.Run("must-revalidate with the origin unreachable gives 504", func(t *testing.T) {
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			respond("Cache-Control", "max-age=10, must-revalidate, stale-if-error=60")(nil2clock(), 1, w, req)
+		}, func(c *Config) { c.StaleIfError = time.Minute })
+		r.get("/")
+		r.origin.Close()
+		r.clock.Advance(20 * time.Second)
+		res := r.get("/")
+		if cs := res.header.Get("Cache-Status"); res.status != 504 || !strings.Contains(cs, "detail=must-revalidate") {
+			t.Errorf("got %d Cache-Status %q, want 504 with detail=must-revalidate", res.status, cs)
+		}
+	})
 	t.Run("stale-if-error serves stale when the origin is unreachable", func(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
 			respond("Cache-Control", "max-age=10")(nil2clock(), 1, w, req)
