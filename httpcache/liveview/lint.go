@@ -434,34 +434,43 @@ func (l *Linter) scanTokens(rep *Report, body []byte, add func(Kind, string, ...
 		seen[start] = true
 		l.addToken(rep, attrBefore(body, start), start, string(body[start:end]), add)
 	}
-	// LiveView's own attributes, whatever their content.
-	for _, attr := range [...]string{"data-phx-session", "data-phx-static"} {
-		pat := []byte(attr + "=")
-		for pos := 0; ; {
-			i := bytes.Index(body[pos:], pat)
-			if i < 0 {
-				break
-			}
-			vs := pos + i + len(pat)
-			pos = vs
-			if vs >= len(body) {
-				break
-			}
-			q := body[vs]
-			if q != '"' && q != '\'' {
-				continue
-			}
-			ve := bytes.IndexByte(body[vs+1:], q)
-			if ve < 0 {
-				break
-			}
-			val := body[vs+1 : vs+1+ve]
-			if len(val) == 0 || seen[vs+1] {
-				continue // nested LiveViews carry "" here
-			}
-			seen[vs+1] = true
-			l.addToken(rep, attr, vs+1, string(val), add)
+	// LiveView's own attributes, whatever their content (one pass for both).
+	pat := []byte("data-phx-s")
+	for pos := 0; ; {
+		i := bytes.Index(body[pos:], pat)
+		if i < 0 {
+			break
 		}
+		rest := body[pos+i+len(pat):]
+		pos += i + len(pat)
+		var attr string
+		switch {
+		case bytes.HasPrefix(rest, []byte("ession=")):
+			attr = "data-phx-session"
+		case bytes.HasPrefix(rest, []byte("tatic=")):
+			attr = "data-phx-static"
+		default:
+			continue
+		}
+		vs := pos + len(attr) - len(pat) + 1
+		pos = vs
+		if vs >= len(body) {
+			break
+		}
+		q := body[vs]
+		if q != '"' && q != '\'' {
+			continue
+		}
+		ve := bytes.IndexByte(body[vs+1:], q)
+		if ve < 0 {
+			break
+		}
+		val := body[vs+1 : vs+1+ve]
+		if len(val) == 0 || seen[vs+1] {
+			continue // nested LiveViews carry "" here
+		}
+		seen[vs+1] = true
+		l.addToken(rep, attr, vs+1, string(val), add)
 	}
 }
 
