@@ -2,6 +2,7 @@ package httpcache
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -178,5 +179,38 @@ func BenchmarkNormalizeKey(b *testing.B) {
 				_ = n.key()
 			}
 		})
+	}
+}
+
+func TestHostCached(t *testing.T) {
+	st := newTestStore(t)
+	t.Cleanup(func() { st.Close() })
+	up, _ := url.Parse("http://origin.internal:4000")
+	p, err := New(Config{Upstream: up, Store: st, Hosts: []string{"Example.com", "shop.example:8443", "plain.example:80"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		scheme, host string
+		want         bool
+	}{
+		{"http", "example.com", true},
+		{"https", "EXAMPLE.com:9999", true},
+		{"https", "shop.example:8443", true},
+		{"https", "shop.example", false},
+		{"http", "plain.example", true},
+		{"http", "plain.example:80", true},
+		{"https", "plain.example", false},
+		{"http", "evil.example", false},
+		{"http", "example.com.evil", false},
+	}
+	for _, tt := range tests {
+		n, err := normalize(tt.scheme, tt.host, "/", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.hostCached(&n); got != tt.want {
+			t.Errorf("hostCached(%s://%s) = %v, want %v", tt.scheme, tt.host, got, tt.want)
+		}
 	}
 }

@@ -84,7 +84,7 @@ func New(cfg Config) (*Proxy, error) {
 		hm := hostMatch{}
 		hn, _ := normalizeHost("http", h)
 		hm.name = hostname(hn)
-		hm.anyPort = hostname(strings.ToLower(h)) == strings.ToLower(h) || strings.HasSuffix(h, ":")
+		hm.anyPort = hostname(strings.ToLower(h)) == strings.ToLower(h)
 		hm.http = hn
 		hm.https, _ = normalizeHost("https", h)
 		p.hosts = append(p.hosts, hm)
