@@ -68,8 +68,9 @@ type Config struct {
 
 	// WriteTimeout bounds each write to either side; a reader that is slower
 	// than this is cut off (this is what bounds the broker's memory when a
-	// peer stops reading). Zero means 10s. It must be less than
-	// PingInterval+PongTimeout.
+	// peer stops reading). Each message gets between WriteTimeout/2 and
+	// WriteTimeout (the deadline is not moved for every message). Zero
+	// means 10s. It must be less than PingInterval+PongTimeout.
 	WriteTimeout time.Duration
 
 	// CloseGrace is how long the broker waits for the peer's close reply
@@ -495,6 +496,8 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 type leg struct {
 	c         *websocket.Conn
 	closeSent atomic.Bool
+	readDL    atomic.Int64 // unix nanos of the read deadline set by aliveAt
+	writeDL   int64        // unix nanos of the write deadline; only the pump writing to this leg uses it
 }
 
 // sendClose sends a close frame once per leg. code < 0 sends an empty one.
@@ -545,11 +548,24 @@ func (s *session) deadWindow() time.Duration {
 	return s.b.cfg.PingInterval + s.b.cfg.PongTimeout
 }
 
-func (s *session) alive(l *leg) {
+// alive pushes l's read deadline (dead-peer detection) to now plus
+// PingInterval+PongTimeout. To keep the per-message cost low the deadline
+// is only moved when it has lost a quarter of that window, so a silent
+// peer is declared dead after between 3/4 and all of the window.
+func (s *session) alive(l *leg) { s.aliveAt(l, time.Now()) }
+
+func (s *session) aliveAt(l *leg, now time.Time) {
 	// Once a close was sent, the leg's deadline is the close grace.
-	if s.b.cfg.PingInterval > 0 && !l.closeSent.Load() {
-		_ = l.c.SetReadDeadline(time.Now().Add(s.deadWindow()))
+	if s.b.cfg.PingInterval <= 0 || l.closeSent.Load() {
+		return
 	}
+	w := s.deadWindow()
+	dl := now.Add(w)
+	if dl.UnixNano()-l.readDL.Load() < int64(w/4) {
+		return
+	}
+	l.readDL.Store(dl.UnixNano())
+	_ = l.c.SetReadDeadline(dl)
 }
 
 func (s *session) setup(l *leg) {
@@ -657,9 +673,15 @@ func (s *session) pump(src, dst *leg, dir string) {
 			s.readFailed(src, dst, err)
 			return
 		}
-		s.alive(src)
-		s.lastActive.Store(time.Now().UnixNano())
-		_ = dst.c.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+		now := time.Now()
+		s.aliveAt(src, now)
+		s.lastActive.Store(now.UnixNano())
+		// Each write gets at least WriteTimeout/2; the deadline is moved
+		// only when less is left (a timer update per message is costly).
+		if dl := now.Add(cfg.WriteTimeout); dl.UnixNano()-dst.writeDL > int64(cfg.WriteTimeout/2) {
+			dst.writeDL = dl.UnixNano()
+			_ = dst.c.SetWriteDeadline(dl)
+		}
 		w, err := dst.c.NextWriter(mt)
 		if err != nil {
 			s.writeFailed(src, dst)
