@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -224,6 +225,29 @@ func TestCacheOutcome(t *testing.T) {
 	for _, tt := range tests {
 		if got := cacheOutcome(tt.in); got != tt.want {
 			t.Errorf("cacheOutcome(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestREADMEListsEveryFlag keeps the README's flags table in step with the
+// flags and their defaults.
+func TestREADMEListsEveryFlag(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatalf("reading README.md: %v", err)
+	}
+	readme := string(b)
+	var cfg config
+	_, defs := newFlagSet(&cfg)
+	for _, d := range defs {
+		row := "| `--" + d.name + "` | `" + envName(d.name) + "` | "
+		if def := d.value.String(); def != "" {
+			row += "`" + def + "` |"
+		} else {
+			row += "— |"
+		}
+		if !strings.Contains(readme, row) {
+			t.Errorf("README.md flags table lacks the row starting %q", row)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -363,5 +364,62 @@ func TestRun_DemoOriginLiveSocket(t *testing.T) {
 	}
 	if !sawUpgrade {
 		t.Errorf("no access log line with status 101 for the brokered socket; logs:\n%s", s.logs)
+	}
+}
+
+// TestRun_DemoPageJoinsThroughBroker joins the LiveView of a page served
+// from the store, through the broker, the way the phoenix_live_view client
+// does (channel v2: [join_ref, ref, topic, event, payload]).
+func TestRun_DemoPageJoinsThroughBroker(t *testing.T) {
+	s := startServer(t, nil, nil)
+	fetch(t, "GET", s.public+"/") // miss: stored
+	res, body := fetch(t, "GET", s.public+"/")
+	if cs := res.Header.Get("Cache-Status"); !strings.Contains(cs, "hit") {
+		t.Fatalf("second GET /: Cache-Status %q, want a hit", cs)
+	}
+	m := regexp.MustCompile(`data-phx-session="([^"]+)" data-phx-static="([^"]+)" id="([^"]+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("GET / has no LiveView main div:\n%s", body)
+	}
+	session, static, id := m[1], m[2], m[3]
+
+	wsURL := "ws" + strings.TrimPrefix(s.public, "http") + "/live/websocket?vsn=2.0.0"
+	c, _, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": {s.public}})
+	if err != nil {
+		t.Fatalf("dial %s: %v", wsURL, err)
+	}
+	defer c.Close()
+	topic := "lv:" + id
+	join, _ := json.Marshal([]any{"1", "1", topic, "phx_join", map[string]any{
+		"url": s.public + "/", "params": map[string]any{"_mounts": 0}, "session": session, "static": static,
+	}})
+	if err := c.WriteMessage(websocket.TextMessage, join); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, msg, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for the join reply: %v", err)
+		}
+		var frame []json.RawMessage
+		if json.Unmarshal(msg, &frame) != nil || len(frame) != 5 {
+			continue
+		}
+		var ref, event string
+		json.Unmarshal(frame[1], &ref)
+		json.Unmarshal(frame[3], &event)
+		if ref != "1" || event != "phx_reply" {
+			continue
+		}
+		var reply struct {
+			Status   string         `json:"status"`
+			Response map[string]any `json:"response"`
+		}
+		json.Unmarshal(frame[4], &reply)
+		if reply.Status != "ok" || reply.Response["rendered"] == nil {
+			t.Errorf("join reply = %s, want status ok with a rendered diff", frame[4])
+		}
+		return
 	}
 }
