@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache/liveview"
 	"github.com/gorilla/websocket"
 )
 
@@ -182,7 +183,13 @@ func TestRun_AdminAndPublicListenersAreSeparate(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("GET admin /metrics status = %d, want 200", res.StatusCode)
 	}
-	for _, want := range []string{"go_goroutines", "process_open_fds", "firstrender_server_requests_total"} {
+	for _, want := range []string{
+		"go_goroutines", "process_open_fds", // runtime and process collectors
+		"firstrender_server_requests_total",                                                                                    // the access log's counter
+		`firstrender_requests_total{cache="miss"}`, "firstrender_origin_requests_total", "firstrender_origin_duration_seconds", // proxy
+		"firstrender_store_entries", "firstrender_store_bytes", "firstrender_store_evictions_total", // store
+		"firstrender_livesocket_", // broker
+	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("admin /metrics lacks %s", want)
 		}
@@ -421,5 +428,49 @@ func TestRun_DemoPageJoinsThroughBroker(t *testing.T) {
 			t.Errorf("join reply = %s, want status ok with a rendered diff", frame[4])
 		}
 		return
+	}
+}
+
+func TestRun_LockedDatabaseNamesFlag(t *testing.T) {
+	origin, _ := countingOrigin(t)
+	db := filepath.Join(t.TempDir(), "shared.db")
+	startServer(t, []string{"--upstream", origin.URL, "--db", db}, nil)
+
+	cfg, err := parseConfig([]string{"--upstream", origin.URL, "--db", db, "--listen", "127.0.0.1:0", "--admin-listen="}, envFrom(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.logOutput = io.Discard
+	err = run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "--db "+db) || !strings.Contains(err.Error(), "locked") {
+		t.Errorf("second server on the same --db: got %v, want an error naming --db and saying it is locked", err)
+	}
+}
+
+func TestNewLinter_FlagsBecomePolicy(t *testing.T) {
+	tests := []struct {
+		args []string
+		kind liveview.Kind
+		want liveview.Action
+	}{
+		{nil, liveview.KindCSRFMeta, liveview.Refuse},
+		{nil, liveview.KindSetCookie, liveview.Refuse},
+		{nil, liveview.KindUserSession, liveview.Refuse},
+		{[]string{"--lv-csrf", "strip"}, liveview.KindCSRFMeta, liveview.Strip},
+		{[]string{"--lv-set-cookie", "allow"}, liveview.KindSetCookie, liveview.Allow},
+		{[]string{"--lv-session", "allow"}, liveview.KindUserSession, liveview.Allow},
+	}
+	for _, tt := range tests {
+		cfg, err := parseConfig(tt.args, envFrom(nil), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := newLinter(cfg)
+		if err != nil {
+			t.Fatalf("newLinter(%q): %v", tt.args, err)
+		}
+		if got := l.Policy(tt.kind); got != tt.want {
+			t.Errorf("newLinter(%q).Policy(%s) = %v, want %v", tt.args, tt.kind, got, tt.want)
+		}
 	}
 }
