@@ -40,6 +40,12 @@ func realMain(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal, restore the default handling: a second
+		// Ctrl-C during a slow shutdown kills the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	if err := run(ctx, cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "firstrender: %v\n", err)
 		return 1
