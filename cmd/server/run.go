@@ -114,6 +114,10 @@ func run(ctx context.Context, cfg config) (err error) {
 	} else {
 		logger.Warn("admin listener disabled (--admin-listen is empty): no /metrics")
 	}
+	if demoSrv != nil {
+		logger.Info("demo ready: "+publicURL.String()+"/ is cached (curl it twice: Cache-Status miss, then hit); "+publicURL.String()+"/account is per-user and refused (Cache-Status detail= says why)",
+			"listener", "demo")
+	}
 	if cfg.ready != nil {
 		cfg.ready(publicLn.Addr(), adminAddr)
 	}
