@@ -154,8 +154,9 @@ func (c *Config) setDefaults() error {
 type Broker struct {
 	cfg    Config
 	paths  map[string]bool
-	up     websocket.Upgrader
-	dialer websocket.Dialer
+	up        websocket.Upgrader
+	dialer    websocket.Dialer
+	netDialer net.Dialer
 	m      *metrics
 	guard  *guard
 	log    *slog.Logger
@@ -190,6 +191,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.up = websocket.Upgrader{
 		HandshakeTimeout: cfg.DialTimeout,
+		// Non-zero: gorilla then reads through the corkConn (see cork.go)
+		// instead of reusing the server's bufio.Reader on the raw conn.
+		ReadBufferSize: 4096,
 		WriteBufferPool:  &writeBufPool,
 		// The Origin was checked by the policy before the origin was dialled.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -308,7 +312,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer b.release()
 
-	oc, ok := b.dialOrigin(w, r)
+	oc, ocork, ok := b.dialOrigin(w, r)
 	if !ok {
 		return
 	}
@@ -316,7 +320,8 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p := oc.Subprotocol(); p != "" {
 		respHdr.Set("Sec-WebSocket-Protocol", p)
 	}
-	cc, err := b.up.Upgrade(w, r, respHdr)
+	hw := &hijackCork{ResponseWriter: w}
+	cc, err := b.up.Upgrade(hw, r, respHdr)
 	if err != nil {
 		// Upgrade has answered the client with an error status.
 		b.m.refused.WithLabelValues(ReasonClientHandsha).Inc()
@@ -325,7 +330,13 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.m.accepted.Inc()
+	if hw.conn != nil && ocork != nil {
+		hw.conn.peer, ocork.peer = ocork, hw.conn
+	}
 	s := b.newSession(r, cc, oc, guarded)
+	if s != nil {
+		s.client.cork, s.origin.cork = hw.conn, ocork
+	}
 	if s == nil { // Shutdown began between reserve and now.
 		return
 	}
@@ -413,16 +424,25 @@ func (b *Broker) originHeader(r *http.Request) http.Header {
 
 // dialOrigin performs the origin handshake. On failure it has answered the
 // client and returns false.
-func (b *Broker) dialOrigin(w http.ResponseWriter, r *http.Request) (*websocket.Conn, bool) {
+func (b *Broker) dialOrigin(w http.ResponseWriter, r *http.Request) (*websocket.Conn, *corkConn, bool) {
 	d := b.dialer
 	d.Subprotocols = websocket.Subprotocols(r)
+	var cork *corkConn
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := b.netDialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cork = &corkConn{Conn: c}
+		return cork, nil
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), b.cfg.DialTimeout)
 	defer cancel()
 	start := time.Now()
 	oc, resp, err := d.DialContext(ctx, b.originURL(r), b.originHeader(r))
 	b.m.dial.Observe(time.Since(start).Seconds())
 	if err == nil {
-		return oc, true
+		return oc, cork, true
 	}
 	if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 		// The origin refused (its check_origin, auth, 404...): relay its status.
@@ -435,17 +455,17 @@ func (b *Broker) dialOrigin(w http.ResponseWriter, r *http.Request) (*websocket.
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(resp.StatusCode)
 		w.Write(body)
-		return nil, false
+		return nil, nil, false
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		b.log.Warn("livesocket: origin handshake timed out", "err", err, "after", time.Since(start))
 		b.refuse(w, r, http.StatusGatewayTimeout, ReasonUpstreamSlow, "the application did not answer in time")
-		return nil, false
+		return nil, nil, false
 	}
 	b.log.Warn("livesocket: origin unreachable", "err", err)
 	b.refuse(w, r, http.StatusBadGateway, ReasonUpstreamDown, "the application is unreachable")
-	return nil, false
+	return nil, nil, false
 }
 
 // Shutdown stops accepting sockets and closes every brokered socket with
@@ -495,6 +515,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 // leg is one side of a brokered socket.
 type leg struct {
 	c         *websocket.Conn
+	cork      *corkConn // batches this leg's data frames; nil if not corked
 	closeSent atomic.Bool
 	readDL    atomic.Int64 // unix nanos of the read deadline set by aliveAt
 	writeDL   int64        // unix nanos of the write deadline; only the pump writing to this leg uses it
@@ -695,7 +716,15 @@ func (s *session) pump(src, dst *leg, dir string) {
 			n, err = io.Copy(w, er)
 		}
 		if err == nil {
+			// Small messages are batched (cork.go); big ones gain nothing.
+			corked := dst.cork != nil && n < corkSmall
+			if corked {
+				dst.cork.cork.Store(true)
+			}
 			err = w.Close()
+			if corked {
+				dst.cork.cork.Store(false)
+			}
 		}
 		if err != nil {
 			if er.err != nil {
