@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -239,11 +240,20 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 			db, err = nil, fmt.Errorf("%w: bbolt: %v", ErrCorrupt, p)
 		}
 	}()
+	mmap := 0
+	if !opts.ReadOnly && strconv.IntSize == 64 {
+		// Map 1 GiB of address space up front: bbolt re-maps when the file
+		// outgrows its mapping, and a re-map waits for every open read
+		// transaction and holds new ones back. With room to grow, writes
+		// (eviction, purges) never stall readers below 1 GiB of data.
+		mmap = 1 << 30
+	}
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      opts.Timeout,
-		ReadOnly:     opts.ReadOnly,
-		NoSync:       opts.NoSync,
-		FreelistType: bolt.FreelistMapType,
+		Timeout:         opts.Timeout,
+		ReadOnly:        opts.ReadOnly,
+		NoSync:          opts.NoSync,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: mmap,
 		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag, mode)
 			file = f
