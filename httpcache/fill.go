@@ -129,9 +129,9 @@ func (p *Proxy) wrapBody(resp *http.Response, ex *exchange, job *fillJob) {
 			t.buf = make([]byte, 0, resp.ContentLength)
 		}
 		t.onComplete = func(body []byte) {
-			if p.fill(job, body) {
-				ex.filling = true
-			}
+			// Started when the handler is done writing (see forward), so
+			// the store write does not compete with the client's response.
+			ex.pendingJob, ex.pendingBody = job, body
 		}
 		t.onAbort = func() {
 			if p.met != nil {

@@ -172,23 +172,27 @@ const (
 // exchange is the per-request state shared by ServeHTTP and the
 // ReverseProxy hooks (carried in the request context).
 type exchange struct {
-	in       *http.Request
-	n        nurl
-	key      string
-	vary     []string // Vary names known at lookup (nil = unknown)
-	rq       reqDirectives
-	mode     mode
-	entry    *entry // stored entry being revalidated / for stale-if-error
-	flight   *flight
-	filling  bool // a background fill owns the flight
-	invalid  bool // unsafe method: invalidate on success
-	cs       cacheStatus
-	result   string    // metrics label
-	reqTime  time.Time // origin request, Config.Now clock
-	wall     time.Time // origin request, wall clock (latency metric)
-	cancel   context.CancelFunc
-	hdrTimer *time.Timer
-	timedOut atomic.Bool
+	in      *http.Request
+	n       nurl
+	key     string
+	vary    []string // Vary names known at lookup (nil = unknown)
+	rq      reqDirectives
+	mode    mode
+	entry   *entry // stored entry being revalidated / for stale-if-error
+	flight  *flight
+	filling bool // a background fill owns the flight
+	// pendingJob is a complete storable response, stored once the
+	// handler has written it.
+	pendingJob  *fillJob
+	pendingBody []byte
+	invalid     bool // unsafe method: invalidate on success
+	cs          cacheStatus
+	result      string    // metrics label
+	reqTime     time.Time // origin request, Config.Now clock
+	wall        time.Time // origin request, wall clock (latency metric)
+	cancel      context.CancelFunc
+	hdrTimer    *time.Timer
+	timedOut    atomic.Bool
 }
 
 type exKey struct{}
@@ -296,6 +300,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	defer func() {
 		if ex.cancel != nil {
 			ex.cancel()
+		}
+		if ex.pendingJob != nil && p.fill(ex.pendingJob, ex.pendingBody) {
+			ex.filling = true
 		}
 		if ex.flight != nil && !ex.filling {
 			p.flights.end(ex.flight)
