@@ -493,9 +493,8 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entr
 		}
 		return nil, fwdURIMiss, ""
 	}
-	if reason, ok := rec.Annotations[AnnotationDisabled]; ok {
-		_ = reason
-		return nil, fwdMiss, "disabled"
+	if _, ok := rec.Annotations[AnnotationDisabled]; ok {
+		return nil, fwdMiss, "disabled" // the reason is in the annotation
 	}
 	e := &entry{rec: rec, vary: names}
 	if na := rec.Annotations[AnnotationNotAfter]; na != "" {
