@@ -152,14 +152,14 @@ func (c *Config) setDefaults() error {
 // [http.Handler] for upgrade requests; use [Broker.Wrap] to put it in front
 // of the caching proxy. Safe for concurrent use.
 type Broker struct {
-	cfg    Config
-	paths  map[string]bool
+	cfg       Config
+	paths     map[string]bool
 	up        websocket.Upgrader
 	dialer    websocket.Dialer
 	netDialer net.Dialer
-	m      *metrics
-	guard  *guard
-	log    *slog.Logger
+	m         *metrics
+	guard     *guard
+	log       *slog.Logger
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -193,8 +193,8 @@ func New(cfg Config) (*Broker, error) {
 		HandshakeTimeout: cfg.DialTimeout,
 		// Non-zero: gorilla then reads through the corkConn (see cork.go)
 		// instead of reusing the server's bufio.Reader on the raw conn.
-		ReadBufferSize: 4096,
-		WriteBufferPool:  &writeBufPool,
+		ReadBufferSize:  4096,
+		WriteBufferPool: &writeBufPool,
 		// The Origin was checked by the policy before the origin was dialled.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}

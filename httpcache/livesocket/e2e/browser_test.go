@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,19 +93,29 @@ func startChromium(t *testing.T) *cdp {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		needed(t, "chromium not installed (%v): apt-get install -y chromium", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, chromiumPath, "--headless", "--no-sandbox", "--disable-gpu",
+	// Not t.TempDir: chromium's helper processes may still write there
+	// while the test's cleanup removes it.
+	profile, err := os.MkdirTemp("", "firstrender-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(chromiumPath, "--headless", "--no-sandbox", "--disable-gpu",
 		"--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check", "--remote-debugging-port=0",
-		"--user-data-dir="+t.TempDir(), "about:blank")
+		"--user-data-dir="+profile, "about:blank")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // one group: chromium and its helpers
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		cancel()
+		os.RemoveAll(profile)
 		needed(t, "start chromium: %v", err)
 	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the group we started, by its id
+		cmd.Wait()
+		os.RemoveAll(profile)
+	})
 	wsURL := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
