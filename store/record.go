@@ -256,14 +256,20 @@ func decodeMeta(v []byte) (*Meta, error) {
 	m.Expires = nanosTime(d.varint())
 	m.BodySize = int64(d.uvarint())
 	if n := d.count(); n > 0 {
-		m.Tags = make([]string, n)
-		for i := range m.Tags {
-			m.Tags[i] = d.string()
+		m.Tags = make([]string, 0, min(n, 8))
+		for range n {
+			if d.err != nil {
+				break
+			}
+			m.Tags = append(m.Tags, d.string())
 		}
 	}
 	if n := d.count(); n > 0 {
 		m.Annotations = make(map[string]string, n)
 		for range n {
+			if d.err != nil {
+				break
+			}
 			k := d.string()
 			m.Annotations[k] = d.string()
 		}
@@ -295,12 +301,21 @@ func decodeRecord(v []byte) (*Record, *Meta, error) {
 	d := decoder{b: payload}
 	var header map[string][]string
 	if n := d.count(); n > 0 {
-		header = make(map[string][]string, n)
+		header = make(map[string][]string, min(n, 64))
 		for range n {
+			if d.err != nil {
+				break
+			}
 			k := d.string()
-			vs := make([]string, d.count())
-			for i := range vs {
-				vs[i] = d.string()
+			// Grow as values are read: a damaged count must not make each
+			// of many names allocate for the whole remaining input.
+			nv := d.count()
+			vs := make([]string, 0, min(nv, 8))
+			for range nv {
+				if d.err != nil {
+					break
+				}
+				vs = append(vs, d.string())
 			}
 			header[k] = vs
 		}
