@@ -1,0 +1,63 @@
+package livesocket
+
+import (
+	"io"
+	"net"
+	"testing"
+)
+
+func TestCorkConn_OrderAndFlush(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	peerA, peerB := net.Pipe() // the other leg: reading it flushes c
+	defer peerA.Close()
+	defer peerB.Close()
+	c := &corkConn{Conn: a}
+	other := &corkConn{Conn: peerA, peer: c}
+
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64)
+		var all []byte
+		for len(all) < 9 {
+			n, err := b.Read(buf)
+			if err != nil {
+				break
+			}
+			all = append(all, buf[:n]...)
+		}
+		got <- string(all)
+	}()
+	c.cork.Store(true)
+	c.Write([]byte("one"))
+	c.Write([]byte("two"))
+	c.cork.Store(false)
+	if c.buf == nil || string(*c.buf) != "onetwo" {
+		t.Fatalf("corked writes were not batched: buf %v", c.buf)
+	}
+	// An uncorked write (a control frame) goes out after the batch.
+	go c.Write([]byte("333"))
+	if s := <-got; s != "onetwo333" {
+		t.Errorf("wire order = %q, want %q", s, "onetwo333")
+	}
+
+	// A read on the other leg flushes the batch before blocking.
+	c.cork.Store(true)
+	c.Write([]byte("four"))
+	c.cork.Store(false)
+	go func() { peerB.Write([]byte("x")) }()
+	done := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 4)
+		io.ReadFull(b, buf)
+		done <- string(buf)
+	}()
+	other.Read(make([]byte, 1))
+	if s := <-done; s != "four" {
+		t.Errorf("after the other leg's read, wire = %q, want %q", s, "four")
+	}
+	if c.buf != nil {
+		t.Errorf("batch buffer kept after flush: an idle socket should hold none")
+	}
+}
