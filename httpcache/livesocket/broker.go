@@ -324,7 +324,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cc, err := b.up.Upgrade(hw, r, respHdr)
 	if err != nil {
 		// Upgrade has answered the client with an error status.
-		b.m.refused.WithLabelValues(ReasonClientHandsha).Inc()
+		b.m.refused.WithLabelValues(ReasonClientHandshake).Inc()
 		_ = oc.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "client handshake failed"), time.Now().Add(time.Second))
 		oc.Close()
 		return

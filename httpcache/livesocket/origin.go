@@ -13,19 +13,19 @@ import (
 
 // Refusal reasons reported by [OriginError] and counted in metrics.
 const (
-	ReasonNoOrigin      = "no_origin"      // request without an Origin header
-	ReasonNullOrigin    = "null_origin"    // Origin: null (sandboxed frame, file:, redirects)
-	ReasonBadOrigin     = "bad_origin"     // not a serialized origin (scheme://host[:port])
-	ReasonOriginDenied  = "origin_denied"  // well-formed but not allowed
-	ReasonManyOrigins   = "many_origins"   // more than one Origin header
-	ReasonPath          = "path"           // upgrade on a path that is not a socket path
-	ReasonNotUpgrade    = "not_upgrade"    // not a WebSocket handshake
-	ReasonMaxSockets    = "max_sockets"    // the concurrent socket limit is reached
-	ReasonShutdown      = "shutting_down"  // the broker is shutting down
-	ReasonUpstreamDeny  = "origin_refused" // the origin answered the handshake with a non-101 status
-	ReasonUpstreamDown  = "origin_down"    // the origin could not be reached
-	ReasonUpstreamSlow  = "origin_timeout" // the origin did not answer in time
-	ReasonClientHandsha = "client_handshake"
+	ReasonNoOrigin        = "no_origin"        // request without an Origin header
+	ReasonNullOrigin      = "null_origin"      // Origin: null (sandboxed frame, file:, redirects)
+	ReasonBadOrigin       = "bad_origin"       // not a serialized origin (scheme://host[:port])
+	ReasonOriginDenied    = "origin_denied"    // well-formed but not allowed
+	ReasonManyOrigins     = "many_origins"     // more than one Origin header
+	ReasonPath            = "path"             // upgrade on a path that is not a socket path
+	ReasonNotUpgrade      = "not_upgrade"      // not a WebSocket handshake
+	ReasonMaxSockets      = "max_sockets"      // the concurrent socket limit is reached
+	ReasonShutdown        = "shutting_down"    // the broker is shutting down
+	ReasonUpstreamDeny    = "origin_refused"   // the origin answered the handshake with a non-101 status
+	ReasonUpstreamDown    = "origin_down"      // the origin could not be reached
+	ReasonUpstreamSlow    = "origin_timeout"   // the origin did not answer in time
+	ReasonClientHandshake = "client_handshake" // the client handshake failed after the origin accepted
 )
 
 // OriginError is returned by [OriginPolicy.Check] for a refused request.
