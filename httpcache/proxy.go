@@ -139,6 +139,13 @@ func (p *Proxy) goBackground(f func()) bool {
 	p.bgMu.Unlock()
 	go func() {
 		defer p.bg.Done()
+		defer func() {
+			// A panic here (an Inspector's, say) must not take the server
+			// down; the response simply is not stored.
+			if v := recover(); v != nil {
+				p.log.Error("httpcache: background work panicked", "panic", v)
+			}
+		}()
 		f()
 	}()
 	return true

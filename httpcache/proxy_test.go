@@ -698,3 +698,17 @@ func waitersOf(p *Proxy) int64 {
 	}
 	return n
 }
+
+func TestInspector_PanicDoesNotCrash(t *testing.T) {
+	ins := InspectorFunc(func(r *http.Request, res *Response) Verdict { panic("lint bug") })
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Write([]byte("x"))
+	}, func(c *Config) { c.Inspector = ins; c.Logger = discardLogger() })
+	if res := r.get("/"); res.status != 200 || res.body != "x" {
+		t.Fatalf("got %d %q", res.status, res.body)
+	}
+	if res := r.get("/"); res.status != 200 || strings.Contains(res.header.Get("Cache-Status"), "hit") {
+		t.Errorf("after an inspector panic: %d %q, want a 200 that is not a hit", res.status, res.header.Get("Cache-Status"))
+	}
+}
