@@ -78,6 +78,11 @@ type Config struct {
 	// default limit).
 	MaxObjectSize int64
 
+	// MaxBuffered bounds the bytes held at once by all responses being
+	// copied for storing while they stream to their clients; a response
+	// that would exceed it streams on but is not stored. If zero, 256 MiB.
+	MaxBuffered int64
+
 	// MemoryCacheSize bounds the bytes of recently served entries kept in
 	// memory so hits skip reading and decoding the store record. Such an
 	// entry is used only while no store write has committed since it was
@@ -158,6 +163,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxObjectSize == 0 {
 		c.MaxObjectSize = 16 << 20
+	}
+	if c.MaxBuffered == 0 {
+		c.MaxBuffered = 256 << 20
 	}
 	if c.MemoryCacheSize == 0 {
 		c.MemoryCacheSize = 64 << 20
@@ -244,6 +252,9 @@ func (c *Config) validate() error {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s %v must not be negative", name, d))
 		}
+	}
+	if c.MaxBuffered < 0 {
+		errs = append(errs, fmt.Errorf("MaxBuffered %d must not be negative", c.MaxBuffered))
 	}
 	if c.MaxObjectSize < 0 {
 		errs = append(errs, fmt.Errorf("MaxObjectSize %d must not be negative", c.MaxObjectSize))

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/firstrender/firstrender/store"
@@ -125,6 +126,7 @@ func (p *Proxy) wrapBody(resp *http.Response, ex *exchange, job *fillJob) {
 	}
 	if job != nil {
 		t.max = p.cfg.MaxObjectSize
+		t.budget, t.limit = &p.buffered, p.cfg.MaxBuffered
 		if resp.ContentLength > 0 {
 			t.buf = make([]byte, 0, resp.ContentLength)
 		}
@@ -159,6 +161,16 @@ type teeBody struct {
 	onComplete func([]byte)
 	onAbort    func()
 	counted    interface{ Add(float64) } // bytes relayed, added at the end
+	budget     *atomic.Int64             // bytes buffered by all transfers (Config.MaxBuffered)
+	limit      int64
+	held       int64 // this transfer's share of budget
+}
+
+func (t *teeBody) release() {
+	if t.budget != nil && t.held > 0 {
+		t.budget.Add(-t.held)
+		t.held = 0
+	}
 }
 
 func (t *teeBody) Read(b []byte) (int, error) {
@@ -168,10 +180,15 @@ func (t *teeBody) Read(b []byte) (int, error) {
 	n, err := t.rc.Read(b)
 	t.n += int64(n)
 	if t.max >= 0 && !t.over && n > 0 {
-		if int64(len(t.buf)+n) > t.max {
+		if int64(len(t.buf)+n) > t.max || (t.budget != nil && t.budget.Add(int64(n)) > t.limit) {
+			if t.budget != nil {
+				t.budget.Add(-int64(n))
+			}
 			t.over = true
 			t.buf = nil
+			t.release()
 		} else {
+			t.held += int64(n)
 			t.buf = append(t.buf, b[:n]...)
 		}
 	}
@@ -188,6 +205,7 @@ func (t *teeBody) finish(complete bool) {
 		return
 	}
 	t.finished = true
+	t.release()
 	if t.counted != nil {
 		t.counted.Add(float64(t.n))
 	}

@@ -40,6 +40,8 @@ type Proxy struct {
 	vary    varyMemory
 	hot     hotCache
 
+	buffered atomic.Int64 // bytes held by streaming copies (Config.MaxBuffered)
+
 	revalMu sync.Mutex
 	reval   map[string]bool // background revalidations in progress
 

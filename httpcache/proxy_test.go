@@ -358,6 +358,19 @@ func TestStreaming(t *testing.T) {
 			t.Errorf("origin asked %d times, want 5", got)
 		}
 	})
+	t.Run("MaxBuffered bounds the copies of all transfers", func(t *testing.T) {
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Write([]byte(strings.Repeat("y", 3000)))
+		}, func(c *Config) { c.MaxBuffered = 2000 })
+		r.get("/b")
+		if res := r.get("/b"); len(res.body) != 3000 || strings.Contains(res.header.Get("Cache-Status"), "hit") {
+			t.Errorf("got %d bytes, Cache-Status %q; want the whole body, not stored", len(res.body), res.header.Get("Cache-Status"))
+		}
+		if got := r.p.buffered.Load(); got != 0 {
+			t.Errorf("buffered = %d after all transfers ended, want 0", got)
+		}
+	})
 	t.Run("a client disconnect stores nothing", func(t *testing.T) {
 		gate := make(chan struct{})
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
