@@ -1060,3 +1060,63 @@ func TestStore_Eviction_ManySteps(t *testing.T) {
 		t.Errorf("first survivor %s, %d records; want the %d unexpired records from it on", p.Entries[0].Key, st.Records, want)
 	}
 }
+
+// TestStore_CloseWhileBusy closes the store under concurrent readers and
+// writers: every call returns normally or ErrClosed, nothing panics, and
+// every Put that returned nil is in the file afterwards.
+func TestStore_CloseWhileBusy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "busy.db")
+	s, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var stored []string
+	started := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				key := fmt.Sprintf("w%d/%d", w, i)
+				err := s.Put(ctx, mkrec(key, ""))
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("Put = %v, want nil or ErrClosed", err)
+					return
+				}
+				mu.Lock()
+				stored = append(stored, key)
+				mu.Unlock()
+				if _, err := s.Get(ctx, key, ""); err != nil && !errors.Is(err, ErrClosed) {
+					t.Errorf("Get = %v, want nil or ErrClosed", err)
+					return
+				}
+				if i == 10 {
+					started <- struct{}{}
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-started
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close under load = %v", err)
+	}
+	wg.Wait()
+	s, err = Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, key := range stored {
+		if _, err := s.Get(ctx, key, ""); err != nil {
+			t.Errorf("acknowledged Put(%q) missing after Close: %v", key, err)
+		}
+	}
+	checkIntegrity(t, path)
+}
