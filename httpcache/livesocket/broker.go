@@ -541,6 +541,7 @@ type session struct {
 	b              *Broker
 	client, origin *leg
 	lastActive     atomic.Int64 // unix nanos of the last message either way
+	ended          atomic.Bool  // run returned: timers must not re-arm
 	pingTimer      *time.Timer
 	idleTimer      *time.Timer
 	watch          *joinWatch // nil when the guard is off for this socket
@@ -629,6 +630,7 @@ func (s *session) run() {
 	}()
 	s.pump(s.client, s.origin, dirToOrigin)
 	<-done
+	s.ended.Store(true)
 	if s.pingTimer != nil {
 		s.pingTimer.Stop()
 	}
@@ -640,6 +642,9 @@ func (s *session) run() {
 }
 
 func (s *session) ping() {
+	if s.ended.Load() {
+		return
+	}
 	t := time.Now().Add(s.b.cfg.WriteTimeout)
 	_ = s.client.c.WriteControl(websocket.PingMessage, nil, t)
 	_ = s.origin.c.WriteControl(websocket.PingMessage, nil, t)
@@ -647,6 +652,9 @@ func (s *session) ping() {
 }
 
 func (s *session) checkIdle() {
+	if s.ended.Load() {
+		return
+	}
 	idle := time.Since(time.Unix(0, s.lastActive.Load()))
 	if left := s.b.cfg.IdleTimeout - idle; left > 0 {
 		s.idleTimer.Reset(left)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -652,5 +654,52 @@ func TestConfigValidation(t *testing.T) {
 				t.Errorf("New(%s) = nil error, want one", tt.name)
 			}
 		})
+	}
+}
+
+func TestBroker_TLSOrigin(t *testing.T) {
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		echo(c, r)
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL) // https: dialled as wss
+	tlsCfg := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	tb := newTestBroker(t, u, func(c *Config) { c.TLSClientConfig = tlsCfg })
+	c := tb.mustDial(t, "/live/websocket", nil)
+	for i := range 20 { // small messages are batched under TLS too
+		c.WriteMessage(websocket.TextMessage, []byte(strconv.Itoa(i)))
+	}
+	for i := range 20 {
+		_, p, err := c.ReadMessage()
+		if err != nil || string(p) != strconv.Itoa(i) {
+			t.Fatalf("message %d = %q, %v; want %q", i, p, err, strconv.Itoa(i))
+		}
+	}
+}
+
+func TestBroker_NoGoroutineLeak(t *testing.T) {
+	origin := newTestOrigin(t, echo)
+	tb := newTestBroker(t, origin.url(), func(c *Config) { c.PingInterval = 20 * time.Millisecond; c.WriteTimeout = 10 * time.Millisecond })
+	base := runtime.NumGoroutine()
+	for range 20 {
+		c := tb.mustDial(t, "/live/websocket", nil)
+		c.WriteMessage(websocket.TextMessage, []byte("x"))
+		c.ReadMessage()
+		c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""))
+		readUntilClose(c, 5*time.Second)
+		c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for (tb.b.Open() != 0 || runtime.NumGoroutine() > base+5) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // polling counters updated by other goroutines
+	}
+	if n, g := tb.b.Open(), runtime.NumGoroutine(); n != 0 || g > base+5 {
+		t.Errorf("after 20 closed sockets: open %d, goroutines %d (base %d); want 0 and about the base", n, g, base)
 	}
 }
