@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,8 +86,14 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 // method, path, status, cache outcome (from Cache-Status), duration and
 // bytes. A hijacked connection (a brokered WebSocket) is logged when the
 // handler returns, i.e. when the socket closes, with status 101.
-func accessLog(h http.Handler, logger *slog.Logger, m *serverMetrics) http.Handler {
+//
+// Every handler is counted in inflight, hijacked ones included, which
+// http.Server.Shutdown does not wait for: run waits on it so no request or
+// socket is still being served (or unlogged) when it returns.
+func accessLog(h http.Handler, logger *slog.Logger, m *serverMetrics, inflight *sync.WaitGroup) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Done()
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {

@@ -84,8 +84,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	defer w.closeStore() // no-op after the orderly close below
 
+	var inflight sync.WaitGroup
 	public := &http.Server{
-		Handler:           accessLog(w.public, logger.With("component", "access"), sm),
+		Handler:           accessLog(w.public, logger.With("component", "access"), sm, &inflight),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -147,6 +148,15 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	if socketsErr != nil {
 		errs = append(errs, fmt.Errorf("live sockets: %w", socketsErr))
+	}
+	// Handlers of hijacked connections (brokered sockets) may still be
+	// unwinding after the broker closed them.
+	handlersDone := make(chan struct{})
+	go func() { inflight.Wait(); close(handlersDone) }()
+	select {
+	case <-handlersDone:
+	case <-sctx.Done():
+		errs = append(errs, fmt.Errorf("handlers still running after --shutdown-timeout %v", cfg.ShutdownTimeout))
 	}
 	if err := w.closeProxy(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("proxy: %w", err))
