@@ -780,6 +780,15 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	}
 	ex.cs.fwdStatus = resp.StatusCode
 
+	if ex.mode == modeRevalidate && resp.StatusCode == http.StatusNotModified && !sameValidator(ex.entry, resp.Header) {
+		// RFC 9111 §4.3.4: a 304 naming another representation cannot
+		// update what we stored; ask again without conditions.
+		if err := p.refetch(resp); err != nil {
+			return err
+		}
+		ex.cs.fwdStatus = resp.StatusCode
+		respTime = p.now()
+	}
 	if ex.mode == modeRevalidate {
 		if p.revalidated(resp, ex, respTime) {
 			return nil
@@ -809,6 +818,40 @@ func prependCacheStatus(h http.Header, cs cacheStatus) {
 }
 
 var errOriginTimeout = errors.New("httpcache: origin timed out")
+
+// sameValidator reports whether a 304 may update the stored entry: it
+// carries no ETag, or the stored response has none, or they match.
+func sameValidator(e *entry, h304 http.Header) bool {
+	et := h304.Get("Etag")
+	stored := http.Header(e.rec.Header).Get("Etag")
+	return et == "" || stored == "" || weakMatch(et, stored)
+}
+
+// refetch replaces resp (a 304 that cannot be used) with the answer to
+// the same request sent without validators.
+func (p *Proxy) refetch(resp *http.Response) error {
+	resp.Body.Close()
+	out := resp.Request.Clone(resp.Request.Context())
+	for _, k := range conditionalHeaders {
+		delete(out.Header, k)
+	}
+	wall := time.Now()
+	nr, err := p.cfg.Transport.RoundTrip(out)
+	if p.met != nil {
+		code := 0
+		if err == nil {
+			code = nr.StatusCode
+		}
+		p.met.origin(code, time.Since(wall))
+	}
+	if err != nil {
+		return err
+	}
+	removeHopByHop(nr.Header)
+	nr.Request = resp.Request
+	*resp = *nr
+	return nil
+}
 
 // revalidated handles the origin's answer to a conditional request for a
 // stored entry: a 304 freshens the entry and serves it, a 5xx within

@@ -305,6 +305,24 @@ func TestRFC9111_Validation(t *testing.T) {
 				{wantOrigin: 1},
 				{advance: 20 * time.Second, hdr: []string{"Cache-Control", "max-stale"}, wantCS: []string{"fwd=stale"}, wantOrigin: 2},
 			}},
+		{name: "a 304 for another ETag does not update; the proxy refetches", origin: func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Date", c.Now().Format(http.TimeFormat))
+			w.Header().Set("Cache-Control", "max-age=10")
+			etag := `"e1"`
+			if n > 1 {
+				etag = `"e2"`
+			}
+			w.Header().Set("Etag", etag)
+			if r.Header.Get("If-None-Match") != "" { // a sloppy origin: 304 to any conditional
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			fmt.Fprintf(w, "v%d", n)
+		}, steps: []step{
+			{wantOrigin: 1, wantBody: "v1"},
+			{advance: 11 * time.Second, wantCS: []string{"fwd=stale", "fwd-status=200", "stored"}, wantOrigin: 3, wantBody: "v3", wantHeader: []string{"Etag", `"e2"`}},
+			{wantCS: []string{"hit"}, wantOrigin: 3, wantBody: "v3"},
+		}},
 		{name: "a 200 to a revalidation replaces the entry", origin: func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Date", c.Now().Format(http.TimeFormat))
 			w.Header().Set("Cache-Control", "max-age=10")
