@@ -794,6 +794,12 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 			return nil
 		}
 	}
+	if ex.in.Method == http.MethodHead && ex.entry != nil && resp.StatusCode == http.StatusOK && headChanged(ex.entry, resp.Header) {
+		// RFC 9111 §4.3.5: a HEAD showing another representation
+		// invalidates the stored GET response.
+		e := ex.entry
+		p.goBackground(func() { _ = p.st.Delete(context.Background(), e.rec.Key, e.rec.Variant) })
+	}
 	var job *fillJob
 	if ex.mode == modeMiss || ex.mode == modeRevalidate {
 		job = p.maybeStore(resp, ex, respTime)
@@ -818,6 +824,21 @@ func prependCacheStatus(h http.Header, cs cacheStatus) {
 }
 
 var errOriginTimeout = errors.New("httpcache: origin timed out")
+
+// headChanged reports whether a 200 to HEAD describes a representation
+// other than the stored one (by ETag, Last-Modified or Content-Length).
+func headChanged(e *entry, h http.Header) bool {
+	sh := http.Header(e.rec.Header)
+	for _, k := range []string{"Etag", "Last-Modified"} {
+		if v := h.Get(k); v != "" && v != sh.Get(k) {
+			return true
+		}
+	}
+	if cl := h.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(e.rec.Body)) {
+		return true
+	}
+	return false
+}
 
 // sameValidator reports whether a 304 may update the stored entry: it
 // carries no ETag, or the stored response has none, or they match.

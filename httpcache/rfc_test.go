@@ -323,6 +323,16 @@ func TestRFC9111_Validation(t *testing.T) {
 			{advance: 11 * time.Second, wantCS: []string{"fwd=stale", "fwd-status=200", "stored"}, wantOrigin: 3, wantBody: "v3", wantHeader: []string{"Etag", `"e2"`}},
 			{wantCS: []string{"hit"}, wantOrigin: 3, wantBody: "v3"},
 		}},
+		{name: "a HEAD showing a new ETag invalidates the stored GET", origin: func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Date", c.Now().Format(http.TimeFormat))
+			w.Header().Set("Cache-Control", "max-age=10")
+			w.Header().Set("Etag", fmt.Sprintf(`"e%d"`, n))
+			fmt.Fprintf(w, "v%d", n)
+		}, steps: []step{
+			{wantOrigin: 1, wantBody: "v1"},
+			{advance: 11 * time.Second, method: "HEAD", wantCS: []string{"fwd=stale"}, wantOrigin: 2},
+			{wantCS: []string{"fwd=uri-miss"}, wantOrigin: 3, wantBody: "v3"},
+		}},
 		{name: "a 200 to a revalidation replaces the entry", origin: func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Date", c.Now().Format(http.TimeFormat))
 			w.Header().Set("Cache-Control", "max-age=10")
