@@ -692,6 +692,7 @@ func (e *errReader) Read(p []byte) (int, error) {
 // not read (backpressure; gorilla's buffers are the only buffering).
 func (s *session) pump(src, dst *leg, dir string) {
 	cfg := &s.b.cfg
+	er := &errReader{} // reused for every message of this pump
 	msgs, bytes := s.b.m.msgTo, s.b.m.bytesTo
 	if dir == dirToClient {
 		msgs, bytes = s.b.m.msgFrom, s.b.m.bytesFrom
@@ -716,7 +717,7 @@ func (s *session) pump(src, dst *leg, dir string) {
 			s.writeFailed(src, dst)
 			return
 		}
-		er := &errReader{r: r}
+		er.r, er.err = r, nil
 		var n int64
 		if s.watch != nil && mt == websocket.TextMessage && s.watch.want(dir) {
 			n, err = s.watch.copy(w, er, dir)
