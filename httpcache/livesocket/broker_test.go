@@ -491,7 +491,7 @@ func TestBroker_PingKeepsAlive(t *testing.T) {
 	origin := newTestOrigin(t, echo)
 	tb := newTestBroker(t, origin.url(), func(c *Config) {
 		c.PingInterval = 50 * time.Millisecond
-		c.PongTimeout = 100 * time.Millisecond
+		c.PongTimeout = 250 * time.Millisecond
 		c.WriteTimeout = 100 * time.Millisecond
 	})
 	c := tb.mustDial(t, "/live/websocket", nil)
@@ -501,11 +501,11 @@ func TestBroker_PingKeepsAlive(t *testing.T) {
 		return c.WriteControl(websocket.PongMessage, []byte(s), time.Now().Add(time.Second))
 	})
 	go c.ReadMessage()
-	for i := 0; i < 8; i++ { // 8 pings = 400ms > PingInterval+PongTimeout: still open
+	for i := 0; i < 16; i++ { // 16 pings = 800ms > PingInterval+PongTimeout: still open
 		select {
 		case <-pings:
 		case <-time.After(5 * time.Second):
-			t.Fatalf("got %d pings, want 8", i)
+			t.Fatalf("got %d pings, want 16", i)
 		}
 	}
 	if n := tb.b.Open(); n != 1 {
