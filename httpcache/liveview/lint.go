@@ -97,6 +97,7 @@ const (
 	Allow
 )
 
+// String returns "refuse", "strip" or "allow".
 func (a Action) String() string {
 	switch a {
 	case Refuse:

@@ -242,6 +242,7 @@ const (
 	Invalid
 )
 
+// String returns "valid", "invalid" or "not checked".
 func (s SignatureStatus) String() string {
 	switch s {
 	case Valid:
@@ -295,9 +296,17 @@ func NewSigner(secretKeyBase, salt string) (*Signer, error) {
 	return &Signer{key: key}, nil
 }
 
-func (s *Signer) String() string               { return "liveview.Signer{key: REDACTED}" }
-func (s *Signer) GoString() string             { return s.String() }
-func (s *Signer) LogValue() slog.Value         { return slog.StringValue(s.String()) }
+// String returns "liveview.Signer{key: REDACTED}": never key material.
+func (s *Signer) String() string { return "liveview.Signer{key: REDACTED}" }
+
+// GoString is String, so %#v prints no key material either.
+func (s *Signer) GoString() string { return s.String() }
+
+// LogValue implements [slog.LogValuer] with the redacted String.
+func (s *Signer) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText implements [encoding.TextMarshaler] with the redacted String,
+// so a Signer inside a JSON-encoded config prints no key material.
 func (s *Signer) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Sign returns a Phoenix token "SFMyNTY.<payload>.<signature>" whose payload

@@ -74,6 +74,7 @@ type DecodeError struct {
 	Err        error  // one of the sentinel errors
 }
 
+// Error returns "erlterm: offset N: message".
 func (e *DecodeError) Error() string {
 	where := "offset " + strconv.Itoa(e.Offset)
 	if e.Compressed {
@@ -82,6 +83,7 @@ func (e *DecodeError) Error() string {
 	return "erlterm: " + where + ": " + e.Msg
 }
 
+// Unwrap returns the sentinel error, for [errors.Is].
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Default limits of a zero [Decoder].

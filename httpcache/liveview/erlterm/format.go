@@ -24,24 +24,56 @@ func Format(t Term) string {
 	return sb.String()
 }
 
-// String implementations make every term print in Elixir form with %v.
+// String implementations make every term print in Elixir form with %v;
+// each is [Format] of the term.
 
-func (x Int) String() string          { return Format(x) }
-func (x BigInt) String() string       { return Format(x) }
-func (x Float) String() string        { return Format(x) }
-func (x Atom) String() string         { return Format(x) }
-func (x Binary) String() string       { return Format(x) }
-func (x BitBinary) String() string    { return Format(x) }
-func (x Charlist) String() string     { return Format(x) }
-func (x List) String() string         { return Format(x) }
+// String returns [Format] of the Int.
+func (x Int) String() string { return Format(x) }
+
+// String returns [Format] of the BigInt.
+func (x BigInt) String() string { return Format(x) }
+
+// String returns [Format] of the Float.
+func (x Float) String() string { return Format(x) }
+
+// String returns [Format] of the Atom.
+func (x Atom) String() string { return Format(x) }
+
+// String returns [Format] of the Binary.
+func (x Binary) String() string { return Format(x) }
+
+// String returns [Format] of the BitBinary.
+func (x BitBinary) String() string { return Format(x) }
+
+// String returns [Format] of the Charlist.
+func (x Charlist) String() string { return Format(x) }
+
+// String returns [Format] of the List.
+func (x List) String() string { return Format(x) }
+
+// String returns [Format] of the ImproperList.
 func (x ImproperList) String() string { return Format(x) }
-func (x Tuple) String() string        { return Format(x) }
-func (x Map) String() string          { return Format(x) }
-func (x Pid) String() string          { return Format(x) }
-func (x Port) String() string         { return Format(x) }
-func (x Ref) String() string          { return Format(x) }
-func (x Fun) String() string          { return Format(x) }
-func (x Export) String() string       { return Format(x) }
+
+// String returns [Format] of the Tuple.
+func (x Tuple) String() string { return Format(x) }
+
+// String returns [Format] of the Map.
+func (x Map) String() string { return Format(x) }
+
+// String returns [Format] of the Pid.
+func (x Pid) String() string { return Format(x) }
+
+// String returns [Format] of the Port.
+func (x Port) String() string { return Format(x) }
+
+// String returns [Format] of the Ref.
+func (x Ref) String() string { return Format(x) }
+
+// String returns [Format] of the Fun.
+func (x Fun) String() string { return Format(x) }
+
+// String returns [Format] of the Export.
+func (x Export) String() string { return Format(x) }
 
 var (
 	identAtom  = regexp.MustCompile(`^[\p{Ll}_][\p{L}\p{N}_@]*[?!]?$`)
