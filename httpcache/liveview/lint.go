@@ -280,6 +280,19 @@ type Report struct {
 	csrf [][2]int
 }
 
+// DecodeFindings reads back the liveview.findings annotation (as the admin
+// API and the TUI show it). An empty annotation gives no findings.
+func DecodeFindings(annotation string) ([]Finding, error) {
+	if annotation == "" {
+		return nil, nil
+	}
+	var fs []Finding
+	if err := json.Unmarshal([]byte(annotation), &fs); err != nil {
+		return nil, fmt.Errorf("liveview: %s annotation: %w", AnnotationFindings, err)
+	}
+	return fs, nil
+}
+
 // Refused returns the first finding whose action is Refuse.
 func (r *Report) Refused() (Finding, bool) {
 	for _, f := range r.Findings {
