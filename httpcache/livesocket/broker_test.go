@@ -553,6 +553,10 @@ func TestBroker_ShutdownClosesWith1001(t *testing.T) {
 	for _, c := range clients {
 		go func() { clientErrs <- readUntilClose(c, 10*time.Second) }()
 	}
+	deadline := time.Now().Add(5 * time.Second)
+	for val(tb.b.m.open) != n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // the gauge moves just after the 101 is written
+	}
 	if got := val(tb.b.m.open); got != n {
 		t.Errorf("open gauge = %v, want %d", got, n)
 	}
