@@ -725,3 +725,86 @@ func TestInspector_PanicDoesNotCrash(t *testing.T) {
 		t.Errorf("after an inspector panic: %d %q, want a 200 that is not a hit", res.status, res.header.Get("Cache-Status"))
 	}
 }
+
+func TestCollapsing_Bounds(t *testing.T) {
+	t.Run("waiters beyond MaxWaiters go to the origin themselves", func(t *testing.T) {
+		gate := make(chan struct{})
+		var n atomic.Int64
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			n.Add(1)
+			<-gate // every origin request waits, so none is stored meanwhile
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Write([]byte("b"))
+		}, func(c *Config) { c.MaxWaiters = 1 })
+		var wg sync.WaitGroup
+		get := func() {
+			defer wg.Done()
+			resp, err := r.client.Get(r.front.URL + "/w")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		wg.Add(1)
+		go get()
+		deadline := time.Now().Add(5 * time.Second)
+		for n.Load() < 1 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		wg.Add(1)
+		go get() // waits
+		for waitersOf(r.p) < 1 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		wg.Add(2)
+		go get() // over the bound: to the origin
+		go get()
+		for n.Load() < 3 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if got := n.Load(); got != 3 {
+			t.Errorf("origin saw %d requests while the leader was blocked, want 3 (leader + 2 over MaxWaiters)", got)
+		}
+		close(gate)
+		wg.Wait()
+		r.settle()
+	})
+	t.Run("waiters give up after CollapseWait", func(t *testing.T) {
+		gate := make(chan struct{})
+		var n atomic.Int64
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			if n.Add(1) == 1 {
+				<-gate
+			}
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Write([]byte("b"))
+		}, func(c *Config) { c.CollapseWait = 50 * time.Millisecond })
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			resp, err := r.client.Get(r.front.URL + "/w")
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+		deadline := time.Now().Add(5 * time.Second)
+		for n.Load() < 1 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		resp, err := r.client.Get(r.front.URL + "/w") // not r.get: the leader is still blocked
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || n.Load() != 2 {
+			t.Errorf("waiter: got %d, origin %d; want 200 from its own origin request (2)", resp.StatusCode, n.Load())
+		}
+		close(gate)
+		<-done
+		r.settle()
+	})
+}
