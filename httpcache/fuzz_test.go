@@ -1,0 +1,76 @@
+package httpcache
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// FuzzHeaderParsing covers the other parsers of outside input: Vary and
+// variant keys, Connection/Upgrade, conditional requests and the stored
+// policy annotation.
+func FuzzHeaderParsing(f *testing.F) {
+	for _, s := range [][3]string{
+		{"Accept-Encoding, X-Theme", "gzip, br", "dark"},
+		{"*", "", ""},
+		{" , accept ,,", "text/html;q=0.9, */*", "a&b=c"},
+		{"keep-alive, Upgrade, X-Secret", `"e1", W/"e2"`, "Thu, 01 Jan 2026 00:00:00 GMT"},
+		{"lifetime=60 age=0 swr=0 sie=0 flags=no-cache", "lifetime=-1", "flags=,,"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		// Vary and variants.
+		names, star := parseVary(http.Header{"Vary": {a}})
+		if star && names != nil {
+			t.Fatalf("parseVary(%q) = %v with star", a, names)
+		}
+		h1 := http.Header{}
+		h2 := http.Header{}
+		for _, n := range names {
+			h1[n] = []string{b}
+			h2[n] = []string{c}
+		}
+		k1, k2 := variantKey(names, h1), variantKey(names, h2)
+		if k1 != variantKey(names, h1.Clone()) {
+			t.Fatalf("variantKey not deterministic")
+		}
+		if len(names) > 0 && len(k1) < 512 && len(k2) < 512 {
+			same := true
+			for _, n := range names {
+				fold := caseInsensitiveVary[n]
+				if normalizeVaryValue([]string{b}, fold) != normalizeVaryValue([]string{c}, fold) {
+					same = false
+				}
+			}
+			if same != (k1 == k2) {
+				t.Fatalf("variantKey(%v): values %q and %q give keys %q and %q", names, b, c, k1, k2)
+			}
+		}
+		// Connection and Upgrade.
+		h := http.Header{"Connection": {a}, "Upgrade": {b}, "Keep-Alive": {c}, "X-Kept": {"1"}}
+		for f := range strings.SplitSeq(a, ",") {
+			if f = strings.TrimSpace(f); f != "" && http.CanonicalHeaderKey(f) != "X-Kept" {
+				h[http.CanonicalHeaderKey(f)] = []string{"x"}
+			}
+		}
+		up := upgradeType(h)
+		if up != "" && !headerHasToken(h, "Connection", "upgrade") {
+			t.Fatalf("upgradeType without the Connection token: %q", up)
+		}
+		removeHopByHop(h)
+		for _, k := range hopHeaders {
+			if _, ok := h[k]; ok {
+				t.Fatalf("removeHopByHop left %s", k)
+			}
+		}
+		// Conditionals never panic.
+		_ = notModified(http.Header{"If-None-Match": {b}, "If-Modified-Since": {c}}, http.Header{"Etag": {c}, "Last-Modified": {b}})
+		// Stored policy annotations: never panic, and what decodes re-encodes.
+		if p, ok := decodePolicy(a); ok {
+			if back, ok2 := decodePolicy(p.encode()); !ok2 || back != p {
+				t.Fatalf("policy %q: %+v re-decodes as %+v", a, p, back)
+			}
+		}
+	})
+}
