@@ -66,7 +66,7 @@ type live struct {
 	cfg    LiveConfig
 	signer *liveview.Signer
 	up     websocket.Upgrader
-	assets map[string]string // /assets/x.js → file path
+	assets map[string]string // /assets/x.js → file path; "version" → phoenix_live_view's
 }
 
 // LiveHandler returns the demo's live socket and its client assets:
@@ -114,7 +114,14 @@ func findAssets(dir string) map[string]string {
 		ph := filepath.Join(d, "phoenix", "priv", "static", "phoenix.js")
 		lv := filepath.Join(d, "phoenix_live_view", "priv", "static", "phoenix_live_view.js")
 		if fileExists(ph) && fileExists(lv) {
-			return map[string]string{"/assets/phoenix.js": ph, "/assets/phoenix_live_view.js": lv}
+			m := map[string]string{"/assets/phoenix.js": ph, "/assets/phoenix_live_view.js": lv}
+			var pkg struct {
+				Version string `json:"version"`
+			}
+			if b, err := os.ReadFile(filepath.Join(d, "phoenix_live_view", "package.json")); err == nil && json.Unmarshal(b, &pkg) == nil {
+				m["version"] = pkg.Version
+			}
+			return m
 		}
 	}
 	return nil
@@ -305,7 +312,12 @@ func (cn *conn) join(joinRef, ref json.RawMessage, topic string, payload json.Ra
 }
 
 func (cn *conn) replyRendered(joinRef, ref json.RawMessage, topic string, rendered map[string]any) error {
-	return cn.send(joinRef, ref, topic, "phx_reply", map[string]any{"status": "ok", "response": map[string]any{"rendered": rendered}})
+	resp := map[string]any{"rendered": rendered}
+	if v := cn.l.assets["version"]; v != "" {
+		// The client compares it with its own and logs a mismatch.
+		resp["liveview_version"] = v
+	}
+	return cn.send(joinRef, ref, topic, "phx_reply", map[string]any{"status": "ok", "response": resp})
 }
 
 func (cn *conn) leave(topic string) {

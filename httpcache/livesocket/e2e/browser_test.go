@@ -321,6 +321,12 @@ func TestBrowser_LiveViewThroughBroker(t *testing.T) {
 	if n := s.broker.Open(); n < 1 {
 		t.Errorf("broker open sockets = %d, want >= 1", n)
 	}
+	// Both directions went through the broker: the join (client → origin),
+	// the join reply and the diffs (origin → client).
+	if to, from := s.counter("firstrender_livesocket_messages_total", "direction", "to_origin"),
+		s.counter("firstrender_livesocket_messages_total", "direction", "to_client"); to < 1 || from < 2 {
+		t.Errorf("brokered messages: %v to the origin, %v to the client; want >= 1 and >= 2", to, from)
+	}
 
 	// The page is now in the store; a second, cookie-less browser context
 	// gets it from the store (the origin renders nothing) and goes live:

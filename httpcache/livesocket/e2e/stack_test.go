@@ -42,14 +42,19 @@ func liveTick(d time.Duration) demo.LiveConfig { return demo.LiveConfig{Tick: d}
 
 // refused reads firstrender_livesocket_upgrades_refused_total{reason}.
 func (s *stack) refused(reason string) float64 {
+	return s.counter("firstrender_livesocket_upgrades_refused_total", "reason", reason)
+}
+
+// counter reads a counter with one label from the broker's registry.
+func (s *stack) counter(name, label, value string) float64 {
 	mfs, _ := s.reg.Gather()
 	for _, mf := range mfs {
-		if mf.GetName() != "firstrender_livesocket_upgrades_refused_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
+				if l.GetName() == label && l.GetValue() == value {
 					return m.GetCounter().GetValue()
 				}
 			}
