@@ -2,11 +2,13 @@ package liveview
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -57,7 +59,8 @@ const (
 	// KindBadSignature: a token does not verify with [Config.Signer].
 	KindBadSignature Kind = "bad-signature"
 	// KindEncodedBody: an HTML body with a Content-Encoding the linter
-	// cannot read, so its tokens cannot be seen.
+	// cannot read (anything but gzip, or gzip that does not decompress
+	// within 32 MiB), so its tokens cannot be seen.
 	KindEncodedBody Kind = "encoded-body"
 )
 
@@ -276,8 +279,11 @@ type Report struct {
 	Expires time.Time
 	// NotAfter is Expires minus the margin (zero when Expires is zero).
 	NotAfter time.Time
-	// csrf holds the spans of non-empty CSRF meta content values.
+	// csrf holds the spans of non-empty CSRF meta content values (in the
+	// decoded body when gzipped is set).
 	csrf [][2]int
+	// gzipped is the decompressed body of a gzip-encoded response.
+	gzipped []byte
 }
 
 // DecodeFindings reads back the liveview.findings annotation (as the admin
@@ -369,12 +375,46 @@ func (l *Linter) apply(rep *Report, res *httpcache.Response) {
 				res.Header.Set("Vary", strings.Join(keep, ", "))
 			}
 		case KindCSRFMeta:
-			res.Body = blank(res.Body, rep.csrf)
+			if rep.gzipped != nil {
+				res.Body = regzip(blank(rep.gzipped, rep.csrf))
+			} else {
+				res.Body = blank(res.Body, rep.csrf)
+			}
 			if res.Header.Get("Content-Length") != "" {
 				res.Header.Set("Content-Length", fmt.Sprint(len(res.Body)))
 			}
 		}
 	}
+}
+
+// maxDecodedBody bounds the decompressed size of a gzip-encoded page the
+// linter reads (a gzip bomb must not exhaust memory).
+const maxDecodedBody = 32 << 20
+
+// gunzip decompresses a gzip body of at most limit bytes.
+func gunzip(b []byte, limit int64) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	n, err := io.Copy(&out, io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > limit {
+		return nil, fmt.Errorf("decompresses to more than %d bytes", limit)
+	}
+	return out.Bytes(), nil
+}
+
+// regzip compresses a stripped page again for the stored copy.
+func regzip(b []byte) []byte {
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write(b)
+	zw.Close()
+	return out.Bytes()
 }
 
 // blank returns a copy of body with the byte spans removed.
@@ -411,11 +451,21 @@ func (l *Linter) Lint(h http.Header, body []byte) Report {
 		}
 	}
 	html := isHTML(h.Get("Content-Type"))
-	if enc := h.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
-		if html {
-			add(KindEncodedBody, "HTML body is Content-Encoding: %s, so its Phoenix tokens and CSRF meta cannot be checked; have the origin send identity to firstrender", enc)
+	if enc := strings.TrimSpace(h.Get("Content-Encoding")); enc != "" && !strings.EqualFold(enc, "identity") {
+		if !html {
+			return rep
 		}
-		return rep
+		if !strings.EqualFold(enc, "gzip") && !strings.EqualFold(enc, "x-gzip") {
+			add(KindEncodedBody, "HTML body is Content-Encoding: %s, so its Phoenix tokens and CSRF meta cannot be checked; have the origin send identity or gzip to firstrender", enc)
+			return rep
+		}
+		plain, err := gunzip(body, maxDecodedBody)
+		if err != nil {
+			add(KindEncodedBody, "HTML body is Content-Encoding: gzip but cannot be read (%v), so its Phoenix tokens and CSRF meta cannot be checked", err)
+			return rep
+		}
+		body = plain
+		rep.gzipped = plain
 	}
 	if !html && !bytes.Contains(body, []byte(TokenPrefix)) {
 		return rep

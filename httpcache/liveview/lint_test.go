@@ -198,8 +198,29 @@ func TestLint_Policies(t *testing.T) {
 			wantKinds: "",
 		},
 		{
-			name: "gzip HTML cannot be linted", header: htmlHeader("Content-Encoding", "gzip"), body: "\x1f\x8b...",
+			name: "corrupt gzip HTML cannot be linted", header: htmlHeader("Content-Encoding", "gzip"), body: "\x1f\x8b...",
 			wantKinds: "encoded-body=refuse", wantRefuse: "liveview-encoded-body",
+		},
+		{
+			name: "brotli HTML cannot be linted", header: htmlHeader("Content-Encoding", "br"), body: "...",
+			wantKinds: "encoded-body=refuse", wantRefuse: "liveview-encoded-body",
+		},
+		{
+			name: "gzip HTML is linted decompressed", header: htmlHeader("Content-Encoding", "gzip"), body: gz(page),
+			wantKinds: "csrf-meta=refuse", wantRefuse: "liveview-csrf-meta",
+		},
+		{
+			name: "gzip HTML csrf strip stores a re-compressed blanked page", policy: map[Kind]Action{KindCSRFMeta: Strip}, header: htmlHeader("Content-Encoding", "gzip"), body: gz(page),
+			wantKinds: "csrf-meta=strip",
+			check: func(t *testing.T, res *httpcache.Response) {
+				plain, err := gunzip(res.Body, 1<<20)
+				if err != nil {
+					t.Fatalf("stored body does not gunzip: %v", err)
+				}
+				if !strings.Contains(string(plain), `<meta name="csrf-token" content="">`) || len(plain) != len(page)-56 {
+					t.Errorf("stored body (%d bytes decoded) is not the blanked page (%d bytes)", len(plain), len(page)-56)
+				}
+			},
 		},
 		{
 			name: "non-HTML without tokens is ignored", header: http.Header{"Content-Type": {"application/json"}}, body: `{"csrf-token": "x"}`,
@@ -344,5 +365,16 @@ func TestNew_Validation(t *testing.T) {
 	}
 	if _, err := ParseAction("drop"); err == nil {
 		t.Error("ParseAction(drop) = nil error, want error")
+	}
+}
+
+func gz(s string) string {
+	return string(regzip([]byte(s)))
+}
+
+func TestGunzip_Bomb(t *testing.T) {
+	bomb := regzip(make([]byte, 2<<20))
+	if _, err := gunzip(bomb, 1<<20); err == nil || !strings.Contains(err.Error(), "more than 1048576 bytes") {
+		t.Errorf("gunzip(2 MiB of zeros, limit 1 MiB) = %v, want a size error", err)
 	}
 }
