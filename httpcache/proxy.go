@@ -362,7 +362,11 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 		ex.cs = cacheStatus{fwd: fwd, detail: detail}
 		if ex.rq.onlyIfCached {
 			ex.result = resError
-			w.Header().Set("Cache-Status", ex.cs.String())
+			cs := ex.cs
+			if cs.detail == "" {
+				cs.detail = "only-if-cached"
+			}
+			w.Header().Set("Cache-Status", cs.String())
 			plainError(w, http.StatusGatewayTimeout, "gateway timeout: only-if-cached and not in cache")
 			return
 		}

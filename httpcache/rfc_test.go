@@ -290,7 +290,7 @@ func TestRFC9111_Validation(t *testing.T) {
 			}},
 		{name: "only-if-cached", origin: respond("Cache-Control", "max-age=60"),
 			steps: []step{
-				{hdr: []string{"Cache-Control", "only-if-cached"}, wantStatus: 504, wantOrigin: 0},
+				{hdr: []string{"Cache-Control", "only-if-cached"}, wantStatus: 504, wantCS: []string{"fwd=uri-miss; detail=only-if-cached"}, wantOrigin: 0},
 				{wantOrigin: 1},
 				{hdr: []string{"Cache-Control", "only-if-cached"}, wantCS: []string{"hit"}, wantOrigin: 1},
 			}},
