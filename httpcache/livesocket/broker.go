@@ -171,8 +171,12 @@ type Broker struct {
 var _ http.Handler = (*Broker)(nil)
 
 // writeBufPool lends write buffers to both legs only while a message is
-// being written, so an idle socket holds none.
+// being written, so an idle socket holds none. They are large (a big
+// message goes out in few frames and system calls) since only sockets
+// writing at this instant hold one.
 var writeBufPool sync.Pool
+
+const writeBufSize = 32 << 10
 
 // New validates cfg and returns a Broker. It starts the join guard's worker
 // (if any); call Shutdown to stop it.
@@ -194,6 +198,7 @@ func New(cfg Config) (*Broker, error) {
 		// Non-zero: gorilla then reads through the corkConn (see cork.go)
 		// instead of reusing the server's bufio.Reader on the raw conn.
 		ReadBufferSize:  4096,
+		WriteBufferSize: writeBufSize,
 		WriteBufferPool: &writeBufPool,
 		// The Origin was checked by the policy before the origin was dialled.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -203,6 +208,7 @@ func New(cfg Config) (*Broker, error) {
 		HandshakeTimeout: cfg.DialTimeout,
 		TLSClientConfig:  cfg.TLSClientConfig,
 		ReadBufferSize:   4096,
+		WriteBufferSize:  writeBufSize,
 		WriteBufferPool:  &writeBufPool,
 	}
 	if cfg.Guard != nil {
