@@ -52,7 +52,7 @@ type benchRig struct {
 // settle waits until every handler returned and every store write ended.
 func (br *benchRig) settle() {
 	br.active.Wait()
-	br.p.bg.Wait()
+	br.p.Wait(context.Background())
 }
 
 func newBenchRig(b *testing.B, cc string, mods ...func(*Config)) *benchRig {

@@ -64,9 +64,8 @@ func ExampleNew() {
 		fmt.Println(string(body), resp.Header.Get("Cache-Status"))
 	}
 	get()
-	// Stores happen beside the response; Close waits for them (and stops
-	// further storing, while the proxy keeps serving).
-	p.Close(context.Background())
+	// Stores happen beside the response; Wait (and Close) wait for them.
+	p.Wait(context.Background())
 	get()
 	// Output:
 	// <h1>hello</h1> firstrender; fwd=uri-miss; fwd-status=200; stored; ttl=60
@@ -85,4 +84,49 @@ func ExampleInspectorFunc() {
 	v := ins.Inspect(nil, &httpcache.Response{Status: 200, Body: []byte(`<meta name="csrf-token" content="x">`)})
 	fmt.Printf("%q\n", v.Refuse)
 	// Output: "csrf-token"
+}
+
+func ExampleProxy_Disable() {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		io.WriteString(w, "page")
+	}))
+	defer origin.Close()
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	st, err := store.Open(filepath.Join(dir, "cache.db"), store.Options{NoSync: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer st.Close()
+	up, _ := url.Parse(origin.URL)
+	p, _ := httpcache.New(httpcache.Config{Upstream: up, Store: st})
+	front := httptest.NewServer(p)
+	defer front.Close()
+	get := func() string {
+		resp, err := http.Get(front.URL + "/page")
+		if err != nil {
+			return err.Error()
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.Header.Get("Cache-Status")
+	}
+
+	get()
+	ctx := context.Background()
+	p.Wait(ctx)                                                     // let the background store write finish
+	entries, _ := p.Entries(ctx, front.URL+"/page?utm_source=mail") // normalized like requests
+	for _, m := range entries {
+		fmt.Printf("variant %q stored\n", m.Variant)
+		// The live-socket join guard does this when a cached page cannot join.
+		if err := p.Disable(ctx, m.Key, m.Variant, "join refused"); err != nil {
+			fmt.Println(err)
+		}
+	}
+	fmt.Println(get())
+	// Output:
+	// variant "" stored
+	// firstrender; fwd=miss; fwd-status=200; stored; ttl=60; detail=disabled
 }

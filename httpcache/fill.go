@@ -45,6 +45,9 @@ func (p *Proxy) decideStore(req *http.Request, path, key string, rq reqDirective
 	if reason == "" && contentLength > p.cfg.MaxObjectSize {
 		reason = reasonTooLarge
 	}
+	if reason == "" && p.isClosed() {
+		reason = "closing"
+	}
 	pol := computePolicy(status, h, d, reqTime, respTime, p.fc)
 	if reason == "" {
 		useful := hasValidator(h) || (!pol.noCache && (pol.lifetime > pol.initialAge || pol.swr > 0 || pol.sie > 0))
@@ -133,7 +136,7 @@ func (p *Proxy) wrapBody(resp *http.Response, ex *exchange, job *fillJob) {
 		t.onComplete = func(body []byte) {
 			// Started when the handler is done writing (see forward), so
 			// the store write does not compete with the client's response.
-			ex.pendingJob, ex.pendingBody = job, body
+			ex.complete, ex.body = true, body
 		}
 		t.onAbort = func() {
 			if p.met != nil {
@@ -226,12 +229,6 @@ func (t *teeBody) finish(complete bool) {
 func (t *teeBody) Close() error {
 	t.finish(false)
 	return t.rc.Close()
-}
-
-// fill stores job with body beside the response (a background goroutine
-// that Close waits for). It reports whether it took over job.flight.
-func (p *Proxy) fill(job *fillJob, body []byte) bool {
-	return p.goBackground(func() { p.fillSync(job, body) })
 }
 
 // fillSync inspects and stores a complete response. It ends job.flight.

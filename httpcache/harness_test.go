@@ -127,7 +127,7 @@ func newRig(t testing.TB, h http.HandlerFunc, mod func(*Config)) *rig {
 // write or revalidation finished.
 func (r *rig) settle() {
 	r.active.Wait()
-	r.p.bg.Wait()
+	r.p.Wait(context.Background())
 }
 
 type result struct {

@@ -46,7 +46,8 @@ type Proxy struct {
 	reval   map[string]bool // background revalidations in progress
 
 	bgMu   sync.Mutex
-	bg     sync.WaitGroup
+	bgN    int           // background goroutines running
+	bgIdle chan struct{} // closed whenever bgN is 0
 	closed bool
 }
 
@@ -113,34 +114,79 @@ func New(cfg Config) (*Proxy, error) {
 
 // Close waits for background work (store writes, revalidations) to
 // finish or ctx to end, and stops new background work: responses served
-// after Close are not stored. It does not close the store. It returns
-// ctx's error if ctx ends first.
+// after Close are not stored (their Cache-Status says detail=closing).
+// It does not close the store. It returns ctx's error if ctx ends first.
 func (p *Proxy) Close(ctx context.Context) error {
 	p.bgMu.Lock()
 	p.closed = true
 	p.bgMu.Unlock()
-	done := make(chan struct{})
-	go func() { p.bg.Wait(); close(done) }()
+	if err := p.Wait(ctx); err != nil {
+		return fmt.Errorf("httpcache: close: %w", err)
+	}
+	return nil
+}
+
+// Wait returns once no background work (store writes beside responses,
+// background revalidations) is running, or with ctx's error when ctx ends
+// first. Under steady load there may be no such moment, so bound ctx.
+// Tests use it to make "stored" observable: a response's store write
+// starts before its handler returns.
+func (p *Proxy) Wait(ctx context.Context) error {
+	p.bgMu.Lock()
+	if p.bgN == 0 {
+		p.bgMu.Unlock()
+		return nil
+	}
+	idle := p.bgIdle
+	p.bgMu.Unlock()
 	select {
-	case <-done:
+	case <-idle:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("httpcache: close: %w", ctx.Err())
+		return ctx.Err()
 	}
 }
 
-// goBackground runs f in a goroutine that Close waits for. It reports
-// false (and does not run f) after Close.
+// goBackground runs f in a goroutine that Wait and Close wait for. It
+// reports false (and does not run f) after Close.
 func (p *Proxy) goBackground(f func()) bool {
-	p.bgMu.Lock()
-	if p.closed {
-		p.bgMu.Unlock()
+	if !p.reserve() {
 		return false
 	}
-	p.bg.Add(1)
+	p.runReserved(f)
+	return true
+}
+
+// reserve counts one piece of background work that will start later
+// (a response being stored once its body is complete), so Wait and Close
+// wait for it from the moment its headers go out. Every successful
+// reserve is followed by runReserved or unreserve. It reports false after
+// Close.
+func (p *Proxy) reserve() bool {
+	p.bgMu.Lock()
+	defer p.bgMu.Unlock()
+	if p.closed {
+		return false
+	}
+	if p.bgN == 0 {
+		p.bgIdle = make(chan struct{})
+	}
+	p.bgN++
+	return true
+}
+
+func (p *Proxy) unreserve() {
+	p.bgMu.Lock()
+	if p.bgN--; p.bgN == 0 {
+		close(p.bgIdle)
+	}
 	p.bgMu.Unlock()
+}
+
+// runReserved runs f in a goroutine under an earlier reservation.
+func (p *Proxy) runReserved(f func()) {
 	go func() {
-		defer p.bg.Done()
+		defer p.unreserve()
 		defer func() {
 			// A panic here (an Inspector's, say) must not take the server
 			// down; the response simply is not stored.
@@ -150,7 +196,12 @@ func (p *Proxy) goBackground(f func()) bool {
 		}()
 		f()
 	}()
-	return true
+}
+
+func (p *Proxy) isClosed() bool {
+	p.bgMu.Lock()
+	defer p.bgMu.Unlock()
+	return p.closed
 }
 
 func (p *Proxy) hostCached(n *nurl) bool {
@@ -190,18 +241,20 @@ type exchange struct {
 	entry   *entry // stored entry being revalidated / for stale-if-error
 	flight  *flight
 	filling bool // a background fill owns the flight
-	// pendingJob is a complete storable response, stored once the
-	// handler has written it.
-	pendingJob  *fillJob
-	pendingBody []byte
-	invalid     bool // unsafe method: invalidate on success
-	cs          cacheStatus
-	result      string    // metrics label
-	reqTime     time.Time // origin request, Config.Now clock
-	wall        time.Time // origin request, wall clock (latency metric)
-	cancel      context.CancelFunc
-	hdrTimer    *time.Timer
-	timedOut    atomic.Bool
+	// job is a storable response being streamed (holding a background
+	// reservation); complete is set with its body once it ended cleanly,
+	// and the store write starts when the handler is done writing.
+	job      *fillJob
+	complete bool
+	body     []byte
+	invalid  bool // unsafe method: invalidate on success
+	cs       cacheStatus
+	result   string    // metrics label
+	reqTime  time.Time // origin request, Config.Now clock
+	wall     time.Time // origin request, wall clock (latency metric)
+	cancel   context.CancelFunc
+	hdrTimer *time.Timer
+	timedOut atomic.Bool
 }
 
 type exKey struct{}
@@ -310,8 +363,14 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ex *exchange) {
 		if ex.cancel != nil {
 			ex.cancel()
 		}
-		if ex.pendingJob != nil && p.fill(ex.pendingJob, ex.pendingBody) {
-			ex.filling = true
+		if job := ex.job; job != nil {
+			if ex.complete {
+				body := ex.body
+				p.runReserved(func() { p.fillSync(job, body) })
+				ex.filling = true
+			} else {
+				p.unreserve()
+			}
 		}
 		if ex.flight != nil && !ex.filling {
 			p.flights.end(ex.flight)
@@ -807,6 +866,14 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	var job *fillJob
 	if ex.mode == modeMiss || ex.mode == modeRevalidate {
 		job = p.maybeStore(resp, ex, respTime)
+	}
+	if job != nil {
+		if p.reserve() {
+			ex.job = job
+		} else {
+			job = nil
+			ex.cs.stored, ex.cs.hasTTL, ex.cs.detail = false, false, "closing"
+		}
 	}
 	if ex.invalid && resp.StatusCode < 400 {
 		p.invalidate(resp.Request.Context(), ex, resp)
