@@ -21,7 +21,7 @@ const hotMaxAge = 2 * time.Second
 // cached.
 type hotCache struct {
 	mu   sync.RWMutex
-	m    map[string]*hotEntry
+	m    map[hotK]*hotEntry
 	size int64
 	max  int64
 }
@@ -33,9 +33,12 @@ type hotEntry struct {
 	size   int64
 }
 
-func hotKey(key, variant string) string { return key + "\x00" + variant }
+// hotK is a hot entry's key: a struct, so lookups allocate nothing.
+type hotK struct{ key, variant string }
 
-func (h *hotCache) get(k string, gen int64, now time.Time) *entry {
+func hotKey(key, variant string) hotK { return hotK{key, variant} }
+
+func (h *hotCache) get(k hotK, gen int64, now time.Time) *entry {
 	if h.max <= 0 {
 		return nil
 	}
@@ -48,8 +51,8 @@ func (h *hotCache) get(k string, gen int64, now time.Time) *entry {
 	return he.e
 }
 
-func (h *hotCache) put(k string, e *entry, gen int64, now time.Time) {
-	size := int64(len(e.rec.Body) + len(k) + 512)
+func (h *hotCache) put(k hotK, e *entry, gen int64, now time.Time) {
+	size := int64(len(e.rec.Body) + len(k.key) + len(k.variant) + 512)
 	for hk, v := range e.rec.Header {
 		size += int64(len(hk))
 		for _, s := range v {
@@ -62,7 +65,7 @@ func (h *hotCache) put(k string, e *entry, gen int64, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil {
-		h.m = make(map[string]*hotEntry)
+		h.m = make(map[hotK]*hotEntry)
 	}
 	if old := h.m[k]; old != nil {
 		h.size -= old.size
@@ -82,13 +85,4 @@ func (h *hotCache) put(k string, e *entry, gen int64, now time.Time) {
 			h.size -= v.size
 		}
 	}
-}
-
-func (h *hotCache) drop(k string) {
-	h.mu.Lock()
-	if old := h.m[k]; old != nil {
-		h.size -= old.size
-		delete(h.m, k)
-	}
-	h.mu.Unlock()
 }
