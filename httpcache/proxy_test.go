@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -807,4 +808,36 @@ func TestCollapsing_Bounds(t *testing.T) {
 		<-done
 		r.settle()
 	})
+}
+
+func TestStoreFailureFallsBackToOrigin(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Write([]byte("ok"))
+	})
+	st := newTestStore(t)
+	up, _ := url.Parse(o.URL)
+	p, err := New(Config{Upstream: up, Store: st, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(p)
+	defer front.Close()
+	st.Close() // every store call now fails with store.ErrClosed
+	for i := 1; i <= 2; i++ {
+		resp, err := http.Get(front.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "ok" {
+			t.Errorf("request %d with a closed store: got %d %q, want 200 from the origin", i, resp.StatusCode, b)
+		}
+		p.Wait(context.Background())
+	}
+	if o.count() != 2 {
+		t.Errorf("origin asked %d times, want 2", o.count())
+	}
+	p.Close(context.Background())
 }
