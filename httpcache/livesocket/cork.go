@@ -20,8 +20,10 @@ var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, corkMax); return
 // the pump has more messages already read from the other side, and writes
 // them in one system call when the pump is about to wait for the other side
 // (its Read) or the batch is full. Small messages in a burst (LiveView diffs)
-// then cost one write instead of one each. Control frames and anything
-// written uncorked go out at once, after what is batched, so order is kept.
+// then cost one write instead of one each. Anything written uncorked
+// (control frames, big messages) goes out at once, after what is batched,
+// so order is kept; a control frame that happens to be written while the
+// pump is corking joins the batch, which is written before the pump waits.
 // The batch buffer is pooled: an idle socket holds none.
 type corkConn struct {
 	net.Conn
