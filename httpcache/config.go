@@ -255,6 +255,8 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBuffered < 0 {
 		errs = append(errs, fmt.Errorf("MaxBuffered %d must not be negative", c.MaxBuffered))
+	} else if c.MaxBuffered < c.MaxObjectSize {
+		errs = append(errs, fmt.Errorf("MaxBuffered %d is below MaxObjectSize %d: the largest objects could never be stored", c.MaxBuffered, c.MaxObjectSize))
 	}
 	if c.MaxObjectSize < 0 {
 		errs = append(errs, fmt.Errorf("MaxObjectSize %d must not be negative", c.MaxObjectSize))

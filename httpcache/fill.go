@@ -183,10 +183,12 @@ func (t *teeBody) Read(b []byte) (int, error) {
 	n, err := t.rc.Read(b)
 	t.n += int64(n)
 	if t.max >= 0 && !t.over && n > 0 {
-		if int64(len(t.buf)+n) > t.max || (t.budget != nil && t.budget.Add(int64(n)) > t.limit) {
-			if t.budget != nil {
-				t.budget.Add(-int64(n))
-			}
+		over := int64(len(t.buf)+n) > t.max
+		if !over && t.budget != nil && t.budget.Add(int64(n)) > t.limit {
+			t.budget.Add(-int64(n))
+			over = true
+		}
+		if over {
 			t.over = true
 			t.buf = nil
 			t.release()

@@ -360,13 +360,59 @@ func TestStreaming(t *testing.T) {
 		}
 	})
 	t.Run("MaxBuffered bounds the copies of all transfers", func(t *testing.T) {
-		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		// Two transfers stream at once, each within MaxObjectSize but
+		// together over MaxBuffered: /b1 grows past the bound while /b2's
+		// first half is held, so only /b2 is stored.
+		var r *rig
+		b1done := make(chan struct{})
+		r = newRig(t, func(w http.ResponseWriter, req *http.Request) {
 			w.Header().Set("Cache-Control", "max-age=60")
-			w.Write([]byte(strings.Repeat("y", 3000)))
-		}, func(c *Config) { c.MaxBuffered = 2000 })
-		r.get("/b")
-		if res := r.get("/b"); len(res.body) != 3000 || strings.Contains(res.header.Get("Cache-Status"), "hit") {
-			t.Errorf("got %d bytes, Cache-Status %q; want the whole body, not stored", len(res.body), res.header.Get("Cache-Status"))
+			w.Write([]byte(strings.Repeat("y", 1000)))
+			w.(http.Flusher).Flush()
+			deadline := time.Now().Add(5 * time.Second)
+			if req.URL.Path == "/b1" {
+				for r.p.buffered.Load() < 2000 && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				w.Write([]byte(strings.Repeat("y", 1000)))
+				close(b1done)
+				return
+			}
+			for r.p.buffered.Load() < 1000 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			select {
+			case <-b1done:
+			case <-time.After(5 * time.Second):
+			}
+			for r.p.buffered.Load() > 1000 && time.Now().Before(deadline) { // /b1 gave up its copy
+				time.Sleep(time.Millisecond)
+			}
+			w.Write([]byte(strings.Repeat("y", 1000)))
+		}, func(c *Config) { c.MaxBuffered = 2500; c.MaxObjectSize = 2500 })
+		var wg sync.WaitGroup
+		for _, path := range []string{"/b1", "/b2"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := r.client.Get(r.front.URL + path)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if len(b) != 2000 {
+					t.Errorf("%s: got %d bytes, want 2000", path, len(b))
+				}
+			}()
+		}
+		wg.Wait()
+		r.settle()
+		for path, want := range map[string]int{"/b1": 0, "/b2": 1} {
+			if m, _ := r.p.Entries(context.Background(), r.front.URL+path); len(m) != want {
+				t.Errorf("%s: %d entries stored, want %d (MaxBuffered 2500, 2000 bytes each, concurrently)", path, len(m), want)
+			}
 		}
 		if got := r.p.buffered.Load(); got != 0 {
 			t.Errorf("buffered = %d after all transfers ended, want 0", got)
@@ -602,6 +648,7 @@ func TestNew_Validation(t *testing.T) {
 		{"bad ignore pattern", Config{Upstream: up, Store: st, IgnoreParams: []string{"*"}}, "IgnoreParams"},
 		{"negative timeout", Config{Upstream: up, Store: st, OriginTimeout: -1}, "OriginTimeout"},
 		{"bad strip prefix", Config{Upstream: up, Store: st, StripSetCookie: []string{"x"}}, "StripSetCookie"},
+		{"buffer below object size", Config{Upstream: up, Store: st, MaxObjectSize: 100 << 20, MaxBuffered: 1 << 20}, "MaxBuffered"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
