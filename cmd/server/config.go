@@ -32,6 +32,7 @@ type config struct {
 	MaxDBSize     int64         // bytes; 0 = unbounded
 	MaxObjectSize int64         // bytes
 	ExpireEvery   time.Duration // background sweep of expired records; 0 = never
+	MaxBuffered   int64         // bytes held at once by all responses being copied for storing
 	IgnoreParams  []string      // query parameters dropped from keys and origin requests
 
 	StaleWhileRevalidate time.Duration // server-wide default (RFC 5861)
@@ -94,6 +95,7 @@ func newFlagSet(cfg *config) (*flag.FlagSet, []flagDef) {
 		MaxDBSize:     1 << 30,
 		MaxObjectSize: 16 << 20,
 		ExpireEvery:   10 * time.Minute,
+		MaxBuffered:   256 << 20,
 		IgnoreParams:  []string{"utm_*", "fbclid", "gclid"},
 		SetCookie:     "refuse",
 		OriginTimeout: 30 * time.Second,
@@ -125,6 +127,7 @@ func newFlagSet(cfg *config) (*flag.FlagSet, []flagDef) {
 	add("uncached-hosts", enumValue{&cfg.UncachedHosts, []string{"pass", "refuse"}}, "`policy` for requests to hosts not in --hosts: pass (forward uncached) or refuse (421)")
 	add("max-db-size", sizeValue{&cfg.MaxDBSize, true}, "maximum `bytes` of stored pages (KiB, MiB, GiB, KB, MB, GB suffixes); least recently used pages are evicted; 0 = unbounded")
 	add("max-object-size", sizeValue{&cfg.MaxObjectSize, false}, "largest response `bytes` stored; bigger ones are passed through")
+	add("max-buffered", sizeValue{&cfg.MaxBuffered, false}, "memory `bytes` all responses being copied for storing may hold at once; beyond it responses stream on unstored")
 	add("expire-interval", durationValue{&cfg.ExpireEvery, true}, "how often expired pages are removed from the store in the background; 0 = only when evicting")
 	add("ignore-params", listValue{&cfg.IgnoreParams, paramItem}, "comma-separated query `parameters` dropped from keys and origin requests (trailing * matches a prefix); empty ignores none")
 	add("stale-while-revalidate", durationValue{&cfg.StaleWhileRevalidate, true}, "default stale-while-revalidate `duration` when the origin gives none; 0 = off")
@@ -224,6 +227,9 @@ func (c *config) validate() error {
 	}
 	if c.MaxDBSize != 0 && c.MaxObjectSize > c.MaxDBSize {
 		return fmt.Errorf("--max-object-size %d is larger than --max-db-size %d", c.MaxObjectSize, c.MaxDBSize)
+	}
+	if c.MaxBuffered < c.MaxObjectSize {
+		return fmt.Errorf("--max-buffered %d is below --max-object-size %d: the largest pages could never be stored", c.MaxBuffered, c.MaxObjectSize)
 	}
 	if (c.LVSecretKey == "") != (c.LVSigningSalt == "") {
 		return errors.New("--lv-secret-key-base and --lv-signing-salt must be given together (or neither)")

@@ -119,6 +119,7 @@ func TestParseConfig_Errors(t *testing.T) {
 		{"negative size", []string{"--max-object-size", "-1"}, nil, []string{"--max-object-size", "negative"}},
 		{"zero object size", []string{"--max-object-size", "0"}, nil, []string{"--max-object-size", "more than 0"}},
 		{"object bigger than db", []string{"--max-db-size", "1MiB", "--max-object-size", "2MiB"}, nil, []string{"--max-object-size", "--max-db-size"}},
+		{"buffer below object size", []string{"--max-object-size", "512MiB", "--max-db-size", "0"}, nil, []string{"--max-buffered", "--max-object-size"}},
 		{"bad duration", []string{"--stale-if-error", "soon"}, nil, []string{"--stale-if-error", "90s"}},
 		{"negative duration", []string{"--lv-margin", "-5m"}, nil, []string{"--lv-margin", "negative"}},
 		{"zero shutdown timeout", []string{"--shutdown-timeout", "0"}, nil, []string{"--shutdown-timeout", "more than 0"}},

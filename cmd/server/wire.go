@@ -88,6 +88,7 @@ func wire(ctx context.Context, p wireParams) (w *wired, err error) {
 		IgnoreParams:         append([]string{}, cfg.IgnoreParams...), // non-nil: an empty list ignores nothing
 		BypassPrefixes:       append(append([]string{}, cfg.SocketPaths...), "/live/longpoll"),
 		MaxObjectSize:        cfg.MaxObjectSize,
+		MaxBuffered:          cfg.MaxBuffered,
 		StaleWhileRevalidate: cfg.StaleWhileRevalidate,
 		StaleIfError:         cfg.StaleIfError,
 		OriginTimeout:        cfg.OriginTimeout,
