@@ -181,3 +181,24 @@ func (r *rig) do2(mod func(*http.Request)) result {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// countTo returns a hook for Proxy.onWait that closes done on its n-th call.
+func countTo(n int64) (hook func(), done <-chan struct{}) {
+	ch := make(chan struct{})
+	var c atomic.Int64
+	return func() {
+		if c.Add(1) == n {
+			close(ch)
+		}
+	}, ch
+}
+
+// within waits for ch or fails the test after d.
+func within(t testing.TB, ch <-chan struct{}, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(d):
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}

@@ -45,6 +45,10 @@ type Proxy struct {
 	revalMu sync.Mutex
 	reval   map[string]bool // background revalidations in progress
 
+	// onWait, when set (tests only, before serving), is called each time
+	// a request starts waiting on another request's fetch.
+	onWait func()
+
 	bgMu   sync.Mutex
 	bgN    int           // background goroutines running
 	bgIdle chan struct{} // closed whenever bgN is 0
@@ -480,6 +484,9 @@ func (p *Proxy) await(w http.ResponseWriter, r *http.Request, ex *exchange, f *f
 	if f.waiters.Add(1) > int64(p.cfg.MaxWaiters) {
 		p.forward(w, r, ex)
 		return true
+	}
+	if p.onWait != nil {
+		p.onWait()
 	}
 	t := time.NewTimer(p.cfg.CollapseWait)
 	select {

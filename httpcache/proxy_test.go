@@ -30,6 +30,8 @@ func TestCollapsing(t *testing.T) {
 		w.Write([]byte("collapsed body"))
 	}, nil)
 	r.client.Transport = &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: clients}
+	hook, allWaiting := countTo(clients - 1)
+	r.p.onWait = hook
 	var wg sync.WaitGroup
 	var ok, hits, collapsed atomic.Int64
 	started := make(chan struct{}, clients)
@@ -59,16 +61,8 @@ func TestCollapsing(t *testing.T) {
 	for range clients {
 		<-started
 	}
-	// Wait until the leader reached the origin and the others queued up
-	// behind it (polling with a deadline: the waiters are in another
-	// process-level queue we cannot observe directly).
-	deadline := time.Now().Add(10 * time.Second)
-	for r.origin.count() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	for waitersOf(r.p) < clients-1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	// The leader is held at the origin until every other request waits.
+	within(t, allWaiting, 20*time.Second, "499 requests to wait on the leader")
 	close(release)
 	wg.Wait()
 	r.settle()
@@ -138,6 +132,7 @@ func TestHitForPass_ReleasesWaitersOnHeaders(t *testing.T) {
 	// The leader's uncacheable response releases waiters as soon as its
 	// headers arrive, before its body completes.
 	bodyGate := make(chan struct{})
+	leaderAtOrigin := make(chan struct{})
 	var n atomic.Int64
 	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
 		i := n.Add(1)
@@ -145,6 +140,7 @@ func TestHitForPass_ReleasesWaitersOnHeaders(t *testing.T) {
 		w.WriteHeader(200)
 		w.(http.Flusher).Flush()
 		if i == 1 {
+			close(leaderAtOrigin)
 			<-bodyGate // the leader's body stalls until the waiter is done
 		}
 		fmt.Fprintf(w, "b%d", i)
@@ -161,10 +157,7 @@ func TestHitForPass_ReleasesWaitersOnHeaders(t *testing.T) {
 		resp.Body.Close()
 		leaderDone <- result{resp.StatusCode, resp.Header, string(b)}
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for n.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	within(t, leaderAtOrigin, 10*time.Second, "the leader at the origin")
 	resp, err := r.client.Get(r.front.URL + "/slow")
 	if err != nil {
 		t.Fatal(err)
@@ -361,53 +354,43 @@ func TestStreaming(t *testing.T) {
 	})
 	t.Run("MaxBuffered bounds the copies of all transfers", func(t *testing.T) {
 		// Two transfers stream at once, each within MaxObjectSize but
-		// together over MaxBuffered: /b1 grows past the bound while /b2's
-		// first half is held, so only /b2 is stored.
-		var r *rig
-		b1done := make(chan struct{})
-		r = newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		// together over MaxBuffered. Both first halves are held (each
+		// client has read it, so the proxy has copied it); then /b1's
+		// second half takes the total over the bound, so /b1 is not
+		// stored; once /b1 has ended, /b2's second half fits.
+		second := map[string]chan struct{}{"/b1": make(chan struct{}), "/b2": make(chan struct{})}
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
 			w.Header().Set("Cache-Control", "max-age=60")
 			w.Write([]byte(strings.Repeat("y", 1000)))
 			w.(http.Flusher).Flush()
-			deadline := time.Now().Add(5 * time.Second)
-			if req.URL.Path == "/b1" {
-				for r.p.buffered.Load() < 2000 && time.Now().Before(deadline) {
-					time.Sleep(time.Millisecond)
-				}
-				w.Write([]byte(strings.Repeat("y", 1000)))
-				close(b1done)
-				return
-			}
-			for r.p.buffered.Load() < 1000 && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
 			select {
-			case <-b1done:
-			case <-time.After(5 * time.Second):
-			}
-			for r.p.buffered.Load() > 1000 && time.Now().Before(deadline) { // /b1 gave up its copy
-				time.Sleep(time.Millisecond)
+			case <-second[req.URL.Path]:
+			case <-req.Context().Done():
+				return
 			}
 			w.Write([]byte(strings.Repeat("y", 1000)))
 		}, func(c *Config) { c.MaxBuffered = 2500; c.MaxObjectSize = 2500 })
-		var wg sync.WaitGroup
-		for _, path := range []string{"/b1", "/b2"} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				resp, err := r.client.Get(r.front.URL + path)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if len(b) != 2000 {
-					t.Errorf("%s: got %d bytes, want 2000", path, len(b))
-				}
-			}()
+		open := func(path string) *http.Response {
+			resp, err := r.client.Get(r.front.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(resp.Body, make([]byte, 1000)); err != nil {
+				t.Fatal(err)
+			}
+			return resp
 		}
-		wg.Wait()
+		finish := func(path string, resp *http.Response) {
+			close(second[path])
+			rest, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if len(rest) != 1000 {
+				t.Errorf("%s: got %d bytes after the first 1000, want 1000", path, len(rest))
+			}
+		}
+		b1, b2 := open("/b1"), open("/b2")
+		finish("/b1", b1) // returns after /b1's handler ended (chunked: the last chunk follows it)
+		finish("/b2", b2)
 		r.settle()
 		for path, want := range map[string]int{"/b1": 0, "/b2": 1} {
 			if m, _ := r.p.Entries(context.Background(), r.front.URL+path); len(m) != want {
@@ -711,6 +694,8 @@ func TestCollapsing_Revalidation(t *testing.T) {
 	}, nil)
 	r.get("/")
 	r.clock.Advance(20 * time.Second)
+	hook, allWaiting := countTo(clients - 1)
+	r.p.onWait = hook
 	var wg sync.WaitGroup
 	var good atomic.Int64
 	for range clients {
@@ -729,15 +714,7 @@ func TestCollapsing_Revalidation(t *testing.T) {
 			}
 		}()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for conditional.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	// Give the other requests the chance to queue up behind the leader:
-	// poll until the flight has waiters or the deadline passes.
-	for waitersOf(r.p) < clients-1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	within(t, allWaiting, 20*time.Second, "the other requests to wait on the revalidation")
 	close(gate)
 	wg.Wait()
 	r.settle()
@@ -747,17 +724,6 @@ func TestCollapsing_Revalidation(t *testing.T) {
 	if good.Load() != clients {
 		t.Errorf("%d of %d clients got the body", good.Load(), clients)
 	}
-}
-
-// waitersOf counts requests waiting on in-flight fetches.
-func waitersOf(p *Proxy) int64 {
-	p.flights.mu.Lock()
-	defer p.flights.mu.Unlock()
-	var n int64
-	for _, f := range p.flights.m {
-		n += f.waiters.Load()
-	}
-	return n
 }
 
 func TestInspector_PanicDoesNotCrash(t *testing.T) {
@@ -777,13 +743,17 @@ func TestInspector_PanicDoesNotCrash(t *testing.T) {
 func TestCollapsing_Bounds(t *testing.T) {
 	t.Run("waiters beyond MaxWaiters go to the origin themselves", func(t *testing.T) {
 		gate := make(chan struct{})
+		arrived := make(chan struct{}, 10)
 		var n atomic.Int64
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
 			n.Add(1)
+			arrived <- struct{}{}
 			<-gate // every origin request waits, so none is stored meanwhile
 			w.Header().Set("Cache-Control", "max-age=60")
 			w.Write([]byte("b"))
 		}, func(c *Config) { c.MaxWaiters = 1 })
+		hook, waiting := countTo(1)
+		r.p.onWait = hook
 		var wg sync.WaitGroup
 		get := func() {
 			defer wg.Done()
@@ -797,21 +767,15 @@ func TestCollapsing_Bounds(t *testing.T) {
 		}
 		wg.Add(1)
 		go get()
-		deadline := time.Now().Add(5 * time.Second)
-		for n.Load() < 1 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		within(t, arrived, 10*time.Second, "the leader at the origin")
 		wg.Add(1)
 		go get() // waits
-		for waitersOf(r.p) < 1 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		within(t, waiting, 10*time.Second, "one waiter")
 		wg.Add(2)
 		go get() // over the bound: to the origin
 		go get()
-		for n.Load() < 3 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		within(t, arrived, 10*time.Second, "the first request over MaxWaiters at the origin")
+		within(t, arrived, 10*time.Second, "the second request over MaxWaiters at the origin")
 		if got := n.Load(); got != 3 {
 			t.Errorf("origin saw %d requests while the leader was blocked, want 3 (leader + 2 over MaxWaiters)", got)
 		}
@@ -821,9 +785,11 @@ func TestCollapsing_Bounds(t *testing.T) {
 	})
 	t.Run("waiters give up after CollapseWait", func(t *testing.T) {
 		gate := make(chan struct{})
+		leaderAtOrigin := make(chan struct{})
 		var n atomic.Int64
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
 			if n.Add(1) == 1 {
+				close(leaderAtOrigin)
 				<-gate
 			}
 			w.Header().Set("Cache-Control", "max-age=60")
@@ -838,10 +804,7 @@ func TestCollapsing_Bounds(t *testing.T) {
 				resp.Body.Close()
 			}
 		}()
-		deadline := time.Now().Add(5 * time.Second)
-		for n.Load() < 1 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		within(t, leaderAtOrigin, 10*time.Second, "the leader at the origin")
 		resp, err := r.client.Get(r.front.URL + "/w") // not r.get: the leader is still blocked
 		if err != nil {
 			t.Fatal(err)
