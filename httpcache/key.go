@@ -29,6 +29,7 @@ type KeyError struct {
 	Reason string
 }
 
+// Error names the URL (shortened) and the reason.
 func (e *KeyError) Error() string {
 	u := e.URL
 	if len(u) > 80 {

@@ -1000,7 +1000,8 @@ func (p *Proxy) replaceWithEntry(resp *http.Response, ex *exchange, e *entry, no
 	resp.Uncompressed = false
 }
 
-// httptestRecorder collects what writeEntry writes.
+// httptestRecorder collects what writeEntry writes (a minimal
+// http.ResponseWriter).
 type httptestRecorder struct {
 	h    http.Header
 	code int
