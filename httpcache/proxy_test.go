@@ -851,3 +851,49 @@ func TestStoreFailureFallsBackToOrigin(t *testing.T) {
 	}
 	p.Close(context.Background())
 }
+
+func TestCollapsing_VaryMismatch(t *testing.T) {
+	// A waiter whose request selects another variant than the leader's
+	// response must not get that response.
+	gate := make(chan struct{})
+	leaderAtOrigin := make(chan struct{})
+	var once sync.Once
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		theme := req.Header.Get("X-Theme")
+		if theme == "dark" {
+			once.Do(func() { close(leaderAtOrigin) })
+			<-gate
+		}
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "X-Theme")
+		w.Write([]byte(theme))
+	}, nil)
+	hook, waiting := countTo(1)
+	r.p.onWait = hook
+	get := func(theme string) string {
+		req, _ := http.NewRequest(http.MethodGet, r.front.URL+"/v", nil)
+		req.Header.Set("X-Theme", theme)
+		resp, err := r.client.Do(req)
+		if err != nil {
+			t.Error(err)
+			return ""
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b)
+	}
+	leader := make(chan string)
+	go func() { leader <- get("dark") }()
+	within(t, leaderAtOrigin, 10*time.Second, "the leader at the origin")
+	waiter := make(chan string)
+	go func() { waiter <- get("light") }()
+	within(t, waiting, 10*time.Second, "the waiter")
+	close(gate)
+	if got := <-leader; got != "dark" {
+		t.Errorf("leader got %q, want dark", got)
+	}
+	if got := <-waiter; got != "light" {
+		t.Errorf("waiter with X-Theme: light got %q, want light", got)
+	}
+	r.settle()
+}
