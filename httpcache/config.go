@@ -80,8 +80,22 @@ type Config struct {
 
 	// MaxBuffered bounds the bytes held at once by all responses being
 	// copied for storing while they stream to their clients; a response
-	// that would exceed it streams on but is not stored. If zero, 256 MiB.
+	// that would exceed it streams on but is not stored. A body of known
+	// length is reserved whole when its headers arrive, so one that does
+	// not fit says detail=max-buffered at once. If zero, 256 MiB.
 	MaxBuffered int64
+
+	// InspectBuffer is the largest body (by its Content-Length) that is
+	// read completely and inspected before the response's headers go to
+	// its client, so that the Cache-Status of the response that fills an
+	// entry is exact: "stored" with ttl= capped by Verdict.NotAfter, or
+	// detail=<the Inspector's refusal>. The client still gets the
+	// origin's body unchanged; its first byte waits for the last one
+	// from the origin. Longer bodies, and bodies of unknown length,
+	// stream, and their Cache-Status says detail=pending-inspection. It
+	// matters only with an Inspector. If zero, 256 KiB; negative streams
+	// every body.
+	InspectBuffer int64
 
 	// MemoryCacheSize bounds the bytes of recently served entries kept in
 	// memory so hits skip reading and decoding the store record. Such an
@@ -166,6 +180,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBuffered == 0 {
 		c.MaxBuffered = 256 << 20
+	}
+	if c.InspectBuffer == 0 {
+		c.InspectBuffer = 256 << 10
 	}
 	if c.MemoryCacheSize == 0 {
 		c.MemoryCacheSize = 64 << 20

@@ -161,6 +161,8 @@ const (
 	reasonMustUnderstand = "must-understand"
 	reasonVaryStar       = "vary-star"
 	reasonTooLarge       = "too-large"
+	reasonMaxBuffered    = "max-buffered"
+	reasonInspectorPanic = "inspector-panic"
 	reasonNoFreshness    = "no-freshness"
 	reasonPartial        = "partial"
 	reasonUpgrade        = "upgrade"

@@ -41,9 +41,16 @@
 // "no-store", "set-cookie", "authorization", the inspector's reason...).
 // Requests collapsed onto another request's fetch carry "hit; collapsed".
 //
-// A response streams to its client while it is stored, so its own
-// Cache-Status reflects the header-based decision: an [Inspector]
-// refusal, an oversized chunked body or an aborted transfer show up on
-// later requests (detail=<reason> while the URL is remembered as
-// hit-for-pass), in the log and in metrics.
+// The Cache-Status of the response that fills an entry is exact
+// whenever it can be. With an [Inspector] and a Content-Length within
+// [Config].InspectBuffer (256 KiB), the proxy reads the whole body,
+// inspects a copy, and only then writes the headers: "stored; ttl=" (ttl
+// capped by Verdict.NotAfter) or detail=<refusal>. Without an Inspector,
+// a known length within MaxObjectSize is stored unless the transfer
+// aborts, so "stored; ttl=" stands. Otherwise (a longer or chunked body)
+// the response streams and claims neither stored nor ttl=:
+// detail=pending-inspection (an Inspector is still to run) or
+// detail=pending-size (the length is still open); the outcome shows on
+// later requests, in the log and in metrics. The client always gets the
+// origin's body unchanged.
 package httpcache

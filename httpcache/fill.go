@@ -1,8 +1,10 @@
 package httpcache
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -27,6 +29,15 @@ type fillJob struct {
 	reqTime  time.Time
 	respTime time.Time
 	flight   *flight
+
+	// inspected is set when the Inspector already ran on the complete
+	// body before the response's headers went out (see inspectNow):
+	// res and verdict are then the stored copy and the decision, and e
+	// the entry built from them (nil when refused).
+	inspected bool
+	res       *Response
+	verdict   Verdict
+	e         *entry
 }
 
 // decideStore applies RFC 9111 §3 and the proxy's policies to a response
@@ -110,6 +121,151 @@ func (p *Proxy) maybeStore(resp *http.Response, ex *exchange, respTime time.Time
 	return job
 }
 
+// dropJob gives up storing job before the response's headers go out
+// (not as hit-for-pass: the reason is transient).
+func (p *Proxy) dropJob(ex *exchange, reason string) {
+	ex.job = nil
+	p.unreserve()
+	ex.cs.stored, ex.cs.hasTTL, ex.cs.detail = false, false, reason
+	if ex.flight != nil {
+		ex.flight.release(nil)
+	}
+}
+
+// holdBuffer reserves n bytes of Config.MaxBuffered for a body of known
+// length about to be copied, so the decision cannot change mid-transfer.
+func (p *Proxy) holdBuffer(n int64) bool {
+	if p.buffered.Add(n) > p.cfg.MaxBuffered {
+		p.buffered.Add(-n)
+		return false
+	}
+	return true
+}
+
+// prepareFill settles, before the response's headers go out, how the
+// storable response in ex.job is filled, and what its Cache-Status says:
+//
+//   - with an Inspector and a Content-Length within InspectBuffer, the
+//     body is read now and inspected (inspectNow), so Cache-Status is
+//     exact: stored with ttl= capped by Verdict.NotAfter, or
+//     detail=<refusal>;
+//   - otherwise the body streams to the client while a copy is kept. A
+//     known length is reserved in MaxBuffered up front; then, without an
+//     Inspector, only an aborted transfer can keep the response out of
+//     the store, and the client would not get it complete either, so
+//     "stored; ttl=" stands. With an Inspector still to run, or an
+//     unknown length (the body may outgrow MaxObjectSize or
+//     MaxBuffered), the outcome is not known yet: neither stored nor
+//     ttl= is claimed, and detail= says what is pending (or, while the
+//     URL is hit-for-pass, keeps the last refusal's reason).
+//
+// It returns an error (for the ReverseProxy's ErrorHandler) only when the
+// body could not be read for inspection.
+func (p *Proxy) prepareFill(resp *http.Response, ex *exchange) error {
+	job := ex.job
+	cl := resp.ContentLength
+	if cl >= 0 {
+		if !p.holdBuffer(cl) {
+			p.dropJob(ex, reasonMaxBuffered)
+			return nil
+		}
+		if p.cfg.Inspector != nil && cl <= p.cfg.InspectBuffer {
+			return p.inspectNow(resp, ex, job)
+		}
+		ex.prepaid = cl
+	}
+	pending := ""
+	switch {
+	case p.cfg.Inspector != nil:
+		pending = detailPendingInspection
+	case cl < 0:
+		pending = detailPendingSize
+	}
+	if pending != "" {
+		ex.cs.stored, ex.cs.hasTTL = false, false
+		if ex.cs.detail == "" {
+			// While the URL is hit-for-pass, detail= keeps the last
+			// refusal's reason, the likeliest outcome.
+			ex.cs.detail = pending
+		}
+	}
+	return nil
+}
+
+// inspectNow reads the whole body of a storable response (its length,
+// cl, is already reserved in MaxBuffered), runs the Inspector on a copy
+// and records the exact outcome in ex.cs. The client gets the origin's
+// body unchanged; the store write still happens after the response
+// (forward starts it).
+func (p *Proxy) inspectNow(resp *http.Response, ex *exchange, job *fillJob) error {
+	cl := resp.ContentLength
+	t := &teeBody{rc: resp.Body, max: -1, idle: p.cfg.OriginIdleTimeout, expect: cl}
+	if p.met != nil {
+		t.counted = p.met.originBytes
+	}
+	if ex.cancel != nil {
+		t.timer = time.AfterFunc(p.cfg.OriginIdleTimeout, func() {
+			ex.timedOut.Store(true)
+			ex.cancel()
+		})
+	}
+	body, err := readExactly(t, cl)
+	t.finish(err == nil)
+	p.buffered.Add(-cl)
+	if err != nil {
+		if p.met != nil {
+			p.met.aborted.Inc()
+		}
+		ex.cs.stored, ex.cs.hasTTL = false, false
+		if ex.timedOut.Load() {
+			return errOriginTimeout
+		}
+		return fmt.Errorf("httpcache: reading the origin's body for inspection: %w", err)
+	}
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+
+	// The Inspector may change its copy in place; the client's is body.
+	res, v := p.inspect(job, bytes.Clone(body))
+	job.inspected, job.res, job.verdict = true, res, v
+	ex.complete, ex.body = true, nil
+	if v.Refuse != "" {
+		p.refused(job, v.Refuse)
+		if job.flight != nil {
+			job.flight.release(nil)
+		}
+		ex.cs.stored, ex.cs.hasTTL, ex.cs.detail = false, false, v.Refuse
+		return nil
+	}
+	job.e = p.newEntry(job, res, v)
+	if job.flight != nil {
+		job.flight.release(job.e)
+	}
+	ex.cs.ttl = ttlOf(job.e, p.now())
+	return nil
+}
+
+// readExactly reads exactly n bytes and then EOF from r.
+func readExactly(r io.Reader, n int64) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	var one [1]byte
+	for {
+		m, err := r.Read(one[:])
+		if m > 0 {
+			return nil, errors.New("body longer than its Content-Length")
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
 // wrapBody makes resp.Body enforce the origin idle timeout and, when job
 // is non-nil, buffer the body for storing while it streams to the
 // client.
@@ -130,6 +286,9 @@ func (p *Proxy) wrapBody(resp *http.Response, ex *exchange, job *fillJob) {
 	if job != nil {
 		t.max = p.cfg.MaxObjectSize
 		t.budget, t.limit = &p.buffered, p.cfg.MaxBuffered
+		if ex.prepaid > 0 {
+			t.held, t.prepaid = ex.prepaid, true
+		}
 		if resp.ContentLength > 0 {
 			t.buf = make([]byte, 0, resp.ContentLength)
 		}
@@ -167,6 +326,7 @@ type teeBody struct {
 	budget     *atomic.Int64             // bytes buffered by all transfers (Config.MaxBuffered)
 	limit      int64
 	held       int64 // this transfer's share of budget
+	prepaid    bool  // held was reserved up front for the whole (known) length
 }
 
 func (t *teeBody) release() {
@@ -184,7 +344,7 @@ func (t *teeBody) Read(b []byte) (int, error) {
 	t.n += int64(n)
 	if t.max >= 0 && !t.over && n > 0 {
 		over := int64(len(t.buf)+n) > t.max
-		if !over && t.budget != nil && t.budget.Add(int64(n)) > t.limit {
+		if !over && t.budget != nil && !t.prepaid && t.budget.Add(int64(n)) > t.limit {
 			t.budget.Add(-int64(n))
 			over = true
 		}
@@ -193,7 +353,9 @@ func (t *teeBody) Read(b []byte) (int, error) {
 			t.buf = nil
 			t.release()
 		} else {
-			t.held += int64(n)
+			if !t.prepaid {
+				t.held += int64(n)
+			}
 			t.buf = append(t.buf, b[:n]...)
 		}
 	}
@@ -233,32 +395,29 @@ func (t *teeBody) Close() error {
 	return t.rc.Close()
 }
 
-// fillSync inspects and stores a complete response. It ends job.flight.
+// fillSync inspects (unless inspectNow did) and stores a complete
+// response. It ends job.flight.
 func (p *Proxy) fillSync(job *fillJob, body []byte) {
 	if job.flight != nil {
 		defer p.flights.end(job.flight)
 	}
-	res := &Response{Status: job.status, Header: job.header, Body: body}
-	var v Verdict
-	if p.cfg.Inspector != nil {
-		v = p.cfg.Inspector.Inspect(job.req, res)
-	}
-	if v.Refuse == "" && !v.NotAfter.IsZero() && !v.NotAfter.After(p.now()) {
-		v.Refuse = "not-after-passed" // would never be served
+	res, v, e := job.res, job.verdict, job.e
+	if !job.inspected {
+		res, v = p.inspect(job, body)
+		if v.Refuse != "" {
+			p.refused(job, v.Refuse)
+		}
 	}
 	if v.Refuse != "" {
-		p.pass.remember(job.key, v.Refuse, p.now().Add(p.cfg.HitForPassTTL))
-		p.log.Info("httpcache: inspector refused response", "key", job.key, "reason", v.Refuse)
-		if p.met != nil {
-			p.met.refused.Inc()
-		}
 		// An older copy must not outlive the origin's new answer.
 		if err := p.st.Delete(context.Background(), job.key, job.variant); err != nil && !errors.Is(err, store.ErrNotFound) {
 			p.log.Warn("httpcache: store delete", "key", job.key, "err", err)
 		}
 		return
 	}
-	e := p.newEntry(job, res, v)
+	if e == nil {
+		e = p.newEntry(job, res, v)
+	}
 	if job.flight != nil {
 		job.flight.release(e)
 	}
@@ -272,6 +431,39 @@ func (p *Proxy) fillSync(job *fillJob, body []byte) {
 	}
 	p.vary.set(job.key, job.vary)
 	p.pass.forget(job.key)
+}
+
+// inspect runs the Inspector (if any) on the stored copy of a complete
+// response and returns that copy with the verdict. A verdict whose
+// NotAfter has already passed becomes a refusal ("not-after-passed"); an
+// Inspector that panics refuses ("inspector-panic") without taking the
+// server down.
+func (p *Proxy) inspect(job *fillJob, body []byte) (res *Response, v Verdict) {
+	res = &Response{Status: job.status, Header: job.header, Body: body}
+	if p.cfg.Inspector != nil {
+		func() {
+			defer func() {
+				if x := recover(); x != nil {
+					p.log.Error("httpcache: inspector panicked", "key", job.key, "panic", x)
+					v = Verdict{Refuse: reasonInspectorPanic}
+				}
+			}()
+			v = p.cfg.Inspector.Inspect(job.req, res)
+		}()
+	}
+	if v.Refuse == "" && !v.NotAfter.IsZero() && !v.NotAfter.After(p.now()) {
+		v.Refuse = "not-after-passed" // would never be served
+	}
+	return res, v
+}
+
+// refused records an Inspector refusal: hit-for-pass, log, metrics.
+func (p *Proxy) refused(job *fillJob, reason string) {
+	p.pass.remember(job.key, reason, p.now().Add(p.cfg.HitForPassTTL))
+	p.log.Info("httpcache: inspector refused response", "key", job.key, "reason", reason)
+	if p.met != nil {
+		p.met.refused.Inc()
+	}
 }
 
 // newEntry builds the record for a response about to be stored.

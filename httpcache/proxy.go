@@ -251,7 +251,8 @@ type exchange struct {
 	job      *fillJob
 	complete bool
 	body     []byte
-	invalid  bool // unsafe method: invalidate on success
+	prepaid  int64 // bytes of MaxBuffered reserved for job's body up front
+	invalid  bool  // unsafe method: invalidate on success
 	cs       cacheStatus
 	result   string    // metrics label
 	reqTime  time.Time // origin request, Config.Now clock
@@ -877,6 +878,12 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if job != nil {
 		if p.reserve() {
 			ex.job = job
+			if err := p.prepareFill(resp, ex); err != nil {
+				return err
+			}
+			if ex.job == nil || job.inspected {
+				job = nil // dropped, or the body is already read
+			}
 		} else {
 			job = nil
 			ex.cs.stored, ex.cs.hasTTL, ex.cs.detail = false, false, "closing"

@@ -20,6 +20,19 @@ const (
 	fwdStale   = "stale"
 )
 
+// Cache-Status detail= values for a storable response whose store
+// decision is not known when its headers go out (RFC 9211 §2.8: an
+// implementation-specific token). Neither "stored" nor ttl= is sent with
+// them; the outcome shows on later requests, in the log and in metrics.
+const (
+	// detailPendingInspection: the Inspector runs once the whole body
+	// has streamed (body longer than InspectBuffer, or of unknown length).
+	detailPendingInspection = "pending-inspection"
+	// detailPendingSize: no Inspector, but a body of unknown length may
+	// still outgrow MaxObjectSize or MaxBuffered.
+	detailPendingSize = "pending-size"
+)
+
 // cacheStatus is one Cache-Status list member for this cache.
 type cacheStatus struct {
 	hit       bool

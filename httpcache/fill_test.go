@@ -1,0 +1,326 @@
+package httpcache
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFillCacheStatus checks the Cache-Status of the response that fills
+// an entry: exact when the Inspector ran before the headers went out,
+// never a false "stored" or ttl= when the outcome is still open.
+func TestFillCacheStatus(t *testing.T) {
+	const page = `<html><meta name="csrf-token" content="abc">page</html>`
+	refuseCSRF := func(r *http.Request, res *Response) Verdict {
+		if strings.Contains(string(res.Body), "csrf-token") {
+			return Verdict{Refuse: "csrf-meta"}
+		}
+		return Verdict{}
+	}
+	accept := func(r *http.Request, res *Response) Verdict { return Verdict{} }
+	// scribble changes the stored copy in place, as a lint blanking a
+	// token would; the first client must still get the origin's bytes.
+	scribble := func(r *http.Request, res *Response) Verdict {
+		copy(res.Body, "XXXXXX")
+		return Verdict{}
+	}
+	tests := []struct {
+		name          string
+		inspect       func(*rig) func(*http.Request, *Response) Verdict // nil: no Inspector
+		chunked       bool
+		inspectBuffer int64
+		// wantFirst must all appear in the first response's Cache-Status,
+		// notFirst must not.
+		wantFirst []string
+		notFirst  []string
+		// wantSecond must appear in the second response's Cache-Status.
+		wantSecond string
+		// wantStoredBody is the body of the second (hit) response.
+		wantStoredBody string
+	}{
+		{
+			name:       "refusal shows on the first response",
+			inspect:    func(*rig) func(*http.Request, *Response) Verdict { return refuseCSRF },
+			wantFirst:  []string{"fwd=uri-miss", "fwd-status=200", "detail=csrf-meta"},
+			notFirst:   []string{"stored", "ttl="},
+			wantSecond: "detail=csrf-meta",
+		},
+		{
+			name: "not-after caps the first response's ttl",
+			inspect: func(r *rig) func(*http.Request, *Response) Verdict {
+				return func(*http.Request, *Response) Verdict {
+					return Verdict{NotAfter: r.clock.Now().Add(30 * time.Second)}
+				}
+			},
+			wantFirst:      []string{"fwd=uri-miss; fwd-status=200; stored; ttl=30"},
+			wantSecond:     "hit; ttl=30",
+			wantStoredBody: page,
+		},
+		{
+			name:           "accepted: stored with the full ttl",
+			inspect:        func(*rig) func(*http.Request, *Response) Verdict { return accept },
+			wantFirst:      []string{"fwd=uri-miss; fwd-status=200; stored; ttl=600"},
+			notFirst:       []string{"detail="},
+			wantSecond:     "hit; ttl=600",
+			wantStoredBody: page,
+		},
+		{
+			name:           "in-place changes reach only the stored copy",
+			inspect:        func(*rig) func(*http.Request, *Response) Verdict { return scribble },
+			wantFirst:      []string{"stored; ttl=600"},
+			wantSecond:     "hit",
+			wantStoredBody: "XXXXXX" + page[6:],
+		},
+		{
+			name:           "no Inspector, known length: stored is certain",
+			wantFirst:      []string{"fwd=uri-miss; fwd-status=200; stored; ttl=600"},
+			notFirst:       []string{"detail="},
+			wantSecond:     "hit; ttl=600",
+			wantStoredBody: page,
+		},
+		{
+			name:       "chunked with an Inspector: pending, refused later",
+			inspect:    func(*rig) func(*http.Request, *Response) Verdict { return refuseCSRF },
+			chunked:    true,
+			wantFirst:  []string{"fwd=uri-miss; fwd-status=200; detail=pending-inspection"},
+			notFirst:   []string{"stored", "ttl="},
+			wantSecond: "detail=csrf-meta",
+		},
+		{
+			name:           "chunked with an Inspector: pending, stored later",
+			inspect:        func(*rig) func(*http.Request, *Response) Verdict { return accept },
+			chunked:        true,
+			wantFirst:      []string{"detail=pending-inspection"},
+			notFirst:       []string{"stored", "ttl="},
+			wantSecond:     "hit; ttl=600",
+			wantStoredBody: page,
+		},
+		{
+			name:           "chunked without an Inspector: size pending",
+			chunked:        true,
+			wantFirst:      []string{"fwd=uri-miss; fwd-status=200; detail=pending-size"},
+			notFirst:       []string{"stored", "ttl="},
+			wantSecond:     "hit; ttl=600",
+			wantStoredBody: page,
+		},
+		{
+			name:          "longer than InspectBuffer: pending, refused later",
+			inspect:       func(*rig) func(*http.Request, *Response) Verdict { return refuseCSRF },
+			inspectBuffer: 10,
+			wantFirst:     []string{"detail=pending-inspection"},
+			notFirst:      []string{"stored", "ttl="},
+			wantSecond:    "detail=csrf-meta",
+		},
+		{
+			name:          "negative InspectBuffer streams everything",
+			inspect:       func(*rig) func(*http.Request, *Response) Verdict { return refuseCSRF },
+			inspectBuffer: -1,
+			wantFirst:     []string{"detail=pending-inspection"},
+			notFirst:      []string{"stored", "ttl="},
+			wantSecond:    "detail=csrf-meta",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r *rig
+			r = newRig(t, func(w http.ResponseWriter, req *http.Request) {
+				w.Header().Set("Cache-Control", "public, max-age=600")
+				if tt.chunked {
+					w.Write([]byte(page[:10]))
+					w.(http.Flusher).Flush() // headers out without a length
+					w.Write([]byte(page[10:]))
+					return
+				}
+				w.Header().Set("Content-Length", strconv.Itoa(len(page)))
+				w.Write([]byte(page))
+			}, func(c *Config) {
+				c.InspectBuffer = tt.inspectBuffer
+				c.Logger = discardLogger()
+				if tt.inspect != nil {
+					c.Inspector = InspectorFunc(func(req *http.Request, res *Response) Verdict {
+						return tt.inspect(r)(req, res)
+					})
+				}
+			})
+			first := r.get("/")
+			cs := first.header.Get("Cache-Status")
+			if first.status != 200 || first.body != page {
+				t.Errorf("first response %d %q, want 200 and the origin's body unchanged", first.status, first.body)
+			}
+			for _, want := range tt.wantFirst {
+				if !strings.Contains(cs, want) {
+					t.Errorf("first Cache-Status = %q, want it to contain %q", cs, want)
+				}
+			}
+			for _, not := range tt.notFirst {
+				if strings.Contains(cs, not) {
+					t.Errorf("first Cache-Status = %q, want no %q", cs, not)
+				}
+			}
+			second := r.get("/")
+			if cs2 := second.header.Get("Cache-Status"); !strings.Contains(cs2, tt.wantSecond) {
+				t.Errorf("second Cache-Status = %q, want it to contain %q", cs2, tt.wantSecond)
+			}
+			if tt.wantStoredBody != "" && second.body != tt.wantStoredBody {
+				t.Errorf("second body = %q, want %q", second.body, tt.wantStoredBody)
+			}
+			if got := r.p.buffered.Load(); got != 0 {
+				t.Errorf("buffered = %d after the transfers, want 0", got)
+			}
+		})
+	}
+}
+
+// TestFillCacheStatus_LargeBodyStreams checks that a body longer than
+// InspectBuffer reaches the client before the origin has finished it.
+func TestFillCacheStatus_LargeBodyStreams(t *testing.T) {
+	gate := make(chan struct{})
+	head, tail := strings.Repeat("a", 1000), strings.Repeat("b", 1000)
+	ins := &recordingInspector{f: func(r *http.Request, res *Response) Verdict { return Verdict{} }}
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Length", "2000")
+		w.Write([]byte(head))
+		w.(http.Flusher).Flush()
+		select {
+		case <-gate:
+		case <-req.Context().Done():
+			return
+		}
+		w.Write([]byte(tail))
+	}, func(c *Config) { c.Inspector = ins; c.InspectBuffer = 1500 })
+	resp, err := r.client.Get(r.front.URL + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "detail=pending-inspection") || strings.Contains(cs, "stored") {
+		t.Errorf("Cache-Status = %q, want detail=pending-inspection and no stored", cs)
+	}
+	buf := make([]byte, len(head))
+	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != head {
+		t.Fatalf("read %d bytes (%v) before the origin finished, want the first %d", len(buf), err, len(head))
+	}
+	close(gate)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || string(rest) != tail {
+		t.Fatalf("rest: %d bytes, %v; want %d", len(rest), err, len(tail))
+	}
+	r.settle()
+	if res := r.get("/big"); !strings.Contains(res.header.Get("Cache-Status"), "hit") || len(res.body) != 2000 {
+		t.Errorf("second GET: %q, %d bytes; want a hit with 2000", res.header.Get("Cache-Status"), len(res.body))
+	}
+	if ins.calls != 1 {
+		t.Errorf("inspector called %d times, want 1", ins.calls)
+	}
+}
+
+// TestFillCacheStatus_ClientLeavesDuringInspectRead checks that a client
+// leaving while the proxy reads a body for inspection stores nothing and
+// releases the MaxBuffered reservation.
+func TestFillCacheStatus_ClientLeavesDuringInspectRead(t *testing.T) {
+	sent, handlerDone := make(chan struct{}), make(chan struct{})
+	ins := &recordingInspector{f: func(r *http.Request, res *Response) Verdict { return Verdict{} }}
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path != "/slow" {
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Write([]byte("other"))
+			return
+		}
+		defer close(handlerDone)
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Length", "12")
+		w.Write([]byte("first-"))
+		w.(http.Flusher).Flush()
+		close(sent)
+		<-req.Context().Done() // until the proxy gives up on it
+	}, func(c *Config) { c.Inspector = ins; c.Logger = discardLogger() })
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.front.URL+"/slow", nil)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := r.client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	within(t, sent, 10*time.Second, "the origin's first bytes")
+	cancel()
+	if err := <-errc; err == nil {
+		t.Errorf("client got a response before the body was complete; want none (headers wait for the inspection)")
+	}
+	within(t, handlerDone, 10*time.Second, "the origin request to be cancelled")
+	r.settle()
+	if m, _ := r.p.Entries(context.Background(), r.front.URL+"/slow"); len(m) != 0 {
+		t.Errorf("%d entries stored after the client left, want 0", len(m))
+	}
+	if ins.calls != 0 {
+		t.Errorf("inspector called %d times on an incomplete body, want 0", ins.calls)
+	}
+	if got := r.p.buffered.Load(); got != 0 {
+		t.Errorf("buffered = %d, want 0", got)
+	}
+	if res := r.get("/other"); res.body != "other" {
+		t.Errorf("proxy unusable afterwards: %q", res.body)
+	}
+}
+
+// TestFillCacheStatus_MaxBufferedKnownLength checks that a known length is
+// reserved up front: a response that does not fit says so at once
+// instead of claiming "stored".
+func TestFillCacheStatus_MaxBufferedKnownLength(t *testing.T) {
+	gate := make(chan struct{})
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Length", "2000")
+		w.Write([]byte(strings.Repeat("z", 1000)))
+		w.(http.Flusher).Flush()
+		if req.URL.Path == "/hold" {
+			select {
+			case <-gate:
+			case <-req.Context().Done():
+				return
+			}
+		}
+		w.Write([]byte(strings.Repeat("z", 1000)))
+	}, func(c *Config) { c.MaxBuffered = 3000; c.MaxObjectSize = 3000 })
+	hold, err := r.client.Get(r.front.URL + "/hold")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := hold.Header.Get("Cache-Status"); !strings.Contains(cs, "stored; ttl=60") {
+		t.Errorf("/hold Cache-Status = %q, want stored; ttl=60", cs)
+	}
+	// /hold has 2000 of 3000 bytes reserved; another 2000 do not fit.
+	// (Not r.get: its settle would wait for /hold's handler.)
+	next, err := r.client.Get(r.front.URL + "/next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(next.Body)
+	next.Body.Close()
+	if cs := next.Header.Get("Cache-Status"); !strings.Contains(cs, "detail=max-buffered") || strings.Contains(cs, "stored") {
+		t.Errorf("/next Cache-Status = %q, want detail=max-buffered and no stored", cs)
+	}
+	if len(body) != 2000 {
+		t.Errorf("/next body %d bytes, want 2000", len(body))
+	}
+	close(gate)
+	io.ReadAll(hold.Body)
+	hold.Body.Close()
+	r.settle()
+	if cs := r.get("/hold").header.Get("Cache-Status"); !strings.Contains(cs, "hit") {
+		t.Errorf("/hold again: Cache-Status %q, want hit", cs)
+	}
+	if cs := r.get("/next").header.Get("Cache-Status"); !strings.Contains(cs, "stored") {
+		t.Errorf("/next again: Cache-Status %q, want stored (the bound is free now)", cs)
+	}
+	if got := r.p.buffered.Load(); got != 0 {
+		t.Errorf("buffered = %d, want 0", got)
+	}
+}
