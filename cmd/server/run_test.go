@@ -474,3 +474,30 @@ func TestNewLinter_FlagsBecomePolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestRun_LiveViewLintIsWired(t *testing.T) {
+	t.Run("per-user session is refused with the lint's reason", func(t *testing.T) {
+		s := startServer(t, []string{"--set-cookie", "strip"}, nil)
+		res, _ := fetch(t, "GET", s.public+"/account")
+		if cs := res.Header.Get("Cache-Status"); !strings.Contains(cs, "detail=liveview-user-session") || strings.Contains(cs, "stored") {
+			t.Errorf("GET /account with --set-cookie=strip: Cache-Status %q, want not stored with detail=liveview-user-session", cs)
+		}
+	})
+	t.Run("strip policies store a shareable copy", func(t *testing.T) {
+		s := startServer(t, []string{"--set-cookie", "strip", "--lv-csrf", "strip", "--lv-session", "allow"}, nil)
+		first, firstBody := fetch(t, "GET", s.public+"/account")
+		if first.Header.Get("Set-Cookie") == "" || !regexp.MustCompile(`name="csrf-token" content="[^"]+"`).MatchString(firstBody) {
+			t.Fatalf("first GET /account: the visitor who caused the fetch should get the cookie and token")
+		}
+		second, body := fetch(t, "GET", s.public+"/account")
+		if cs := second.Header.Get("Cache-Status"); !strings.Contains(cs, "hit") {
+			t.Fatalf("second GET /account: Cache-Status %q, want a hit", cs)
+		}
+		if c := second.Header.Get("Set-Cookie"); c != "" {
+			t.Errorf("stored copy served Set-Cookie %q, want none", c)
+		}
+		if !strings.Contains(body, `name="csrf-token" content=""`) {
+			t.Errorf("stored copy's CSRF meta is not blanked:\n%s", body)
+		}
+	})
+}
