@@ -68,6 +68,9 @@
 //
 // [Store.Stats] is O(1): the counters are kept in the meta bucket, updated
 // in the same transaction as every write, and loaded by Open.
+// [Store.Generation] is a lock-free counter that advances after every
+// committed change to records, for callers that keep records in memory and
+// need a cheap check that the store has not changed since.
 //
 // # Concurrency
 //

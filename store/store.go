@@ -175,6 +175,9 @@ type Store struct {
 	records, bytes, evictions, expired atomic.Int64
 	fileSize, corrupt, commits, writes atomic.Int64
 	cnt                                counters // writer-owned
+	// generation counts committed transactions that changed records; see
+	// Generation.
+	generation atomic.Uint64
 
 	access accessTracker
 
@@ -202,6 +205,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, &OpenError{Path: path, Err: err}
 	}
 	s := &Store{path: path, opts: opts, db: db, log: opts.Logger}
+	s.generation.Store(1)
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, &OpenError{Path: path, Err: err}
@@ -399,6 +403,24 @@ func (s *Store) Stats() Stats {
 		PendingAccess: int64(s.access.pending()),
 	}
 }
+
+// Generation returns a number that changes after every committed change to
+// records: Put, Delete, DeleteKey, DeletePrefix, DeleteTag, DeleteAll,
+// Annotate, RemoveExpired, and the background eviction and expiry. Reads
+// (Get, Scan, Variants, Stats) and the background writing of access times
+// do not change it. It is 1 when Open returns and only grows (it is not
+// persisted: compare values from the same *Store only); an operation that
+// changes nothing (Delete of a missing record) may or may not advance it.
+//
+// It is advanced after the change is visible to readers, so a caller may
+// validate data it read from the store: if Generation returned g before the
+// read and returns g again later, no change was committed in between that
+// the read could have missed. A change committed just before the read may
+// still advance it afterwards (a harmless false alarm).
+//
+// Generation is one atomic load: it takes no lock and never blocks, and it
+// is safe for concurrent use.
+func (s *Store) Generation() uint64 { return s.generation.Load() }
 
 // Close stops the background work, writes pending access times, waits for
 // queued writes to commit, and closes the file. Calls after the first

@@ -51,6 +51,9 @@ type wtx struct {
 	rec, tag, exp, atime, lru *bolt.Bucket
 	cnt                       *counters
 	nowNs                     int64
+	// changed is set by every change to records (put, del, DeleteAll), so
+	// that the commit advances Store.generation.
+	changed bool
 }
 
 // do queues fn and waits for its transaction to commit. ctx is honoured
@@ -140,6 +143,7 @@ func (s *Store) commit(batch []*op) {
 func (s *Store) runTx(batch []*op) (err error) {
 	cnt := s.cnt
 	var size int64
+	var changed bool
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("store: %s: %w: bbolt: %v", s.path, ErrCorrupt, p)
@@ -167,6 +171,7 @@ func (s *Store) runTx(batch []*op) (err error) {
 			return err
 		}
 		size = tx.Size()
+		changed = w.changed
 		return nil
 	})
 	if err != nil {
@@ -177,6 +182,11 @@ func (s *Store) runTx(batch []*op) (err error) {
 	s.fileSize.Store(size)
 	s.commits.Add(1)
 	s.writes.Add(int64(len(batch)))
+	if changed {
+		// After the commit, so that a reader who sees the old generation
+		// cannot have read data older than it.
+		s.generation.Add(1)
+	}
 	return nil
 }
 
@@ -222,6 +232,7 @@ func (w *wtx) del(ck, v []byte) error {
 	}
 	w.cnt.Records--
 	w.cnt.Bytes -= int64(len(ck) + len(v))
+	w.changed = true
 	return must(w.rec.Delete(ck))
 }
 
@@ -251,6 +262,7 @@ func (w *wtx) put(ck, v []byte, m *Meta, atimeNs int64) error {
 	}
 	w.cnt.Records++
 	w.cnt.Bytes += int64(len(ck) + len(v))
+	w.changed = true
 	return nil
 }
 
