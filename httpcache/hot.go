@@ -13,12 +13,13 @@ const hotMaxAge = 2 * time.Second
 // hotCache keeps recently served entries in memory so a hit neither reads
 // nor decodes the store record (no body copy, no header decoding).
 //
-// Consistency: an entry is used only while the store's commit counter
-// (store.Stats().Commits) equals the value read before the entry was
-// fetched from the store. Every store write, purges included, commits
-// and bumps the counter before it returns, so after an acknowledged purge
-// no hot entry from before it is served. Entries are immutable once
-// cached.
+// Consistency: an entry is used only while the store's generation
+// ((*store.Store).Generation, one atomic load) equals the value read
+// before the entry was fetched from the store. Every committed change to
+// records, purges and annotations included, advances it before the call
+// returns, so after an acknowledged purge no hot entry from before it is
+// served. Writes of access times do not advance it. Entries are immutable
+// once cached.
 type hotCache struct {
 	mu   sync.RWMutex
 	m    map[hotK]*hotEntry
@@ -28,7 +29,7 @@ type hotCache struct {
 
 type hotEntry struct {
 	e      *entry
-	gen    int64
+	gen    uint64
 	loaded time.Time // wall clock
 	size   int64
 }
@@ -38,7 +39,7 @@ type hotK struct{ key, variant string }
 
 func hotKey(key, variant string) hotK { return hotK{key, variant} }
 
-func (h *hotCache) get(k hotK, gen int64, now time.Time) *entry {
+func (h *hotCache) get(k hotK, gen uint64, now time.Time) *entry {
 	if h.max <= 0 {
 		return nil
 	}
@@ -51,7 +52,7 @@ func (h *hotCache) get(k hotK, gen int64, now time.Time) *entry {
 	return he.e
 }
 
-func (h *hotCache) put(k hotK, e *entry, gen int64, now time.Time) {
+func (h *hotCache) put(k hotK, e *entry, gen uint64, now time.Time) {
 	size := int64(len(e.rec.Body) + len(k.key) + len(k.variant) + 512)
 	for hk, v := range e.rec.Header {
 		size += int64(len(hk))

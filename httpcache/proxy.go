@@ -550,7 +550,7 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entr
 	}
 	variant := variantKey(names, reqH)
 	hk := hotKey(key, variant)
-	gen, wall := p.st.Stats().Commits, time.Now()
+	gen, wall := p.st.Generation(), time.Now()
 	if e := p.hot.get(hk, gen, wall); e != nil {
 		if !e.notAfter.IsZero() && !p.now().Before(e.notAfter) {
 			return nil, fwdMiss, "not-after"
