@@ -333,3 +333,29 @@ func BenchmarkMissInspected(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkServeHTTP_HitParallel is BenchmarkServeHTTP_Hit/hot from
+// GOMAXPROCS goroutines at once (b.RunParallel), where a lock on the hit
+// path would show up as contention.
+func BenchmarkServeHTTP_HitParallel(b *testing.B) {
+	br := newBenchRig(b, "public, max-age=3600")
+	c := benchClient(1)
+	fetch(b, c, br.front.URL+"/page")
+	br.settle()
+	host := strings.TrimPrefix(br.front.URL, "http://")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(page20K)))
+	b.RunParallel(func(pb *testing.PB) {
+		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/page", nil)
+		req.Host = host
+		w := &discardWriter{h: make(http.Header, 16)}
+		for pb.Next() {
+			clear(w.h)
+			br.p.ServeHTTP(w, req)
+			if w.code != 200 {
+				b.Errorf("status %d", w.code)
+				return
+			}
+		}
+	})
+}
