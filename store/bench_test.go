@@ -121,7 +121,7 @@ func putMany(ctx context.Context, s *Store, from, to int) error {
 		}
 		err := s.do(ctx, 0, func(w *wtx) error {
 			for _, e := range recs {
-				if err := w.put(e.ck, e.v, e.m, w.nowNs); err != nil {
+				if err := w.put(e.ck, e.v, e.m.Tags, e.m.Expires, w.nowNs); err != nil {
 					return err
 				}
 			}

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -194,5 +196,60 @@ func TestStore_Generation_Concurrent(t *testing.T) {
 	got := s.Generation() - start
 	if got == 0 || int64(got) > st.Commits {
 		t.Errorf("Generation advanced by %d over %d commits of %d puts, want 1..%d", got, st.Commits, writers*puts, st.Commits)
+	}
+}
+
+// TestStore_Put_BufferReuse: Put encodes into pooled buffers that bbolt
+// reads until the commit. Many concurrent Puts of different sizes and
+// contents (so buffers are reused, grown and shared by one batch) must each
+// store exactly their own bytes, also when a Put fails with ErrTooLarge.
+func TestStore_Put_BufferReuse(t *testing.T) {
+	const limit = 40 << 10
+	s := newTestStore(t, Options{MaxObjectSize: limit})
+	const writers, puts = 16, 12
+	body := func(w, i int) []byte {
+		b := make([]byte, (w*7919+i*104729)%(30<<10))
+		for j := range b {
+			b[j] = byte(w*31 + i*7 + j)
+		}
+		return b
+	}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range puts {
+				r := mkrec(fmt.Sprintf("w%02d/%02d", w, i), fmt.Sprint(i%3), fmt.Sprintf("t%d", w))
+				r.Body = body(w, i)
+				if err := s.Put(ctx, r); err != nil {
+					t.Errorf("Put(%s) = %v", r.Key, err)
+					return
+				}
+				tooBig := mkrec(r.Key+"/big", "")
+				tooBig.Body = make([]byte, limit)
+				if err := s.Put(ctx, tooBig); !errors.Is(err, ErrTooLarge) {
+					t.Errorf("Put(%s) = %v, want ErrTooLarge", tooBig.Key, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for w := range writers {
+		for i := range puts {
+			key, variant := fmt.Sprintf("w%02d/%02d", w, i), fmt.Sprint(i%3)
+			got, err := s.Get(ctx, key, variant)
+			if err != nil {
+				t.Fatalf("Get(%s, %s) = %v", key, variant, err)
+			}
+			if want := body(w, i); !bytes.Equal(got.Body, want) || got.Key != key || got.Variant != variant ||
+				!slices.Equal(got.Tags, []string{fmt.Sprintf("t%d", w)}) {
+				t.Errorf("Get(%s, %s) = key %q variant %q tags %q, %d body bytes; want its own, %d bytes",
+					key, variant, got.Key, got.Variant, got.Tags, len(got.Body), len(want))
+			}
+		}
+	}
+	if st := s.Stats(); st.Records != writers*puts {
+		t.Errorf("Stats().Records = %d, want %d", st.Records, writers*puts)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -73,16 +74,37 @@ func (s *Store) Put(ctx context.Context, r *Record) error {
 	if rr.StoredTime.IsZero() {
 		rr.StoredTime = s.opts.Now()
 	}
-	ck := recKey(rr.Key, rr.Variant)
-	v := encodeRecord(&rr)
-	if size := int64(len(ck) + len(v)); size > s.opts.MaxObjectSize {
+	// One buffer holds the bbolt key and the encoded value, sized once and
+	// reused across Puts: bbolt keeps the value (not the key) until the
+	// transaction commits, and do returns only after that.
+	bp := encPool.Get().(*[]byte)
+	buf := append((*bp)[:0], rr.Key...)
+	buf = append(buf, 0)
+	buf = append(buf, rr.Variant...)
+	nk := len(buf)
+	buf = appendRecord(buf, &rr)
+	ck, v := buf[:nk:nk], buf[nk:]
+	defer func() {
+		if cap(buf) <= maxPooledEncoding {
+			*bp = buf[:0]
+			encPool.Put(bp)
+		}
+	}()
+	if size := int64(len(buf)); size > s.opts.MaxObjectSize {
 		return fmt.Errorf("store: put %q: %d bytes, limit %d: %w", rr.Key, size, s.opts.MaxObjectSize, ErrTooLarge)
 	}
-	m := &Meta{Tags: uniq(rr.Tags), Expires: rr.Expires}
+	tags, expires := uniq(rr.Tags), rr.Expires
 	return s.do(ctx, len(v), func(w *wtx) error {
-		return w.put(ck, v, m, w.nowNs)
+		return w.put(ck, v, tags, expires, w.nowNs)
 	})
 }
+
+// encPool holds Put's encoding buffers (*[]byte); buffers above
+// maxPooledEncoding are left to the garbage collector, so a rare huge
+// record does not stay pinned.
+var encPool = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledEncoding = 1 << 20
 
 func uniq(tags []string) []string {
 	if len(tags) < 2 {
@@ -402,8 +424,7 @@ func (s *Store) Annotate(ctx context.Context, key, variant string, set map[strin
 		if a := w.atime.Get(ck); len(a) == 8 {
 			atimeNs = int64(binary.BigEndian.Uint64(a))
 		}
-		m.Tags = uniq(m.Tags)
-		return w.put(ck, encodeRecord(r), m, atimeNs)
+		return w.put(ck, encodeRecord(r), uniq(m.Tags), m.Expires, atimeNs)
 	})
 }
 

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"maps"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -103,42 +103,85 @@ func nanosTime(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-// encodeRecord encodes r. It does not validate keys or sizes.
+// encodeRecord encodes r into a new slice of exactly the right size. It
+// does not validate keys or sizes.
 func encodeRecord(r *Record) []byte {
-	size := recHdrLen + 64 + len(r.Key) + len(r.Variant) + len(r.Body)
+	return appendRecord(make([]byte, 0, encodedSize(r)), r)
+}
+
+// uvarintLen is the length of binary.AppendUvarint(nil, x).
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+// varintLen is the length of binary.AppendVarint(nil, x).
+func varintLen(x int64) int { return uvarintLen(uint64(x<<1) ^ uint64(x>>63)) }
+
+func stringLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
+
+// encodedSize is len(encodeRecord(r)), computed without encoding.
+func encodedSize(r *Record) int {
+	n := recHdrLen + stringLen(r.Key) + stringLen(r.Variant) + varintLen(int64(r.Status))
+	n += varintLen(timeNanos(r.RequestTime)) + varintLen(timeNanos(r.ResponseTime)) +
+		varintLen(timeNanos(r.StoredTime)) + varintLen(timeNanos(r.Expires))
+	n += uvarintLen(uint64(len(r.Body))) + uvarintLen(uint64(len(r.Tags)))
+	for _, t := range r.Tags {
+		n += stringLen(t)
+	}
+	n += uvarintLen(uint64(len(r.Annotations)))
+	for k, v := range r.Annotations {
+		n += stringLen(k) + stringLen(v)
+	}
+	n += uvarintLen(uint64(len(r.Header)))
 	for k, vs := range r.Header {
-		size += len(k) + 4
+		n += stringLen(k) + uvarintLen(uint64(len(vs)))
 		for _, v := range vs {
-			size += len(v) + 2
+			n += stringLen(v)
 		}
 	}
-	for _, t := range r.Tags {
-		size += len(t) + 2
+	return n + len(r.Body)
+}
+
+// sortedKeys appends the keys of m to buf[:0] in order. With a buf on the
+// caller's stack, small maps need no allocation.
+func sortedKeys[V any](buf []string, m map[string]V) []string {
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
 	}
-	for k, v := range r.Annotations {
-		size += len(k) + len(v) + 4
+	slices.Sort(keys)
+	return keys
+}
+
+// appendRecord appends the encoding of r to b (growing it at most once,
+// to the exact size) and returns the result. It does not validate keys or
+// sizes.
+func appendRecord(b []byte, r *Record) []byte {
+	if need := encodedSize(r); cap(b)-len(b) < need {
+		b = slices.Grow(b, need)
 	}
-	b := make([]byte, recHdrLen, size)
-	b[0] = recordVersion
+	start := len(b)
+	b = append(b, recordVersion)
+	b = append(b, make([]byte, recHdrLen-1)...) // filled in below; no allocation
 	b = appendString(b, r.Key)
 	b = appendString(b, r.Variant)
 	b = binary.AppendVarint(b, int64(r.Status))
-	for _, t := range []time.Time{r.RequestTime, r.ResponseTime, r.StoredTime, r.Expires} {
-		b = binary.AppendVarint(b, timeNanos(t))
-	}
+	b = binary.AppendVarint(b, timeNanos(r.RequestTime))
+	b = binary.AppendVarint(b, timeNanos(r.ResponseTime))
+	b = binary.AppendVarint(b, timeNanos(r.StoredTime))
+	b = binary.AppendVarint(b, timeNanos(r.Expires))
 	b = binary.AppendUvarint(b, uint64(len(r.Body)))
 	b = binary.AppendUvarint(b, uint64(len(r.Tags)))
 	for _, t := range r.Tags {
 		b = appendString(b, t)
 	}
+	var kbuf [16]string
 	b = binary.AppendUvarint(b, uint64(len(r.Annotations)))
-	for _, k := range slices.Sorted(maps.Keys(r.Annotations)) {
+	for _, k := range sortedKeys(kbuf[:], r.Annotations) {
 		b = appendString(b, k)
 		b = appendString(b, r.Annotations[k])
 	}
 	metaEnd := len(b)
 	b = binary.AppendUvarint(b, uint64(len(r.Header)))
-	for _, k := range slices.Sorted(maps.Keys(r.Header)) {
+	for _, k := range sortedKeys(kbuf[:], r.Header) {
 		b = appendString(b, k)
 		vs := r.Header[k]
 		b = binary.AppendUvarint(b, uint64(len(vs)))
@@ -147,10 +190,12 @@ func encodeRecord(r *Record) []byte {
 		}
 	}
 	b = append(b, r.Body...)
-	binary.LittleEndian.PutUint32(b[1:5], uint32(metaEnd-recHdrLen))
-	crc := crc32.Update(crc32.Checksum(b[0:5], castagnoli), castagnoli, b[recHdrLen:metaEnd])
-	binary.LittleEndian.PutUint32(b[5:9], crc)
-	binary.LittleEndian.PutUint32(b[9:13], crc32.Checksum(b[metaEnd:], castagnoli))
+	e := b[start:]
+	metaEnd -= start
+	binary.LittleEndian.PutUint32(e[1:5], uint32(metaEnd-recHdrLen))
+	crc := crc32.Update(crc32.Checksum(e[0:5], castagnoli), castagnoli, e[recHdrLen:metaEnd])
+	binary.LittleEndian.PutUint32(e[5:9], crc)
+	binary.LittleEndian.PutUint32(e[9:13], crc32.Checksum(e[metaEnd:], castagnoli))
 	return b
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"strings"
 	"testing"
 	"time"
 )
@@ -157,4 +158,35 @@ func FuzzDecodeSections(f *testing.F) {
 			t.Fatalf("round trip: %+v -> %+v, %v", r, again, err)
 		}
 	})
+}
+
+// TestRecordEncoding_Size checks that encodedSize is exact (Put sizes its
+// buffer once with it), that appendRecord appends the same bytes as
+// encodeRecord after a prefix it leaves alone, and that it allocates
+// nothing when the buffer has room.
+func TestRecordEncoding_Size(t *testing.T) {
+	big := &Record{Key: "https://example.com/big", Status: 1 << 20, Body: make([]byte, 200<<10),
+		Header: map[string][]string{}, Annotations: map[string]string{}, StoredTime: time.Unix(0, -1)}
+	for i := range 40 { // more names than sortedKeys' stack buffer
+		big.Header[string(rune('A'+i))+"-Name"] = []string{strings.Repeat("v", 130*i)}
+		big.Annotations[string(rune('a'+i))] = strings.Repeat("x", i)
+	}
+	for _, r := range append(sampleRecords(), big) {
+		v := encodeRecord(r)
+		if got, want := encodedSize(r), len(v); got != want {
+			t.Errorf("encodedSize(%q) = %d, want %d", r.Key, got, want)
+		}
+		if cap(v) != len(v) {
+			t.Errorf("encodeRecord(%q): cap %d, len %d; want exact", r.Key, cap(v), len(v))
+		}
+		prefix := []byte("prefix")
+		got := appendRecord(prefix, r)
+		if !bytes.Equal(got[:len(prefix)], []byte("prefix")) || !bytes.Equal(got[len(prefix):], v) {
+			t.Errorf("appendRecord(prefix, %q) differs from prefix + encodeRecord", r.Key)
+		}
+		buf := make([]byte, 0, len(v)+8)
+		if n := testing.AllocsPerRun(10, func() { appendRecord(buf[:0], r) }); n != 0 && len(r.Header) <= 16 {
+			t.Errorf("appendRecord(%q) into a big enough buffer: %v allocations, want 0", r.Key, n)
+		}
+	}
 }

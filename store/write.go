@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -27,8 +29,13 @@ type op struct {
 	fn   func(w *wtx) error
 	size int
 	err  error
+	// done receives one value when the op's transaction has ended; after
+	// sending it the writer no longer touches the op, which do then
+	// returns to opPool.
 	done chan struct{}
 }
+
+var opPool = sync.Pool{New: func() any { return &op{done: make(chan struct{}, 1)} }}
 
 // hardError aborts the whole batch transaction; any other error returned by
 // an op function is that op's result and the batch commits.
@@ -54,6 +61,12 @@ type wtx struct {
 	// changed is set by every change to records (put, del, DeleteAll), so
 	// that the commit advances Store.generation.
 	changed bool
+	// key is scratch space for index keys: bbolt copies the keys given to
+	// Put and keeps none given to Get or Delete.
+	key []byte
+	// vals holds index values, which bbolt keeps (uncopied) until the
+	// commit: appended to, never overwritten, during one transaction.
+	vals []byte
 }
 
 // do queues fn and waits for its transaction to commit. ctx is honoured
@@ -66,27 +79,34 @@ func (s *Store) do(ctx context.Context, size int, fn func(w *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	o := &op{fn: fn, size: size, done: make(chan struct{})}
+	o := opPool.Get().(*op)
+	o.fn, o.size, o.err = fn, size, nil
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
+		opPool.Put(o)
 		return ErrClosed
 	}
 	select {
 	case s.ops <- o:
 	case <-ctx.Done():
 		s.closeMu.RUnlock()
+		opPool.Put(o)
 		return ctx.Err()
 	}
 	s.closeMu.RUnlock()
 	<-o.done
-	return o.err
+	err := o.err
+	o.fn, o.err = nil, nil
+	opPool.Put(o)
+	return err
 }
 
 func (s *Store) writer() {
 	defer close(s.writerDone)
+	var batch []*op
 	for o := range s.ops {
-		batch := []*op{o}
+		batch = append(batch[:0], o)
 		size := o.size
 		// Let the writers woken by the previous commit queue their next op
 		// (runtime.Gosched), so they join this batch instead of the next;
@@ -115,6 +135,7 @@ func (s *Store) writer() {
 			}
 		}
 		s.commit(batch)
+		clear(batch) // the ops are back in opPool
 	}
 }
 
@@ -133,7 +154,7 @@ func (s *Store) commit(batch []*op) {
 		}
 	}
 	for _, o := range batch {
-		close(o.done)
+		o.done <- struct{}{}
 	}
 	if s.opts.MaxSize > 0 && s.cnt.Bytes > s.opts.MaxSize {
 		s.kickEvict()
@@ -192,18 +213,28 @@ func (s *Store) runTx(batch []*op) (err error) {
 
 func clampNs(ns int64) int64 { return max(ns, 0) }
 
-// tsKey is an index key ordered by time: 8-byte big-endian ns, then ck.
-func tsKey(ns int64, ck []byte) []byte {
-	b := make([]byte, 8, 8+len(ck))
-	binary.BigEndian.PutUint64(b, uint64(clampNs(ns)))
+// appendTsKey appends an index key ordered by time: 8-byte big-endian ns,
+// then ck.
+func appendTsKey(b []byte, ns int64, ck []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(clampNs(ns)))
 	return append(b, ck...)
 }
 
-func tagKey(tag string, ck []byte) []byte {
-	b := make([]byte, 0, len(tag)+1+len(ck))
+func appendTagKey(b []byte, tag string, ck []byte) []byte {
 	b = append(b, tag...)
 	b = append(b, 0)
 	return append(b, ck...)
+}
+
+// tsKey and tagKey in w's scratch space, valid until the next call.
+func (w *wtx) tsKey(ns int64, ck []byte) []byte {
+	w.key = appendTsKey(w.key[:0], ns, ck)
+	return w.key
+}
+
+func (w *wtx) tagKey(tag string, ck []byte) []byte {
+	w.key = appendTagKey(w.key[:0], tag, ck)
+	return w.key
 }
 
 // del removes the record ck (whose current value is v) and its index
@@ -212,18 +243,18 @@ func tagKey(tag string, ck []byte) []byte {
 func (w *wtx) del(ck, v []byte) error {
 	if m, err := decodeMeta(v); err == nil {
 		for _, t := range m.Tags {
-			if err := w.tag.Delete(tagKey(t, ck)); err != nil {
+			if err := w.tag.Delete(w.tagKey(t, ck)); err != nil {
 				return must(err)
 			}
 		}
 		if !m.Expires.IsZero() {
-			if err := w.exp.Delete(tsKey(m.Expires.UnixNano(), ck)); err != nil {
+			if err := w.exp.Delete(w.tsKey(m.Expires.UnixNano(), ck)); err != nil {
 				return must(err)
 			}
 		}
 	}
 	if a := w.atime.Get(ck); len(a) == 8 {
-		if err := w.lru.Delete(tsKey(int64(binary.BigEndian.Uint64(a)), ck)); err != nil {
+		if err := w.lru.Delete(w.tsKey(int64(binary.BigEndian.Uint64(a)), ck)); err != nil {
 			return must(err)
 		}
 	}
@@ -236,9 +267,10 @@ func (w *wtx) del(ck, v []byte) error {
 	return must(w.rec.Delete(ck))
 }
 
-// put stores v (encoding m) under ck, replacing any old record, with
-// access time atimeNs.
-func (w *wtx) put(ck, v []byte, m *Meta, atimeNs int64) error {
+// put stores v under ck, replacing any old record, with access time
+// atimeNs; tags (without duplicates) and expires are v's, for the indexes.
+// v must stay unchanged until the transaction ends.
+func (w *wtx) put(ck, v []byte, tags []string, expires time.Time, atimeNs int64) error {
 	if old := w.rec.Get(ck); old != nil {
 		if err := w.del(ck, old); err != nil {
 			return err
@@ -247,13 +279,13 @@ func (w *wtx) put(ck, v []byte, m *Meta, atimeNs int64) error {
 	if err := w.rec.Put(ck, v); err != nil {
 		return must(err)
 	}
-	for _, t := range m.Tags {
-		if err := w.tag.Put(tagKey(t, ck), nil); err != nil {
+	for _, t := range tags {
+		if err := w.tag.Put(w.tagKey(t, ck), nil); err != nil {
 			return must(err)
 		}
 	}
-	if !m.Expires.IsZero() {
-		if err := w.exp.Put(tsKey(m.Expires.UnixNano(), ck), nil); err != nil {
+	if !expires.IsZero() {
+		if err := w.exp.Put(w.tsKey(expires.UnixNano(), ck), nil); err != nil {
 			return must(err)
 		}
 	}
@@ -269,13 +301,16 @@ func (w *wtx) put(ck, v []byte, m *Meta, atimeNs int64) error {
 // setAtime records an access time for ck in the atime and lru buckets.
 func (w *wtx) setAtime(ck []byte, ns int64) error {
 	if a := w.atime.Get(ck); len(a) == 8 {
-		if err := w.lru.Delete(tsKey(int64(binary.BigEndian.Uint64(a)), ck)); err != nil {
+		if err := w.lru.Delete(w.tsKey(int64(binary.BigEndian.Uint64(a)), ck)); err != nil {
 			return must(err)
 		}
 	}
-	k := tsKey(ns, ck)
-	if err := w.atime.Put(ck, k[:8]); err != nil {
+	if len(w.vals)+8 > cap(w.vals) {
+		w.vals = make([]byte, 0, 8*64) // earlier values stay in the old array
+	}
+	w.vals = binary.BigEndian.AppendUint64(w.vals, uint64(clampNs(ns)))
+	if err := w.atime.Put(ck, w.vals[len(w.vals)-8:]); err != nil {
 		return must(err)
 	}
-	return must(w.lru.Put(k, nil))
+	return must(w.lru.Put(w.tsKey(ns, ck), nil))
 }
