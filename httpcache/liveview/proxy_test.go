@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,7 +52,11 @@ func newProxyRig(t *testing.T, clk *clock, lcfg Config, page func() string) *pro
 		r.origin.Add(1)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "public, s-maxage=3600")
-		io.WriteString(w, page())
+		// A known length lets the proxy inspect the whole page before it
+		// answers, so the first response's Cache-Status is exact.
+		pg := page()
+		w.Header().Set("Content-Length", strconv.Itoa(len(pg)))
+		io.WriteString(w, pg)
 	}))
 	t.Cleanup(o.Close)
 	r.up, _ = url.Parse(o.URL)
