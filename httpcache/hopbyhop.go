@@ -1,6 +1,7 @@
 package httpcache
 
 import (
+	"net"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -70,4 +71,50 @@ func storedHeader(h http.Header) http.Header {
 	delete(out, "Age")
 	delete(out, "Cache-Status")
 	return out
+}
+
+// SetForwarded sets X-Forwarded-For, X-Forwarded-Host and
+// X-Forwarded-Proto in out, the header of a request being sent to the
+// origin on behalf of in.
+//
+// With trust false the client's own forwarding headers are ignored: the
+// fields say what this connection is (peer IP, in.Host, "https" when
+// in.TLS is set, else "http"). With trust true (behind a proxy that
+// overwrites them) the client's X-Forwarded-For is kept and the peer IP
+// appended, and its X-Forwarded-Host and X-Forwarded-Proto replace the
+// connection's values when present. X-Forwarded-For is left unset when
+// in.RemoteAddr is not host:port and nothing trusted precedes it.
+//
+// It only writes out; in is not modified. It is safe for concurrent use
+// on distinct out headers.
+func SetForwarded(out http.Header, in *http.Request, trust bool) {
+	ip, _, err := net.SplitHostPort(in.RemoteAddr)
+	if err != nil {
+		ip = ""
+	}
+	xff, host, proto := ip, in.Host, "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	if trust {
+		if prior := strings.Join(in.Header.Values("X-Forwarded-For"), ", "); prior != "" {
+			xff = prior
+			if ip != "" {
+				xff += ", " + ip
+			}
+		}
+		if v := in.Header.Get("X-Forwarded-Host"); v != "" {
+			host = v
+		}
+		if v := in.Header.Get("X-Forwarded-Proto"); v != "" {
+			proto = v
+		}
+	}
+	if xff != "" {
+		out.Set("X-Forwarded-For", xff)
+	} else {
+		out.Del("X-Forwarded-For")
+	}
+	out.Set("X-Forwarded-Host", host)
+	out.Set("X-Forwarded-Proto", proto)
 }

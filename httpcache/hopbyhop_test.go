@@ -1,6 +1,7 @@
 package httpcache
 
 import (
+	"crypto/tls"
 	"net/http"
 	"reflect"
 	"testing"
@@ -68,5 +69,50 @@ func TestStoredHeader(t *testing.T) {
 	}
 	if len(in) != 5 {
 		t.Errorf("storedHeader modified its input: %v", in)
+	}
+}
+
+func TestSetForwarded(t *testing.T) {
+	tests := []struct {
+		name   string
+		remote string
+		host   string
+		tls    bool
+		in     http.Header // the client's request header
+		trust  bool
+		want   http.Header
+	}{
+		{"connection values", "192.0.2.1:5000", "app.test", false, nil, false,
+			http.Header{"X-Forwarded-For": {"192.0.2.1"}, "X-Forwarded-Host": {"app.test"}, "X-Forwarded-Proto": {"http"}}},
+		{"tls says https", "192.0.2.1:5000", "app.test", true, nil, false,
+			http.Header{"X-Forwarded-For": {"192.0.2.1"}, "X-Forwarded-Host": {"app.test"}, "X-Forwarded-Proto": {"https"}}},
+		{"hostile: untrusted client values are ignored", "192.0.2.1:5000", "app.test", false, http.Header{
+			"X-Forwarded-For": {"203.0.113.9"}, "X-Forwarded-Host": {"evil.test"}, "X-Forwarded-Proto": {"https"},
+		}, false, http.Header{"X-Forwarded-For": {"192.0.2.1"}, "X-Forwarded-Host": {"app.test"}, "X-Forwarded-Proto": {"http"}}},
+		{"trusted client values are kept, peer appended", "192.0.2.1:5000", "app.test", false, http.Header{
+			"X-Forwarded-For": {"203.0.113.9", "198.51.100.7"}, "X-Forwarded-Host": {"www.app.test"}, "X-Forwarded-Proto": {"https"},
+		}, true, http.Header{"X-Forwarded-For": {"203.0.113.9, 198.51.100.7, 192.0.2.1"}, "X-Forwarded-Host": {"www.app.test"}, "X-Forwarded-Proto": {"https"}}},
+		{"trusted but absent: connection values", "[2001:db8::1]:443", "app.test", true, nil, true,
+			http.Header{"X-Forwarded-For": {"2001:db8::1"}, "X-Forwarded-Host": {"app.test"}, "X-Forwarded-Proto": {"https"}}},
+		{"unparsable peer: no X-Forwarded-For", "@", "app.test", false, nil, false,
+			http.Header{"X-Forwarded-Host": {"app.test"}, "X-Forwarded-Proto": {"http"}}},
+		{"unparsable peer, trusted prior kept", "@", "app.test", false, http.Header{"X-Forwarded-For": {"203.0.113.9"}}, true,
+			http.Header{"X-Forwarded-For": {"203.0.113.9"}, "X-Forwarded-Host": {"app.test"}, "X-Forwarded-Proto": {"http"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := &http.Request{RemoteAddr: tt.remote, Host: tt.host, Header: tt.in}
+			if in.Header == nil {
+				in.Header = http.Header{}
+			}
+			if tt.tls {
+				in.TLS = &tls.ConnectionState{}
+			}
+			out := http.Header{"X-Forwarded-For": {"stale"}}
+			SetForwarded(out, in, tt.trust)
+			if !reflect.DeepEqual(out, tt.want) {
+				t.Errorf("SetForwarded(remote %q, host %q, %v, trust=%v) = %v, want %v", tt.remote, tt.host, tt.in, tt.trust, out, tt.want)
+			}
+		})
 	}
 }

@@ -776,29 +776,7 @@ var conditionalHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Rang
 // setOriginHeaders adjusts the headers of a request for the origin.
 func (p *Proxy) setOriginHeaders(in *http.Request, out http.Header, ex *exchange) {
 	// Forwarding headers (ReverseProxy already removed the client's).
-	clientIP, _, err := net.SplitHostPort(in.RemoteAddr)
-	if p.cfg.TrustForwarded {
-		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 && err == nil {
-			clientIP = strings.Join(prior, ", ") + ", " + clientIP
-		}
-	}
-	if err == nil {
-		out.Set("X-Forwarded-For", clientIP)
-	}
-	fhost, fproto := in.Host, "http"
-	if in.TLS != nil {
-		fproto = "https"
-	}
-	if p.cfg.TrustForwarded {
-		if v := in.Header.Get("X-Forwarded-Host"); v != "" {
-			fhost = v
-		}
-		if v := in.Header.Get("X-Forwarded-Proto"); v != "" {
-			fproto = v
-		}
-	}
-	out.Set("X-Forwarded-Host", fhost)
-	out.Set("X-Forwarded-Proto", fproto)
+	SetForwarded(out, in, p.cfg.TrustForwarded)
 
 	switch ex.mode {
 	case modeMiss:

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -402,29 +403,7 @@ func (b *Broker) originHeader(r *http.Request) http.Header {
 			h[k] = v
 		}
 	}
-	ip := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(ip); err == nil {
-		ip = host
-	}
-	proto := "http"
-	if r.TLS != nil {
-		proto = "https"
-	}
-	xff, xproto, xhost := ip, proto, r.Host
-	if b.cfg.TrustForwarded {
-		if prior := strings.Join(r.Header.Values("X-Forwarded-For"), ", "); prior != "" {
-			xff = prior + ", " + ip
-		}
-		if v := r.Header.Get("X-Forwarded-Proto"); v != "" {
-			xproto = v
-		}
-		if v := r.Header.Get("X-Forwarded-Host"); v != "" {
-			xhost = v
-		}
-	}
-	h.Set("X-Forwarded-For", xff)
-	h.Set("X-Forwarded-Proto", xproto)
-	h.Set("X-Forwarded-Host", xhost)
+	httpcache.SetForwarded(h, r, b.cfg.TrustForwarded)
 	return h
 }
 
