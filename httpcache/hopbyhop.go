@@ -73,6 +73,23 @@ func storedHeader(h http.Header) http.Header {
 	return out
 }
 
+// untrustedForwarding are request fields that proxies set to describe the
+// client's connection, and that applications honour (Plug.RewriteOn's
+// x_forwarded_port, Rack's X-Forwarded-Ssl and -Scheme, Spring's
+// X-Forwarded-Prefix, IIS's X-Original-URL). From a client they are
+// forged; SetForwarded drops them unless forwarding is trusted.
+var untrustedForwarding = []string{
+	"X-Forwarded-Port",
+	"X-Forwarded-Prefix",
+	"X-Forwarded-Server",
+	"X-Forwarded-Ssl",
+	"X-Forwarded-Scheme",
+	"X-Real-Ip",
+	"X-Original-Url",
+	"X-Rewrite-Url",
+	"Front-End-Https",
+}
+
 // SetForwarded sets X-Forwarded-For, X-Forwarded-Host and
 // X-Forwarded-Proto in out, the header of a request being sent to the
 // origin on behalf of in.
@@ -84,6 +101,12 @@ func storedHeader(h http.Header) http.Header {
 // appended, and its X-Forwarded-Host and X-Forwarded-Proto replace the
 // connection's values when present. X-Forwarded-For is left unset when
 // in.RemoteAddr is not host:port and nothing trusted precedes it.
+//
+// Without trust it also deletes from out the other forwarding fields a
+// client could make up (untrustedForwarding): the cache key does not hold
+// them, yet frameworks build absolute URLs and redirects from them, so
+// one client's value would be stored for everyone. Forwarded (RFC 7239)
+// is always deleted; the X-Forwarded-* fields replace it.
 //
 // It only writes out; in is not modified. It is safe for concurrent use
 // on distinct out headers.
@@ -108,6 +131,12 @@ func SetForwarded(out http.Header, in *http.Request, trust bool) {
 		}
 		if v := in.Header.Get("X-Forwarded-Proto"); v != "" {
 			proto = v
+		}
+	}
+	out.Del("Forwarded")
+	if !trust {
+		for _, k := range untrustedForwarding {
+			delete(out, k)
 		}
 	}
 	if xff != "" {

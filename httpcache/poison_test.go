@@ -1,0 +1,60 @@
+package httpcache
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestPoison_UnkeyedForwardingHeaders checks that forwarding headers a
+// client makes up, which the key does not hold but which frameworks use to
+// build absolute URLs (Plug.RewriteOn, Rack, Spring), do not reach the
+// origin unless TrustForwarded says a front proxy set them.
+func TestPoison_UnkeyedForwardingHeaders(t *testing.T) {
+	hostile := []struct{ name, value string }{
+		{"Forwarded", "for=203.0.113.9;host=evil.test;proto=https"},
+		{"X-Forwarded-Port", "1337"},
+		{"X-Forwarded-Prefix", "/evil"},
+		{"X-Forwarded-Server", "evil.test"},
+		{"X-Forwarded-Ssl", "on"},
+		{"X-Forwarded-Scheme", "https"},
+		{"X-Real-Ip", "203.0.113.9"},
+		{"X-Original-Url", "/admin"},
+		{"X-Rewrite-Url", "/admin"},
+		{"Front-End-Https", "on"},
+	}
+	for _, trust := range []bool{false, true} {
+		for _, hh := range hostile {
+			name := "untrusted " + hh.name + " is dropped"
+			if trust {
+				name = "trusted " + hh.name + " is passed on"
+				if hh.name == "Forwarded" {
+					name = "Forwarded is dropped even when trusted"
+				}
+			}
+			t.Run(name, func(t *testing.T) {
+				r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+					w.Header().Set("Cache-Control", "public, s-maxage=600")
+					w.Write([]byte("seen=" + req.Header.Get(hh.name)))
+				}, func(c *Config) { c.TrustForwarded = trust })
+				first := r.get("/page", hh.name, hh.value)
+				got := r.origin.lastRequest().Header.Get(hh.name)
+				want := ""
+				if trust && hh.name != "Forwarded" {
+					want = hh.value
+				}
+				if got != want {
+					t.Errorf("origin saw %s = %q, want %q", hh.name, got, want)
+				}
+				if !trust {
+					if first.body != "seen=" {
+						t.Errorf("attacker's response body = %q, want %q", first.body, "seen=")
+					}
+					if victim := r.get("/page"); strings.Contains(victim.body, hh.value) {
+						t.Errorf("next visitor got %q: poisoned by %s", victim.body, hh.name)
+					}
+				}
+			})
+		}
+	}
+}
