@@ -38,6 +38,29 @@ func removeHopByHop(h http.Header) {
 	}
 }
 
+// withoutNominated returns r, or a shallow copy of r whose header lacks
+// the fields named in Connection, when it carries any. Those fields never
+// reach the origin (removeHopByHop), so a variant selected by them would
+// store a response rendered without them for every client that sends
+// them. r is not modified.
+func withoutNominated(r *http.Request) *http.Request {
+	nominated := false
+	for _, v := range r.Header["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textproto.TrimString(f); f != "" && len(r.Header[http.CanonicalHeaderKey(f)]) > 0 {
+				nominated = true
+			}
+		}
+	}
+	if !nominated {
+		return r
+	}
+	r2 := r.WithContext(r.Context())
+	r2.Header = r.Header.Clone()
+	removeHopByHop(r2.Header)
+	return r2
+}
+
 // upgradeType returns the protocol a request asks to switch to: the
 // Upgrade field's value, only when Connection lists the "upgrade" token.
 // "Connection: keep-alive, Upgrade" without an Upgrade field, or an

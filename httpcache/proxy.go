@@ -332,6 +332,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		ex.cs = cacheStatus{fwd: fwdBypass, detail: reasonHost}
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		// Key the variant and judge Authorization on what the origin will
+		// see: fields named in Connection never reach it.
+		r = withoutNominated(r)
+		ex.in = r
 		p.serveCacheable(w, r, ex)
 		return
 	default:
