@@ -433,7 +433,7 @@ func (s *Store) Annotate(ctx context.Context, key, variant string, set map[strin
 // the oldest entry, so its cost grows with the number of expired records,
 // not with the store. Stats.Expired counts them.
 func (s *Store) RemoveExpired(ctx context.Context, now time.Time) (int, error) {
-	limit := clampNs(now.UnixNano())
+	limit := clampNs(timeNanos(now))
 	total := 0
 	for {
 		var n int
@@ -472,7 +472,7 @@ func (w *wtx) removeExpired(limitNs int64, max int, stop func() bool) (n int, mo
 		ck := ik[8:]
 		if v := w.rec.Get(ck); v != nil {
 			m, err := decodeMeta(v)
-			if err != nil || (!m.Expires.IsZero() && clampNs(m.Expires.UnixNano()) == int64(binary.BigEndian.Uint64(ik))) {
+			if err != nil || (!m.Expires.IsZero() && clampNs(timeNanos(m.Expires)) == int64(binary.BigEndian.Uint64(ik))) {
 				if err := w.del(ck, v); err != nil {
 					return n, false, err
 				}

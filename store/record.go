@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"math/bits"
 	"slices"
 	"strings"
@@ -27,7 +28,9 @@ type Record struct {
 	// RequestTime and ResponseTime are kept as given. StoredTime zero is
 	// set to Options.Now() in the stored copy. Times are stored with
 	// nanosecond precision and returned in UTC; the Unix epoch instant
-	// itself reads back as the zero time.
+	// itself reads back as the zero time, and times before 1677-09-21 or
+	// after 2262-04-11 (beyond int64 nanoseconds) read back as those
+	// bounds.
 	RequestTime, ResponseTime, StoredTime time.Time
 	// Expires is a removal hint: RemoveExpired deletes records whose
 	// Expires is not after its argument, and eviction takes them first.
@@ -89,9 +92,24 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// The instants int64 Unix nanoseconds can hold (1677-09-21 to 2262-04-11).
+var (
+	minNanosTime = time.Unix(0, math.MinInt64)
+	maxNanosTime = time.Unix(0, math.MaxInt64)
+)
+
+// timeNanos is t in Unix nanoseconds, 0 for the zero time. A time outside
+// what int64 nanoseconds hold is saturated to the nearest end: t.UnixNano
+// would wrap it into an unrelated instant (a far-future Expires into the
+// past, removing the record at once).
 func timeNanos(t time.Time) int64 {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return 0
+	case t.Before(minNanosTime):
+		return math.MinInt64
+	case t.After(maxNanosTime):
+		return math.MaxInt64
 	}
 	return t.UnixNano()
 }

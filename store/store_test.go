@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -676,6 +677,63 @@ func TestStore_RemoveExpired(t *testing.T) {
 	}
 	if n, _ := s.RemoveExpired(ctx, now.Add(2*time.Minute)); n != 1 {
 		t.Errorf("RemoveExpired(now+2m) = %d, want 1 (re-put)", n)
+	}
+}
+
+// TestStore_TimesBeyondNanoseconds: a time outside what int64 Unix
+// nanoseconds hold (before 1678, after 2262; httpcache's Expires is
+// ResponseTime plus a freshness of up to ~292 years) is saturated to that
+// range, never wrapped into another time: a page meant to live long must
+// not read back as expired in 1715 and be removed at once.
+func TestStore_TimesBeyondNanoseconds(t *testing.T) {
+	s := newTestStore(t, Options{})
+	maxT, minT := time.Unix(0, math.MaxInt64).UTC(), time.Unix(0, math.MinInt64).UTC()
+	tests := []struct {
+		name       string
+		in, want   time.Time
+		expiredNow bool // removed by RemoveExpired(2026)
+	}{
+		{"year 2300 saturates to 2262", time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), maxT, false},
+		{"max-age of 292 years", time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC).Add(math.MaxInt64), maxT, false},
+		{"year 9999 saturates to 2262", time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), maxT, false},
+		{"year 1500 saturates to 1677", time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC), minT, true},
+		{"in range is kept exactly", time.Date(2200, 1, 2, 3, 4, 5, 6, time.UTC), time.Date(2200, 1, 2, 3, 4, 5, 6, time.UTC), false},
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key := fmt.Sprintf("far-%d", i)
+			r := mkrec(key, "")
+			r.Expires, r.RequestTime, r.ResponseTime = tt.in, tt.in, tt.in
+			mustPut(t, s, r)
+			got, err := s.Get(ctx, key, "")
+			if err != nil {
+				t.Fatalf("Get = %v", err)
+			}
+			for _, f := range []struct {
+				field string
+				got   time.Time
+			}{{"Expires", got.Expires}, {"RequestTime", got.RequestTime}, {"ResponseTime", got.ResponseTime}} {
+				if !f.got.Equal(tt.want) {
+					t.Errorf("Put %s %v, Get = %v, want %v", f.field, tt.in, f.got, tt.want)
+				}
+			}
+			n, err := s.RemoveExpired(ctx, now)
+			if err != nil {
+				t.Fatalf("RemoveExpired = %v", err)
+			}
+			if got, want := n == 1, tt.expiredNow; got != want {
+				t.Errorf("RemoveExpired(%v) removed %d records, want expired=%v", now, n, want)
+			}
+			if !tt.expiredNow {
+				if err := s.Delete(ctx, key, ""); err != nil {
+					t.Errorf("Delete = %v", err)
+				}
+			}
+		})
+	}
+	if st := s.Stats(); st.Records != 0 || st.Bytes != 0 {
+		t.Errorf("after removing every record Stats = %d records, %d bytes, want 0, 0", st.Records, st.Bytes)
 	}
 }
 

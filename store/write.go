@@ -248,7 +248,7 @@ func (w *wtx) del(ck, v []byte) error {
 			}
 		}
 		if !m.Expires.IsZero() {
-			if err := w.exp.Delete(w.tsKey(m.Expires.UnixNano(), ck)); err != nil {
+			if err := w.exp.Delete(w.tsKey(timeNanos(m.Expires), ck)); err != nil {
 				return must(err)
 			}
 		}
@@ -285,7 +285,7 @@ func (w *wtx) put(ck, v []byte, tags []string, expires time.Time, atimeNs int64)
 		}
 	}
 	if !expires.IsZero() {
-		if err := w.exp.Put(w.tsKey(expires.UnixNano(), ck), nil); err != nil {
+		if err := w.exp.Put(w.tsKey(timeNanos(expires), ck), nil); err != nil {
 			return must(err)
 		}
 	}
