@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -293,6 +294,9 @@ func (b *Broker) refuse(w http.ResponseWriter, r *http.Request, status int, reas
 // then the client's 101.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	guarded := b.paths[r.URL.Path]
+	// Every response says the cache was bypassed (RFC 9211), refusals
+	// included, like the proxy's own.
+	w.Header().Set("Cache-Status", cacheStatus(guarded, 0))
 	if !websocket.IsWebSocketUpgrade(r) {
 		if guarded {
 			b.refuse(w, r, http.StatusBadRequest, ReasonNotUpgrade, "this is a WebSocket endpoint")
@@ -323,7 +327,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	respHdr := http.Header{}
+	respHdr := http.Header{"Cache-Status": {cacheStatus(guarded, 0)}}
 	if p := oc.Subprotocol(); p != "" {
 		respHdr.Set("Sec-WebSocket-Protocol", p)
 	}
@@ -353,6 +357,20 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	delete(b.sessions, s)
 	b.mu.Unlock()
+}
+
+// cacheStatus is the RFC 9211 Cache-Status of a response from the broker:
+// the cache is bypassed, on a configured socket path (guarded) or for an
+// upgrade elsewhere; fwdStatus, when not zero, is the origin's answer.
+func cacheStatus(guarded bool, fwdStatus int) string {
+	s := "firstrender; fwd=bypass"
+	if fwdStatus != 0 {
+		s += "; fwd-status=" + strconv.Itoa(fwdStatus)
+	}
+	if guarded {
+		return s + "; detail=socket-path"
+	}
+	return s + "; detail=upgrade"
 }
 
 func (b *Broker) reserve() string {
@@ -438,6 +456,7 @@ func (b *Broker) dialOrigin(w http.ResponseWriter, r *http.Request) (*websocket.
 			w.Header().Set("Content-Type", ct)
 		}
 		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Cache-Status", cacheStatus(b.paths[r.URL.Path], resp.StatusCode))
 		w.WriteHeader(resp.StatusCode)
 		w.Write(body)
 		return nil, nil, false

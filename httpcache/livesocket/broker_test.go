@@ -306,6 +306,9 @@ func TestBroker_OriginDown(t *testing.T) {
 	if got := val(tb.b.m.refused.WithLabelValues(ReasonUpstreamDown)); got != 1 {
 		t.Errorf("refused{origin_down} = %v, want 1", got)
 	}
+	if got, want := resp.Header.Get("Cache-Status"), "firstrender; fwd=bypass; detail=socket-path"; got != want {
+		t.Errorf("Cache-Status = %q, want %q", got, want)
+	}
 }
 
 func statusOf(r *http.Response) int {
@@ -357,6 +360,9 @@ func TestBroker_OriginRefusing(t *testing.T) {
 	if got := val(tb.b.m.refused.WithLabelValues(ReasonUpstreamDeny)); got != 1 {
 		t.Errorf("refused{origin_refused} = %v, want 1", got)
 	}
+	if got, want := resp.Header.Get("Cache-Status"), "firstrender; fwd=bypass; fwd-status=403; detail=socket-path"; got != want {
+		t.Errorf("Cache-Status = %q, want %q", got, want)
+	}
 }
 
 func TestBroker_Refusals(t *testing.T) {
@@ -391,6 +397,13 @@ func TestBroker_Refusals(t *testing.T) {
 			if got := val(tb.b.m.refused.WithLabelValues(tt.reason)); got < 1 {
 				t.Errorf("refused{%s} = %v, want >= 1", tt.reason, got)
 			}
+			want := "firstrender; fwd=bypass; detail=socket-path"
+			if tt.path != "/live/websocket" {
+				want = "firstrender; fwd=bypass; detail=upgrade"
+			}
+			if got := resp.Header.Get("Cache-Status"); got != want {
+				t.Errorf("Cache-Status = %q, want %q", got, want)
+			}
 		})
 	}
 	if n := len(origin.requests()); n != 0 {
@@ -404,6 +417,17 @@ func TestBroker_Refusals(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("plain GET /live/websocket = %d, want 400", resp.StatusCode)
+	}
+	if got, want := resp.Header.Get("Cache-Status"), "firstrender; fwd=bypass; detail=socket-path"; got != want {
+		t.Errorf("plain GET /live/websocket: Cache-Status = %q, want %q", got, want)
+	}
+	// An accepted upgrade says so too.
+	_, resp, err = tb.dial(t, "/live/websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := resp.Header.Get("Cache-Status"), "firstrender; fwd=bypass; detail=socket-path"; got != want {
+		t.Errorf("101: Cache-Status = %q, want %q", got, want)
 	}
 }
 
