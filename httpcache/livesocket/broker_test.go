@@ -513,23 +513,28 @@ func TestBroker_DeadPeer(t *testing.T) {
 
 func TestBroker_PingKeepsAlive(t *testing.T) {
 	origin := newTestOrigin(t, echo)
+	// A pong timeout well above the ping interval, so a loaded machine
+	// (-race, shared cores) does not miss it; the socket must outlive
+	// several pong timeouts, which only answered pings allow.
+	const pongTimeout = time.Second
 	tb := newTestBroker(t, origin.url(), func(c *Config) {
 		c.PingInterval = 50 * time.Millisecond
-		c.PongTimeout = 250 * time.Millisecond
+		c.PongTimeout = pongTimeout
 		c.WriteTimeout = 100 * time.Millisecond
 	})
 	c := tb.mustDial(t, "/live/websocket", nil)
-	pings := make(chan struct{}, 100)
+	pings := make(chan struct{}, 1024)
 	c.SetPingHandler(func(s string) error {
 		pings <- struct{}{}
 		return c.WriteControl(websocket.PongMessage, []byte(s), time.Now().Add(time.Second))
 	})
 	go c.ReadMessage()
-	for i := 0; i < 16; i++ { // 16 pings = 800ms > PingInterval+PongTimeout: still open
+	start := time.Now()
+	for n := 0; time.Since(start) < 2*pongTimeout; n++ {
 		select {
 		case <-pings:
 		case <-time.After(5 * time.Second):
-			t.Fatalf("got %d pings, want 16", i)
+			t.Fatalf("got %d pings in %v, want pings until %v", n, time.Since(start), 2*pongTimeout)
 		}
 	}
 	if n := tb.b.Open(); n != 1 {
