@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -189,11 +191,17 @@ type Store struct {
 // Open opens (creating if needed, unless read-only) the store at path.
 // Errors are *OpenError naming path and wrapping ErrLocked, ErrCorrupt,
 // ErrVersion, ErrInvalid or the operating system's error (fs.ErrPermission,
-// fs.ErrNotExist). Open reads only the meta bucket: its cost does not
+// fs.ErrNotExist, syscall.EISDIR for a directory). Open reads only the meta bucket: its cost does not
 // grow with the number of records.
 func Open(path string, opts Options) (*Store, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, &OpenError{Path: path, Err: err}
+	}
+	// bbolt opens a directory read-only without complaint and then finds
+	// no database in it: say what it is, not "corrupt" (which invites
+	// moving a directory aside).
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, &OpenError{Path: path, Err: &fs.PathError{Op: "open", Path: path, Err: syscall.EISDIR}}
 	}
 	if !opts.ReadOnly {
 		if err := precheck(path, opts); err != nil {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,6 +128,8 @@ func TestOpen_Errors(t *testing.T) {
 	}{
 		{"directory does not exist", filepath.Join(dir, "nope", "x.db"), Options{}, fs.ErrNotExist},
 		{"read-only file does not exist", filepath.Join(dir, "missing.db"), Options{ReadOnly: true}, fs.ErrNotExist},
+		{"a directory is not a database file", dir, Options{}, syscall.EISDIR},
+		{"read-only open of a directory", dir, Options{ReadOnly: true}, syscall.EISDIR},
 		{"text file is not a database", write("text.db", bytes.Repeat([]byte("not a bbolt file\n"), 1000)), Options{}, ErrCorrupt},
 		{"short garbage is not a database", write("short.db", []byte("xx")), Options{}, ErrCorrupt},
 		{"bbolt file of another application", boltFile("other.db", func(tx *bolt.Tx) error {

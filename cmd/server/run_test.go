@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -444,6 +445,40 @@ func TestRun_LockedDatabaseNamesFlag(t *testing.T) {
 	err = run(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "--db "+db) || !strings.Contains(err.Error(), "locked") {
 		t.Errorf("second server on the same --db: got %v, want an error naming --db and saying it is locked", err)
+	}
+}
+
+// TestRun_BadDatabaseNamesFlag: a --db that cannot be used stops the
+// server with a message naming the flag, the file and what is wrong, and
+// leaves the file as it was.
+func TestRun_BadDatabaseNamesFlag(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	content := []byte(strings.Repeat("not a database\n", 500))
+	if err := os.WriteFile(garbage, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, db, want string
+	}{
+		{"directory", dir, "is a directory"},
+		{"missing parent directory", filepath.Join(dir, "nope", "x.db"), "no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseConfig([]string{"--upstream", "http://127.0.0.1:1", "--db", tt.db, "--listen", "127.0.0.1:0", "--admin-listen="}, envFrom(nil), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.logOutput = io.Discard
+			err = run(context.Background(), cfg)
+			if err == nil || !strings.Contains(err.Error(), "--db "+tt.db+": ") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run with --db %s: got %v, want an error naming --db and saying %q", tt.db, err, tt.want)
+			}
+		})
+	}
+	if got, err := os.ReadFile(garbage); err != nil || !bytes.Equal(got, content) {
+		t.Errorf("after the refused start %s holds %d bytes (err %v), want its %d bytes unchanged", garbage, len(got), err, len(content))
 	}
 }
 
