@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -278,7 +279,10 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w (waited %v)", ErrLocked, opts.Timeout)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
-		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
+		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping),
+		// bbolt has no sentinel for a file shorter than two of its pages
+		// (garbage of 4-8 KiB, or a cut file): it is not a database.
+		strings.HasPrefix(err.Error(), "file size too small"):
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return nil, err

@@ -132,6 +132,8 @@ func TestOpen_Errors(t *testing.T) {
 		{"read-only open of a directory", dir, Options{ReadOnly: true}, syscall.EISDIR},
 		{"text file is not a database", write("text.db", bytes.Repeat([]byte("not a bbolt file\n"), 1000)), Options{}, ErrCorrupt},
 		{"short garbage is not a database", write("short.db", []byte("xx")), Options{}, ErrCorrupt},
+		{"garbage between one and two pages is not a database", write("onepage.db", bytes.Repeat([]byte("x"), 7500)), Options{}, ErrCorrupt},
+		{"garbage between one and two pages read-only", filepath.Join(dir, "onepage.db"), Options{ReadOnly: true}, ErrCorrupt},
 		{"bbolt file of another application", boltFile("other.db", func(tx *bolt.Tx) error {
 			_, err := tx.CreateBucket([]byte("widgets"))
 			return err

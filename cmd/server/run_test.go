@@ -461,6 +461,7 @@ func TestRun_BadDatabaseNamesFlag(t *testing.T) {
 	tests := []struct {
 		name, db, want string
 	}{
+		{"file that is not a database", garbage, "not a firstrender database or damaged"},
 		{"directory", dir, "is a directory"},
 		{"missing parent directory", filepath.Join(dir, "nope", "x.db"), "no such file or directory"},
 	}
