@@ -230,13 +230,17 @@ func New(cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-// forwardedClient is the first X-Forwarded-For address, else the remote IP.
+// forwardedClient is the last X-Forwarded-For address (the one the
+// trusted proxy in front appended), else the remote IP. Earlier entries
+// come from the client and may be made up: counting them would let one
+// visitor pass for many distinct clients and disable entries alone.
 func forwardedClient(r *http.Request) string {
-	if v := r.Header.Get("X-Forwarded-For"); v != "" {
-		first, _, _ := strings.Cut(v, ",")
-		if first = strings.TrimSpace(first); first != "" {
-			return first
-		}
+	v := strings.Join(r.Header.Values("X-Forwarded-For"), ",")
+	if i := strings.LastIndexByte(v, ','); i >= 0 {
+		v = v[i+1:]
+	}
+	if v = strings.TrimSpace(v); v != "" {
+		return v
 	}
 	return remoteIP(r)
 }

@@ -75,8 +75,8 @@ type GuardConfig struct {
 	MaxMessage int
 
 	// ClientID names the client for "distinct clients". Nil means the
-	// remote IP address, or the first X-Forwarded-For entry when the
-	// broker's TrustForwarded is set.
+	// remote IP address, or the last X-Forwarded-For entry (the trusted
+	// proxy's) when the broker's TrustForwarded is set.
 	ClientID func(r *http.Request) string
 
 	// Timeout bounds each Cache/Annotator call. Zero means 5s.

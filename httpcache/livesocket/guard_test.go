@@ -248,3 +248,23 @@ func mustMetrics() *metrics {
 	m, _ := newMetrics(nil)
 	return m
 }
+
+// TestJoinGuard_ForgedForwardedFor checks that one visitor cannot pass for
+// many "distinct clients" (and so disable a cached page by itself) by
+// making up the first X-Forwarded-For entries: behind a trusted proxy that
+// appends, only the last entry is the proxy's own word.
+func TestJoinGuard_ForgedForwardedFor(t *testing.T) {
+	fc := &fakeCache{entries: map[string][]store.Meta{pageURL: {{Key: "http://app.test/prices"}}}}
+	tb := guardBroker(t, "stale", fc, 2)
+	join(t, tb, "198.51.100.1, 203.0.113.5", "SFMyNTY.forged.sig")
+	join(t, tb, "198.51.100.2, 203.0.113.5", "SFMyNTY.forged.sig")
+	syncGuard(t, tb)
+	if disabled, _ := fc.state(); len(disabled) != 0 {
+		t.Fatalf("disabled = %v after two joins from one client with forged X-Forwarded-For, want none", disabled)
+	}
+	join(t, tb, "198.51.100.3, 203.0.113.6", "SFMyNTY.forged.sig")
+	syncGuard(t, tb)
+	if disabled, _ := fc.state(); len(disabled) != 1 {
+		t.Errorf("disabled = %v after joins from two clients, want the entry", disabled)
+	}
+}
