@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"sync"
@@ -158,55 +157,39 @@ func (s *Store) evict(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	const step = 1000
-	total := 0
-	for {
-		var n int
-		var more bool
-		err := s.do(ctx, 0, func(w *wtx) error {
-			n, more = 0, false
-			done := func() bool { return w.cnt.Bytes <= target }
-			if w.cnt.Bytes <= target {
-				return nil
-			}
-			var err error
-			n, more, err = w.removeExpired(w.nowNs, step, done)
-			if err != nil || more || done() {
-				return err
-			}
-			var keys [][]byte
-			c := w.lru.Cursor()
-			for k, _ := c.First(); k != nil && len(keys) < step; k, _ = c.Next() {
-				keys = append(keys, bytes.Clone(k))
-			}
-			progress := n > 0
-			for _, k := range keys {
-				if done() {
-					return nil
-				}
-				ck := k[8:]
-				v := w.rec.Get(ck)
-				if v == nil { // stale index entry
-					if err := w.lru.Delete(k); err != nil {
-						return must(err)
-					}
-					progress = true
-					continue
-				}
-				if err := w.del(ck, v); err != nil {
-					return err
-				}
-				w.cnt.Evictions++
-				n++
-				progress = true
-			}
-			more = !done() && progress
-			return nil
-		})
-		total += n
-		if err != nil || !more {
-			return total, err
+	return s.inSteps(ctx, func(w *wtx) (n int, more bool, err error) {
+		done := func() bool { return w.cnt.Bytes <= target }
+		if done() {
+			return 0, false, nil
 		}
-	}
+		n, more, err = w.removeExpired(w.nowNs, step, done)
+		if err != nil || more || done() {
+			return n, more, err
+		}
+		keys, _ := prefixKeys(w.lru.Cursor(), nil, step)
+		progress := n > 0
+		for _, k := range keys {
+			if done() {
+				return n, false, nil
+			}
+			ck := k[8:]
+			v := w.rec.Get(ck)
+			if v == nil { // stale index entry
+				if err := w.lru.Delete(k); err != nil {
+					return n, false, must(err)
+				}
+				progress = true
+				continue
+			}
+			if err := w.del(ck, v); err != nil {
+				return n, false, err
+			}
+			w.cnt.Evictions++
+			n++
+			progress = true
+		}
+		return n, !done() && progress, nil
+	})
 }
 
 func (s *Store) expireLoop(ctx context.Context) {

@@ -153,28 +153,31 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
 }
 
 func (s *Store) deleteRange(ctx context.Context, prefix []byte) (int, error) {
+	return s.inSteps(ctx, func(w *wtx) (n int, more bool, err error) {
+		keys, more := prefixKeys(w.rec.Cursor(), prefix, chunk)
+		for _, k := range keys {
+			if err := w.del(k, w.rec.Get(k)); err != nil {
+				return n, false, err
+			}
+			n++
+		}
+		return n, more, nil
+	})
+}
+
+// inSteps runs step in one write transaction after another, until it
+// reports no more work, and returns the sum of its counts. A step whose
+// transaction failed counts nothing: the error is returned with the total
+// of the steps committed before it.
+func (s *Store) inSteps(ctx context.Context, step func(w *wtx) (n int, more bool, err error)) (int, error) {
 	total := 0
 	for {
 		var n int
 		var more bool
 		err := s.do(ctx, 0, func(w *wtx) error {
-			n, more = 0, false
-			var keys [][]byte
-			c := w.rec.Cursor()
-			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				if len(keys) == chunk {
-					more = true
-					break
-				}
-				keys = append(keys, bytes.Clone(k))
-			}
-			for _, k := range keys {
-				if err := w.del(k, w.rec.Get(k)); err != nil {
-					return err
-				}
-				n++
-			}
-			return nil
+			var err error
+			n, more, err = step(w) // set afresh if the op is retried alone
+			return err
 		})
 		if err != nil {
 			return total, err
@@ -186,6 +189,18 @@ func (s *Store) deleteRange(ctx context.Context, prefix []byte) (int, error) {
 	}
 }
 
+// prefixKeys returns copies of the first max keys at or after c.Seek(prefix)
+// that start with prefix, and whether more follow.
+func prefixKeys(c *bolt.Cursor, prefix []byte, max int) (keys [][]byte, more bool) {
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(keys) == max {
+			return keys, true
+		}
+		keys = append(keys, bytes.Clone(k))
+	}
+	return keys, false
+}
+
 // DeleteTag removes every record carrying tag and returns how many it
 // removed, after commit. It uses the tag index, not a scan.
 func (s *Store) DeleteTag(ctx context.Context, tag string) (int, error) {
@@ -193,49 +208,28 @@ func (s *Store) DeleteTag(ctx context.Context, tag string) (int, error) {
 		return 0, fmt.Errorf("store: delete tag: empty tag: %w", ErrInvalid)
 	}
 	prefix := append([]byte(tag), 0)
-	total := 0
-	for {
-		var n int
-		var more bool
-		err := s.do(ctx, 0, func(w *wtx) error {
-			n, more = 0, false
-			var iks [][]byte
-			c := w.tag.Cursor()
-			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				if len(iks) == chunk {
-					more = true
-					break
-				}
-				iks = append(iks, bytes.Clone(k))
-			}
-			for _, ik := range iks {
-				ck := ik[len(prefix):]
-				v := w.rec.Get(ck)
-				if v != nil {
-					m, err := decodeMeta(v)
-					if err != nil || slices.Contains(m.Tags, tag) {
-						if err := w.del(ck, v); err != nil {
-							return err
-						}
-						n++
-						continue
+	return s.inSteps(ctx, func(w *wtx) (n int, more bool, err error) {
+		iks, more := prefixKeys(w.tag.Cursor(), prefix, chunk)
+		for _, ik := range iks {
+			ck := ik[len(prefix):]
+			v := w.rec.Get(ck)
+			if v != nil {
+				m, err := decodeMeta(v)
+				if err != nil || slices.Contains(m.Tags, tag) {
+					if err := w.del(ck, v); err != nil {
+						return n, false, err
 					}
-				}
-				// Stale entry (record gone, or re-stored without the tag).
-				if err := w.tag.Delete(ik); err != nil {
-					return must(err)
+					n++
+					continue
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			return total, err
+			// Stale entry (record gone, or re-stored without the tag).
+			if err := w.tag.Delete(ik); err != nil {
+				return n, false, must(err)
+			}
 		}
-		total += n
-		if !more {
-			return total, nil
-		}
-	}
+		return n, more, nil
+	})
 }
 
 // DeleteAll removes every record and returns how many there were, after
@@ -434,23 +428,9 @@ func (s *Store) Annotate(ctx context.Context, key, variant string, set map[strin
 // not with the store. Stats.Expired counts them.
 func (s *Store) RemoveExpired(ctx context.Context, now time.Time) (int, error) {
 	limit := clampNs(timeNanos(now))
-	total := 0
-	for {
-		var n int
-		var more bool
-		err := s.do(ctx, 0, func(w *wtx) error {
-			var err error
-			n, more, err = w.removeExpired(limit, chunk, nil)
-			return err
-		})
-		if err != nil {
-			return total, err
-		}
-		total += n
-		if !more {
-			return total, nil
-		}
-	}
+	return s.inSteps(ctx, func(w *wtx) (int, bool, error) {
+		return w.removeExpired(limit, chunk, nil)
+	})
 }
 
 // removeExpired removes up to max expired records (expiry <= limitNs),

@@ -1183,3 +1183,46 @@ func TestStore_CloseWhileBusy(t *testing.T) {
 	}
 	checkIntegrity(t, path)
 }
+
+// TestStore_BulkDeletesInSteps runs every bulk delete over more records than
+// one step (transaction) takes, so counts, stale index entries and counters
+// are checked across step boundaries (the cleanup checks the file).
+func TestStore_BulkDeletesInSteps(t *testing.T) {
+	defer func(c int) { chunk = c }(chunk)
+	chunk = 7
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		del      func(s *Store) (int, error)
+		want     int
+		wantLeft int // of 53 records
+	}{
+		{"DeletePrefix", func(s *Store) (int, error) { return s.DeletePrefix(ctx, "p/") }, 50, 3},
+		{"DeleteKey of a key with many variants", func(s *Store) (int, error) { return s.DeleteKey(ctx, "p/00") }, 17, 36},
+		{"DeleteTag", func(s *Store) (int, error) { return s.DeleteTag(ctx, "t") }, 50, 3},
+		{"RemoveExpired", func(s *Store) (int, error) { return s.RemoveExpired(ctx, now) }, 50, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestStore(t, Options{})
+			for i := range 50 {
+				r := mkrec(fmt.Sprintf("p/%02d", i%3), fmt.Sprintf("v%02d", i), "t")
+				r.Expires = now.Add(-time.Duration(i) * time.Second)
+				mustPut(t, s, r)
+			}
+			mustPut(t, s, mkrec("q/1", ""), mkrec("q/2", "", "u"), mkrec("q/3", ""))
+			commits := s.Stats().Commits
+			n, err := tt.del(s)
+			if err != nil || n != tt.want {
+				t.Fatalf("%s = %d, %v; want %d, nil", tt.name, n, err, tt.want)
+			}
+			st := s.Stats()
+			if got := len(keys(t, s)); got != tt.wantLeft || st.Records != int64(tt.wantLeft) {
+				t.Errorf("after %s: %d records listed, Stats.Records %d; want %d", tt.name, got, st.Records, tt.wantLeft)
+			}
+			if steps, min := st.Commits-commits, int64(tt.want/chunk); steps < min {
+				t.Errorf("%s of %d records took %d transactions, want at least %d (steps of %d)", tt.name, tt.want, steps, min, chunk)
+			}
+		})
+	}
+}

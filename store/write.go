@@ -20,10 +20,12 @@ import (
 const (
 	maxBatchOps   = 1024
 	maxBatchBytes = 32 << 20
-	// chunk is how many records one step of a bulk delete touches in one
-	// transaction, so a purge of millions does not stall other writers.
-	chunk = 10000
 )
+
+// chunk is how many records one step of a bulk delete touches in one
+// transaction, so a purge of millions does not stall other writers. A
+// variable only so that tests can cross step boundaries with few records.
+var chunk = 10000
 
 type op struct {
 	fn   func(w *wtx) error
