@@ -532,8 +532,12 @@ var notUpdated = map[string]bool{
 }
 
 // freshen applies a 304's header fields to a stored entry (RFC 9111
-// §4.3.4) and stores the result beside the response.
-func (p *Proxy) freshen(e *entry, h304 http.Header, reqTime, respTime time.Time) *entry {
+// §4.3.4) and stores the result beside the response. When the updated
+// headers make the response one a shared cache must not store (private,
+// no-store, Authorization without public, Vary: *), the entry is deleted
+// instead and the reason returned: the refreshed entry then answers only
+// the request that revalidated it.
+func (p *Proxy) freshen(in *http.Request, rq reqDirectives, e *entry, h304 http.Header, reqTime, respTime time.Time) (*entry, string) {
 	nh := http.Header(e.rec.Header).Clone()
 	h := h304.Clone()
 	removeHopByHop(h)
@@ -546,7 +550,8 @@ func (p *Proxy) freshen(e *entry, h304 http.Header, reqTime, respTime time.Time)
 	if a, ok := h["Age"]; ok {
 		withAge["Age"] = a
 	}
-	pol := computePolicy(e.rec.Status, withAge, p.parser.response(nh), reqTime, respTime, p.fc)
+	d := p.parser.response(nh)
+	pol := computePolicy(e.rec.Status, withAge, d, reqTime, respTime, p.fc)
 	rec := *e.rec
 	rec.Header = nh
 	rec.RequestTime, rec.ResponseTime, rec.StoredTime = reqTime, respTime, time.Time{}
@@ -557,12 +562,20 @@ func (p *Proxy) freshen(e *entry, h304 http.Header, reqTime, respTime time.Time)
 	rec.Annotations[AnnotationPolicy] = pol.encode()
 	ne := &entry{rec: &rec, pol: pol, vary: e.vary, notAfter: e.notAfter}
 	rec.Expires = p.expiresHint(ne, nh)
+	if reason := storable(in.Method, in.Header, rq, rec.Status, nh, d); reason != "" {
+		p.goBackground(func() {
+			if err := p.st.Delete(context.Background(), rec.Key, rec.Variant); err != nil && !errors.Is(err, store.ErrNotFound) {
+				p.log.Warn("httpcache: store delete (304 refresh)", "key", rec.Key, "err", err)
+			}
+		})
+		return ne, reason
+	}
 	p.goBackground(func() {
 		if err := p.st.Put(context.Background(), &rec); err != nil {
 			p.log.Warn("httpcache: store put (304 refresh)", "key", rec.Key, "err", err)
 		}
 	})
-	return ne
+	return ne, ""
 }
 
 // invalidate removes the stored responses for the target URL of an
@@ -662,7 +675,7 @@ func (p *Proxy) backgroundFetch(ex *exchange) {
 	respTime := p.now()
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
-		p.freshen(ex.entry, resp.Header, reqTime, respTime)
+		p.freshen(ex.in, ex.rq, ex.entry, resp.Header, reqTime, respTime)
 		return
 	case resp.StatusCode >= 500:
 		return // keep serving what we have

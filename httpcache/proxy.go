@@ -949,7 +949,17 @@ func (p *Proxy) revalidated(resp *http.Response, ex *exchange, respTime time.Tim
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
 		// RFC 9111 §4.3.4: update the stored headers from the 304.
-		ne := p.freshen(e, resp.Header, ex.reqTime, respTime)
+		ne, reason := p.freshen(ex.in, ex.rq, e, resp.Header, ex.reqTime, respTime)
+		if reason != "" {
+			// Not stored any more: for this client only.
+			if ex.flight != nil {
+				ex.flight.release(nil)
+			}
+			ex.cs.detail = reason
+			p.pass.remember(ex.key, reason, respTime.Add(p.cfg.HitForPassTTL))
+			p.replaceWithEntry(resp, ex, ne, respTime)
+			return true
+		}
 		if ex.flight != nil {
 			ex.flight.release(ne)
 		}
