@@ -483,6 +483,29 @@ func TestRun_BadDatabaseNamesFlag(t *testing.T) {
 	}
 }
 
+// TestRun_UnreachableUpstream: an --upstream nobody listens on does not stop
+// the server; each request gets a prompt 502 with a short plain body and a
+// Cache-Status, and the server still shuts down cleanly.
+func TestRun_UnreachableUpstream(t *testing.T) {
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close() // its address now refuses connections
+	s := startServer(t, []string{"--upstream", gone.URL, "--origin-timeout", "5s"}, nil)
+	for _, path := range []string{"/", "/account"} {
+		start := time.Now()
+		res, body := fetch(t, "GET", s.public+path)
+		if res.StatusCode != http.StatusBadGateway || len(body) == 0 || len(body) > 200 || res.Header.Get("Cache-Status") == "" {
+			t.Errorf("GET %s with --upstream %s unreachable: got %d, Cache-Status %q, body %q; want 502, a Cache-Status and a short body",
+				path, gone.URL, res.StatusCode, res.Header.Get("Cache-Status"), body)
+		}
+		if d := time.Since(start); d > 4*time.Second {
+			t.Errorf("GET %s took %v with a refusing upstream, want an answer well before --origin-timeout", path, d)
+		}
+	}
+	if err := s.stop(t); err != nil {
+		t.Errorf("shutdown after origin errors = %v, want nil", err)
+	}
+}
+
 func TestNewLinter_FlagsBecomePolicy(t *testing.T) {
 	tests := []struct {
 		args []string
