@@ -165,7 +165,13 @@ func (r *rig) get(path string, hdr ...string) result { return r.do(http.MethodGe
 // do2 sends a GET for "/" after mod changes the request.
 func (r *rig) do2(mod func(*http.Request)) result {
 	r.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, r.front.URL+"/", nil)
+	return r.do2Path("/", mod)
+}
+
+// do2Path sends a GET for path after mod changes the request.
+func (r *rig) do2Path(path string, mod func(*http.Request)) result {
+	r.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, r.front.URL+path, nil)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package httpcache
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -55,6 +56,31 @@ func TestPoison_UnkeyedForwardingHeaders(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestPoison_HostSpelling checks that the host the origin is told
+// (X-Forwarded-Host) is the normalized one the key holds, so a variant
+// spelling of a cached host (trailing dot, upper case, a leading-zero
+// port) cannot store absolute URLs naming another origin (a browser
+// treats "app.test." as a site of its own: its live socket Origin is
+// refused) for the visitors of the plain spelling.
+func TestPoison_HostSpelling(t *testing.T) {
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "public, s-maxage=600")
+		w.Write([]byte("host=" + req.Header.Get("X-Forwarded-Host")))
+	}, nil)
+	_, port, _ := strings.Cut(strings.TrimPrefix(r.front.URL, "http://"), ":")
+	plain := "localhost:" + port
+	for i, spelling := range []string{"localhost.:" + port, "LOCALHOST:" + port, "localhost:0" + port} {
+		path := "/p" + strconv.Itoa(i)
+		r.do2Path(path, func(req *http.Request) { req.Host = spelling })
+		if got := r.origin.lastRequest().Header.Get("X-Forwarded-Host"); got != plain {
+			t.Errorf("Host %q: origin told X-Forwarded-Host %q, want %q", spelling, got, plain)
+		}
+		if got := r.do2Path(path, func(req *http.Request) { req.Host = plain }); got.body != "host="+plain {
+			t.Errorf("after a request with Host %q, a visitor of %q got %q, want %q", spelling, plain, got.body, "host="+plain)
 		}
 	}
 }

@@ -781,6 +781,11 @@ var conditionalHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Rang
 func (p *Proxy) setOriginHeaders(in *http.Request, out http.Header, ex *exchange) {
 	// Forwarding headers (ReverseProxy already removed the client's).
 	SetForwarded(out, in, p.cfg.TrustForwarded)
+	if !p.cfg.TrustForwarded || in.Header.Get("X-Forwarded-Host") == "" {
+		// The origin renders for the host the key holds, not for another
+		// spelling of it ("app.test.", upper case, "app.test:080").
+		out.Set("X-Forwarded-Host", ex.n.host)
+	}
 
 	switch ex.mode {
 	case modeMiss:
