@@ -153,7 +153,9 @@ type Config struct {
 
 	// TrustForwarded makes the proxy keep the client's X-Forwarded-For
 	// (appending the peer address), X-Forwarded-Host and
-	// X-Forwarded-Proto, and use X-Forwarded-Proto as the key's scheme.
+	// X-Forwarded-Proto, and use X-Forwarded-Proto as the key's scheme
+	// and X-Forwarded-Host (its first entry) as the key's host, checked
+	// against Hosts.
 	// Only set it behind a proxy that overwrites those headers. The
 	// default (false) discards them and sets them from the connection.
 	TrustForwarded bool

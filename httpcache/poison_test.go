@@ -84,3 +84,29 @@ func TestPoison_HostSpelling(t *testing.T) {
 		}
 	}
 }
+
+// TestPoison_TrustedForwardedHostIsKeyed checks that behind a trusted
+// proxy that sends its own name as Host (nginx's default) and the public
+// host in X-Forwarded-Host, the key holds the host the origin renders for:
+// otherwise every public host shares one entry.
+func TestPoison_TrustedForwardedHostIsKeyed(t *testing.T) {
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "public, s-maxage=600")
+		w.Write([]byte("host=" + req.Header.Get("X-Forwarded-Host")))
+	}, func(c *Config) {
+		c.TrustForwarded = true
+		c.Hosts = []string{"a.test", "b.test", "localhost", "127.0.0.1"}
+	})
+	for _, h := range []string{"a.test", "b.test", "a.test"} {
+		got := r.get("/", "X-Forwarded-Host", h)
+		if got.body != "host="+h {
+			t.Errorf("X-Forwarded-Host %s: got %q (Cache-Status %q), want %q", h, got.body, got.header.Get("Cache-Status"), "host="+h)
+		}
+	}
+	if n := r.origin.count(); n != 2 {
+		t.Errorf("origin asked %d times, want 2 (one per host)", n)
+	}
+	if got := r.get("/", "X-Forwarded-Host", "evil.test"); !strings.Contains(got.header.Get("Cache-Status"), "detail=host-not-cached") {
+		t.Errorf("X-Forwarded-Host evil.test: Cache-Status %q, want detail=host-not-cached", got.header.Get("Cache-Status"))
+	}
+}

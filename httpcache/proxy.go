@@ -299,12 +299,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		scheme = "https"
 	}
+	host := r.Host
 	if p.cfg.TrustForwarded {
 		if fp := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))); fp == "http" || fp == "https" {
 			scheme = fp
 		}
+		// The origin renders for X-Forwarded-Host (SetForwarded): key on
+		// it too, or every public host behind a proxy that sends its own
+		// name as Host would share one entry.
+		if fh, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Host"), ","); strings.TrimSpace(fh) != "" {
+			host = strings.TrimSpace(fh)
+		}
 	}
-	n, err := normalize(scheme, r.Host, r.URL.EscapedPath(), r.URL.RawQuery, p.ignore)
+	n, err := normalize(scheme, host, r.URL.EscapedPath(), r.URL.RawQuery, p.ignore)
 	if err != nil {
 		ex.result = resError
 		var ke *KeyError
@@ -781,11 +788,10 @@ var conditionalHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Rang
 func (p *Proxy) setOriginHeaders(in *http.Request, out http.Header, ex *exchange) {
 	// Forwarding headers (ReverseProxy already removed the client's).
 	SetForwarded(out, in, p.cfg.TrustForwarded)
-	if !p.cfg.TrustForwarded || in.Header.Get("X-Forwarded-Host") == "" {
-		// The origin renders for the host the key holds, not for another
-		// spelling of it ("app.test.", upper case, "app.test:080").
-		out.Set("X-Forwarded-Host", ex.n.host)
-	}
+	// The origin renders for the host the key holds (with TrustForwarded,
+	// the client's X-Forwarded-Host), not for another spelling of it
+	// ("app.test.", upper case, "app.test:080").
+	out.Set("X-Forwarded-Host", ex.n.host)
 
 	switch ex.mode {
 	case modeMiss:
