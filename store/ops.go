@@ -386,6 +386,9 @@ func (s *Store) Variants(ctx context.Context, key string) ([]Meta, error) {
 // Annotate merges set into the record's annotations ("" as a value deletes
 // that annotation) and returns after commit. The record's access time is
 // kept. It returns ErrNotFound, or a *CorruptError for a damaged record.
+// Options.MaxObjectSize is not applied (the new size does count in
+// Stats.Bytes): marking a record, such as disabling it, must not fail
+// because the record is at the limit. Keep annotations small.
 func (s *Store) Annotate(ctx context.Context, key, variant string, set map[string]string) error {
 	if err := validateKey(key); err != nil {
 		return fmt.Errorf("store: annotate: %w", err)
