@@ -210,9 +210,11 @@ func (g *guard) work() {
 }
 
 // handle maps a failure to entries: those whose AnnotationTokens lists the
-// join's session token; if none carries the annotation for that URL, all
-// variants without it (the lint did not see the page). An entry listing
-// other tokens did not serve this client, so it is left alone.
+// join's session token; if none does, the variants without the annotation
+// (the lint did not see the page). An entry listing other tokens did not
+// serve this client, and one whose annotation is present but empty (linted,
+// no tokens: not a LiveView page) cannot have; both are left alone, so a
+// visitor cannot disable them with made-up joins naming their URL.
 func (g *guard) handle(f joinFailure) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Timeout)
 	defer cancel()
@@ -225,7 +227,7 @@ func (g *guard) handle(f joinFailure) {
 	for _, m := range metas {
 		toks, ok := m.Annotations[AnnotationTokens]
 		switch {
-		case !ok || toks == "":
+		case !ok:
 			unannotated = append(unannotated, m)
 		case f.token != "" && slices.Contains(strings.Split(toks, ","), f.token):
 			byToken = append(byToken, m)

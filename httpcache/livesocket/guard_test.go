@@ -268,3 +268,20 @@ func TestJoinGuard_ForgedForwardedFor(t *testing.T) {
 		t.Errorf("disabled = %v after joins from two clients, want the entry", disabled)
 	}
 }
+
+// TestJoinGuard_LintedPageWithoutTokens checks that a visitor cannot
+// disable a cached page that has no LiveView tokens (a stylesheet, an
+// article) by sending made-up joins naming its URL: the lint saw the page
+// (liveview.tokens is present, empty), so no join can have come from it.
+func TestJoinGuard_LintedPageWithoutTokens(t *testing.T) {
+	fc := &fakeCache{entries: map[string][]store.Meta{pageURL: {
+		{Key: "http://app.test/prices", Annotations: map[string]string{AnnotationTokens: ""}},
+	}}}
+	tb := guardBroker(t, "stale", fc, 2)
+	join(t, tb, "198.51.100.1", "SFMyNTY.forged.sig")
+	join(t, tb, "198.51.100.2", "")
+	syncGuard(t, tb)
+	if disabled, annotated := fc.state(); len(disabled) != 0 || len(annotated) != 0 {
+		t.Errorf("disabled = %v, annotated = %v after made-up joins for a page without tokens, want none", disabled, annotated)
+	}
+}

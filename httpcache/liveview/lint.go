@@ -329,6 +329,9 @@ func (l *Linter) Inspect(r *http.Request, res *httpcache.Response) httpcache.Ver
 	}
 	v.NotAfter = rep.NotAfter
 	if len(rep.Findings) == 0 && len(rep.Tokens) == 0 {
+		// Present though empty: the page was linted and holds no token,
+		// so the join guard never maps a (made-up) join to it.
+		v.Annotations = map[string]string{AnnotationTokens: ""}
 		return v
 	}
 	v.Annotations = map[string]string{}
@@ -341,13 +344,11 @@ func (l *Linter) Inspect(r *http.Request, res *httpcache.Response) httpcache.Ver
 	if !rep.Expires.IsZero() {
 		v.Annotations[AnnotationExpires] = rep.Expires.UTC().Format(time.RFC3339)
 	}
-	if len(rep.Tokens) > 0 {
-		hs := make([]string, len(rep.Tokens))
-		for i, t := range rep.Tokens {
-			hs[i] = t.Hash
-		}
-		v.Annotations[AnnotationTokens] = strings.Join(hs, ",")
+	hs := make([]string, len(rep.Tokens))
+	for i, t := range rep.Tokens {
+		hs[i] = t.Hash
 	}
+	v.Annotations[AnnotationTokens] = strings.Join(hs, ",") // "" when none: see above
 	return v
 }
 

@@ -378,3 +378,26 @@ func TestGunzip_Bomb(t *testing.T) {
 		t.Errorf("gunzip(2 MiB of zeros, limit 1 MiB) = %v, want a size error", err)
 	}
 }
+
+// TestLint_NoTokensAnnotated checks that a linted page without tokens or
+// findings still says so (liveview.tokens present, empty), so the join
+// guard never maps a made-up join to it by URL.
+func TestLint_NoTokensAnnotated(t *testing.T) {
+	l := newLinter(t, Config{})
+	for _, tt := range []struct {
+		name string
+		h    http.Header
+		body string
+	}{
+		{"plain html page", htmlHeader(), "<html><body><p>hello</p></body></html>"},
+		{"stylesheet", http.Header{"Content-Type": {"text/css"}}, "body{}"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := l.Inspect(nil, &httpcache.Response{Status: 200, Header: tt.h, Body: []byte(tt.body)})
+			got, ok := v.Annotations[AnnotationTokens]
+			if !ok || got != "" {
+				t.Errorf("Inspect: %s = %q (present %v), want present and empty", AnnotationTokens, got, ok)
+			}
+		})
+	}
+}
