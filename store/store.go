@@ -150,8 +150,12 @@ type Stats struct {
 	FileSize  int64
 	Evictions int64 // records removed to stay under MaxSize (ever)
 	Expired   int64 // records removed by RemoveExpired or eviction of expired records (ever)
-	Corrupt   int64 // damaged records met by reads since Open
-	MaxSize   int64 // Options.MaxSize
+	// Corrupt counts reads (Get, Scan, Variants) that met a damaged record
+	// since Open: an event count, not the number of damaged records (the
+	// same record read twice counts twice, and deleting it lowers nothing;
+	// Check counts them).
+	Corrupt int64
+	MaxSize int64 // Options.MaxSize
 	// Commits and Writes count write transactions and write operations
 	// since Open; Writes/Commits is the write coalescing factor.
 	Commits, Writes int64
