@@ -199,16 +199,7 @@ func (p *Proxy) prepareFill(resp *http.Response, ex *exchange) error {
 // (forward starts it).
 func (p *Proxy) inspectNow(resp *http.Response, ex *exchange, job *fillJob) error {
 	cl := resp.ContentLength
-	t := &teeBody{rc: resp.Body, max: -1, idle: p.cfg.OriginIdleTimeout, expect: cl}
-	if p.met != nil {
-		t.counted = p.met.originBytes
-	}
-	if ex.cancel != nil {
-		t.timer = time.AfterFunc(p.cfg.OriginIdleTimeout, func() {
-			ex.timedOut.Store(true)
-			ex.cancel()
-		})
-	}
+	t := p.newTeeBody(resp, ex)
 	body, err := readExactly(t, cl)
 	t.finish(err == nil)
 	p.buffered.Add(-cl)
@@ -266,13 +257,11 @@ func readExactly(r io.Reader, n int64) ([]byte, error) {
 	}
 }
 
-// wrapBody makes resp.Body enforce the origin idle timeout and, when job
-// is non-nil, buffer the body for storing while it streams to the
-// client.
-func (p *Proxy) wrapBody(resp *http.Response, ex *exchange, job *fillJob) {
-	if resp.Body == nil || resp.Body == http.NoBody && job == nil {
-		return
-	}
+// newTeeBody wraps resp's body to count origin bytes and abort the
+// transfer (cancelling ex's origin request) when the origin stalls longer
+// than OriginIdleTimeout between reads. It keeps nothing: callers set max,
+// budget and the rest when the body is to be stored.
+func (p *Proxy) newTeeBody(resp *http.Response, ex *exchange) *teeBody {
 	t := &teeBody{rc: resp.Body, max: -1, idle: p.cfg.OriginIdleTimeout, expect: resp.ContentLength}
 	if p.met != nil {
 		t.counted = p.met.originBytes
@@ -283,6 +272,17 @@ func (p *Proxy) wrapBody(resp *http.Response, ex *exchange, job *fillJob) {
 			ex.cancel()
 		})
 	}
+	return t
+}
+
+// wrapBody makes resp.Body enforce the origin idle timeout and, when job
+// is non-nil, buffer the body for storing while it streams to the
+// client.
+func (p *Proxy) wrapBody(resp *http.Response, ex *exchange, job *fillJob) {
+	if resp.Body == nil || resp.Body == http.NoBody && job == nil {
+		return
+	}
+	t := p.newTeeBody(resp, ex)
 	if job != nil {
 		t.max = p.cfg.MaxObjectSize
 		t.budget, t.limit = &p.buffered, p.cfg.MaxBuffered
@@ -653,19 +653,9 @@ func (p *Proxy) backgroundFetch(ex *exchange) {
 	}
 	out.Header = ex.in.Header.Clone()
 	removeHopByHop(out.Header)
-	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		delete(out.Header, k)
-	}
-	p.setOriginHeaders(ex.in, out.Header, ex)
-	reqTime, wall := p.now(), time.Now()
-	resp, err := p.cfg.Transport.RoundTrip(out)
-	if p.met != nil {
-		code := 0
-		if err == nil {
-			code = resp.StatusCode
-		}
-		p.met.origin(code, time.Since(wall))
-	}
+	p.setOriginHeaders(ex.in, out.Header, ex) // replaces the client's forwarding fields
+	reqTime := p.now()
+	resp, err := p.roundTrip(out)
 	if err != nil {
 		p.log.Warn("httpcache: background revalidation", "key", ex.key, "err", err)
 		return

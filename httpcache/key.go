@@ -332,6 +332,20 @@ func queryRaw(c byte) bool {
 	return isUnreserved(c) || isSubDelim(c) || c == ':' || c == '@' || c == '/' || c == '?'
 }
 
+// percentEscape decodes the hex digits of the percent-escape at s[i]
+// (which is '%'), or says why it is not one.
+func percentEscape(s string, i int) (hi, lo byte, err error) {
+	if i+2 >= len(s) {
+		return 0, 0, &KeyError{Reason: "truncated percent-escape"}
+	}
+	hi, ok1 := unhex(s[i+1])
+	lo, ok2 := unhex(s[i+2])
+	if !ok1 || !ok2 {
+		return 0, 0, &KeyError{Reason: fmt.Sprintf("invalid percent-escape %q", s[i:i+3])}
+	}
+	return hi, lo, nil
+}
+
 // normEscape normalizes the percent-encoding of s: escapes of unreserved
 // characters are decoded, other escapes get uppercase hex, and bytes that
 // must not appear raw (per raw) are encoded. It returns s itself when
@@ -341,13 +355,9 @@ func normEscape(s string, raw func(byte) bool) (string, error) {
 	for ; i < len(s); i++ {
 		c := s[i]
 		if c == '%' {
-			if i+2 >= len(s) {
-				return "", &KeyError{Reason: "truncated percent-escape"}
-			}
-			hi, ok1 := unhex(s[i+1])
-			lo, ok2 := unhex(s[i+2])
-			if !ok1 || !ok2 {
-				return "", &KeyError{Reason: fmt.Sprintf("invalid percent-escape %q", s[i:i+3])}
+			hi, lo, err := percentEscape(s, i)
+			if err != nil {
+				return "", err
 			}
 			d := hi<<4 | lo
 			if isUnreserved(d) || s[i+1] != upperhex[hi] || s[i+2] != upperhex[lo] {
@@ -368,13 +378,9 @@ func normEscape(s string, raw func(byte) bool) (string, error) {
 	for ; i < len(s); i++ {
 		c := s[i]
 		if c == '%' {
-			if i+2 >= len(s) {
-				return "", &KeyError{Reason: "truncated percent-escape"}
-			}
-			hi, ok1 := unhex(s[i+1])
-			lo, ok2 := unhex(s[i+2])
-			if !ok1 || !ok2 {
-				return "", &KeyError{Reason: fmt.Sprintf("invalid percent-escape %q", s[i:i+3])}
+			hi, lo, err := percentEscape(s, i)
+			if err != nil {
+				return "", err
 			}
 			d := hi<<4 | lo
 			if isUnreserved(d) {

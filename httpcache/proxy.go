@@ -934,15 +934,7 @@ func (p *Proxy) refetch(resp *http.Response) error {
 	for _, k := range conditionalHeaders {
 		delete(out.Header, k)
 	}
-	wall := time.Now()
-	nr, err := p.cfg.Transport.RoundTrip(out)
-	if p.met != nil {
-		code := 0
-		if err == nil {
-			code = nr.StatusCode
-		}
-		p.met.origin(code, time.Since(wall))
-	}
+	nr, err := p.roundTrip(out)
 	if err != nil {
 		return err
 	}
@@ -1035,6 +1027,21 @@ func (r *httptestRecorder) Write(b []byte) (int, error) {
 func (p *Proxy) writeEntryTo(w http.ResponseWriter, r *http.Request, e *entry, cs cacheStatus, now time.Time) {
 	// The hit flag is not set: this response was forwarded.
 	p.writeEntry(w, r, e, cs, now)
+}
+
+// roundTrip sends out to the origin outside the ReverseProxy (refetches,
+// background revalidations), recording the origin metrics.
+func (p *Proxy) roundTrip(out *http.Request) (*http.Response, error) {
+	wall := time.Now()
+	resp, err := p.cfg.Transport.RoundTrip(out)
+	if p.met != nil {
+		code := 0
+		if err == nil {
+			code = resp.StatusCode
+		}
+		p.met.origin(code, time.Since(wall))
+	}
+	return resp, err
 }
 
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {

@@ -203,30 +203,27 @@ func (s *state) u8(what string) (uint8, error) {
 }
 
 func (s *state) u16(what string) (uint16, error) {
-	if err := s.need(2, what); err != nil {
+	b, err := s.bytes(2, what)
+	if err != nil {
 		return 0, err
 	}
-	v := binary.BigEndian.Uint16(s.b[s.off:])
-	s.off += 2
-	return v, nil
+	return binary.BigEndian.Uint16(b), nil
 }
 
 func (s *state) u32(what string) (uint32, error) {
-	if err := s.need(4, what); err != nil {
+	b, err := s.bytes(4, what)
+	if err != nil {
 		return 0, err
 	}
-	v := binary.BigEndian.Uint32(s.b[s.off:])
-	s.off += 4
-	return v, nil
+	return binary.BigEndian.Uint32(b), nil
 }
 
 func (s *state) u64(what string) (uint64, error) {
-	if err := s.need(8, what); err != nil {
+	b, err := s.bytes(8, what)
+	if err != nil {
 		return 0, err
 	}
-	v := binary.BigEndian.Uint64(s.b[s.off:])
-	s.off += 8
-	return v, nil
+	return binary.BigEndian.Uint64(b), nil
 }
 
 func (s *state) bytes(n int, what string) ([]byte, error) {
