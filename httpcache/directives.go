@@ -168,6 +168,7 @@ const (
 	reasonUpgrade        = "upgrade"
 	reasonHost           = "host-not-cached"
 	reasonSocketPath     = "socket-path"
+	reasonRequestBody    = "request-body"
 )
 
 // storable decides whether a shared cache may store resp for req

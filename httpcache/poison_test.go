@@ -1,6 +1,7 @@
 package httpcache
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -108,5 +109,33 @@ func TestPoison_TrustedForwardedHostIsKeyed(t *testing.T) {
 	}
 	if got := r.get("/", "X-Forwarded-Host", "evil.test"); !strings.Contains(got.header.Get("Cache-Status"), "detail=host-not-cached") {
 		t.Errorf("X-Forwarded-Host evil.test: Cache-Status %q, want detail=host-not-cached", got.header.Get("Cache-Status"))
+	}
+}
+
+// TestPoison_FatGET checks that a GET carrying a body (which some
+// frameworks read as parameters: the "fat GET" of cache-poisoning lore)
+// is never stored: the key does not hold the body.
+func TestPoison_FatGET(t *testing.T) {
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		w.Header().Set("Cache-Control", "public, s-maxage=600")
+		w.Write([]byte("q=" + string(b)))
+	}, nil)
+	req, err := http.NewRequest(http.MethodGet, r.front.URL+"/search", strings.NewReader("evil"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	r.settle()
+	if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "fwd=bypass") || strings.Contains(cs, "stored") {
+		t.Errorf("GET with a body: Cache-Status %q, want fwd=bypass and not stored", cs)
+	}
+	if got := r.get("/search"); got.body != "q=" {
+		t.Errorf("next visitor got %q, want %q (not the body-carrying request's response)", got.body, "q=")
 	}
 }

@@ -338,6 +338,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ex.cs = cacheStatus{fwd: fwdBypass, detail: reasonHost}
+	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.ContentLength != 0:
+		// A GET with a body ("fat GET"): some applications read it as
+		// parameters, and the key does not hold it. Forward, never store.
+		ex.cs = cacheStatus{fwd: fwdBypass, detail: reasonRequestBody}
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		// Key the variant and judge Authorization on what the origin will
 		// see: fields named in Connection never reach it.
