@@ -324,6 +324,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.n = n
+	if upgradeType(r.Header) != "" && headerHasToken(r.Header, "Upgrade", "h2c") {
+		// An h2c upgrade (deprecated, RFC 9113 §3.1) would hand the client
+		// a raw HTTP/2 connection to the origin, past the host policy and
+		// the cache ("h2c smuggling"): drop it like any hop-by-hop field
+		// (RFC 9110 §7.8 lets a proxy ignore Upgrade) and serve a plain
+		// request. Other upgrades (WebSocket) are tunnelled.
+		r = r.WithContext(r.Context())
+		r.Header = r.Header.Clone()
+		removeHopByHop(r.Header)
+		ex.in = r
+	}
 	cachedHost := p.hostCached(&ex.n)
 	switch {
 	case upgradeType(r.Header) != "":
