@@ -628,6 +628,7 @@ func (p *Proxy) revalidateInBackground(ex *exchange, e *entry) {
 	p.reval[id] = true
 	p.revalMu.Unlock()
 	in := ex.in.Clone(context.Background())
+	in.Method = http.MethodGet // what backgroundFetch sends, even for a HEAD served stale
 	bex := &exchange{in: in, n: ex.n, key: ex.key, rq: ex.rq, mode: modeRevalidate, entry: e}
 	started := p.goBackground(func() {
 		defer func() {

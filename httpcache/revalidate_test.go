@@ -44,3 +44,33 @@ func TestRevalidate_304ForbidsStoring(t *testing.T) {
 		})
 	}
 }
+
+// TestRevalidate_HEADTriggersBackgroundGET checks that a HEAD served
+// stale under stale-while-revalidate refreshes the entry: the background
+// request is a GET, and its answer (304 or 200) is judged as one, not
+// refused as a response to HEAD (which deleted the entry).
+func TestRevalidate_HEADTriggersBackgroundGET(t *testing.T) {
+	for _, answer := range []int{http.StatusNotModified, http.StatusOK} {
+		t.Run(http.StatusText(answer), func(t *testing.T) {
+			r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+				w.Header().Set("Etag", `"e1"`)
+				w.Header().Set("Cache-Control", "max-age=10, stale-while-revalidate=60")
+				if answer == http.StatusNotModified && req.Header.Get("If-None-Match") == `"e1"` {
+					w.WriteHeader(http.StatusNotModified)
+					return
+				}
+				w.Write([]byte("v1"))
+			}, nil)
+			r.get("/")
+			r.clock.Advance(20 * time.Second)
+			if got := r.do(http.MethodHead, "/"); !strings.Contains(got.header.Get("Cache-Status"), "stale-while-revalidate") {
+				t.Fatalf("HEAD in the stale-while-revalidate window: Cache-Status %q, want detail=stale-while-revalidate", got.header.Get("Cache-Status"))
+			}
+			n := r.origin.count()
+			got := r.get("/")
+			if cs := got.header.Get("Cache-Status"); !strings.HasPrefix(cs, "firstrender; hit") || strings.Contains(cs, "stale") || r.origin.count() != n {
+				t.Errorf("GET after the background revalidation: Cache-Status %q, origin asked %d more; want a fresh hit", cs, r.origin.count()-n)
+			}
+		})
+	}
+}
