@@ -106,7 +106,7 @@ func (p *Proxy) maybeStore(resp *http.Response, ex *exchange, respTime time.Time
 		if ex.flight != nil {
 			ex.flight.release(nil) // waiters need not wait for the body
 		}
-		if ex.mode == modeRevalidate && resp.StatusCode < 500 {
+		if ex.mode == modeRevalidate && resp.StatusCode < 500 && !requestOnly(reason) {
 			// The origin's new answer supersedes the stored one.
 			e := ex.entry
 			p.goBackground(func() {
@@ -119,6 +119,15 @@ func (p *Proxy) maybeStore(resp *http.Response, ex *exchange, respTime time.Time
 	ex.cs.stored = true
 	ex.cs.ttl, ex.cs.hasTTL = job.pol.lifetime-job.pol.initialAge, true
 	return job
+}
+
+// requestOnly reports whether a refusal to store is owed to the request
+// alone (its no-store or Authorization) or to a transient state (closing),
+// not to the origin's answer. Such a refusal answers that client without
+// touching what is stored for others: otherwise any visitor could purge
+// entries with request headers.
+func requestOnly(reason string) bool {
+	return reason == reasonRequestNoStore || reason == reasonAuthorization || reason == "closing"
 }
 
 // dropJob gives up storing job before the response's headers go out
@@ -534,9 +543,10 @@ var notUpdated = map[string]bool{
 // freshen applies a 304's header fields to a stored entry (RFC 9111
 // §4.3.4) and stores the result beside the response. When the updated
 // headers make the response one a shared cache must not store (private,
-// no-store, Authorization without public, Vary: *), the entry is deleted
-// instead and the reason returned: the refreshed entry then answers only
-// the request that revalidated it.
+// no-store, Vary: *), the entry is deleted instead and the reason
+// returned: the refreshed entry then answers only the request that
+// revalidated it. A reason owed to the request alone (requestOnly) leaves
+// the stored entry as it was.
 func (p *Proxy) freshen(in *http.Request, rq reqDirectives, e *entry, h304 http.Header, reqTime, respTime time.Time) (*entry, string) {
 	nh := http.Header(e.rec.Header).Clone()
 	h := h304.Clone()
@@ -563,6 +573,9 @@ func (p *Proxy) freshen(in *http.Request, rq reqDirectives, e *entry, h304 http.
 	ne := &entry{rec: &rec, pol: pol, vary: e.vary, notAfter: e.notAfter}
 	rec.Expires = p.expiresHint(ne, nh)
 	if reason := storable(in.Method, in.Header, rq, rec.Status, nh, d); reason != "" {
+		if requestOnly(reason) {
+			return ne, reason // for this client; the stored entry stays as it was
+		}
 		p.goBackground(func() {
 			if err := p.st.Delete(context.Background(), rec.Key, rec.Variant); err != nil && !errors.Is(err, store.ErrNotFound) {
 				p.log.Warn("httpcache: store delete (304 refresh)", "key", rec.Key, "err", err)
@@ -671,9 +684,11 @@ func (p *Proxy) backgroundFetch(ex *exchange) {
 	case resp.StatusCode >= 500:
 		return // keep serving what we have
 	}
-	job, _ := p.decideStore(ex.in, ex.n.path, ex.key, ex.rq, resp.StatusCode, resp.Header, resp.ContentLength, reqTime, respTime)
+	job, reason := p.decideStore(ex.in, ex.n.path, ex.key, ex.rq, resp.StatusCode, resp.Header, resp.ContentLength, reqTime, respTime)
 	if job == nil {
-		_ = p.st.Delete(context.Background(), ex.entry.rec.Key, ex.entry.rec.Variant)
+		if !requestOnly(reason) {
+			_ = p.st.Delete(context.Background(), ex.entry.rec.Key, ex.entry.rec.Variant)
+		}
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, p.cfg.MaxObjectSize+1))

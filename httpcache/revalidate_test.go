@@ -74,3 +74,45 @@ func TestRevalidate_HEADTriggersBackgroundGET(t *testing.T) {
 		})
 	}
 }
+
+// TestRevalidate_RequestCannotPurge checks that a visitor cannot delete a
+// stored entry with request headers alone: a revalidation whose answer is
+// unstorable only because of the request (Cache-Control: no-store,
+// Authorization) answers that visitor and leaves the entry for the others.
+func TestRevalidate_RequestCannotPurge(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		hdr  []string
+	}{
+		{"no-cache, no-store", []string{"Cache-Control", "no-cache, no-store"}},
+		{"no-cache with Authorization", []string{"Cache-Control", "no-cache", "Authorization", "Bearer x"}},
+	} {
+		for _, etag := range []bool{false, true} {
+			name := tt.name
+			if etag {
+				name += " (304)"
+			}
+			t.Run(name, func(t *testing.T) {
+				r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+					w.Header().Set("Cache-Control", "max-age=600")
+					if etag {
+						w.Header().Set("Etag", `"e1"`)
+						if req.Header.Get("If-None-Match") == `"e1"` {
+							w.WriteHeader(http.StatusNotModified)
+							return
+						}
+					}
+					w.Write([]byte("v1"))
+				}, nil)
+				r.get("/")
+				if got := r.get("/", tt.hdr...); got.body != "v1" {
+					t.Fatalf("visitor with %v got %q, want v1", tt.hdr, got.body)
+				}
+				n := r.origin.count()
+				if got := r.get("/"); !strings.HasPrefix(got.header.Get("Cache-Status"), "firstrender; hit") || r.origin.count() != n {
+					t.Errorf("after a request with %v: Cache-Status %q, want a hit (the entry must survive)", tt.hdr, got.header.Get("Cache-Status"))
+				}
+			})
+		}
+	}
+}
