@@ -475,8 +475,14 @@ func (p *Proxy) refused(job *fillJob, reason string) {
 	}
 }
 
-// newEntry builds the record for a response about to be stored.
+// newEntry builds the record for a response about to be stored. It is
+// keyed by the Vary of the stored copy: an Inspector that changed it (the
+// liveview lint's vary-cookie strip) changes the variants, so what is
+// keyed on and the Vary served agree.
 func (p *Proxy) newEntry(job *fillJob, res *Response, v Verdict) *entry {
+	if names, _ := parseVary(res.Header); !slices.Equal(names, job.vary) {
+		job.vary, job.variant = names, variantKey(names, job.req.Header)
+	}
 	ann := make(map[string]string, len(v.Annotations)+3)
 	maps.Copy(ann, v.Annotations)
 	ann[AnnotationPolicy] = job.pol.encode()

@@ -2,6 +2,7 @@ package httpcache
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -322,5 +323,36 @@ func TestFillCacheStatus_MaxBufferedKnownLength(t *testing.T) {
 	}
 	if got := r.p.buffered.Load(); got != 0 {
 		t.Errorf("buffered = %d, want 0", got)
+	}
+}
+
+// TestFill_InspectorVary checks that an entry is keyed by the Vary the
+// Inspector left on the stored copy (liveview's vary-cookie strip), so
+// what the proxy keys on and the Vary it serves agree: with Cookie taken
+// out, one entry serves every cookie; it is never served per cookie while
+// saying it does not vary on Cookie.
+func TestFill_InspectorVary(t *testing.T) {
+	for _, inspectBuffer := range []int64{-1, 0} {
+		t.Run(fmt.Sprintf("InspectBuffer=%d", inspectBuffer), func(t *testing.T) {
+			r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+				w.Header().Set("Cache-Control", "public, s-maxage=600")
+				w.Header().Set("Vary", "Accept-Encoding, Cookie")
+				w.Write([]byte("page"))
+			}, func(c *Config) {
+				c.InspectBuffer = inspectBuffer
+				c.Inspector = InspectorFunc(func(req *http.Request, res *Response) Verdict {
+					res.Header.Set("Vary", "Accept-Encoding")
+					return Verdict{}
+				})
+			})
+			r.get("/", "Cookie", "a=1")
+			got := r.get("/", "Cookie", "b=2")
+			if cs := got.header.Get("Cache-Status"); !strings.HasPrefix(cs, "firstrender; hit") || r.origin.count() != 1 {
+				t.Errorf("second cookie: Cache-Status %q, origin asked %d times; want a hit from the one entry", cs, r.origin.count())
+			}
+			if v := got.header.Get("Vary"); v != "Accept-Encoding" {
+				t.Errorf("served Vary = %q, want Accept-Encoding", v)
+			}
+		})
 	}
 }
