@@ -134,7 +134,7 @@ func newFlagSet(cfg *config) (*flag.FlagSet, []flagDef) {
 	add("stale-if-error", durationValue{&cfg.StaleIfError, true}, "default stale-if-error `duration` when the origin gives none; 0 = off")
 	add("set-cookie", enumValue{&cfg.SetCookie, []string{"refuse", "strip"}}, "`policy` for responses carrying Set-Cookie: refuse (not stored) or strip (stored without it)")
 	add("strip-set-cookie", listValue{&cfg.StripSetCookie, pathItem}, "comma-separated path `prefixes` where Set-Cookie is stripped and the page stored even with --set-cookie=refuse")
-	add("origin-timeout", durationValue{&cfg.OriginTimeout, false}, "`duration` an origin request may take before it fails (502 or stale-if-error)")
+	add("origin-timeout", durationValue{&cfg.OriginTimeout, false}, "`duration` an origin request may take before it fails (504, or the stale copy under stale-if-error; an unreachable origin gives 502)")
 
 	add("lv-csrf", enumValue{&cfg.LVCSRF, []string{"refuse", "strip", "allow"}}, "LiveView `policy` for a CSRF meta tag in a first render: refuse, strip (blank it) or allow")
 	add("lv-set-cookie", enumValue{&cfg.LVSetCookie, []string{"refuse", "strip", "allow"}}, "LiveView `policy` for Set-Cookie on a first render: refuse, strip or allow")
@@ -144,7 +144,7 @@ func newFlagSet(cfg *config) (*flag.FlagSet, []flagDef) {
 	add("lv-secret-key-base", stringValue{&cfg.LVSecretKey}, "optional `secret` (the app's secret_key_base) to verify token signatures; never logged")
 	add("lv-signing-salt", stringValue{&cfg.LVSigningSalt}, "signing `salt` for --lv-secret-key-base (LiveView's signing_salt)")
 
-	add("check-origin", listValue{&cfg.CheckOrigin, originItem}, "allowed WebSocket `origins`, Phoenix check_origin forms (//host, https://*.example.com, https://host:8443); true = --public-url and localhost; false = refuse all")
+	add("check-origin", listValue{&cfg.CheckOrigin, originItem}, "allowed WebSocket `origins`, Phoenix check_origin forms (//host, https://*.example.com, https://host:8443); true = --public-url and localhost; false = any site, only with --allow-any-origin")
 	add("allow-any-origin", boolValue{&cfg.AllowAnyOrigin}, "the explicit opt-in --check-origin=false needs: accept sockets from any site (cross-site WebSocket hijacking risk); logged as a warning")
 	add("allow-no-origin", boolValue{&cfg.AllowNoOrigin}, "allow WebSocket upgrades without an Origin header (native clients); logged at start-up")
 	add("socket-paths", listValue{&cfg.SocketPaths, pathItem}, "comma-separated live socket `paths` brokered to the origin (never cached)")
@@ -235,7 +235,7 @@ func (c *config) validate() error {
 		return errors.New("--lv-secret-key-base and --lv-signing-salt must be given together (or neither)")
 	}
 	if len(c.CheckOrigin) == 0 {
-		return errors.New("--check-origin is empty: give origins, true (public URL and localhost) or false (refuse all)")
+		return errors.New("--check-origin is empty: give origins, true (public URL and localhost) or false (any site, with --allow-any-origin)")
 	}
 	for _, o := range c.CheckOrigin {
 		if (o == "true" || o == "false") && len(c.CheckOrigin) > 1 {
