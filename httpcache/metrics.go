@@ -22,11 +22,9 @@ type metrics struct {
 	invalidations prometheus.Counter
 
 	// pre-resolved children for the hot path
-	byResult map[string]prometheus.Counter
-	durBy    map[string]prometheus.Observer
+	byResult map[Result]prometheus.Counter
+	durBy    map[Result]prometheus.Observer
 }
-
-var resultLabels = []string{resHit, resStale, resCollapsed, resMiss, resReval, resPass, resError}
 
 func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 	m := &metrics{
@@ -64,14 +62,14 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 			Name: "firstrender_invalidations_total",
 			Help: "Primary keys invalidated by unsafe requests (RFC 9111 §4.4).",
 		}),
-		byResult: map[string]prometheus.Counter{},
-		durBy:    map[string]prometheus.Observer{},
+		byResult: map[Result]prometheus.Counter{},
+		durBy:    map[Result]prometheus.Observer{},
 	}
 	m.bytes = m.servedBytes.WithLabelValues("cache")
 	m.originBytes = m.servedBytes.WithLabelValues("origin")
-	for _, l := range resultLabels {
-		m.byResult[l] = m.requests.WithLabelValues(l)
-		m.durBy[l] = m.duration.WithLabelValues(l)
+	for _, l := range Results {
+		m.byResult[l] = m.requests.WithLabelValues(string(l))
+		m.durBy[l] = m.duration.WithLabelValues(string(l))
 	}
 	cs := []prometheus.Collector{m.requests, m.duration, m.originReqs, m.originLatency, m.servedBytes, m.refused, m.aborted, m.invalidations,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -95,7 +93,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) observe(result string, d time.Duration) {
+func (m *metrics) observe(result Result, d time.Duration) {
 	if c, ok := m.byResult[result]; ok {
 		c.Inc()
 		m.durBy[result].Observe(d.Seconds())

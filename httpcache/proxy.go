@@ -254,7 +254,7 @@ type exchange struct {
 	prepaid  int64 // bytes of MaxBuffered reserved for job's body up front
 	invalid  bool  // unsafe method: invalidate on success
 	cs       cacheStatus
-	result   string    // metrics label
+	result   Result    // metrics label, Outcome.Result
 	reqTime  time.Time // origin request, Config.Now clock
 	wall     time.Time // origin request, wall clock (latency metric)
 	cancel   context.CancelFunc
@@ -273,26 +273,23 @@ type entry struct {
 	clen     []string // Content-Length value, shared read-only (hot entries)
 }
 
-const (
-	resHit       = "hit"
-	resStale     = "stale"
-	resCollapsed = "collapsed"
-	resMiss      = "miss"
-	resReval     = "revalidated"
-	resPass      = "pass"
-	resError     = "error"
-)
-
 // ServeHTTP serves r from the cache when it can, and otherwise forwards
 // it to the origin, storing what RFC 9111 lets a shared cache store.
 // Every response carries Cache-Status; responses from the store carry
 // Age.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	ex := &exchange{in: r, result: resPass}
+	ex := &exchange{in: r, result: ResultPass}
 	defer func() {
 		if p.met != nil {
 			p.met.observe(ex.result, time.Since(start))
+		}
+		if o := OutcomeFrom(r.Context()); o != nil {
+			key := ex.key
+			if key == "" && ex.n.host != "" {
+				key = ex.n.key()
+			}
+			*o = Outcome{Result: ex.result, Detail: ex.cs.detail, Key: key, Stored: ex.cs.stored}
 		}
 	}()
 	scheme := "http"
@@ -313,13 +310,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := normalize(scheme, host, r.URL.EscapedPath(), r.URL.RawQuery, p.ignore)
 	if err != nil {
-		ex.result = resError
+		ex.result = ResultError
 		var ke *KeyError
 		reason := err.Error()
 		if errors.As(err, &ke) {
 			reason = ke.Reason
 		}
-		w.Header().Set("Cache-Status", cacheStatus{fwd: fwdBypass, detail: "bad-request"}.String())
+		ex.cs = cacheStatus{fwd: fwdBypass, detail: "bad-request"}
+		w.Header().Set("Cache-Status", ex.cs.String())
 		plainError(w, http.StatusBadRequest, "bad request: "+reason)
 		return
 	}
@@ -343,8 +341,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ex.cs = cacheStatus{fwd: fwdBypass, detail: reasonSocketPath}
 	case !cachedHost:
 		if p.cfg.OtherHosts == RefuseHost {
-			ex.result = resError
-			w.Header().Set("Cache-Status", cacheStatus{fwd: fwdBypass, detail: reasonHost}.String())
+			ex.result = ResultError
+			ex.cs = cacheStatus{fwd: fwdBypass, detail: reasonHost}
+			w.Header().Set("Cache-Status", ex.cs.String())
 			plainError(w, http.StatusMisdirectedRequest, "misdirected request: host not served here")
 			return
 		}
@@ -451,23 +450,22 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 		ex.vary, _ = p.vary.get(ex.key)
 		ex.cs = cacheStatus{fwd: fwd, detail: detail}
 		if ex.rq.onlyIfCached {
-			ex.result = resError
-			cs := ex.cs
-			if cs.detail == "" {
-				cs.detail = "only-if-cached"
+			ex.result = ResultError
+			if ex.cs.detail == "" {
+				ex.cs.detail = "only-if-cached"
 			}
-			w.Header().Set("Cache-Status", cs.String())
+			w.Header().Set("Cache-Status", ex.cs.String())
 			plainError(w, http.StatusGatewayTimeout, "gateway timeout: only-if-cached and not in cache")
 			return
 		}
 		if r.Method == http.MethodHead {
 			// Only a GET fills an entry; a HEAD miss just passes through.
-			ex.result = resMiss
+			ex.result = ResultMiss
 			p.forward(w, r, ex)
 			return
 		}
 		ex.mode = modeMiss
-		ex.result = resMiss
+		ex.result = ResultMiss
 		if reason, ok := p.pass.check(ex.key, p.now()); ok || attempt >= 2 {
 			if ok && ex.cs.detail == "" {
 				ex.cs.detail = reason
@@ -524,7 +522,7 @@ func (p *Proxy) await(w http.ResponseWriter, r *http.Request, ex *exchange, f *f
 		return true
 	case <-r.Context().Done():
 		t.Stop()
-		ex.result = resError
+		ex.result = ResultError
 		return true
 	}
 	res := f.res
@@ -535,7 +533,7 @@ func (p *Proxy) await(w http.ResponseWriter, r *http.Request, ex *exchange, f *f
 	if !p.usable(res, now) {
 		return false
 	}
-	ex.result = resCollapsed
+	ex.result = ResultCollapsed
 	p.writeEntry(w, r, res, cacheStatus{hit: true, collapsed: true}, now)
 	return true
 }
@@ -667,23 +665,24 @@ func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, ex *exchange
 	}
 	if fwd == "" {
 		if fresh {
-			ex.result = resHit
+			ex.result = ResultHit
 		} else {
-			ex.result = resStale
+			ex.result = ResultStale
 		}
 		p.writeEntry(w, r, e, cs, now)
 		return true
 	}
 	if rq.onlyIfCached {
-		ex.result = resError
-		w.Header().Set("Cache-Status", cacheStatus{fwd: fwd, detail: "only-if-cached"}.String())
+		ex.result = ResultError
+		ex.cs = cacheStatus{fwd: fwd, detail: "only-if-cached"}
+		w.Header().Set("Cache-Status", ex.cs.String())
 		plainError(w, http.StatusGatewayTimeout, "gateway timeout: only-if-cached and the stored response needs validation")
 		return true
 	}
 	ex.cs = cacheStatus{fwd: fwd}
 	ex.entry = e
 	ex.vary = e.vary
-	ex.result = resReval
+	ex.result = ResultRevalidated
 	if r.Method == http.MethodGet {
 		ex.mode = modeRevalidate
 	} else {
@@ -986,7 +985,7 @@ func (p *Proxy) revalidated(resp *http.Response, ex *exchange, respTime time.Tim
 		return true
 	case resp.StatusCode >= 500 && p.staleIfErrorOK(e, respTime):
 		ex.cs.detail = "stale-if-error"
-		ex.result = resStale
+		ex.result = ResultStale
 		p.replaceWithEntry(resp, ex, e, respTime)
 		return true
 	}
@@ -1067,7 +1066,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	now := p.now()
 	if ex.in.Context().Err() != nil && !ex.timedOut.Load() {
 		// The client went away; nobody to answer.
-		ex.result = resError
+		ex.result = ResultError
 		return
 	}
 	if p.met != nil {
@@ -1076,11 +1075,11 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	if ex.entry != nil && ex.mode == modeRevalidate && p.staleIfErrorOK(ex.entry, now) {
 		cs := ex.cs
 		cs.detail = "stale-if-error"
-		ex.result = resStale
+		ex.result = ResultStale
 		p.writeEntry(w, ex.in, ex.entry, cs, now)
 		return
 	}
-	ex.result = resError
+	ex.result = ResultError
 	cs := ex.cs
 	if ex.timedOut.Load() || errors.Is(err, errOriginTimeout) || isTimeout(err) {
 		cs.detail = "origin-timeout"
