@@ -100,6 +100,7 @@ func childCrash(path string) int {
 // that every record is whole, every acknowledged purge held and every
 // acknowledged put is there.
 func TestStore_CrashConsistency(t *testing.T) {
+	t.Parallel()
 	rounds := 5
 	if testing.Short() {
 		rounds = 2

@@ -14,6 +14,7 @@ import (
 // checks by how much it advanced Generation: every committed change to
 // records by one, reads and access-time flushes not at all.
 func TestStore_Generation(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock()
 	s := newTestStore(t, Options{Now: clock.Now})
 	if got := s.Generation(); got != 1 {
@@ -95,6 +96,7 @@ func expectN(n int, err error) func(want int) error {
 // TestStore_Generation_Background checks that the background eviction and
 // expiry sweeps advance Generation when they remove records.
 func TestStore_Generation_Background(t *testing.T) {
+	t.Parallel()
 	t.Run("eviction", func(t *testing.T) {
 		done := make(chan int, 16)
 		body := make([]byte, 1000)
@@ -146,6 +148,7 @@ func TestStore_Generation_Background(t *testing.T) {
 // must have advanced by one per committed change at most and at least once.
 // With -race it also checks that Generation needs no lock.
 func TestStore_Generation_Concurrent(t *testing.T) {
+	t.Parallel()
 	s := newTestStore(t, Options{})
 	start := s.Generation()
 	const writers, puts = 4, 50
@@ -204,6 +207,7 @@ func TestStore_Generation_Concurrent(t *testing.T) {
 // contents (so buffers are reused, grown and shared by one batch) must each
 // store exactly their own bytes, also when a Put fails with ErrTooLarge.
 func TestStore_Put_BufferReuse(t *testing.T) {
+	t.Parallel()
 	const limit = 40 << 10
 	s := newTestStore(t, Options{MaxObjectSize: limit})
 	const writers, puts = 16, 12

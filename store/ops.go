@@ -154,7 +154,7 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
 
 func (s *Store) deleteRange(ctx context.Context, prefix []byte) (int, error) {
 	return s.inSteps(ctx, func(w *wtx) (n int, more bool, err error) {
-		keys, more := prefixKeys(w.rec.Cursor(), prefix, chunk)
+		keys, more := prefixKeys(w.rec.Cursor(), prefix, s.opts.chunk)
 		for _, k := range keys {
 			if err := w.del(k, w.rec.Get(k)); err != nil {
 				return n, false, err
@@ -209,7 +209,7 @@ func (s *Store) DeleteTag(ctx context.Context, tag string) (int, error) {
 	}
 	prefix := append([]byte(tag), 0)
 	return s.inSteps(ctx, func(w *wtx) (n int, more bool, err error) {
-		iks, more := prefixKeys(w.tag.Cursor(), prefix, chunk)
+		iks, more := prefixKeys(w.tag.Cursor(), prefix, s.opts.chunk)
 		for _, ik := range iks {
 			ck := ik[len(prefix):]
 			v := w.rec.Get(ck)
@@ -432,7 +432,7 @@ func (s *Store) Annotate(ctx context.Context, key, variant string, set map[strin
 func (s *Store) RemoveExpired(ctx context.Context, now time.Time) (int, error) {
 	limit := clampNs(timeNanos(now))
 	return s.inSteps(ctx, func(w *wtx) (int, bool, error) {
-		return w.removeExpired(limit, chunk, nil)
+		return w.removeExpired(limit, s.opts.chunk, nil)
 	})
 }
 

@@ -38,6 +38,7 @@ func childOpen(path string) int {
 // root, where file modes do not apply, the test binary is re-executed as
 // the unprivileged user nobody.
 func TestOpen_NoPermission(t *testing.T) {
+	t.Parallel()
 	dir, err := os.MkdirTemp("", "store-perm")
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ func sampleRecords() []*Record {
 }
 
 func TestRecordEncoding_RoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, r := range sampleRecords() {
 		v := encodeRecord(r)
 		got, m, err := decodeRecord(v)
@@ -42,6 +43,7 @@ func TestRecordEncoding_RoundTrip(t *testing.T) {
 // TestRecordEncoding_DetectsDamage flips every byte and cuts the encoding
 // at every length: each must be reported, never decoded as data.
 func TestRecordEncoding_DetectsDamage(t *testing.T) {
+	t.Parallel()
 	for _, r := range sampleRecords()[:2] {
 		v := encodeRecord(r)
 		for i := range v {
@@ -165,6 +167,7 @@ func FuzzDecodeSections(f *testing.F) {
 // encodeRecord after a prefix it leaves alone, and that it allocates
 // nothing when the buffer has room.
 func TestRecordEncoding_Size(t *testing.T) {
+	// Not parallel: testing.AllocsPerRun refuses to run in parallel tests.
 	big := &Record{Key: "https://example.com/big", Status: 1 << 20, Body: make([]byte, 200<<10),
 		Header: map[string][]string{}, Annotations: map[string]string{}, StoredTime: time.Unix(0, -1)}
 	for i := range 40 { // more names than sortedKeys' stack buffer

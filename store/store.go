@@ -62,6 +62,7 @@ type Options struct {
 
 	evictDone  chan int // tests: receives each background eviction's count
 	expireDone chan int // tests: receives each background expiry sweep's count
+	chunk      int      // records per step of a bulk delete; 0 means defaultChunk (tests lower it)
 }
 
 const (
@@ -94,6 +95,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.AccessFlushInterval == 0 {
 		o.AccessFlushInterval = defaultAccessFlush
+	}
+	if o.chunk <= 0 {
+		o.chunk = defaultChunk
 	}
 	return nil
 }

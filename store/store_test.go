@@ -63,6 +63,7 @@ func keys(t testing.TB, s *Store) []string {
 }
 
 func TestOpen_Errors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
@@ -167,6 +168,7 @@ func TestOpen_Errors(t *testing.T) {
 }
 
 func TestOpen_LockedByOtherProcess(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "locked.db")
 	cmd := childCommand(t, "lock", path)
 	stdin, err := cmd.StdinPipe()
@@ -213,6 +215,7 @@ func TestOpen_LockedByOtherProcess(t *testing.T) {
 }
 
 func TestStore_ReadOnly(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ro.db")
 	s, err := Open(path, Options{})
 	if err != nil {
@@ -257,6 +260,7 @@ func TestStore_ReadOnly(t *testing.T) {
 }
 
 func TestStore_Closed(t *testing.T) {
+	t.Parallel()
 	s := newTestStore(t, Options{})
 	mustPut(t, s, mkrec("k", ""))
 	if err := s.Close(); err != nil {
@@ -279,6 +283,7 @@ func TestStore_Closed(t *testing.T) {
 }
 
 func TestStore_GetPut_RoundTrip(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock()
 	s := newTestStore(t, Options{Now: clock.Now})
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
@@ -360,6 +365,7 @@ func recordsEqual(a, b *Record) bool {
 }
 
 func TestStore_Put_Errors(t *testing.T) {
+	t.Parallel()
 	s := newTestStore(t, Options{MaxObjectSize: 1000})
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
@@ -394,6 +400,7 @@ func TestStore_Put_Errors(t *testing.T) {
 }
 
 func TestStore_Get_Errors(t *testing.T) {
+	t.Parallel()
 	s := newTestStore(t, Options{})
 	mustPut(t, s, mkrec("k", "v"))
 	canceled, cancel := context.WithCancel(ctx)
@@ -419,6 +426,7 @@ func TestStore_Get_Errors(t *testing.T) {
 }
 
 func TestStore_Deletes(t *testing.T) {
+	t.Parallel()
 	fixture := []*Record{
 		mkrec("https://a.example/", "", "home", "all"),
 		mkrec("https://a.example/blog/1", "en", "blog", "all"),
@@ -484,6 +492,7 @@ func TestStore_Deletes(t *testing.T) {
 }
 
 func TestStore_Put_ReplacesAndReindexes(t *testing.T) {
+	t.Parallel()
 	s := newTestStore(t, Options{})
 	exp := time.Now().Add(-time.Hour)
 	r := mkrec("k", "", "old")
@@ -507,6 +516,7 @@ func TestStore_Put_ReplacesAndReindexes(t *testing.T) {
 }
 
 func TestStore_Scan(t *testing.T) {
+	t.Parallel()
 	s := newTestStore(t, Options{})
 	var all []string
 	for i := range 250 {
@@ -560,6 +570,7 @@ func TestStore_Scan(t *testing.T) {
 }
 
 func TestStore_VariantsAndMeta(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock()
 	s := newTestStore(t, Options{Now: clock.Now})
 	r := mkrec("k", "b", "t1")
@@ -612,6 +623,7 @@ func TestStore_VariantsAndMeta(t *testing.T) {
 }
 
 func TestStore_Annotate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		initial map[string]string
@@ -654,6 +666,7 @@ func TestStore_Annotate(t *testing.T) {
 }
 
 func TestStore_RemoveExpired(t *testing.T) {
+	t.Parallel()
 	s := newTestStore(t, Options{})
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	put := func(key string, exp time.Time) {
@@ -691,6 +704,7 @@ func TestStore_RemoveExpired(t *testing.T) {
 // range, never wrapped into another time: a page meant to live long must
 // not read back as expired in 1715 and be removed at once.
 func TestStore_TimesBeyondNanoseconds(t *testing.T) {
+	t.Parallel()
 	s := newTestStore(t, Options{})
 	maxT, minT := time.Unix(0, math.MaxInt64).UTC(), time.Unix(0, math.MinInt64).UTC()
 	tests := []struct {
@@ -745,6 +759,7 @@ func TestStore_TimesBeyondNanoseconds(t *testing.T) {
 // TestStore_Eviction checks the documented order: expired first, then least
 // recently used, with accesses made by Get (in memory) counted.
 func TestStore_Eviction(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock()
 	done := make(chan int, 16)
 	body := make([]byte, 1000)
@@ -794,6 +809,7 @@ func TestStore_Eviction(t *testing.T) {
 // TestStore_Eviction_ReadsNotBlocked keeps reading while eviction and
 // writes run; with -race it also checks the locking.
 func TestStore_Eviction_Concurrent(t *testing.T) {
+	t.Parallel()
 	s := newTestStore(t, Options{MaxSize: 200 << 10})
 	body := make([]byte, 2000)
 	var wg sync.WaitGroup
@@ -833,6 +849,7 @@ func TestStore_Eviction_Concurrent(t *testing.T) {
 }
 
 func TestStore_DamagedRecord(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "damaged.db")
 	s, err := Open(path, Options{})
 	if err != nil {
@@ -919,6 +936,7 @@ func TestStore_DamagedRecord(t *testing.T) {
 }
 
 func TestStore_Compact(t *testing.T) {
+	t.Parallel()
 	s := newTestStore(t, Options{})
 	for i := range 500 {
 		r := mkrec(fmt.Sprintf("k%04d", i), "", "t")
@@ -960,6 +978,7 @@ func TestStore_Compact(t *testing.T) {
 }
 
 func TestStore_StatsPersist(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "stats.db")
 	s, err := Open(path, Options{NoSync: true})
 	if err != nil {
@@ -987,6 +1006,7 @@ func TestStore_StatsPersist(t *testing.T) {
 }
 
 func TestStore_ConcurrentWritersCoalesce(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "batch.db")
 	s, err := Open(path, Options{}) // with fsync: a commit takes long enough for writers to queue
 	if err != nil {
@@ -1016,6 +1036,7 @@ func TestStore_ConcurrentWritersCoalesce(t *testing.T) {
 // long eviction or purge step would) and checks that Get, Scan, Variants
 // and Stats still answer meanwhile.
 func TestStore_ReadsNotBlockedByWriter(t *testing.T) {
+	t.Parallel()
 	s := newTestStore(t, Options{})
 	mustPut(t, s, mkrec("k", ""))
 	inTx, release := make(chan struct{}), make(chan struct{})
@@ -1047,6 +1068,7 @@ func TestStore_ReadsNotBlockedByWriter(t *testing.T) {
 }
 
 func TestStore_ExpireInterval(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock()
 	done := make(chan int, 4)
 	s := newTestStore(t, Options{ExpireInterval: time.Millisecond, Now: clock.Now, expireDone: done})
@@ -1074,6 +1096,7 @@ func TestStore_ExpireInterval(t *testing.T) {
 // transactions: it is reopened with a MaxSize far below its size, more than
 // one step's worth (1,000) of records expired.
 func TestStore_Eviction_ManySteps(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock()
 	path := filepath.Join(t.TempDir(), "many.db")
 	s, err := Open(path, Options{NoSync: true, Now: clock.Now})
@@ -1128,6 +1151,7 @@ func TestStore_Eviction_ManySteps(t *testing.T) {
 // writers: every call returns normally or ErrClosed, nothing panics, and
 // every Put that returned nil is in the file afterwards.
 func TestStore_CloseWhileBusy(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "busy.db")
 	s, err := Open(path, Options{NoSync: true})
 	if err != nil {
@@ -1188,8 +1212,8 @@ func TestStore_CloseWhileBusy(t *testing.T) {
 // one step (transaction) takes, so counts, stale index entries and counters
 // are checked across step boundaries (the cleanup checks the file).
 func TestStore_BulkDeletesInSteps(t *testing.T) {
-	defer func(c int) { chunk = c }(chunk)
-	chunk = 7
+	t.Parallel()
+	const chunk = 7
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name     string
@@ -1204,7 +1228,8 @@ func TestStore_BulkDeletesInSteps(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newTestStore(t, Options{})
+			t.Parallel()
+			s := newTestStore(t, Options{chunk: chunk})
 			for i := range 50 {
 				r := mkrec(fmt.Sprintf("p/%02d", i%3), fmt.Sprintf("v%02d", i), "t")
 				r.Expires = now.Add(-time.Duration(i) * time.Second)

@@ -22,10 +22,10 @@ const (
 	maxBatchBytes = 32 << 20
 )
 
-// chunk is how many records one step of a bulk delete touches in one
-// transaction, so a purge of millions does not stall other writers. A
-// variable only so that tests can cross step boundaries with few records.
-var chunk = 10000
+// defaultChunk is how many records one step of a bulk delete touches in
+// one transaction, so a purge of millions does not stall other writers
+// (Options.chunk; tests lower it to cross step boundaries with few records).
+const defaultChunk = 10000
 
 type op struct {
 	fn   func(w *wtx) error
