@@ -1,6 +1,8 @@
 package httpcache
 
 import (
+	"github.com/firstrender/firstrender/httpcache/hop"
+
 	"bytes"
 	"context"
 	"errors"
@@ -556,7 +558,7 @@ var notUpdated = map[string]bool{
 func (p *Proxy) freshen(in *http.Request, rq reqDirectives, e *entry, h304 http.Header, reqTime, respTime time.Time) (*entry, string) {
 	nh := http.Header(e.rec.Header).Clone()
 	h := h304.Clone()
-	removeHopByHop(h)
+	hop.Remove(h)
 	for k, v := range h {
 		if !notUpdated[k] {
 			nh[k] = v
@@ -672,7 +674,7 @@ func (p *Proxy) backgroundFetch(ex *exchange) {
 		return
 	}
 	out.Header = ex.in.Header.Clone()
-	removeHopByHop(out.Header)
+	hop.Remove(out.Header)
 	p.setOriginHeaders(ex.in, out.Header, ex) // replaces the client's forwarding fields
 	reqTime := p.now()
 	resp, err := p.roundTrip(out)
@@ -681,7 +683,7 @@ func (p *Proxy) backgroundFetch(ex *exchange) {
 		return
 	}
 	defer resp.Body.Close()
-	removeHopByHop(resp.Header)
+	hop.Remove(resp.Header)
 	respTime := p.now()
 	switch {
 	case resp.StatusCode == http.StatusNotModified:

@@ -1,6 +1,8 @@
 package httpcache
 
 import (
+	"github.com/firstrender/firstrender/httpcache/hop"
+
 	"bytes"
 	"context"
 	"errors"
@@ -322,7 +324,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.n = n
-	if upgradeType(r.Header) != "" && headerHasToken(r.Header, "Upgrade", "h2c") {
+	if hop.UpgradeType(r.Header) != "" && hop.HasToken(r.Header, "Upgrade", "h2c") {
 		// An h2c upgrade (deprecated, RFC 9113 §3.1) would hand the client
 		// a raw HTTP/2 connection to the origin, past the host policy and
 		// the cache ("h2c smuggling"): drop it like any hop-by-hop field
@@ -330,12 +332,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// request. Other upgrades (WebSocket) are tunnelled.
 		r = r.WithContext(r.Context())
 		r.Header = r.Header.Clone()
-		removeHopByHop(r.Header)
+		hop.Remove(r.Header)
 		ex.in = r
 	}
 	cachedHost := p.hostCached(&ex.n)
 	switch {
-	case upgradeType(r.Header) != "":
+	case hop.UpgradeType(r.Header) != "":
 		ex.cs = cacheStatus{fwd: fwdBypass, detail: reasonUpgrade}
 	case p.bypassPath(ex.n.path):
 		ex.cs = cacheStatus{fwd: fwdBypass, detail: reasonSocketPath}
@@ -355,7 +357,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		// Key the variant and judge Authorization on what the origin will
 		// see: fields named in Connection never reach it.
-		r = withoutNominated(r)
+		r = hop.WithoutNominated(r)
 		ex.in = r
 		p.serveCacheable(w, r, ex)
 		return
@@ -801,7 +803,7 @@ var conditionalHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Rang
 // setOriginHeaders adjusts the headers of a request for the origin.
 func (p *Proxy) setOriginHeaders(in *http.Request, out http.Header, ex *exchange) {
 	// Forwarding headers (ReverseProxy already removed the client's).
-	SetForwarded(out, in, p.cfg.TrustForwarded)
+	hop.SetForwarded(out, in, p.cfg.TrustForwarded)
 	// The origin renders for the host the key holds (with TrustForwarded,
 	// the client's X-Forwarded-Host), not for another spelling of it
 	// ("app.test.", upper case, "app.test:080").
@@ -831,7 +833,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL = p.originURL(&ex.n)
 	pr.Out.Host = ""
 	p.setOriginHeaders(pr.In, pr.Out.Header, ex)
-	if upgradeType(pr.In.Header) != "" {
+	if hop.UpgradeType(pr.In.Header) != "" {
 		return // a socket: no timeouts of ours
 	}
 	ctx, cancel := context.WithCancel(pr.Out.Context())
@@ -952,7 +954,7 @@ func (p *Proxy) refetch(resp *http.Response) error {
 	if err != nil {
 		return err
 	}
-	removeHopByHop(nr.Header)
+	hop.Remove(nr.Header)
 	nr.Request = resp.Request
 	*resp = *nr
 	return nil

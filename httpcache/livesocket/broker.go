@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/httpcache/hop"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -425,7 +425,7 @@ func (b *Broker) originHeader(r *http.Request) http.Header {
 			h[k] = v
 		}
 	}
-	httpcache.SetForwarded(h, r, b.cfg.TrustForwarded)
+	hop.SetForwarded(h, r, b.cfg.TrustForwarded)
 	return h
 }
 
