@@ -172,16 +172,16 @@ func (c *Config) setDefaults() {
 		c.IgnoreParams = DefaultIgnoreParams
 	}
 	if c.BypassPrefixes == nil {
-		c.BypassPrefixes = []string{"/live/websocket", "/live/longpoll"}
+		c.BypassPrefixes = []string{"/live/websocket", LongpollPath}
 	}
 	if c.Hosts == nil && c.Upstream != nil {
 		c.Hosts = []string{c.Upstream.Host, "localhost", "127.0.0.1", "[::1]"}
 	}
 	if c.MaxObjectSize == 0 {
-		c.MaxObjectSize = 16 << 20
+		c.MaxObjectSize = DefaultMaxObjectSize
 	}
 	if c.MaxBuffered == 0 {
-		c.MaxBuffered = 256 << 20
+		c.MaxBuffered = DefaultMaxBuffered
 	}
 	if c.InspectBuffer == 0 {
 		c.InspectBuffer = 256 << 10
@@ -199,7 +199,7 @@ func (c *Config) setDefaults() {
 		c.KeepStale = time.Hour
 	}
 	if c.OriginTimeout == 0 {
-		c.OriginTimeout = 30 * time.Second
+		c.OriginTimeout = DefaultOriginTimeout
 	}
 	if c.OriginIdleTimeout == 0 {
 		c.OriginIdleTimeout = 30 * time.Second

@@ -66,8 +66,8 @@ type Options struct {
 }
 
 const (
-	defaultTimeout       = time.Second
-	defaultMaxObjectSize = 16 << 20
+	defaultTimeout       = DefaultTimeout
+	defaultMaxObjectSize = DefaultMaxObjectSize
 	defaultAccessFlush   = 5 * time.Second
 )
 

@@ -127,16 +127,16 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	def(&c.DialTimeout, 10*time.Second)
-	def(&c.IdleTimeout, 5*time.Minute)
+	def(&c.IdleTimeout, DefaultIdleTimeout)
 	def(&c.PingInterval, 25*time.Second)
 	def(&c.PongTimeout, 15*time.Second)
 	def(&c.WriteTimeout, 10*time.Second)
 	def(&c.CloseGrace, 2*time.Second)
 	if c.ReadLimit == 0 {
-		c.ReadLimit = 1 << 20
+		c.ReadLimit = DefaultReadLimit
 	}
 	if c.MaxSockets == 0 {
-		c.MaxSockets = 10000
+		c.MaxSockets = DefaultMaxSockets
 	}
 	if c.DialTimeout < 0 || c.PongTimeout < 0 || c.WriteTimeout < 0 || c.CloseGrace < 0 || c.ReadLimit < 0 {
 		return errors.New("livesocket: DialTimeout, PongTimeout, WriteTimeout, CloseGrace and ReadLimit cannot be negative")

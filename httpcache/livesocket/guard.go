@@ -119,7 +119,7 @@ func newGuard(cfg GuardConfig, m *metrics, log *slog.Logger) (*guard, error) {
 		return nil, errors.New("livesocket: GuardConfig.Cache is required")
 	}
 	if cfg.Threshold == 0 {
-		cfg.Threshold = 2
+		cfg.Threshold = DefaultGuardThreshold
 	}
 	if cfg.Reasons == nil {
 		cfg.Reasons = []string{"stale", "unauthorized", "outdated"}
