@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/firstrender/firstrender/httpcache/liveview"
+	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 )
 
 // envSecretKeyBase names the environment variable holding the
@@ -22,7 +22,7 @@ const envSecretKeyBase = "FIRSTRENDER_SECRET_KEY_BASE"
 type decodeCmd struct {
 	token          string
 	json           bool
-	signer         *liveview.Signer // nil: signature not checked
+	signer         *phxtoken.Signer // nil: signature not checked
 	verifierMaxAge time.Duration
 }
 
@@ -32,7 +32,7 @@ func parseDecode(args []string, e env) (runner, error) {
 	jsonOut := fs.Bool("json", false, "print JSON instead of text")
 	secretFile := fs.String("secret-key-base-file", "", "file holding the app's secret_key_base, to verify the signature (or set "+envSecretKeyBase+")")
 	salt := fs.String("salt", "", "signing salt (LiveView: the endpoint's live_view: [signing_salt: ...]); needed with a secret")
-	maxAge := fs.Duration("verifier-max-age", liveview.DefaultLiveViewMaxAge, "max age the app verifies with (LiveView: 336h); 0 = the token's embedded max age")
+	maxAge := fs.Duration("verifier-max-age", phxtoken.DefaultLiveViewMaxAge, "max age the app verifies with (LiveView: 336h); 0 = the token's embedded max age")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: admin decode [flags] [TOKEN]\n\nDecodes a Phoenix token given as argument or on standard input.\n\nflags:")
 		fs.PrintDefaults()
@@ -71,7 +71,7 @@ func parseDecode(args []string, e env) (runner, error) {
 		if *salt == "" {
 			return nil, usagef("decode: a secret_key_base was given but no -salt; LiveView tokens use the endpoint's live_view signing_salt")
 		}
-		s, err := liveview.NewSigner(secret, *salt)
+		s, err := phxtoken.NewSigner(secret, *salt)
 		if err != nil {
 			return nil, fmt.Errorf("decode: %w", err)
 		}
@@ -104,15 +104,15 @@ func (c *decodeCmd) run(ctx context.Context, e env) error {
 	if _, v, ok := strings.Cut(tok, "="); ok && strings.HasPrefix(strings.TrimSpace(tok), "data-") {
 		tok = strings.Trim(strings.TrimSpace(v), `"'`)
 	}
-	t, err := liveview.ParseToken(tok)
+	t, err := phxtoken.ParseToken(tok)
 	if err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}
-	sig := liveview.NotChecked
+	sig := phxtoken.NotChecked
 	if c.signer != nil {
 		sig = c.signer.Verify(tok)
 	}
-	d := liveview.Describe(t, sig, c.verifierMaxAge)
+	d := phxtoken.Describe(t, sig, c.verifierMaxAge)
 	if c.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/firstrender/firstrender/httpcache/liveview"
+	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 )
 
 const fixtures = "../../fixtures/liveview"
@@ -80,7 +80,7 @@ func TestDecode_JSON(t *testing.T) {
 
 func TestDecode_Signature(t *testing.T) {
 	const secret = "admin-test-secret-key-base-0123456789abcdef0123456789abcdef012345"
-	tok, err := liveview.Sign(secret, "salt", liveview.StaticData("phx-1"), time.Now(), time.Hour)
+	tok, err := phxtoken.Sign(secret, "salt", phxtoken.StaticData("phx-1"), time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

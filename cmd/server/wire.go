@@ -14,6 +14,7 @@ import (
 	"github.com/firstrender/firstrender/httpcache"
 	"github.com/firstrender/firstrender/httpcache/livesocket"
 	"github.com/firstrender/firstrender/httpcache/liveview"
+	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 	"github.com/firstrender/firstrender/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -188,7 +189,7 @@ func newLinter(cfg config) (*liveview.Linter, error) {
 	}
 	lc := liveview.Config{Policy: policy, LiveViewMaxAge: cfg.LVMaxAge, Margin: margin}
 	if cfg.LVSecretKey != "" {
-		s, err := liveview.NewSigner(cfg.LVSecretKey, cfg.LVSigningSalt)
+		s, err := phxtoken.NewSigner(cfg.LVSecretKey, cfg.LVSigningSalt)
 		if err != nil {
 			return nil, fmt.Errorf("--lv-secret-key-base: %w", err)
 		}

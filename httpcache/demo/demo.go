@@ -37,8 +37,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/firstrender/firstrender/httpcache/liveview"
 	"github.com/firstrender/firstrender/httpcache/liveview/erlterm"
+	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 )
 
 // DefaultSecretKeyBase is the secret_key_base the demo signs its tokens with
@@ -92,7 +92,7 @@ func (c *Config) setDefaults() {
 // origin is the demo application.
 type origin struct {
 	cfg     Config
-	signer  *liveview.Signer
+	signer  *phxtoken.Signer
 	renders atomic.Int64 // first renders of / served
 	liveVsn int64        // live_session version, fixed per process
 	mux     *http.ServeMux
@@ -103,7 +103,7 @@ type origin struct {
 func New(cfg Config) http.Handler {
 	cfg.setDefaults()
 	o := &origin{cfg: cfg, liveVsn: cfg.Now().UnixNano()}
-	signer, err := liveview.NewSigner(cfg.SecretKeyBase, cfg.SigningSalt)
+	signer, err := phxtoken.NewSigner(cfg.SecretKeyBase, cfg.SigningSalt)
 	if err != nil {
 		panic("demo: " + err.Error()) // unreachable: setDefaults fills the secret
 	}
@@ -250,7 +250,7 @@ func randString(n int) string {
 // ---- Phoenix tokens
 
 // sessionToken signs LiveView's root data-phx-session data
-// (liveview.SessionData); session nil means an empty, public session.
+// (phxtoken.SessionData); session nil means an empty, public session.
 func (o *origin) sessionToken(id string, now time.Time, session map[string]string) string {
 	var sess erlterm.Map
 	keys := make([]string, 0, len(session))
@@ -261,7 +261,7 @@ func (o *origin) sessionToken(id string, now time.Time, session map[string]strin
 	for _, k := range keys {
 		sess = append(sess, erlterm.MapPair{Key: erlterm.Binary(k), Value: erlterm.Binary(session[k])})
 	}
-	return o.sign(liveview.SessionData(liveview.Session{
+	return o.sign(phxtoken.SessionData(phxtoken.Session{
 		ID:             id,
 		View:           "FirstrenderDemoWeb.PageLive",
 		Router:         "FirstrenderDemoWeb.Router",
@@ -270,9 +270,9 @@ func (o *origin) sessionToken(id string, now time.Time, session map[string]strin
 	}), now)
 }
 
-// staticToken signs data-phx-static data (liveview.StaticData).
+// staticToken signs data-phx-static data (phxtoken.StaticData).
 func (o *origin) staticToken(id string, now time.Time) string {
-	return o.sign(liveview.StaticData(id), now)
+	return o.sign(phxtoken.StaticData(id), now)
 }
 
 // sign produces what Phoenix.Token.sign does for data signed at now with

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/firstrender/firstrender/httpcache/liveview"
 	"github.com/firstrender/firstrender/httpcache/liveview/erlterm"
+	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 )
 
 var fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -44,19 +44,19 @@ func tokens(t *testing.T, body string) map[string]string {
 }
 
 // verify checks a token's signature under the demo secret and parses it.
-func verify(t *testing.T, tok string) *liveview.Token {
+func verify(t *testing.T, tok string) *phxtoken.Token {
 	t.Helper()
-	signer, err := liveview.NewSigner(DefaultSecretKeyBase, DefaultSigningSalt)
+	signer, err := phxtoken.NewSigner(DefaultSecretKeyBase, DefaultSigningSalt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := signer.Verify(tok); got != liveview.Valid {
+	if got := signer.Verify(tok); got != phxtoken.Valid {
 		t.Fatalf("token %q: signature %v under the demo secret, want valid", tok, got)
 	}
 	if !strings.HasPrefix(tok, "SFMyNTY.") {
 		t.Fatalf("token %q: want the HS256 form SFMyNTY.payload.signature", tok)
 	}
-	pt, err := liveview.ParseToken(tok)
+	pt, err := phxtoken.ParseToken(tok)
 	if err != nil {
 		t.Fatalf("ParseToken(%q): %v", tok, err)
 	}
@@ -64,6 +64,7 @@ func verify(t *testing.T, tok string) *liveview.Token {
 }
 
 func TestHome_PublicFirstRender(t *testing.T) {
+	t.Parallel()
 	res, body := get(t, newTestOrigin(), "GET", "/")
 	if res.StatusCode != 200 {
 		t.Fatalf("GET / status = %d, want 200", res.StatusCode)
@@ -91,7 +92,7 @@ func TestHome_PublicFirstRender(t *testing.T) {
 		}
 	}
 	session := verify(t, tokens(t, body)["session"])
-	if m, ok := liveview.UserSession(session.Data); !ok || len(m) != 0 {
+	if m, ok := phxtoken.UserSession(session.Data); !ok || len(m) != 0 {
 		t.Errorf("public page session = %v (ok %v), want an empty session map", m, ok)
 	}
 	if !strings.Contains(body, LiveScripts) {
@@ -100,6 +101,7 @@ func TestHome_PublicFirstRender(t *testing.T) {
 }
 
 func TestHome_TokensSignedPerRequest(t *testing.T) {
+	t.Parallel()
 	now := fixedNow
 	h := New(Config{Now: func() time.Time { return now }})
 	_, a := get(t, h, "GET", "/")
@@ -114,6 +116,7 @@ func TestHome_TokensSignedPerRequest(t *testing.T) {
 }
 
 func TestAccount_PerUser(t *testing.T) {
+	t.Parallel()
 	res, body := get(t, newTestOrigin(), "GET", "/account")
 	if res.StatusCode != 200 {
 		t.Fatalf("GET /account status = %d, want 200", res.StatusCode)
@@ -128,13 +131,14 @@ func TestAccount_PerUser(t *testing.T) {
 		t.Errorf("GET /account Cache-Control = %q, want the misconfigured public, s-maxage=60", cc)
 	}
 	session := verify(t, tokens(t, body)["session"])
-	m, _ := liveview.UserSession(session.Data)
+	m, _ := phxtoken.UserSession(session.Data)
 	if v, ok := m.Get(erlterm.Binary("user_id")); !ok || !strings.HasPrefix(string(v.(erlterm.Binary)), "visitor-") {
 		t.Errorf("GET /account session map = %v, want a user_id", m)
 	}
 }
 
 func TestRoutes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		method, path string
 		status       int

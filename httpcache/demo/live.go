@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/firstrender/firstrender/httpcache/liveview"
+	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 	"github.com/gorilla/websocket"
 )
 
@@ -42,7 +42,7 @@ type LiveConfig struct {
 
 	// MaxAge is the max age LiveView verifies a session token with; an
 	// older token is refused with reason "stale". If zero,
-	// liveview.DefaultLiveViewMaxAge.
+	// phxtoken.DefaultLiveViewMaxAge.
 	MaxAge time.Duration
 
 	// Tick is how often the price diff is pushed. If zero, 1s; negative
@@ -64,7 +64,7 @@ type LiveConfig struct {
 
 type live struct {
 	cfg    LiveConfig
-	signer *liveview.Signer
+	signer *phxtoken.Signer
 	up     websocket.Upgrader
 	assets map[string]string // /assets/x.js → file path; "version" → phoenix_live_view's
 }
@@ -82,7 +82,7 @@ func LiveHandler(cfg LiveConfig) http.Handler {
 		cfg.SigningSalt = DefaultSigningSalt
 	}
 	if cfg.MaxAge == 0 {
-		cfg.MaxAge = liveview.DefaultLiveViewMaxAge
+		cfg.MaxAge = phxtoken.DefaultLiveViewMaxAge
 	}
 	if cfg.Tick == 0 {
 		cfg.Tick = time.Second
@@ -94,7 +94,7 @@ func LiveHandler(cfg LiveConfig) http.Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	l := &live{cfg: cfg, assets: findAssets(cfg.NodeModules)}
-	l.signer, _ = liveview.NewSigner(cfg.SecretKeyBase, cfg.SigningSalt)
+	l.signer, _ = phxtoken.NewSigner(cfg.SecretKeyBase, cfg.SigningSalt)
 	l.up = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	return l
 }
@@ -250,17 +250,17 @@ func (cn *conn) reply(joinRef, ref json.RawMessage, topic, status string, respon
 // reason it would refuse it with.
 func (cn *conn) joinReason(session string) string {
 	l := cn.l
-	if l.signer == nil || l.signer.Verify(session) != liveview.Valid {
+	if l.signer == nil || l.signer.Verify(session) != phxtoken.Valid {
 		return "unauthorized" // LiveView: a session token it cannot verify
 	}
-	tok, err := liveview.ParseToken(session)
+	tok, err := phxtoken.ParseToken(session)
 	if err != nil {
 		return "unauthorized"
 	}
 	if exp := tok.ExpiresAfter(l.cfg.MaxAge); !exp.IsZero() && !l.cfg.Now().Before(exp) {
 		return "stale" // the cached page outlived its token
 	}
-	if sess, ok := liveview.UserSession(tok.Data); ok && len(sess) > 0 {
+	if sess, ok := phxtoken.UserSession(tok.Data); ok && len(sess) > 0 {
 		// A per-user LiveView session needs the visitor's session cookie
 		// (connect_info session); without it Phoenix logs "LiveView session
 		// was misconfigured or the user token is outdated" and answers stale.

@@ -58,6 +58,7 @@ func readMsg(t *testing.T, c *websocket.Conn) []json.RawMessage {
 }
 
 func TestLiveHandler_Heartbeat(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(LiveHandler(LiveConfig{}))
 	defer srv.Close()
 	c := dialLive(t, srv, "")
@@ -72,6 +73,7 @@ func TestLiveHandler_Heartbeat(t *testing.T) {
 }
 
 func TestLiveHandler_Join(t *testing.T) {
+	t.Parallel()
 	origin := New(Config{})
 	now := time.Now()
 	tests := []struct {
@@ -131,6 +133,7 @@ func TestLiveHandler_Join(t *testing.T) {
 }
 
 func TestLiveHandler_Assets(t *testing.T) {
+	t.Parallel()
 	h := LiveHandler(LiveConfig{NodeModules: t.TempDir()}) // no packages there
 	for _, p := range []string{"/assets/app.js", "/assets/phoenix.js", "/assets/phoenix_live_view.js"} {
 		rec := httptest.NewRecorder()

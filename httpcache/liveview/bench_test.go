@@ -7,19 +7,6 @@ import (
 	"github.com/firstrender/firstrender/httpcache"
 )
 
-// BenchmarkParseToken_SeedSession parses (base64 + term decode) the seed's
-// data-phx-session token.
-func BenchmarkParseToken_SeedSession(b *testing.B) {
-	tok := readToken(b, "session_atom_ext")
-	b.ReportAllocs()
-	b.SetBytes(int64(len(tok)))
-	for b.Loop() {
-		if _, err := ParseToken(tok); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkLint_FirstRender20KB lints the 20 KB fixture first render (two
 // tokens, one CSRF meta): Lint alone, and Inspect with annotations.
 func BenchmarkLint_FirstRender20KB(b *testing.B) {

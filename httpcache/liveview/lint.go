@@ -3,8 +3,6 @@ package liveview
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,19 +14,22 @@ import (
 
 	"github.com/firstrender/firstrender/httpcache"
 	"github.com/firstrender/firstrender/httpcache/liveview/erlterm"
+	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 )
 
-// Annotation keys the [Linter] sets on a stored record (CONTRACT.md).
+// Annotation keys the [Linter] sets on a stored record; the third,
+// [phxtoken.AnnotationTokens] ("liveview.tokens"), is declared in phxtoken
+// because the live-socket join guard reads it too. docs/annotations.md
+// lists the whole namespace.
 const (
-	// AnnotationFindings holds the findings as a JSON array of [Finding].
+	// AnnotationFindings holds the findings as a JSON array of [Finding]
+	// (read back with [DecodeFindings]). Present whenever the page had a
+	// finding or a token; "[]" when it had tokens but no finding.
 	AnnotationFindings = "liveview.findings"
-	// AnnotationExpires holds the earliest effective token expiry (RFC 3339),
-	// before the safety margin is taken off.
+	// AnnotationExpires holds the earliest effective token expiry (RFC 3339,
+	// UTC, whole seconds), before the safety margin is taken off. Absent
+	// when no token's expiry could be read.
 	AnnotationExpires = "liveview.expires"
-	// AnnotationTokens holds the comma-separated first 16 hex characters of
-	// the SHA-256 of each Phoenix token's text in the page (see [TokenHash]);
-	// the live socket's join guard matches joins with it.
-	AnnotationTokens = "liveview.tokens"
 )
 
 // Kind names a kind of finding. Each kind has its own [Action] in
@@ -165,7 +166,7 @@ type Config struct {
 	Policy map[Kind]Action
 	// LiveViewMaxAge is the max age the application's LiveView verifies
 	// data-phx-session and data-phx-static tokens with; it overrides the
-	// max age embedded in those tokens. If zero, DefaultLiveViewMaxAge
+	// max age embedded in those tokens. If zero, phxtoken.DefaultLiveViewMaxAge
 	// (14 days, phoenix_live_view's @max_session_age). Negative: use the
 	// embedded max age (86400 s unless the app signs with another).
 	LiveViewMaxAge time.Duration
@@ -181,7 +182,7 @@ type Config struct {
 	// Signer, if set, verifies every token's signature (secret_key_base +
 	// LiveView signing salt); a mismatch is a bad-signature finding. If
 	// nil, signatures are not checked.
-	Signer *Signer
+	Signer *phxtoken.Signer
 	// Now returns the current time, for token-expiring. If nil, time.Now.
 	Now func() time.Time
 }
@@ -193,7 +194,7 @@ type Linter struct {
 	liveViewMaxAge time.Duration
 	tokenMaxAge    time.Duration
 	margin         time.Duration
-	signer         *Signer
+	signer         *phxtoken.Signer
 	now            func() time.Time
 	decoder        erlterm.Decoder
 }
@@ -221,7 +222,7 @@ func New(cfg Config) (*Linter, error) {
 	}
 	switch {
 	case cfg.LiveViewMaxAge == 0:
-		l.liveViewMaxAge = DefaultLiveViewMaxAge
+		l.liveViewMaxAge = phxtoken.DefaultLiveViewMaxAge
 	case cfg.LiveViewMaxAge > 0:
 		l.liveViewMaxAge = cfg.LiveViewMaxAge
 	}
@@ -259,16 +260,16 @@ type FoundToken struct {
 	Attr string `json:"attr,omitempty"`
 	// Offset is the token's byte offset in the body.
 	Offset int `json:"offset"`
-	// Hash is [TokenHash] of the token text.
+	// Hash is [phxtoken.TokenHash] of the token text.
 	Hash string `json:"hash"`
 	// Token is the parsed token; nil when Err is set.
-	Token *Token `json:"-"`
+	Token *phxtoken.Token `json:"-"`
 	// Err is why the token did not parse.
 	Err error `json:"-"`
 	// Expires is the effective expiry (zero when unknown).
 	Expires time.Time `json:"expires,omitzero"`
 	// Signature is the outcome of the signature check.
-	Signature SignatureStatus `json:"signature"`
+	Signature phxtoken.SignatureStatus `json:"signature"`
 }
 
 // Report is the result of [Linter.Lint].
@@ -309,13 +310,6 @@ func (r *Report) Refused() (Finding, bool) {
 	return Finding{}, false
 }
 
-// TokenHash returns the first 16 hex characters of the SHA-256 of the
-// token's text, the form stored in the liveview.tokens annotation.
-func TokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:8])
-}
-
 // Inspect implements httpcache.Inspector: it lints res, applies the
 // policy (stripping in place when the policy says so), and returns the
 // verdict with the liveview.* annotations and NotAfter.
@@ -331,7 +325,7 @@ func (l *Linter) Inspect(r *http.Request, res *httpcache.Response) httpcache.Ver
 	if len(rep.Findings) == 0 && len(rep.Tokens) == 0 {
 		// Present though empty: the page was linted and holds no token,
 		// so the join guard never maps a (made-up) join to it.
-		v.Annotations = map[string]string{AnnotationTokens: ""}
+		v.Annotations = map[string]string{phxtoken.AnnotationTokens: ""}
 		return v
 	}
 	v.Annotations = map[string]string{}
@@ -348,7 +342,7 @@ func (l *Linter) Inspect(r *http.Request, res *httpcache.Response) httpcache.Ver
 	for i, t := range rep.Tokens {
 		hs[i] = t.Hash
 	}
-	v.Annotations[AnnotationTokens] = strings.Join(hs, ",") // "" when none: see above
+	v.Annotations[phxtoken.AnnotationTokens] = strings.Join(hs, ",") // "" when none: see above
 	return v
 }
 
@@ -468,7 +462,7 @@ func (l *Linter) Lint(h http.Header, body []byte) Report {
 		body = plain
 		rep.gzipped = plain
 	}
-	if !html && !bytes.Contains(body, []byte(TokenPrefix)) {
+	if !html && !bytes.Contains(body, []byte(phxtoken.TokenPrefix)) {
 		return rep
 	}
 	l.scanTokens(&rep, body, add)
@@ -486,7 +480,7 @@ func (l *Linter) scanTokens(rep *Report, body []byte, add func(Kind, string, ...
 	seen := map[int]bool{}
 	// Every SFMyNTY.-prefixed value, wherever it is.
 	for pos := 0; ; {
-		i := bytes.Index(body[pos:], []byte(TokenPrefix))
+		i := bytes.Index(body[pos:], []byte(phxtoken.TokenPrefix))
 		if i < 0 {
 			break
 		}
@@ -540,12 +534,12 @@ func (l *Linter) scanTokens(rep *Report, body []byte, add func(Kind, string, ...
 }
 
 func (l *Linter) addToken(rep *Report, attr string, off int, text string, add func(Kind, string, ...any)) {
-	ft := FoundToken{Attr: attr, Offset: off, Hash: TokenHash(text)}
+	ft := FoundToken{Attr: attr, Offset: off, Hash: phxtoken.TokenHash(text)}
 	where := "a Phoenix token"
 	if attr != "" {
 		where = attr
 	}
-	tok, err := ParseTokenWith(text, &l.decoder)
+	tok, err := phxtoken.ParseTokenWith(text, &l.decoder)
 	if err != nil {
 		ft.Err = err
 		add(KindBadToken, "%s at byte %d is not a readable Phoenix token (%v), so its expiry is unknown", where, off, shortErr(err))
@@ -560,7 +554,7 @@ func (l *Linter) addToken(rep *Report, attr string, off int, text string, add fu
 	}
 	if l.signer != nil {
 		ft.Signature = l.signer.Verify(text)
-		if ft.Signature == Invalid {
+		if ft.Signature == phxtoken.Invalid {
 			add(KindBadSignature, "%s at byte %d does not verify with the configured secret_key_base and salt: LiveView would refuse the join", where, off)
 		}
 	}
@@ -573,7 +567,7 @@ func (l *Linter) addToken(rep *Report, attr string, off int, text string, add fu
 		rep.Expires = ft.Expires
 	}
 	if attr == "data-phx-session" {
-		if sess, ok := UserSession(tok.Data); ok && len(sess) > 0 {
+		if sess, ok := phxtoken.UserSession(tok.Data); ok && len(sess) > 0 {
 			add(KindUserSession, "data-phx-session at byte %d carries user session values (%s): this render belongs to one visitor", off, mapKeys(sess))
 		}
 	}
@@ -582,9 +576,9 @@ func (l *Linter) addToken(rep *Report, attr string, off int, text string, add fu
 
 func shortErr(err error) string {
 	s := err.Error()
-	s = strings.TrimPrefix(s, ErrMalformed.Error()+": ")
-	s = strings.TrimPrefix(s, ErrNotToken.Error()+": ")
-	if errors.Is(err, ErrNotToken) {
+	s = strings.TrimPrefix(s, phxtoken.ErrMalformed.Error()+": ")
+	s = strings.TrimPrefix(s, phxtoken.ErrNotToken.Error()+": ")
+	if errors.Is(err, phxtoken.ErrNotToken) {
 		return "not a token: " + s
 	}
 	return s
@@ -600,6 +594,15 @@ func mapKeys(m erlterm.Map) string {
 		keys = append(keys[:5], "…")
 	}
 	return strings.Join(keys, ", ")
+}
+
+// brief renders t for a finding message, at most 60 characters.
+func brief(t erlterm.Term) string {
+	s := erlterm.Format(t)
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
 }
 
 func isTokenByte(c byte) bool {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/firstrender/firstrender/httpcache"
 	"github.com/firstrender/firstrender/httpcache/liveview/erlterm"
+	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 )
 
 // seedSignedAt is when the seed's session/static tokens were signed.
@@ -32,15 +33,15 @@ const testSecret = "test-secret-key-base-0123456789-0123456789-0123456789-012345
 // by a fresh one, both signed at signedAt with maxAge.
 func pageWith(t testing.TB, session erlterm.Map, signedAt time.Time, maxAge time.Duration) string {
 	t.Helper()
-	s, err := NewSigner(testSecret, "lv salt")
+	s, err := phxtoken.NewSigner(testSecret, "lv salt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := s.Sign(SessionData(Session{ID: "phx-F5UgOQKJJCK_shjD", View: "ShopWeb.ProductLive.Index", Router: "ShopWeb.Router", Session: session}), signedAt, maxAge)
+	sess, err := s.Sign(phxtoken.SessionData(phxtoken.Session{ID: "phx-F5UgOQKJJCK_shjD", View: "ShopWeb.ProductLive.Index", Router: "ShopWeb.Router", Session: session}), signedAt, maxAge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	static, err := s.Sign(StaticData("phx-F5UgOQKJJCK_shjD"), signedAt, maxAge)
+	static, err := s.Sign(phxtoken.StaticData("phx-F5UgOQKJJCK_shjD"), signedAt, maxAge)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +76,7 @@ func htmlHeader(kv ...string) http.Header {
 }
 
 func TestLint_SeedPage(t *testing.T) {
+	t.Parallel()
 	now := seedSignedAt.Add(time.Hour)
 	l := newLinter(t, Config{Now: func() time.Time { return now }})
 	res := &httpcache.Response{Status: 200, Header: htmlHeader(), Body: []byte(readPage(t))}
@@ -82,16 +84,16 @@ func TestLint_SeedPage(t *testing.T) {
 	if v.Refuse != "liveview-csrf-meta" {
 		t.Errorf("Refuse = %q, want liveview-csrf-meta", v.Refuse)
 	}
-	wantExp := seedSignedAt.Add(DefaultLiveViewMaxAge)
+	wantExp := seedSignedAt.Add(phxtoken.DefaultLiveViewMaxAge)
 	if !v.NotAfter.Equal(wantExp.Add(-DefaultMargin)) {
 		t.Errorf("NotAfter = %v, want %v", v.NotAfter, wantExp.Add(-DefaultMargin))
 	}
 	if got, want := v.Annotations[AnnotationExpires], wantExp.Format(time.RFC3339); got != want {
 		t.Errorf("%s = %q, want %q", AnnotationExpires, got, want)
 	}
-	wantTokens := TokenHash(readToken(t, "session_atom_ext")) + "," + TokenHash(readToken(t, "static_atom_ext"))
-	if got := v.Annotations[AnnotationTokens]; got != wantTokens {
-		t.Errorf("%s = %q, want %q", AnnotationTokens, got, wantTokens)
+	wantTokens := phxtoken.TokenHash(readToken(t, "session_atom_ext")) + "," + phxtoken.TokenHash(readToken(t, "static_atom_ext"))
+	if got := v.Annotations[phxtoken.AnnotationTokens]; got != wantTokens {
+		t.Errorf("%s = %q, want %q", phxtoken.AnnotationTokens, got, wantTokens)
 	}
 	var fs []Finding
 	if err := json.Unmarshal([]byte(v.Annotations[AnnotationFindings]), &fs); err != nil {
@@ -103,6 +105,7 @@ func TestLint_SeedPage(t *testing.T) {
 }
 
 func TestLint_Policies(t *testing.T) {
+	t.Parallel()
 	signed := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	now := signed.Add(time.Minute)
 	page := pageWith(t, nil, signed, 86400*time.Second)
@@ -257,8 +260,9 @@ func TestLint_Policies(t *testing.T) {
 }
 
 func TestLint_Expiry(t *testing.T) {
+	t.Parallel()
 	signed := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	page := `<div data-phx-session="` + mustSign(t, StaticData("a"), signed, 86400*time.Second) +
+	page := `<div data-phx-session="` + mustSign(t, phxtoken.StaticData("a"), signed, 86400*time.Second) +
 		`" data-phx-static=""></div><span data-user-token="` + mustSign(t, erlterm.Int(7), signed, 3600*time.Second) + `"></span>`
 	tests := []struct {
 		name     string
@@ -293,7 +297,7 @@ func TestLint_Expiry(t *testing.T) {
 
 func mustSign(t testing.TB, data erlterm.Term, at time.Time, maxAge time.Duration) string {
 	t.Helper()
-	tok, err := Sign(testSecret, "lv salt", data, at, maxAge)
+	tok, err := phxtoken.Sign(testSecret, "lv salt", data, at, maxAge)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,13 +305,14 @@ func mustSign(t testing.TB, data erlterm.Term, at time.Time, maxAge time.Duratio
 }
 
 func TestLint_Signature(t *testing.T) {
+	t.Parallel()
 	signed := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	good, _ := NewSigner(testSecret, "lv salt")
-	bad, _ := NewSigner(testSecret, "other salt")
+	good, _ := phxtoken.NewSigner(testSecret, "lv salt")
+	bad, _ := phxtoken.NewSigner(testSecret, "other salt")
 	page := pageWith(t, nil, signed, 86400*time.Second)
 	for _, tt := range []struct {
 		name   string
-		signer *Signer
+		signer *phxtoken.Signer
 		kinds  string
 	}{
 		{"matching secret", good, "csrf-meta=allow"},
@@ -342,6 +347,7 @@ func sortedSplit(s string) []string {
 }
 
 func TestNew_Validation(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		cfg  Config
@@ -373,6 +379,7 @@ func gz(s string) string {
 }
 
 func TestGunzip_Bomb(t *testing.T) {
+	t.Parallel()
 	bomb := regzip(make([]byte, 2<<20))
 	if _, err := gunzip(bomb, 1<<20); err == nil || !strings.Contains(err.Error(), "more than 1048576 bytes") {
 		t.Errorf("gunzip(2 MiB of zeros, limit 1 MiB) = %v, want a size error", err)
@@ -383,6 +390,7 @@ func TestGunzip_Bomb(t *testing.T) {
 // findings still says so (liveview.tokens present, empty), so the join
 // guard never maps a made-up join to it by URL.
 func TestLint_NoTokensAnnotated(t *testing.T) {
+	t.Parallel()
 	l := newLinter(t, Config{})
 	for _, tt := range []struct {
 		name string
@@ -394,10 +402,22 @@ func TestLint_NoTokensAnnotated(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			v := l.Inspect(nil, &httpcache.Response{Status: 200, Header: tt.h, Body: []byte(tt.body)})
-			got, ok := v.Annotations[AnnotationTokens]
+			got, ok := v.Annotations[phxtoken.AnnotationTokens]
 			if !ok || got != "" {
-				t.Errorf("Inspect: %s = %q (present %v), want present and empty", AnnotationTokens, got, ok)
+				t.Errorf("Inspect: %s = %q (present %v), want present and empty", phxtoken.AnnotationTokens, got, ok)
 			}
 		})
 	}
+}
+
+const fixtures = "../../fixtures/liveview"
+
+// readToken reads a recorded seed token (fixtures/liveview/seed).
+func readToken(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixtures, "seed", name+".token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -7,29 +7,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 	"github.com/firstrender/firstrender/store"
+	"github.com/firstrender/firstrender/store/storetest"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // proxyRig runs httpcache proxies with the Linter in front of an origin
 // serving page, over one real store. fill/serve use separate proxies: a
@@ -39,12 +27,12 @@ type proxyRig struct {
 	t      *testing.T
 	st     *store.Store
 	up     *url.URL
-	clock  *clock
+	clock  *storetest.Clock
 	lint   *Linter
 	origin atomic.Int64
 }
 
-func newProxyRig(t *testing.T, clk *clock, lcfg Config, page func() string) *proxyRig {
+func newProxyRig(t *testing.T, clk *storetest.Clock, lcfg Config, page func() string) *proxyRig {
 	r := &proxyRig{t: t, clock: clk}
 	lcfg.Now = clk.Now
 	r.lint = newLinter(t, lcfg)
@@ -60,20 +48,15 @@ func newProxyRig(t *testing.T, clk *clock, lcfg Config, page func() string) *pro
 	}))
 	t.Cleanup(o.Close)
 	r.up, _ = url.Parse(o.URL)
-	st, err := store.Open(filepath.Join(t.TempDir(), "cache.db"), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	r.st = st
+	r.st = storetest.Open(t, store.Options{})
 	return r
 }
 
 // get sends one GET through a fresh proxy and closes it, which waits for
-// its background store; it returns Cache-Status.
-func (r *proxyRig) get() string {
+// its background store; it returns the proxy's Cache-Status member.
+func (r *proxyRig) get() cacheStatus {
 	r.t.Helper()
-	p, err := httpcache.New(httpcache.Config{Upstream: r.up, Store: r.st, Inspector: r.lint, Now: r.clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := httpcache.New(httpcache.Config{Upstream: r.up, Store: r.st, Inspector: r.lint, Now: r.clock.Now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -88,13 +71,14 @@ func (r *proxyRig) get() string {
 	if rec.Code != 200 {
 		r.t.Fatalf("GET status %d", rec.Code)
 	}
-	return rec.Header().Get("Cache-Status")
+	return proxyStatus(r.t, rec.Header())
 }
 
 // TestProxy_TokenExpiryCapsFreshness: the origin says s-maxage=3600, but
 // the page's token expires in 2 minutes; with a 30 s margin the proxy must
 // serve the stored copy for at most 90 s, then go back to the origin.
 func TestProxy_TokenExpiryCapsFreshness(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		name string
@@ -103,16 +87,16 @@ func TestProxy_TokenExpiryCapsFreshness(t *testing.T) {
 		signedAt time.Time
 		maxAge   time.Duration
 	}{
-		{"data-phx-session under LiveView's 14-day verifier max age", Config{Margin: 30 * time.Second}, start.Add(-DefaultLiveViewMaxAge + 2*time.Minute), 86400 * time.Second},
+		{"data-phx-session under LiveView's 14-day verifier max age", Config{Margin: 30 * time.Second}, start.Add(-phxtoken.DefaultLiveViewMaxAge + 2*time.Minute), 86400 * time.Second},
 		{"embedded max age when LiveViewMaxAge is negative", Config{Margin: 30 * time.Second, LiveViewMaxAge: -1}, start, 2 * time.Minute},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &clock{t: start}
+			clk := storetest.NewClock(start)
 			page := strings.Replace(pageWith(t, nil, tt.signedAt, tt.maxAge), `<meta name="csrf-token" content="bWUDLRwDMXs-HgcyPQ0DGiMbJnUvVzoYNL2FEBGLu31v0iwgbFZiVkWt">`, "", 1)
 			r := newProxyRig(t, clk, tt.cfg, func() string { return page })
 
-			if cs := r.get(); !strings.Contains(cs, "stored") {
-				t.Fatalf("first GET Cache-Status %q, want stored", cs)
+			if cs := r.get(); !cs.has("stored") {
+				t.Fatalf("first GET Cache-Status %s, want stored", cs)
 			}
 			pg, err := r.st.Scan(context.Background(), store.ScanOptions{Limit: 10})
 			if err != nil || len(pg.Entries) != 1 {
@@ -126,30 +110,30 @@ func TestProxy_TokenExpiryCapsFreshness(t *testing.T) {
 			if got, err := time.Parse(time.RFC3339Nano, ann[httpcache.AnnotationNotAfter]); err != nil || !got.Equal(wantExp.Add(-30*time.Second)) {
 				t.Errorf("%s = %q, want %s", httpcache.AnnotationNotAfter, ann[httpcache.AnnotationNotAfter], wantExp.Add(-30*time.Second))
 			}
-			if got := strings.Split(ann[AnnotationTokens], ","); len(got) != 2 || len(got[0]) != 16 {
-				t.Errorf("%s = %q, want two 16-hex hashes", AnnotationTokens, ann[AnnotationTokens])
+			if got := strings.Split(ann[phxtoken.AnnotationTokens], ","); len(got) != 2 || len(got[0]) != 16 {
+				t.Errorf("%s = %q, want two 16-hex hashes", phxtoken.AnnotationTokens, ann[phxtoken.AnnotationTokens])
 			}
 			clk.Advance(time.Minute)
 			cs := r.get()
-			if !strings.Contains(cs, "hit") {
-				t.Fatalf("GET at +1m Cache-Status %q, want a hit", cs)
+			if !cs.has("hit") {
+				t.Fatalf("GET at +1m Cache-Status %s, want a hit", cs)
 			}
-			if !strings.Contains(cs, "ttl=30") {
-				t.Errorf("GET at +1m Cache-Status %q, want ttl=30 (token cap, not s-maxage)", cs)
+			if got := cs.params["ttl"]; got != "30" {
+				t.Errorf("GET at +1m Cache-Status %s: ttl=%s, want ttl=30 (token cap, not s-maxage)", cs, got)
 			}
 			if n := r.origin.Load(); n != 1 {
 				t.Fatalf("origin asked %d times by +1m, want 1", n)
 			}
 			clk.Advance(31 * time.Second) // +91s: past expiry minus margin, long before s-maxage
-			if cs := r.get(); strings.Contains(cs, "hit") {
-				t.Errorf("GET at +91s Cache-Status %q, want no hit (token expires at +2m)", cs)
+			if cs := r.get(); cs.has("hit") {
+				t.Errorf("GET at +91s Cache-Status %s, want no hit (token expires at +2m)", cs)
 			}
 			if n := r.origin.Load(); n != 2 {
 				t.Errorf("origin asked %d times by +91s, want 2", n)
 			}
 			clk.Advance(2 * time.Minute) // past the token's own expiry too
-			if cs := r.get(); strings.Contains(cs, "hit") {
-				t.Errorf("GET at +3m31s Cache-Status %q, want no hit", cs)
+			if cs := r.get(); cs.has("hit") {
+				t.Errorf("GET at +3m31s Cache-Status %s, want no hit", cs)
 			}
 			if n := r.origin.Load(); n != 3 {
 				t.Errorf("origin asked %d times by +3m31s, want 3", n)
@@ -162,15 +146,16 @@ func TestProxy_TokenExpiryCapsFreshness(t *testing.T) {
 // expires in 2 minutes is never stored, and a CSRF meta tag is refused by
 // default; Cache-Status names the reason.
 func TestProxy_LintRefusal(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		name, page string
 	}{
-		{"token expiring within the margin", strings.Replace(pageWith(t, nil, start.Add(-DefaultLiveViewMaxAge+2*time.Minute), 86400*time.Second), `content="bWUDLRwDMXs-HgcyPQ0DGiMbJnUvVzoYNL2FEBGLu31v0iwgbFZiVkWt"`, `content=""`, 1)},
+		{"token expiring within the margin", strings.Replace(pageWith(t, nil, start.Add(-phxtoken.DefaultLiveViewMaxAge+2*time.Minute), 86400*time.Second), `content="bWUDLRwDMXs-HgcyPQ0DGiMbJnUvVzoYNL2FEBGLu31v0iwgbFZiVkWt"`, `content=""`, 1)},
 		{"csrf meta", pageWith(t, nil, start, 86400*time.Second)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &clock{t: start}
+			clk := storetest.NewClock(start)
 			r := newProxyRig(t, clk, Config{}, func() string { return tt.page })
 			r.get() // Close waits for the background inspection
 			page, err := r.st.Scan(context.Background(), store.ScanOptions{Limit: 10})
@@ -180,8 +165,8 @@ func TestProxy_LintRefusal(t *testing.T) {
 			if len(page.Entries) != 0 {
 				t.Errorf("store holds %d entries after a refused page, want 0 (annotations %v)", len(page.Entries), page.Entries[0].Annotations)
 			}
-			if cs := r.get(); strings.Contains(cs, "hit") || r.origin.Load() != 2 {
-				t.Errorf("second GET Cache-Status %q, origin asked %d times; want a miss and 2", cs, r.origin.Load())
+			if cs := r.get(); cs.has("hit") || r.origin.Load() != 2 {
+				t.Errorf("second GET Cache-Status %s, origin asked %d times; want a miss and 2", cs, r.origin.Load())
 			}
 		})
 	}

@@ -40,6 +40,7 @@ func bigFrom(s string) BigInt {
 }
 
 func TestDecode_Types(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		in        []byte // without the version byte
@@ -128,6 +129,7 @@ func newFunBytes() []byte {
 }
 
 func TestDecode_Compressed(t *testing.T) {
+	t.Parallel()
 	raw := cat(109, be32(1000), bytes.Repeat([]byte("a"), 1000))
 	var z bytes.Buffer
 	zw := zlib.NewWriter(&z)
@@ -156,6 +158,7 @@ func TestDecode_Compressed(t *testing.T) {
 }
 
 func TestDecode_Errors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		in     []byte
@@ -207,6 +210,7 @@ func TestDecode_Errors(t *testing.T) {
 }
 
 func TestEncode_Unsupported(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		in   Term
@@ -224,6 +228,7 @@ func TestEncode_Unsupported(t *testing.T) {
 }
 
 func TestEncode_Sizes(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		in   Term
@@ -257,6 +262,7 @@ func TestEncode_Sizes(t *testing.T) {
 }
 
 func TestFormat_Floats(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in   float64
 		want string
@@ -268,6 +274,7 @@ func TestFormat_Floats(t *testing.T) {
 }
 
 func TestJSON(t *testing.T) {
+	t.Parallel()
 	in := Tuple{Map{
 		{Atom("id"), Binary("phx-1")},
 		{Atom("session"), Map{}},
@@ -286,6 +293,7 @@ func TestJSON(t *testing.T) {
 }
 
 func TestFormat_HugeBigInt(t *testing.T) {
+	t.Parallel()
 	huge := BigInt{V: new(big.Int).Lsh(big.NewInt(1), 1<<20)}
 	if got := Format(huge); got != "#BigInt<1048577 bits>" {
 		t.Errorf("Format(2^(2^20)) = %.40s, want #BigInt<1048577 bits>", got)

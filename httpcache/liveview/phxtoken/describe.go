@@ -1,4 +1,4 @@
-package liveview
+package phxtoken
 
 import (
 	"encoding/json"

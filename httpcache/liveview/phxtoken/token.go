@@ -1,4 +1,4 @@
-package liveview
+package phxtoken
 
 import (
 	"crypto/hmac"
@@ -36,11 +36,11 @@ const DefaultLiveViewMaxAge = 1209600 * time.Second
 var (
 	// ErrNotToken means the string does not have the shape of a Phoenix
 	// token (protected.payload.signature, or five parts when encrypted).
-	ErrNotToken = errors.New("liveview: not a Phoenix token")
+	ErrNotToken = errors.New("phxtoken: not a Phoenix token")
 	// ErrMalformed means the token has the right shape but a part does not
 	// decode: bad base64, a payload that is not an Erlang term, or a term
 	// that is not {data, signed_at, max_age}.
-	ErrMalformed = errors.New("liveview: malformed Phoenix token")
+	ErrMalformed = errors.New("phxtoken: malformed Phoenix token")
 )
 
 // Token is a parsed Phoenix token (Phoenix.Token / Plug.Crypto.sign or
@@ -266,7 +266,7 @@ func (s *SignatureStatus) UnmarshalText(b []byte) error {
 	case "not checked":
 		*s = NotChecked
 	default:
-		return fmt.Errorf("liveview: unknown signature status %q", b)
+		return fmt.Errorf("phxtoken: unknown signature status %q", b)
 	}
 	return nil
 }
@@ -287,17 +287,17 @@ type Signer struct {
 // The error never contains the secret.
 func NewSigner(secretKeyBase, salt string) (*Signer, error) {
 	if secretKeyBase == "" {
-		return nil, errors.New("liveview: empty secret_key_base")
+		return nil, errors.New("phxtoken: empty secret_key_base")
 	}
 	key, err := pbkdf2.Key(sha256.New, secretKeyBase, []byte(salt), 1000, 32)
 	if err != nil {
-		return nil, errors.New("liveview: deriving signing key failed")
+		return nil, errors.New("phxtoken: deriving signing key failed")
 	}
 	return &Signer{key: key}, nil
 }
 
-// String returns "liveview.Signer{key: REDACTED}": never key material.
-func (s *Signer) String() string { return "liveview.Signer{key: REDACTED}" }
+// String returns "phxtoken.Signer{key: REDACTED}": never key material.
+func (s *Signer) String() string { return "phxtoken.Signer{key: REDACTED}" }
 
 // GoString is String, so %#v prints no key material either.
 func (s *Signer) GoString() string { return s.String() }
@@ -316,11 +316,11 @@ func (s *Signer) MarshalText() ([]byte, error) { return []byte(s.String()), nil 
 // seconds and must not be negative. It fails when data cannot be encoded.
 func (s *Signer) Sign(data erlterm.Term, signedAt time.Time, maxAge time.Duration) (string, error) {
 	if maxAge < 0 {
-		return "", errors.New("liveview: negative max age")
+		return "", errors.New("phxtoken: negative max age")
 	}
 	payload, err := erlterm.Encode(erlterm.Tuple{data, erlterm.Int(signedAt.UnixMilli()), erlterm.Int(maxAge / time.Second)})
 	if err != nil {
-		return "", fmt.Errorf("liveview: sign: %w", err)
+		return "", fmt.Errorf("phxtoken: sign: %w", err)
 	}
 	input := TokenPrefix + base64.RawURLEncoding.EncodeToString(payload)
 	mac := hmac.New(sha256.New, s.key)

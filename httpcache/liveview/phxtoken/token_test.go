@@ -1,4 +1,4 @@
-package liveview
+package phxtoken
 
 import (
 	"encoding/base64"
@@ -15,7 +15,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-const fixtures = "../../fixtures/liveview"
+const fixtures = "../../../fixtures/liveview"
 
 func readToken(t testing.TB, name string) string {
 	t.Helper()
@@ -29,6 +29,7 @@ func readToken(t testing.TB, name string) string {
 var seedNames = []string{"static_small_atom_utf8", "session_atom_ext", "static_atom_ext"}
 
 func TestSeedGolden(t *testing.T) {
+	t.Parallel()
 	for _, name := range seedNames {
 		t.Run(name, func(t *testing.T) {
 			tok, err := ParseToken(readToken(t, name))
@@ -54,6 +55,7 @@ func TestSeedGolden(t *testing.T) {
 }
 
 func TestParseToken_Seed(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		signedAt string
@@ -103,6 +105,7 @@ func payloadToken(t testing.TB, term erlterm.Term) string {
 }
 
 func TestParseToken_Layouts(t *testing.T) {
+	t.Parallel()
 	at := erlterm.Int(1700000000000)
 	tests := []struct {
 		name      string
@@ -147,6 +150,7 @@ func TestParseToken_Layouts(t *testing.T) {
 }
 
 func TestParseToken_Errors(t *testing.T) {
+	t.Parallel()
 	seed := readToken(t, "session_atom_ext")
 	parts := strings.Split(seed, ".")
 	tests := []struct {
@@ -179,6 +183,7 @@ func TestParseToken_Errors(t *testing.T) {
 }
 
 func TestParseToken_Encrypted(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []string{"A128GCM", "A256GCM"} {
 		in := b64([]byte(alg)) + "." + b64([]byte("key")) + "." + b64([]byte("iv")) + "." + b64([]byte("cipher")) + "." + b64([]byte("tag"))
 		tok, err := ParseToken(in)
@@ -192,6 +197,7 @@ func TestParseToken_Encrypted(t *testing.T) {
 }
 
 func TestSigner_SignVerify(t *testing.T) {
+	t.Parallel()
 	const secret = "0123456789012345678901234567890123456789012345678901234567890123-test-secret"
 	s, err := NewSigner(secret, "live view salt")
 	if err != nil {
@@ -245,6 +251,7 @@ func TestSigner_SignVerify(t *testing.T) {
 // (pbkdf2_hmac("sha256", secret, salt, 1000, 32), then HMAC-SHA256 over
 // "SFMyNTY.<payload>").
 func TestSign_KnownAnswer(t *testing.T) {
+	t.Parallel()
 	tok, err := Sign("secret_key_base_for_tests", "salt", erlterm.Int(1), time.UnixMilli(1700000000000), 86400*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -255,6 +262,7 @@ func TestSign_KnownAnswer(t *testing.T) {
 }
 
 func TestSigner_NoSecretLeak(t *testing.T) {
+	t.Parallel()
 	const secret = "super-secret-key-base-value"
 	s, err := NewSigner(secret, "salt")
 	if err != nil {
