@@ -48,6 +48,9 @@ func (s *Store) Get(ctx context.Context, key, variant string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.beforeEpoch(r.StoredTime) { // cluster purge-all epoch (applied.go)
+		return nil, ErrNotFound
+	}
 	if s.ops != nil {
 		s.access.touch(string(ck), s.opts.Now().UnixNano())
 	}

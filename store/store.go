@@ -191,6 +191,8 @@ type Store struct {
 	generation atomic.Uint64
 
 	access accessTracker
+	// cl is the cluster state (applied.go): applied sequence, purge-all epoch.
+	cl clusterState
 
 	bgCancel  context.CancelFunc
 	bgWG      sync.WaitGroup
