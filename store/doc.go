@@ -64,6 +64,15 @@
 // The bbolt file itself never shrinks; [Store.Compact] writes a compacted
 // copy.
 //
+// # Annotations
+//
+// [Record.Annotations] is a small string map the packages above the store
+// write facts into (freshness policy, lint findings, token hashes, join
+// failures); [Store.Annotate] changes it in place. The store gives the keys
+// no meaning. Each key is declared once, as an exported constant of the
+// package that writes it, and named "<package>.<name>"; docs/annotations.md
+// lists every key, its writer and its value format.
+//
 // # Statistics
 //
 // [Store.Stats] is O(1): the counters are kept in the meta bucket, updated

@@ -138,8 +138,9 @@ func ExampleStore_Annotate() {
 	defer s.Close()
 	s.Put(ctx, &store.Record{Key: "https://example.com/"})
 
-	s.Annotate(ctx, "https://example.com/", "", map[string]string{"httpcache.disabled": "join refused"})
+	// Keys are namespaced by the package that writes them (docs/annotations.md).
+	s.Annotate(ctx, "https://example.com/", "", map[string]string{"example.note": "join refused"})
 	vs, _ := s.Variants(ctx, "https://example.com/")
-	fmt.Println(vs[0].Annotations["httpcache.disabled"])
+	fmt.Println(vs[0].Annotations["example.note"])
 	// Output: join refused
 }

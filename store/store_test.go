@@ -297,7 +297,7 @@ func TestStore_GetPut_RoundTrip(t *testing.T) {
 			Body:        []byte("<html>\x00binary\xff</html>"),
 			RequestTime: at, ResponseTime: at.Add(time.Millisecond), StoredTime: at.Add(time.Second), Expires: at.Add(time.Hour),
 			Tags:        []string{"a", "b"},
-			Annotations: map[string]string{"liveview.findings": `[{"kind":"csrf"}]`},
+			Annotations: map[string]string{"test.json": `[{"kind":"csrf"}]`},
 		}},
 		{"minimal record gets a stored time", &Record{Key: "k"}},
 		{"empty body and negative status", &Record{Key: "k2", Status: -1, Body: []byte{}}},

@@ -158,7 +158,8 @@ func BenchmarkIdleSocketMemory(b *testing.B) {
 	originAddr := expect("ORIGIN ")
 	u, _ := url.Parse("http://" + originAddr)
 	policy := mustPolicy(b, OriginConfig{Allowed: []string{"//app.test"}})
-	br, err := New(Config{Origin: u, Policy: policy, Logger: quietLogger(), MaxSockets: -1})
+	running := make(chan struct{}, n)
+	br, err := New(Config{Origin: u, Policy: policy, Logger: quietLogger(), MaxSockets: -1, onRun: func() { running <- struct{}{} }})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -170,9 +171,13 @@ func BenchmarkIdleSocketMemory(b *testing.B) {
 	if got := expect("READY "); got != strconv.Itoa(n) {
 		b.Fatalf("helper opened %s sockets, want %d", got, n)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for br.Open() < n && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond) // the last handshakes finish server-side
+	timeout := time.After(60 * time.Second)
+	for i := range n { // the last handshakes finish server-side
+		select {
+		case <-running:
+		case <-timeout:
+			b.Fatalf("%d of %d sessions running after 60s", i, n)
+		}
 	}
 	if br.Open() != n {
 		b.Fatalf("broker has %d open sockets, want %d", br.Open(), n)
@@ -228,6 +233,7 @@ func raiseNoFile(tb testing.TB, want uint64) {
 // TestHelperPeers is the child process of BenchmarkIdleSocketMemory: an echo
 // origin plus n idle clients. It does nothing in a normal test run.
 func TestHelperPeers(t *testing.T) {
+	t.Parallel()
 	nStr := os.Getenv("FIRSTRENDER_HELPER_PEERS")
 	if nStr == "" {
 		t.Skip("helper process for BenchmarkIdleSocketMemory")

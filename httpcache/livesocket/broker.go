@@ -99,6 +99,13 @@ type Config struct {
 
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+
+	// Test hooks, nil outside this package's tests: onRun is called once a
+	// socket's session runs (the open gauge counts it), onRelease after a
+	// socket's slot is freed, with the number of sockets still open. They
+	// must not block.
+	onRun     func()
+	onRelease func(open int)
 }
 
 func (c *Config) setDefaults() error {
@@ -247,16 +254,15 @@ func forwardedClient(r *http.Request) string {
 
 // FlushGuard waits until the join guard has processed every join failure
 // seen so far (mapped, annotated, disabled). It returns at once when the
-// guard is off, and ctx.Err() if ctx ends first. For tests and tools.
+// guard is off, and ctx.Err() if ctx ends first. The guard works beside the
+// sockets, so tests (the e2e suite) and tools call it to make its effect on
+// the cache observable.
 func (b *Broker) FlushGuard(ctx context.Context) error {
 	if b.guard == nil {
 		return nil
 	}
 	return b.guard.sync(ctx)
 }
-
-// IsSocketPath reports whether path is one of the configured socket paths.
-func (b *Broker) IsSocketPath(path string) bool { return b.paths[path] }
 
 // Wrap returns a handler that sends WebSocket upgrades (any path) to the
 // broker, answers plain requests on socket paths with 400 (they never reach
@@ -356,6 +362,9 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.m.open.Inc()
+	if b.cfg.onRun != nil {
+		b.cfg.onRun()
+	}
 	s.run()
 	b.m.open.Dec()
 	b.mu.Lock()
@@ -392,10 +401,14 @@ func (b *Broker) reserve() string {
 
 func (b *Broker) release() {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.n--
-	if b.closing && b.n == 0 {
+	n := b.n
+	if b.closing && n == 0 {
 		close(b.done)
+	}
+	b.mu.Unlock()
+	if b.cfg.onRelease != nil {
+		b.cfg.onRelease(n)
 	}
 }
 

@@ -158,6 +158,7 @@ func readUntilClose(c *websocket.Conn, d time.Duration) error {
 }
 
 func TestBroker_RelayBothWays(t *testing.T) {
+	t.Parallel()
 	origin := newTestOrigin(t, func(c *websocket.Conn, r *http.Request) {
 		c.WriteMessage(websocket.BinaryMessage, []byte{0, 1, 2, 0xff}) // origin speaks first
 		echo(c, r)
@@ -229,6 +230,7 @@ func TestBroker_RelayBothWays(t *testing.T) {
 }
 
 func TestBroker_TrustForwarded(t *testing.T) {
+	t.Parallel()
 	origin := newTestOrigin(t, echo)
 	tb := newTestBroker(t, origin.url(), func(c *Config) { c.TrustForwarded = true })
 	hdr := http.Header{}
@@ -249,6 +251,7 @@ func TestBroker_TrustForwarded(t *testing.T) {
 }
 
 func TestBroker_CloseCodeRelay(t *testing.T) {
+	t.Parallel()
 	t.Run("client closes", func(t *testing.T) {
 		got := make(chan error, 1)
 		origin := newTestOrigin(t, func(c *websocket.Conn, _ *http.Request) {
@@ -292,6 +295,7 @@ func TestBroker_CloseCodeRelay(t *testing.T) {
 }
 
 func TestBroker_OriginDown(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -319,6 +323,7 @@ func statusOf(r *http.Response) int {
 }
 
 func TestBroker_OriginTimeout(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -347,6 +352,7 @@ func TestBroker_OriginTimeout(t *testing.T) {
 }
 
 func TestBroker_OriginRefusing(t *testing.T) {
+	t.Parallel()
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin check failed", http.StatusForbidden) // Phoenix's check_origin
 	}))
@@ -366,6 +372,7 @@ func TestBroker_OriginRefusing(t *testing.T) {
 }
 
 func TestBroker_Refusals(t *testing.T) {
+	t.Parallel()
 	origin := newTestOrigin(t, echo)
 	tb := newTestBroker(t, origin.url(), nil)
 	tests := []struct {
@@ -432,6 +439,7 @@ func TestBroker_Refusals(t *testing.T) {
 }
 
 func TestBroker_Tunnel(t *testing.T) {
+	t.Parallel()
 	origin := newTestOrigin(t, echo)
 	tb := newTestBroker(t, origin.url(), func(c *Config) { c.Tunnel = true })
 	c := tb.mustDial(t, "/other/websocket", nil)
@@ -442,6 +450,7 @@ func TestBroker_Tunnel(t *testing.T) {
 }
 
 func TestBroker_OversizedMessage(t *testing.T) {
+	t.Parallel()
 	originErr := make(chan error, 1)
 	origin := newTestOrigin(t, func(c *websocket.Conn, _ *http.Request) {
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -472,6 +481,7 @@ func TestBroker_OversizedMessage(t *testing.T) {
 }
 
 func TestBroker_IdleTimeout(t *testing.T) {
+	t.Parallel()
 	originErr := make(chan error, 1)
 	origin := newTestOrigin(t, func(c *websocket.Conn, _ *http.Request) {
 		originErr <- readUntilClose(c, 5*time.Second)
@@ -491,6 +501,7 @@ func TestBroker_IdleTimeout(t *testing.T) {
 }
 
 func TestBroker_DeadPeer(t *testing.T) {
+	t.Parallel()
 	originErr := make(chan error, 1)
 	origin := newTestOrigin(t, func(c *websocket.Conn, _ *http.Request) {
 		originErr <- readUntilClose(c, 10*time.Second) // reading answers pings
@@ -512,6 +523,7 @@ func TestBroker_DeadPeer(t *testing.T) {
 }
 
 func TestBroker_PingKeepsAlive(t *testing.T) {
+	t.Parallel()
 	origin := newTestOrigin(t, echo)
 	// A pong timeout well above the ping interval, so a loaded machine
 	// (-race, shared cores) does not miss it; the socket must outlive
@@ -543,8 +555,13 @@ func TestBroker_PingKeepsAlive(t *testing.T) {
 }
 
 func TestBroker_MaxSockets(t *testing.T) {
+	t.Parallel()
 	origin := newTestOrigin(t, echo)
-	tb := newTestBroker(t, origin.url(), func(c *Config) { c.MaxSockets = 2 })
+	released := make(chan int, 8)
+	tb := newTestBroker(t, origin.url(), func(c *Config) {
+		c.MaxSockets = 2
+		c.onRelease = func(open int) { released <- open }
+	})
 	tb.mustDial(t, "/live/websocket", nil)
 	c2 := tb.mustDial(t, "/live/websocket", nil)
 	_, resp, err := tb.dial(t, "/live/websocket", nil)
@@ -557,20 +574,26 @@ func TestBroker_MaxSockets(t *testing.T) {
 	// A slot frees when a socket ends.
 	c2.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""))
 	readUntilClose(c2, 5*time.Second)
-	deadline := time.Now().Add(5 * time.Second)
-	for tb.b.Open() != 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond) // polling a counter updated by another goroutine
+	select {
+	case open := <-released: // the refused third socket took no slot
+		if open != 1 {
+			t.Fatalf("after one of two sockets ended: %d open, want 1", open)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the closed socket's slot was not released within 5s")
 	}
 	tb.mustDial(t, "/live/websocket", nil)
 }
 
 func TestBroker_ShutdownClosesWith1001(t *testing.T) {
+	t.Parallel()
 	const n = 5
 	originErrs := make(chan error, n)
 	origin := newTestOrigin(t, func(c *websocket.Conn, _ *http.Request) {
 		originErrs <- readUntilClose(c, 10*time.Second)
 	})
-	tb := newTestBroker(t, origin.url(), nil)
+	running := make(chan struct{}, n)
+	tb := newTestBroker(t, origin.url(), func(c *Config) { c.onRun = func() { running <- struct{}{} } })
 	clients := make([]*websocket.Conn, n)
 	for i := range clients {
 		clients[i] = tb.mustDial(t, "/live/websocket", nil)
@@ -582,9 +605,12 @@ func TestBroker_ShutdownClosesWith1001(t *testing.T) {
 	for _, c := range clients {
 		go func() { clientErrs <- readUntilClose(c, 10*time.Second) }()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for val(tb.b.m.open) != n && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // the gauge moves just after the 101 is written
+	for i := range n { // the gauge moves just after the 101 is written
+		select {
+		case <-running:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d sessions running after 5s", i, n)
+		}
 	}
 	if got := val(tb.b.m.open); got != n {
 		t.Errorf("open gauge = %v, want %d", got, n)
@@ -612,8 +638,9 @@ func TestBroker_ShutdownClosesWith1001(t *testing.T) {
 }
 
 func TestBroker_ShutdownBoundedWhenPeersHang(t *testing.T) {
+	t.Parallel()
 	origin := newTestOrigin(t, func(c *websocket.Conn, _ *http.Request) {
-		time.Sleep(3 * time.Second) // never reads: never replies to close
+		<-t.Context().Done() // never reads: never replies to close, until the test ends
 	})
 	tb := newTestBroker(t, origin.url(), func(c *Config) { c.CloseGrace = 200 * time.Millisecond })
 	c := tb.mustDial(t, "/live/websocket", nil)
@@ -632,6 +659,7 @@ func TestBroker_ShutdownBoundedWhenPeersHang(t *testing.T) {
 }
 
 func TestBroker_SlowReaderIsCutOff(t *testing.T) {
+	t.Parallel()
 	// The client stops reading; the origin floods. The broker must not read
 	// ahead without bound: the origin's writes stall, and after WriteTimeout
 	// the broker drops the client and closes the origin with 1001.
@@ -667,6 +695,7 @@ func TestBroker_SlowReaderIsCutOff(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
+	t.Parallel()
 	p := mustPolicy(t, OriginConfig{})
 	u, _ := url.Parse("http://127.0.0.1:1")
 	tests := []struct {
@@ -691,6 +720,7 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func TestBroker_TLSOrigin(t *testing.T) {
+	t.Parallel()
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r, nil)
@@ -717,8 +747,14 @@ func TestBroker_TLSOrigin(t *testing.T) {
 }
 
 func TestBroker_NoGoroutineLeak(t *testing.T) {
+	// Not parallel: it counts the process's goroutines.
 	origin := newTestOrigin(t, echo)
-	tb := newTestBroker(t, origin.url(), func(c *Config) { c.PingInterval = 20 * time.Millisecond; c.WriteTimeout = 10 * time.Millisecond })
+	released := make(chan int, 20)
+	tb := newTestBroker(t, origin.url(), func(c *Config) {
+		c.PingInterval = 20 * time.Millisecond
+		c.WriteTimeout = 10 * time.Millisecond
+		c.onRelease = func(open int) { released <- open }
+	})
 	base := runtime.NumGoroutine()
 	for range 20 {
 		c := tb.mustDial(t, "/live/websocket", nil)
@@ -728,9 +764,18 @@ func TestBroker_NoGoroutineLeak(t *testing.T) {
 		readUntilClose(c, 5*time.Second)
 		c.Close()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for (tb.b.Open() != 0 || runtime.NumGoroutine() > base+5) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond) // polling counters updated by other goroutines
+	for i := range 20 {
+		select {
+		case <-released:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of 20 closed sockets released their slot within 5s", i)
+		}
+	}
+	// Every socket's slot is free; what remains is each handler's return
+	// and net/http's connection goroutine ending right after it, which no
+	// hook can see: yield (no sleep) until they are gone, as goleak does.
+	for i := 0; i < 10000 && runtime.NumGoroutine() > base+5; i++ {
+		runtime.Gosched()
 	}
 	if n, g := tb.b.Open(), runtime.NumGoroutine(); n != 0 || g > base+5 {
 		t.Errorf("after 20 closed sockets: open %d, goroutines %d (base %d); want 0 and about the base", n, g, base)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestCorkConn_OrderAndFlush(t *testing.T) {
+	t.Parallel()
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()

@@ -28,7 +28,7 @@
 // Phoenix answers for an expired token or a session it cannot trust, the
 // seed's "session was misconfigured" case) is mapped to the cached entry that
 // served the page (by the sha256 prefix of its session token, recorded by the
-// liveview lint in the "liveview.tokens" annotation, else by URL), counted,
+// liveview lint in the phxtoken.AnnotationTokens annotation, else by URL), counted,
 // annotated, and after a threshold of distinct clients disabled, so the next
 // visitor gets a fresh render instead of a reload loop.
 package livesocket

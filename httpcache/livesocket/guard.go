@@ -3,8 +3,6 @@ package livesocket
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,18 +16,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 	"github.com/firstrender/firstrender/store"
 )
 
-// Annotation keys shared with httpcache and httpcache/liveview (CONTRACT).
-const (
-	// AnnotationTokens is set by the liveview lint: comma-separated first 16
-	// hex characters of sha256 of each Phoenix token in the page.
-	AnnotationTokens = "liveview.tokens"
-	// AnnotationJoinFailures is set by the join guard: failed joins counted
-	// for the entry (decimal).
-	AnnotationJoinFailures = "livesocket.join-failures"
-)
+// AnnotationJoinFailures is the record annotation the join guard writes
+// (through [GuardConfig.Annotator]) on an entry whose first render was
+// refused by LiveView: the number of refused joins counted for the entry,
+// in decimal. The guard reads the lint's [phxtoken.AnnotationTokens] to map
+// a join to its entry. docs/annotations.md lists the whole namespace.
+const AnnotationJoinFailures = "livesocket.join-failures"
 
 // Cache is what the join guard needs from the caching proxy.
 // *httpcache.Proxy satisfies it.
@@ -155,13 +151,6 @@ func remoteIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// TokenHash is the form of a Phoenix token stored in AnnotationTokens: the
-// first 16 hex characters of its sha256.
-func TokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:8])
-}
-
 func (g *guard) close() {
 	g.once.Do(func() { close(g.stop) })
 	<-g.stopped
@@ -209,7 +198,7 @@ func (g *guard) work() {
 	}
 }
 
-// handle maps a failure to entries: those whose AnnotationTokens lists the
+// handle maps a failure to entries: those whose phxtoken.AnnotationTokens lists the
 // join's session token; if none does, the variants without the annotation
 // (the lint did not see the page). An entry listing other tokens did not
 // serve this client, and one whose annotation is present but empty (linted,
@@ -225,7 +214,7 @@ func (g *guard) handle(f joinFailure) {
 	}
 	var byToken, unannotated []store.Meta
 	for _, m := range metas {
-		toks, ok := m.Annotations[AnnotationTokens]
+		toks, ok := m.Annotations[phxtoken.AnnotationTokens]
 		switch {
 		case !ok:
 			unannotated = append(unannotated, m)
@@ -364,7 +353,7 @@ func (w *joinWatch) inspect(data []byte, dir string) {
 		}
 		pj := pendingJoin{url: u}
 		if p.Session != "" {
-			pj.token = TokenHash(p.Session)
+			pj.token = phxtoken.TokenHash(p.Session)
 		}
 		w.mu.Lock()
 		if w.pending == nil {

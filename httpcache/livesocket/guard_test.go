@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 	"github.com/firstrender/firstrender/store"
 	"github.com/gorilla/websocket"
 )
@@ -133,11 +134,12 @@ func syncGuard(t *testing.T, tb *testBroker) {
 }
 
 func TestJoinGuard(t *testing.T) {
+	t.Parallel()
 	const tokA, tokB = "SFMyNTY.tokenA.sig", "SFMyNTY.tokenB.sig"
 	entries := func() map[string][]store.Meta {
 		return map[string][]store.Meta{pageURL: {
-			{Key: "http://app.test/prices", Variant: "a", Annotations: map[string]string{AnnotationTokens: TokenHash("other") + "," + TokenHash(tokA)}},
-			{Key: "http://app.test/prices", Variant: "b", Annotations: map[string]string{AnnotationTokens: TokenHash(tokB)}},
+			{Key: "http://app.test/prices", Variant: "a", Annotations: map[string]string{phxtoken.AnnotationTokens: phxtoken.TokenHash("other") + "," + phxtoken.TokenHash(tokA)}},
+			{Key: "http://app.test/prices", Variant: "b", Annotations: map[string]string{phxtoken.AnnotationTokens: phxtoken.TokenHash(tokB)}},
 		}}
 	}
 	tests := []struct {
@@ -182,6 +184,7 @@ func TestJoinGuard(t *testing.T) {
 }
 
 func TestJoinGuard_MessagesUnchanged(t *testing.T) {
+	t.Parallel()
 	got := make(chan []byte, 1)
 	origin := newTestOrigin(t, func(c *websocket.Conn, _ *http.Request) {
 		_, p, _ := c.ReadMessage()
@@ -206,6 +209,7 @@ func TestJoinGuard_MessagesUnchanged(t *testing.T) {
 }
 
 func TestParseMessage(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in           string
 		ok           bool
@@ -254,6 +258,7 @@ func mustMetrics() *metrics {
 // making up the first X-Forwarded-For entries: behind a trusted proxy that
 // appends, only the last entry is the proxy's own word.
 func TestJoinGuard_ForgedForwardedFor(t *testing.T) {
+	t.Parallel()
 	fc := &fakeCache{entries: map[string][]store.Meta{pageURL: {{Key: "http://app.test/prices"}}}}
 	tb := guardBroker(t, "stale", fc, 2)
 	join(t, tb, "198.51.100.1, 203.0.113.5", "SFMyNTY.forged.sig")
@@ -274,8 +279,9 @@ func TestJoinGuard_ForgedForwardedFor(t *testing.T) {
 // article) by sending made-up joins naming its URL: the lint saw the page
 // (liveview.tokens is present, empty), so no join can have come from it.
 func TestJoinGuard_LintedPageWithoutTokens(t *testing.T) {
+	t.Parallel()
 	fc := &fakeCache{entries: map[string][]store.Meta{pageURL: {
-		{Key: "http://app.test/prices", Annotations: map[string]string{AnnotationTokens: ""}},
+		{Key: "http://app.test/prices", Annotations: map[string]string{phxtoken.AnnotationTokens: ""}},
 	}}}
 	tb := guardBroker(t, "stale", fc, 2)
 	join(t, tb, "198.51.100.1", "SFMyNTY.forged.sig")

@@ -3,7 +3,6 @@ package livesocket
 import (
 	"bytes"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +10,7 @@ import (
 	"testing"
 )
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func mustPolicy(t testing.TB, cfg OriginConfig) *OriginPolicy {
 	t.Helper()
@@ -34,6 +33,7 @@ func reqWithOrigin(origins ...string) *http.Request {
 }
 
 func TestOriginPolicy_Check(t *testing.T) {
+	t.Parallel()
 	list := OriginConfig{Allowed: []string{
 		"//example.com",
 		"https://secure.test",
@@ -120,6 +120,7 @@ func TestOriginPolicy_Check(t *testing.T) {
 }
 
 func TestNewOriginPolicy_BadEntryNamesItself(t *testing.T) {
+	t.Parallel()
 	bad := []string{
 		"example.com",         // no //
 		"https:/example.com",  // one slash
@@ -157,6 +158,7 @@ func TestNewOriginPolicy_BadEntryNamesItself(t *testing.T) {
 }
 
 func TestNewOriginPolicy_CheckOffWarns(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	if _, err := NewOriginPolicy(OriginConfig{CheckOff: true, AllowMissing: true, Logger: slog.New(slog.NewTextHandler(&buf, nil))}); err != nil {
 		t.Fatal(err)
@@ -171,6 +173,7 @@ func TestNewOriginPolicy_CheckOffWarns(t *testing.T) {
 }
 
 func TestParseCheckOrigin(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		in       []string
@@ -200,6 +203,7 @@ func TestParseCheckOrigin(t *testing.T) {
 }
 
 func TestOriginPolicy_Handler(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	p := mustPolicy(t, OriginConfig{Allowed: []string{"//ok.test"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	var refused []string
