@@ -232,7 +232,10 @@ func (g *guard) handle(f joinFailure) {
 }
 
 func (g *guard) count(ctx context.Context, m store.Meta, f joinFailure) {
-	id := m.Key + "\x00" + m.Variant
+	// One state per render: a refill after a disable stores a new render
+	// (new tokens) under the same key and variant, and it must be counted
+	// (and disabled) afresh, not found "disabled already".
+	id := m.Key + "\x00" + m.Variant + "\x00" + m.Annotations[phxtoken.AnnotationTokens]
 	st := g.seen[id]
 	if st == nil {
 		if len(g.seen) >= maxTrackedEntries {

@@ -291,3 +291,36 @@ func TestJoinGuard_LintedPageWithoutTokens(t *testing.T) {
 		t.Errorf("disabled = %v, annotated = %v after made-up joins for a page without tokens, want none", disabled, annotated)
 	}
 }
+
+// TestJoinGuard_RefilledEntryDisabledAgain: after the guard disabled an
+// entry, the proxy refills it with a new render (new tokens) under the
+// same key and variant; when that render cannot go live either, it must be
+// disabled again, not taken for the one disabled before.
+func TestJoinGuard_RefilledEntryDisabledAgain(t *testing.T) {
+	t.Parallel()
+	const tokA, tokC = "SFMyNTY.renderA.sig", "SFMyNTY.renderC.sig"
+	render := func(tok string) map[string][]store.Meta {
+		return map[string][]store.Meta{pageURL: {{Key: "http://app.test/prices", Annotations: map[string]string{phxtoken.AnnotationTokens: phxtoken.TokenHash(tok)}}}}
+	}
+	fc := &fakeCache{entries: render(tokA)}
+	tb := guardBroker(t, "stale", fc, 2)
+	join(t, tb, "198.51.100.1", tokA)
+	join(t, tb, "198.51.100.2", tokA)
+	syncGuard(t, tb)
+	if disabled, _ := fc.state(); len(disabled) != 1 {
+		t.Fatalf("disabled = %v after two clients failed on render A, want it once", disabled)
+	}
+	fc.mu.Lock()
+	fc.entries = render(tokC) // the refill
+	fc.mu.Unlock()
+	join(t, tb, "198.51.100.1", tokC)
+	join(t, tb, "198.51.100.2", tokC)
+	syncGuard(t, tb)
+	disabled, annot := fc.state()
+	if len(disabled) != 2 {
+		t.Errorf("disabled = %v after two clients failed on the refilled render C, want a second disable", disabled)
+	}
+	if got := annot["http://app.test/prices|"]; got != "2" {
+		t.Errorf("%s of render C = %q, want 2 (counted afresh)", AnnotationJoinFailures, got)
+	}
+}
