@@ -51,11 +51,6 @@ const DefaultSecretKeyBase = "firstrender-demo-secret-key-base-this-is-public-do
 // Config.SigningSalt is empty.
 const DefaultSigningSalt = "firstrender-demo-lv"
 
-// TokenMaxAge is the max age embedded in the demo's tokens, in seconds: 86400,
-// Plug.Crypto's default, as in the tokens of a real LiveView page. (LiveView
-// itself verifies data-phx-session with its own, longer max age.)
-const TokenMaxAge = 86400
-
 // Config configures the demo origin. The zero value is ready to use.
 type Config struct {
 	// SecretKeyBase signs the Phoenix tokens. If empty, DefaultSecretKeyBase.
@@ -278,7 +273,7 @@ func (o *origin) staticToken(id string, now time.Time) string {
 // sign produces what Phoenix.Token.sign does for data signed at now with
 // the default max age: "SFMyNTY.<term_to_binary({data, ms, 86400})>.<HMAC>".
 func (o *origin) sign(data erlterm.Term, now time.Time) string {
-	tok, err := o.signer.Sign(data, now, TokenMaxAge*time.Second)
+	tok, err := o.signer.Sign(data, now, phxtoken.DefaultTokenMaxAge) // as a real LiveView page's tokens; LiveView verifies them with 14 days
 	if err != nil {
 		// Only a term the encoder cannot write fails; ours are fixed shapes.
 		panic("demo: signing a token: " + err.Error())

@@ -87,8 +87,8 @@ func TestHome_PublicFirstRender(t *testing.T) {
 	}
 	for name, tok := range tokens(t, body) {
 		pt := verify(t, tok)
-		if !pt.SignedAt.Equal(fixedNow) || pt.MaxAge != TokenMaxAge*time.Second {
-			t.Errorf("%s token signed at %v with max age %v, want %v and %ds", name, pt.SignedAt, pt.MaxAge, fixedNow, TokenMaxAge)
+		if !pt.SignedAt.Equal(fixedNow) || pt.MaxAge != phxtoken.DefaultTokenMaxAge {
+			t.Errorf("%s token signed at %v with max age %v, want %v and %v", name, pt.SignedAt, pt.MaxAge, fixedNow, phxtoken.DefaultTokenMaxAge)
 		}
 	}
 	session := verify(t, tokens(t, body)["session"])

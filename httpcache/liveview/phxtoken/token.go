@@ -150,7 +150,7 @@ func parseToken(s string, d *erlterm.Decoder) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload: %w", ErrMalformed, err)
 	}
-	var signed, maxAge erlterm.Term = nil, erlterm.Int(86400)
+	var signed, maxAge erlterm.Term = nil, erlterm.Int(DefaultTokenMaxAge / time.Second)
 	switch x := term.(type) {
 	case erlterm.Tuple:
 		switch len(x) {
