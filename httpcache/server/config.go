@@ -1,0 +1,191 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/httpcache/livesocket"
+	"github.com/firstrender/firstrender/httpcache/liveview"
+	"github.com/firstrender/firstrender/store"
+)
+
+// Defaults of the server's own [Config] fields. The libraries' fields
+// (Store, Cache, LiveView, Origins, Sockets) take their own packages'
+// defaults.
+const (
+	DefaultListen          = ":8080"
+	DefaultAdminListen     = "127.0.0.1:9090"
+	DefaultDB              = "firstrender.db"
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// Config describes a firstrender server. The zero value is usable: the
+// built-in demo origin behind the cache on [DefaultListen], the page store
+// in [DefaultDB], /metrics on [DefaultAdminListen]. Every zero field takes
+// the default its documentation names: the server's own below, the
+// libraries' for the embedded library configs.
+//
+// [New] builds the wiring between the parts itself, so the library
+// configs' wiring fields must be left zero: Cache.Upstream, Cache.Store,
+// Cache.Inspector, Cache.Registerer, Sockets.Origin, Sockets.Policy,
+// Sockets.Guard and Sockets.Registerer (New refuses them). Their loggers,
+// when nil, are the server's Logger with a component attribute.
+type Config struct {
+	// Listen is the public listener's host:port (port 0: any free port,
+	// see [Server.PublicAddr]). Empty means DefaultListen.
+	Listen string
+	// AdminListen is the admin listener's host:port: /metrics, /healthz
+	// and what [Server.HandleAdmin] mounts. Nothing admin is ever served
+	// on the public listener. Empty means DefaultAdminListen; keep it on
+	// loopback (a warning is logged otherwise).
+	AdminListen string
+	// NoAdmin disables the admin listener (no /metrics).
+	NoAdmin bool
+
+	// Upstream is the origin's base URL (http or https). Nil starts the
+	// built-in demo origin (package httpcache/demo) on a loopback port.
+	Upstream *url.URL
+	// PublicURL is how visitors reach the server (check_origin: true
+	// allows its host; its host is cached by default). Nil means
+	// http://localhost:<public port> for a wildcard or loopback listener,
+	// else http://<ip>:<port>.
+	PublicURL *url.URL
+	// DB is the page store's bbolt file, created if missing. Empty means
+	// DefaultDB.
+	DB string
+
+	// TrustForwarded keeps the client's X-Forwarded-For/-Proto/-Host, in
+	// the cache and the socket broker alike (only behind a load balancer
+	// that sets them). It is ORed with Cache.TrustForwarded and
+	// Sockets.TrustForwarded.
+	TrustForwarded bool
+	// JoinGuardThreshold is the number of distinct clients whose LiveView
+	// join of a cached page must fail before the entry stops being
+	// served; negative only counts. Zero means
+	// livesocket.DefaultGuardThreshold.
+	JoinGuardThreshold int
+	// ShutdownTimeout bounds the orderly shutdown after Run's context
+	// ends (in-flight requests, brokered sockets, pending store writes).
+	// Zero means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Logger receives the server's log: start-up, one access line per
+	// request (component=access), warnings, shutdown. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// Store configures the page store (store.Options). MaxObjectSize
+	// zero takes Cache.MaxObjectSize when that is set, so the two agree.
+	Store store.Options
+	// Cache configures the caching proxy (httpcache.Config). Hosts nil
+	// means "localhost", "127.0.0.1", "[::1]" and the PublicURL host (not
+	// httpcache's default, the Upstream host: the server caches the names
+	// it serves). BypassPrefixes nil means the socket paths plus
+	// httpcache.LongpollPath. MaxObjectSize zero takes Store.MaxObjectSize
+	// when that is set.
+	Cache httpcache.Config
+	// LiveView configures the first-render lint (liveview.Config) the
+	// proxy runs on every response before storing it.
+	LiveView liveview.Config
+	// Origins is the live socket Origin check (livesocket.OriginConfig).
+	// PublicURL empty means this Config's PublicURL (or its default).
+	Origins livesocket.OriginConfig
+	// Sockets configures the live socket broker (livesocket.Config),
+	// which runs with the join guard in front of the proxy.
+	Sockets livesocket.Config
+}
+
+// check refuses what New would otherwise misuse: wiring fields set by the
+// caller, and combinations no single library can see.
+func (c *Config) check() error {
+	var errs []error
+	for name, set := range map[string]bool{
+		"Cache.Upstream (use Upstream)":          c.Cache.Upstream != nil,
+		"Cache.Store (use DB and Store)":         c.Cache.Store != nil,
+		"Cache.Inspector (use LiveView)":         c.Cache.Inspector != nil,
+		"Cache.Registerer":                       c.Cache.Registerer != nil,
+		"Sockets.Origin (use Upstream)":          c.Sockets.Origin != nil,
+		"Sockets.Policy (use Origins)":           c.Sockets.Policy != nil,
+		"Sockets.Guard (use JoinGuardThreshold)": c.Sockets.Guard != nil,
+		"Sockets.Registerer":                     c.Sockets.Registerer != nil,
+	} {
+		if set {
+			errs = append(errs, fmt.Errorf("%s is set by the server; leave it zero", name))
+		}
+	}
+	if c.Upstream != nil && c.PublicURL != nil && sameHostPort(c.Upstream, c.PublicURL) {
+		errs = append(errs, fmt.Errorf("Upstream %s and PublicURL %s are the same address: the server would proxy to itself", c.Upstream, c.PublicURL))
+	}
+	if !c.NoAdmin && c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+		errs = append(errs, fmt.Errorf("AdminListen %q equals Listen: admin endpoints must not be on the public listener", c.AdminListen))
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("ShutdownTimeout %v is negative", c.ShutdownTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("server: invalid config: %w", err)
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.AdminListen == "" {
+		c.AdminListen = DefaultAdminListen
+	}
+	if c.DB == "" {
+		c.DB = DefaultDB
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Store.MaxObjectSize == 0 {
+		c.Store.MaxObjectSize = c.Cache.MaxObjectSize
+	}
+	if c.Cache.MaxObjectSize == 0 {
+		c.Cache.MaxObjectSize = c.Store.MaxObjectSize
+	}
+	if c.Sockets.Paths == nil {
+		c.Sockets.Paths = []string{livesocket.DefaultPath}
+	}
+	if c.Cache.BypassPrefixes == nil {
+		c.Cache.BypassPrefixes = append(append([]string{}, c.Sockets.Paths...), httpcache.LongpollPath)
+	}
+	c.Cache.TrustForwarded = c.Cache.TrustForwarded || c.TrustForwarded
+	c.Sockets.TrustForwarded = c.Sockets.TrustForwarded || c.TrustForwarded
+}
+
+func sameHostPort(a, b *url.URL) bool {
+	return strings.EqualFold(a.Hostname(), b.Hostname()) && portOf(a) == portOf(b)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
+
+// FieldError is a failure that New or Run attributes to one Config
+// field: an address that cannot be bound or served, a database file that
+// cannot be opened. Front ends map Field to their own flag name.
+type FieldError struct {
+	Field string // "Listen", "AdminListen" or "DB"
+	Value string // the field's value
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Value + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
