@@ -1,9 +1,11 @@
 package firstrender_test
 
 // This file is the black-box, end-to-end test of firstrender as its users
-// meet it. For now it covers the page store alone: open, put, close, reopen,
-// read back, purge, reopen. Later issues extend it to the whole server
-// (origin -> server -> bbolt file -> restart -> admin purge).
+// meet it: the page store alone (open, put, close, reopen, read back,
+// purge, reopen), the whole server assembled by httpcache/server (origin
+// -> server -> bbolt file -> restart -> invalidation), and the real
+// cmd/server binary on its embedded defaults with the demo origin. Later
+// issues extend it with the admin purge.
 
 import (
 	"bufio"
@@ -13,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,12 +29,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/httpcache/server"
 	"github.com/firstrender/firstrender/store"
+	"github.com/firstrender/firstrender/store/storetest"
 )
 
 func TestPageStore_SurvivesRestartAndPurge(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "firstrender.db")
+	t.Cleanup(func() { storetest.Check(t, path) })
 	opts := store.Options{Timeout: time.Second}
 
 	open := func(t *testing.T) *store.Store {
@@ -145,6 +154,7 @@ func TestPageStore_SurvivesRestartAndPurge(t *testing.T) {
 // TestPageStore_LockedWhileOpen shows what the offline admin tool meets when
 // a server holds the database: a clear, matchable error naming the file, not a hang.
 func TestPageStore_LockedWhileOpen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "firstrender.db")
 	s, err := store.Open(path, store.Options{})
 	if err != nil {
@@ -165,47 +175,187 @@ func TestPageStore_LockedWhileOpen(t *testing.T) {
 	}
 }
 
-// ---- The whole server: origin -> firstrender binary -> bbolt file -> restart.
-//
-// These tests build the real cmd/server binary once, start it as a separate
-// process on loopback port 0 (reading the bound addresses from its JSON
-// log), and talk to it over HTTP like any client.
+// ---- The whole server: origin -> firstrender -> bbolt file -> restart.
 
-var serverBinary struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "firstrender-e2e-")
+// runServer runs the server assembled by httpcache/server in-process on
+// loopback port 0 and returns its public base URL and a stop function that
+// shuts it down (SIGTERM's path: Run's context ends) and fails the test
+// unless the shutdown is clean and the file passes the store's integrity
+// check.
+func runServer(t *testing.T, cfg server.Config) (public string, stop func()) {
+	t.Helper()
+	cfg.Listen, cfg.NoAdmin = "127.0.0.1:0", true
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	srv, err := server.New(cfg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		t.Fatalf("server.New: %v", err)
 	}
-	serverBinary.dir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("Run returned before it was ready: %v", err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run after cancel = %v, want a clean shutdown", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("Run still running 20s after its context ended")
+			}
+			storetest.Check(t, cfg.DB)
+		})
+	}
+	t.Cleanup(stop)
+	return "http://" + srv.PublicAddr().String(), stop
 }
 
-// buildServer compiles ./cmd/server once per test binary and returns its path.
+type reply struct {
+	status      int
+	cacheStatus string
+	body        string
+	header      http.Header
+}
+
+// do sends one request; host, when not empty, is sent as the Host header
+// (the cache key holds the host, so a fixed name keeps keys stable across
+// restarts on new ports).
+func do(t *testing.T, method, url string, host ...string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(host) > 0 {
+		req.Host = host[0]
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, url, err)
+	}
+	return reply{res.StatusCode, res.Header.Get("Cache-Status"), string(b), res.Header}
+}
+
+// ourMember returns firstrender's member of a Cache-Status field (RFC 9211:
+// the cache nearest the client appends last) split into its parameters:
+// "hit", "stored" → "", "fwd" → "miss", ...; nil when there is none.
+func ourMember(cs string) map[string]string {
+	members := strings.Split(cs, ",")
+	m := strings.Split(strings.TrimSpace(members[len(members)-1]), ";")
+	if strings.TrimSpace(m[0]) != "firstrender" {
+		return nil
+	}
+	params := map[string]string{}
+	for _, p := range m[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		params[k] = strings.Trim(v, `"`)
+	}
+	return params
+}
+
+func isHit(cs string) bool {
+	_, ok := ourMember(cs)["hit"]
+	return ok
+}
+
+func isStored(cs string) bool {
+	p := ourMember(cs)
+	_, stored := p["stored"]
+	return p["fwd"] != "" && stored
+}
+
+func TestServer_MissHitRestartInvalidate(t *testing.T) {
+	t.Parallel()
+	var gets, posts atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			n := gets.Add(1)
+			w.Header().Set("Cache-Control", "public, s-maxage=600")
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, "<p>page %s, render %d</p>\n", r.URL.Path, n)
+		case http.MethodPost:
+			posts.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer origin.Close()
+	upstream, _ := url.Parse(origin.URL)
+	const host = "shop.example"
+	cfg := server.Config{
+		Upstream: upstream,
+		DB:       filepath.Join(t.TempDir(), "firstrender.db"),
+		Cache:    httpcache.Config{Hosts: []string{host}},
+	}
+
+	public, stop := runServer(t, cfg)
+	first := do(t, "GET", public+"/products", host)
+	if first.status != 200 || !isStored(first.cacheStatus) {
+		t.Fatalf("first GET: status %d, Cache-Status %q; want 200, a forwarded miss that is stored", first.status, first.cacheStatus)
+	}
+	second := do(t, "GET", public+"/products", host)
+	if !isHit(second.cacheStatus) || second.body != first.body {
+		t.Errorf("second GET: Cache-Status %q, body %q; want a hit with the first body %q", second.cacheStatus, second.body, first.body)
+	}
+	if got := gets.Load(); got != 1 {
+		t.Errorf("origin GETs after miss + hit = %d, want 1", got)
+	}
+	stop()
+
+	// Same file, new server: what was stored is still served.
+	public, stop = runServer(t, cfg)
+	third := do(t, "GET", public+"/products", host)
+	if !isHit(third.cacheStatus) || third.body != first.body {
+		t.Errorf("GET after restart: Cache-Status %q, body %q; want a hit with %q", third.cacheStatus, third.body, first.body)
+	}
+	if got := gets.Load(); got != 1 {
+		t.Errorf("origin GETs after restart = %d, want still 1", got)
+	}
+
+	// RFC 9111 §4.4: a successful POST invalidates the target URL.
+	if r := do(t, "POST", public+"/products", host); r.status != http.StatusNoContent {
+		t.Fatalf("POST status = %d, want 204 from the origin", r.status)
+	}
+	if got := posts.Load(); got != 1 {
+		t.Errorf("origin POSTs = %d, want 1", got)
+	}
+	fourth := do(t, "GET", public+"/products", host)
+	if isHit(fourth.cacheStatus) || fourth.body == first.body {
+		t.Errorf("GET after POST: Cache-Status %q, body %q; want a miss with a fresh render", fourth.cacheStatus, fourth.body)
+	}
+	if got := gets.Load(); got != 2 {
+		t.Errorf("origin GETs after POST + GET = %d, want 2", got)
+	}
+	stop()
+}
+
+// ---- The real binary: go build ./cmd/server, run it as its own process.
+//
+// One test builds cmd/server, starts it on loopback port 0 (reading the
+// bound addresses from its JSON log) with nothing but a database path, the
+// way a newcomer runs `go run ./cmd/server`, and stops it with SIGTERM.
+
+// buildServer compiles ./cmd/server into the test's temporary directory.
 func buildServer(t *testing.T) string {
 	t.Helper()
-	serverBinary.once.Do(func() {
-		path := filepath.Join(serverBinary.dir, "firstrender")
-		out, err := exec.Command("go", "build", "-o", path, "./cmd/server").CombinedOutput()
-		if err != nil {
-			serverBinary.err = fmt.Errorf("go build ./cmd/server: %v\n%s", err, out)
-			return
-		}
-		serverBinary.path = path
-	})
-	if serverBinary.err != nil {
-		t.Fatal(serverBinary.err)
+	path := filepath.Join(t.TempDir(), "firstrender")
+	out, err := exec.Command("go", "build", "-o", path, "./cmd/server").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./cmd/server: %v\n%s", err, out)
 	}
-	return serverBinary.path
+	return path
 }
 
 // serverProc is one running firstrender process.
@@ -228,9 +378,8 @@ func (p *serverProc) logText() string {
 // startServerProc starts the binary with args plus loopback port-0
 // listeners and JSON logs, and waits (bounded) until it logged both
 // listeners' addresses.
-func startServerProc(t *testing.T, args ...string) *serverProc {
+func startServerProc(t *testing.T, bin string, args ...string) *serverProc {
 	t.Helper()
-	bin := buildServer(t)
 	args = append([]string{"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json"}, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "FIRSTRENDER_NODE_MODULES=/nonexistent")
@@ -304,104 +453,10 @@ func (p *serverProc) stop(t *testing.T) {
 	}
 }
 
-type reply struct {
-	status      int
-	cacheStatus string
-	body        string
-	header      http.Header
-}
-
-// do sends one request; host, when not empty, is sent as the Host header
-// (the cache key holds the host, so a fixed name keeps keys stable across
-// restarts on new ports).
-func do(t *testing.T, method, url string, host ...string) reply {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(host) > 0 {
-		req.Host = host[0]
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, url, err)
-	}
-	return reply{res.StatusCode, res.Header.Get("Cache-Status"), string(b), res.Header}
-}
-
-func isHit(cs string) bool { return strings.Contains(cs, "firstrender; hit") }
-func isStored(cs string) bool {
-	return strings.Contains(cs, "fwd=") && strings.Contains(cs, "; stored")
-}
-
-func TestServer_MissHitRestartInvalidate(t *testing.T) {
-	var gets, posts atomic.Int64
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodGet:
-			n := gets.Add(1)
-			w.Header().Set("Cache-Control", "public, s-maxage=600")
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			fmt.Fprintf(w, "<p>page %s, render %d</p>\n", r.URL.Path, n)
-		case http.MethodPost:
-			posts.Add(1)
-			w.WriteHeader(http.StatusNoContent)
-		}
-	}))
-	defer origin.Close()
-	db := filepath.Join(t.TempDir(), "firstrender.db")
-	args := []string{"--upstream", origin.URL, "--db", db, "--hosts", "shop.example"}
-	const host = "shop.example"
-
-	srv := startServerProc(t, args...)
-	first := do(t, "GET", srv.public+"/products", host)
-	if first.status != 200 || !isStored(first.cacheStatus) {
-		t.Fatalf("first GET: status %d, Cache-Status %q; want 200, a forwarded miss that is stored", first.status, first.cacheStatus)
-	}
-	second := do(t, "GET", srv.public+"/products", host)
-	if !isHit(second.cacheStatus) || second.body != first.body {
-		t.Errorf("second GET: Cache-Status %q, body %q; want a hit with the first body %q", second.cacheStatus, second.body, first.body)
-	}
-	if got := gets.Load(); got != 1 {
-		t.Errorf("origin GETs after miss + hit = %d, want 1", got)
-	}
-	srv.stop(t)
-
-	// Same file, new process: what was stored is still served.
-	srv = startServerProc(t, args...)
-	third := do(t, "GET", srv.public+"/products", host)
-	if !isHit(third.cacheStatus) || third.body != first.body {
-		t.Errorf("GET after restart: Cache-Status %q, body %q; want a hit with %q", third.cacheStatus, third.body, first.body)
-	}
-	if got := gets.Load(); got != 1 {
-		t.Errorf("origin GETs after restart = %d, want still 1", got)
-	}
-
-	// RFC 9111 §4.4: a successful POST invalidates the target URL.
-	if r := do(t, "POST", srv.public+"/products", host); r.status != http.StatusNoContent {
-		t.Fatalf("POST status = %d, want 204 from the origin", r.status)
-	}
-	if got := posts.Load(); got != 1 {
-		t.Errorf("origin POSTs = %d, want 1", got)
-	}
-	fourth := do(t, "GET", srv.public+"/products", host)
-	if isHit(fourth.cacheStatus) || fourth.body == first.body {
-		t.Errorf("GET after POST: Cache-Status %q, body %q; want a miss with a fresh render", fourth.cacheStatus, fourth.body)
-	}
-	if got := gets.Load(); got != 2 {
-		t.Errorf("origin GETs after POST + GET = %d, want 2", got)
-	}
-	srv.stop(t)
-}
-
-func TestServer_DemoOrigin(t *testing.T) {
-	srv := startServerProc(t, "--db", filepath.Join(t.TempDir(), "demo.db"))
+func TestServerBinary_DemoOrigin(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "demo.db")
+	srv := startServerProc(t, buildServer(t), "--db", db)
 	first := do(t, "GET", srv.public+"/")
 	if first.status != 200 || !isStored(first.cacheStatus) {
 		t.Fatalf("demo GET /: status %d, Cache-Status %q; want 200, stored miss", first.status, first.cacheStatus)
@@ -428,4 +483,5 @@ func TestServer_DemoOrigin(t *testing.T) {
 		t.Errorf("public /metrics exposes metrics; it must not")
 	}
 	srv.stop(t)
+	storetest.Check(t, db)
 }

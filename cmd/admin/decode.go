@@ -4,20 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/firstrender/firstrender/cmd/internal/cli"
 	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 )
-
-// envSecretKeyBase names the environment variable holding the
-// application's secret_key_base (never a flag: flags show up in ps).
-const envSecretKeyBase = "FIRSTRENDER_SECRET_KEY_BASE"
 
 type decodeCmd struct {
 	token          string
@@ -26,58 +20,39 @@ type decodeCmd struct {
 	verifierMaxAge time.Duration
 }
 
+const decodeUsage = `usage: admin decode [flags] [TOKEN]
+
+Decodes a Phoenix token given as argument or on standard input.`
+
 func parseDecode(args []string, e env) (runner, error) {
-	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	jsonOut := fs.Bool("json", false, "print JSON instead of text")
-	secretFile := fs.String("secret-key-base-file", "", "file holding the app's secret_key_base, to verify the signature (or set "+envSecretKeyBase+")")
-	salt := fs.String("salt", "", "signing salt (LiveView: the endpoint's live_view: [signing_salt: ...]); needed with a secret")
-	maxAge := fs.Duration("verifier-max-age", phxtoken.DefaultLiveViewMaxAge, "max age the app verifies with (LiveView: 336h); 0 = the token's embedded max age")
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: admin decode [flags] [TOKEN]\n\nDecodes a Phoenix token given as argument or on standard input.\n\nflags:")
-		fs.PrintDefaults()
+	c := &decodeCmd{verifierMaxAge: phxtoken.DefaultLiveViewMaxAge}
+	var secret, salt string
+	fs := cli.NewFlagSet("decode", decodeUsage, e.stderr)
+	fs.Var(cli.Bool(&c.json), "json", "print JSON instead of text")
+	fs.Secret(&secret, "secret-key-base", "the app's secret_key_base, to verify the signature")
+	fs.Var(cli.String(&salt), "salt", "signing `salt` (LiveView: the endpoint's live_view: [signing_salt: ...]); needed with a secret")
+	fs.Var(cli.Duration(&c.verifierMaxAge, true), "verifier-max-age", "max `age` the app verifies with (LiveView: 14d); 0 = the token's embedded max age")
+	if err := parseFlags(fs, args, e); err != nil {
+		return nil, err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, flagHelp
-		}
-		return nil, &usageError{err.Error()}
-	}
-	c := &decodeCmd{json: *jsonOut, verifierMaxAge: *maxAge}
-	if *maxAge < 0 {
-		return nil, usagef("decode: -verifier-max-age %v is negative", *maxAge)
-	}
-	switch fs.NArg() {
+	switch rest := fs.Args(); len(rest) {
 	case 0:
 	case 1:
-		c.token = fs.Arg(0)
+		c.token = rest[0]
 	default:
-		return nil, usagef("decode: want one TOKEN argument, got %d", fs.NArg())
+		return nil, usagef("decode: want one TOKEN argument, got %d", len(rest))
 	}
-	secret := ""
-	if *secretFile != "" {
-		b, err := os.ReadFile(*secretFile)
-		if err != nil {
-			return nil, fmt.Errorf("decode: -secret-key-base-file: %w", err)
-		}
-		secret = strings.TrimSpace(string(b))
-		if secret == "" {
-			return nil, fmt.Errorf("decode: -secret-key-base-file %s is empty", *secretFile)
-		}
-	} else if v := e.getenv(envSecretKeyBase); v != "" {
-		secret = v
-	}
-	if secret != "" {
-		if *salt == "" {
-			return nil, usagef("decode: a secret_key_base was given but no -salt; LiveView tokens use the endpoint's live_view signing_salt")
-		}
-		s, err := phxtoken.NewSigner(secret, *salt)
+	switch {
+	case secret != "" && salt == "":
+		return nil, usagef("decode: a secret_key_base was given but no --salt; LiveView tokens use the endpoint's live_view signing_salt")
+	case secret != "":
+		s, err := phxtoken.NewSigner(secret, salt)
 		if err != nil {
 			return nil, fmt.Errorf("decode: %w", err)
 		}
 		c.signer = s
-	} else if *salt != "" {
-		return nil, usagef("decode: -salt given without a secret_key_base (-secret-key-base-file or %s)", envSecretKeyBase)
+	case salt != "":
+		return nil, usagef("decode: --salt given without a secret_key_base (--secret-key-base-file or %s)", cli.EnvName("secret-key-base"))
 	}
 	return c, nil
 }

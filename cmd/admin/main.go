@@ -3,6 +3,10 @@
 // data-phx-static, Phoenix.Token) in readable form; later subcommands (the
 // terminal UI, purge) plug into the same table.
 //
+// Every subcommand's flags follow cmd/internal/cli: --flag with a
+// FIRSTRENDER_* environment variable, secrets from --name-file or the
+// environment (never needed on the command line, where ps shows them).
+//
 // Usage:
 //
 //	admin decode [flags] [TOKEN]     # TOKEN or standard input
@@ -16,11 +20,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"os/signal"
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/firstrender/firstrender/cmd/internal/cli"
 )
 
 // command is one subcommand: parse turns its arguments into a runnable
@@ -40,7 +47,28 @@ type runner interface {
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	getenv         func(string) string
+	lookupEnv      func(string) (string, bool)
+}
+
+// parseFlags parses a subcommand's flags the one way every subcommand
+// does: help is flagHelp, a bad flag a usage error (a secret file that
+// cannot be read is not: exit 1), warnings (a secret on the command line)
+// go to stderr.
+func parseFlags(fs *cli.FlagSet, args []string, e env) error {
+	err := fs.Parse(args, e.lookupEnv)
+	var pathErr *iofs.PathError
+	switch {
+	case errors.Is(err, cli.ErrHelp):
+		return flagHelp
+	case errors.As(err, &pathErr):
+		return fmt.Errorf("%s: %w", fs.Name(), err)
+	case err != nil:
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	for _, w := range fs.Warnings() {
+		fmt.Fprintln(e.stderr, "admin: warning:", w)
+	}
+	return nil
 }
 
 var commands = []command{
@@ -116,7 +144,7 @@ func exitCode(err error) int {
 }
 
 func main() {
-	os.Exit(mainE(os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}))
+	os.Exit(mainE(os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}))
 }
 
 func mainE(args []string, e env) int {

@@ -26,7 +26,7 @@ func seed(t *testing.T, name string) string {
 func runAdmin(t *testing.T, stdin string, vars map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	e := env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
+	e := env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, lookupEnv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
 	code = mainE(args, e)
 	return code, out.String(), errb.String()
 }
@@ -95,8 +95,8 @@ func TestDecode_Signature(t *testing.T) {
 		want string
 	}{
 		{"secret from file", nil, []string{"decode", "-secret-key-base-file", file, "-salt", "salt", tok}, "signature:        valid"},
-		{"secret from environment", map[string]string{envSecretKeyBase: secret}, []string{"decode", "-salt", "salt", tok}, "signature:        valid"},
-		{"wrong salt", map[string]string{envSecretKeyBase: secret}, []string{"decode", "-salt", "other", tok}, "signature:        invalid"},
+		{"secret from environment", map[string]string{"FIRSTRENDER_SECRET_KEY_BASE": secret}, []string{"decode", "-salt", "salt", tok}, "signature:        valid"},
+		{"wrong salt", map[string]string{"FIRSTRENDER_SECRET_KEY_BASE": secret}, []string{"decode", "-salt", "other", tok}, "signature:        invalid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,11 +124,11 @@ func TestAdmin_Errors(t *testing.T) {
 		{"unknown subcommand", "", nil, []string{"purge"}, 2, `unknown subcommand "purge"`},
 		{"empty stdin", "", nil, []string{"decode"}, 2, "no token"},
 		{"two tokens", "", nil, []string{"decode", "a", "b"}, 2, "want one TOKEN"},
-		{"unknown flag", "", nil, []string{"decode", "-x"}, 2, "flag provided but not defined"},
+		{"unknown flag", "", nil, []string{"decode", "-x"}, 2, "unknown flag --x"},
 		{"bad base64", "", nil, []string{"decode", "SFMyNTY.g2g*.abc"}, 1, "bad base64url at byte 3"},
 		{"not a token", "", nil, []string{"decode", "hello"}, 1, "not a Phoenix token"},
 		{"missing secret file", "", nil, []string{"decode", "-secret-key-base-file", "/nonexistent/skb", "-salt", "s", "x"}, 1, "-secret-key-base-file"},
-		{"secret without salt", "", map[string]string{envSecretKeyBase: "s3cr3t-value"}, []string{"decode", "x"}, 2, "no -salt"},
+		{"secret without salt", "", map[string]string{"FIRSTRENDER_SECRET_KEY_BASE": "s3cr3t-value"}, []string{"decode", "x"}, 2, "no --salt"},
 		{"salt without secret", "", nil, []string{"decode", "-salt", "s", "x"}, 2, "without a secret_key_base"},
 		{"help", "", nil, []string{"decode", "-h"}, 0, "usage: admin decode"},
 	}

@@ -2,21 +2,41 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/firstrender/firstrender/cmd/internal/cli"
+	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/httpcache/liveview"
+	"github.com/firstrender/firstrender/httpcache/server"
+	"github.com/firstrender/firstrender/store"
 )
 
 func envFrom(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// parseConfig is what realMain does before running: flags, then Config.
+func parseConfig(args []string, env map[string]string) (flags, server.Config, error) {
+	f, _, err := parseFlags(args, envFrom(env), nil)
+	if err != nil {
+		return f, server.Config{}, err
+	}
+	cfg, err := f.config()
+	return f, cfg, err
+}
+
 func TestParseConfig_Defaults(t *testing.T) {
-	cfg, err := parseConfig(nil, envFrom(nil), nil)
+	t.Parallel()
+	f, cfg, err := parseConfig(nil, nil)
 	if err != nil {
 		t.Fatalf("parseConfig(nil) error: %v", err)
 	}
@@ -28,17 +48,24 @@ func TestParseConfig_Defaults(t *testing.T) {
 		{"upstream is the demo", cfg.Upstream == nil, true},
 		{"db", cfg.DB, "firstrender.db"},
 		{"admin on loopback", cfg.AdminListen, "127.0.0.1:9090"},
-		{"max object size", cfg.MaxObjectSize, int64(16 << 20)},
-		{"max db size", cfg.MaxDBSize, int64(1 << 30)},
-		{"ignored params", cfg.IgnoreParams, []string{"utm_*", "fbclid", "gclid"}},
-		{"set-cookie refused", cfg.SetCookie, "refuse"},
-		{"csrf refused", cfg.LVCSRF, "refuse"},
-		{"lv max age 14d", cfg.LVMaxAge, 14 * 24 * time.Hour},
-		{"no-origin refused", cfg.AllowNoOrigin, false},
-		{"check origin", cfg.CheckOrigin, []string{"true"}},
-		{"socket paths", cfg.SocketPaths, []string{"/live/websocket"}},
-		{"log level", cfg.LogLevel, slog.LevelInfo},
-		{"uncached hosts pass", cfg.UncachedHosts, "pass"},
+		{"admin on", cfg.NoAdmin, false},
+		{"max object size", cfg.Cache.MaxObjectSize, int64(16 << 20)},
+		{"store max object size", cfg.Store.MaxObjectSize, int64(16 << 20)},
+		{"max db size", cfg.Store.MaxSize, int64(1 << 30)},
+		{"ignored params", cfg.Cache.IgnoreParams, []string{"utm_*", "fbclid", "gclid"}},
+		{"hosts: the server's default", cfg.Cache.Hosts == nil, true},
+		{"set-cookie refused", cfg.Cache.StripSetCookie == nil, true},
+		{"csrf refused", cfg.LiveView.Policy[liveview.KindCSRFMeta], liveview.Refuse},
+		{"lv max age 14d", cfg.LiveView.LiveViewMaxAge, 14 * 24 * time.Hour},
+		{"lv margin 5m", cfg.LiveView.Margin, 5 * time.Minute},
+		{"no-origin refused", cfg.Origins.AllowMissing, false},
+		{"check origin true", cfg.Origins.Allowed == nil && !cfg.Origins.CheckOff, true},
+		{"socket paths", cfg.Sockets.Paths, []string{"/live/websocket"}},
+		{"idle timeout", cfg.Sockets.IdleTimeout, 5 * time.Minute},
+		{"max sockets", cfg.Sockets.MaxSockets, 10000},
+		{"read limit", cfg.Sockets.ReadLimit, int64(1 << 20)},
+		{"log level", f.logLevel, slog.LevelInfo},
+		{"uncached hosts pass", cfg.Cache.OtherHosts, httpcache.ForwardUncached},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -48,52 +75,78 @@ func TestParseConfig_Defaults(t *testing.T) {
 }
 
 func TestParseConfig_Values(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		args  []string
 		env   map[string]string
-		check func(c config) (got, want any)
+		check func(f flags, c server.Config) (got, want any)
 	}{
 		{"flag sets listen", []string{"--listen", "127.0.0.1:0"}, nil,
-			func(c config) (any, any) { return c.Listen, "127.0.0.1:0" }},
+			func(f flags, c server.Config) (any, any) { return c.Listen, "127.0.0.1:0" }},
 		{"env sets listen", nil, map[string]string{"FIRSTRENDER_LISTEN": ":9999"},
-			func(c config) (any, any) { return c.Listen, ":9999" }},
+			func(f flags, c server.Config) (any, any) { return c.Listen, ":9999" }},
 		{"flag wins over env", []string{"-listen=:7000"}, map[string]string{"FIRSTRENDER_LISTEN": ":9999"},
-			func(c config) (any, any) { return c.Listen, ":7000" }},
+			func(f flags, c server.Config) (any, any) { return c.Listen, ":7000" }},
 		{"upstream parsed", []string{"--upstream", "http://127.0.0.1:4000"}, nil,
-			func(c config) (any, any) { return c.Upstream.String(), "http://127.0.0.1:4000" }},
+			func(f flags, c server.Config) (any, any) { return c.Upstream.String(), "http://127.0.0.1:4000" }},
 		{"size with unit", []string{"--max-db-size", "512MiB"}, nil,
-			func(c config) (any, any) { return c.MaxDBSize, int64(512 << 20) }},
+			func(f flags, c server.Config) (any, any) { return c.Store.MaxSize, int64(512 << 20) }},
 		{"decimal size", []string{"--max-object-size", "1.5MB"}, nil,
-			func(c config) (any, any) { return c.MaxObjectSize, int64(1500000) }},
+			func(f flags, c server.Config) (any, any) { return c.Cache.MaxObjectSize, int64(1500000) }},
 		{"zero db size is unbounded", []string{"--max-db-size", "0"}, nil,
-			func(c config) (any, any) { return c.MaxDBSize, int64(0) }},
-		{"hosts are lowercased and deduplicated", []string{"--hosts", "Example.COM, example.com,[::1]"}, nil,
-			func(c config) (any, any) { return c.Hosts, []string{"example.com", "::1"} }},
+			func(f flags, c server.Config) (any, any) { return c.Store.MaxSize, int64(0) }},
+		{"hosts are lowercased and deduplicated", []string{"--hosts", "Example.COM, example.com,[::1],::1"}, nil,
+			func(f flags, c server.Config) (any, any) { return c.Cache.Hosts, []string{"example.com", "[::1]"} }},
+		{"empty hosts is the default", []string{"--hosts="}, nil,
+			func(f flags, c server.Config) (any, any) { return c.Cache.Hosts == nil, true }},
 		{"empty ignore list ignores none", []string{"--ignore-params="}, nil,
-			func(c config) (any, any) { return len(c.IgnoreParams), 0 }},
+			func(f flags, c server.Config) (any, any) {
+				return c.Cache.IgnoreParams != nil && len(c.Cache.IgnoreParams) == 0, true
+			}},
 		{"days in durations", []string{"--lv-max-age", "7d"}, nil,
-			func(c config) (any, any) { return c.LVMaxAge, 7 * 24 * time.Hour }},
+			func(f flags, c server.Config) (any, any) { return c.LiveView.LiveViewMaxAge, 7 * 24 * time.Hour }},
+		{"zero margin is none", []string{"--lv-margin", "0"}, nil,
+			func(f flags, c server.Config) (any, any) { return c.LiveView.Margin < 0, true }},
+		{"zero idle timeout is never", []string{"--socket-idle-timeout", "0"}, nil,
+			func(f flags, c server.Config) (any, any) { return c.Sockets.IdleTimeout < 0, true }},
 		{"stale defaults", []string{"--stale-while-revalidate", "30s", "--stale-if-error", "1h"}, nil,
-			func(c config) (any, any) { return c.StaleIfError + c.StaleWhileRevalidate, time.Hour + 30*time.Second }},
+			func(f flags, c server.Config) (any, any) {
+				return c.Cache.StaleIfError + c.Cache.StaleWhileRevalidate, time.Hour + 30*time.Second
+			}},
 		{"json logs at debug from env", nil, map[string]string{"FIRSTRENDER_LOG_FORMAT": "JSON", "FIRSTRENDER_LOG_LEVEL": "debug"},
-			func(c config) (any, any) { return c.LogFormat + "/" + c.LogLevel.String(), "json/DEBUG" }},
+			func(f flags, c server.Config) (any, any) {
+				return f.logFormat + "/" + f.logLevel.String(), "json/DEBUG"
+			}},
 		{"bool env", nil, map[string]string{"FIRSTRENDER_ALLOW_NO_ORIGIN": "true"},
-			func(c config) (any, any) { return c.AllowNoOrigin, true }},
+			func(f flags, c server.Config) (any, any) { return c.Origins.AllowMissing, true }},
 		{"origins in Phoenix forms", []string{"--check-origin", "//example.com,https://*.example.com,https://example.com:8443"}, nil,
-			func(c config) (any, any) { return len(c.CheckOrigin), 3 }},
+			func(f flags, c server.Config) (any, any) { return len(c.Origins.Allowed), 3 }},
+		{"check-origin false with the opt-in", []string{"--check-origin", "false", "--allow-any-origin"}, nil,
+			func(f flags, c server.Config) (any, any) { return c.Origins.CheckOff, true }},
 		{"admin listener can be disabled", []string{"--admin-listen="}, nil,
-			func(c config) (any, any) { return c.AdminListen, "" }},
-		{"secret and salt together", []string{"--lv-secret-key-base", "s3cret", "--lv-signing-salt", "salt"}, nil,
-			func(c config) (any, any) { return c.LVSecretKey, "s3cret" }},
+			func(f flags, c server.Config) (any, any) { return c.NoAdmin, true }},
+		{"uncached hosts refused", []string{"--uncached-hosts", "refuse"}, nil,
+			func(f flags, c server.Config) (any, any) { return c.Cache.OtherHosts, httpcache.RefuseHost }},
+		{"set-cookie strip everywhere", []string{"--set-cookie", "strip", "--strip-set-cookie", "/a"}, nil,
+			func(f flags, c server.Config) (any, any) { return c.Cache.StripSetCookie, []string{"/"} }},
+		{"strip-set-cookie prefixes", []string{"--strip-set-cookie", "/a,/b"}, nil,
+			func(f flags, c server.Config) (any, any) { return c.Cache.StripSetCookie, []string{"/a", "/b"} }},
+		{"trust forwarded", []string{"--trust-forwarded"}, nil,
+			func(f flags, c server.Config) (any, any) { return c.TrustForwarded, true }},
+		{"secret and salt together build a signer", []string{"--lv-secret-key-base", "s3cret", "--lv-signing-salt", "salt"}, nil,
+			func(f flags, c server.Config) (any, any) { return c.LiveView.Signer != nil, true }},
+		{"secret from the environment", []string{"--lv-signing-salt", "salt"}, map[string]string{"FIRSTRENDER_LV_SECRET_KEY_BASE": "s3cret"},
+			func(f flags, c server.Config) (any, any) { return f.lvSecret, "s3cret" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseConfig(tt.args, envFrom(tt.env), nil)
+			t.Parallel()
+			f, cfg, err := parseConfig(tt.args, tt.env)
 			if err != nil {
 				t.Fatalf("parseConfig(%q, env %v) error: %v", tt.args, tt.env, err)
 			}
-			got, want := tt.check(cfg)
+			got, want := tt.check(f, cfg)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("parseConfig(%q, env %v): got %v, want %v", tt.args, tt.env, got, want)
 			}
@@ -101,7 +154,39 @@ func TestParseConfig_Values(t *testing.T) {
 	}
 }
 
+// TestParseConfig_LiveViewPolicy: the --lv-* policy flags become the lint's
+// policy.
+func TestParseConfig_LiveViewPolicy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		kind liveview.Kind
+		want liveview.Action
+	}{
+		{nil, liveview.KindCSRFMeta, liveview.Refuse},
+		{nil, liveview.KindSetCookie, liveview.Refuse},
+		{nil, liveview.KindUserSession, liveview.Refuse},
+		{[]string{"--lv-csrf", "strip"}, liveview.KindCSRFMeta, liveview.Strip},
+		{[]string{"--lv-set-cookie", "allow"}, liveview.KindSetCookie, liveview.Allow},
+		{[]string{"--lv-session", "allow"}, liveview.KindUserSession, liveview.Allow},
+	}
+	for _, tt := range tests {
+		_, cfg, err := parseConfig(tt.args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := liveview.New(cfg.LiveView)
+		if err != nil {
+			t.Fatalf("liveview.New(config of %q): %v", tt.args, err)
+		}
+		if got := l.Policy(tt.kind); got != tt.want {
+			t.Errorf("config of %q: Policy(%s) = %v, want %v", tt.args, tt.kind, got, tt.want)
+		}
+	}
+}
+
 func TestParseConfig_Errors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -127,19 +212,24 @@ func TestParseConfig_Errors(t *testing.T) {
 		{"unknown log level", []string{"--log-level", "loud"}, nil, []string{"--log-level", "debug, info"}},
 		{"bad policy", []string{"--lv-csrf", "maybe"}, nil, []string{"--lv-csrf", "refuse, strip, allow"}},
 		{"strip is not a session policy", []string{"--lv-session", "strip"}, nil, []string{"--lv-session", "refuse, allow"}},
-		{"host with scheme", []string{"--hosts", "https://example.com"}, nil, []string{"--hosts", "bare host"}},
+		{"host with scheme", []string{"--hosts", "https://example.com"}, nil, []string{"--hosts", "no scheme"}},
 		{"host with port", []string{"--hosts", "example.com:80"}, nil, []string{"--hosts", "no port"}},
+		{"host with a bad character", []string{"--hosts", "exa mple.com"}, nil, []string{"--hosts", "invalid byte"}},
 		{"lone star param", []string{"--ignore-params", "*"}, nil, []string{"--ignore-params", "every parameter"}},
+		{"star inside a param", []string{"--ignore-params", "ut*m"}, nil, []string{"--ignore-params", "only allowed at the end"}},
 		{"path without slash", []string{"--socket-paths", "live/websocket"}, nil, []string{"--socket-paths", "starting with /"}},
 		{"no socket paths", []string{"--socket-paths", ""}, nil, []string{"--socket-paths", "at least one"}},
 		{"null origin", []string{"--check-origin", "null"}, nil, []string{"--check-origin", `"null"`}},
-		{"origin with path", []string{"--check-origin", "https://example.com/app"}, nil, []string{"--check-origin", "no path"}},
-		{"origin without scheme or //", []string{"--check-origin", "example.com"}, nil, []string{"--check-origin", "//host"}},
-		{"true mixed with origins", []string{"--check-origin", "true,//example.com"}, nil, []string{"--check-origin", "cannot be combined"}},
+		{"origin with path", []string{"--check-origin", "https://example.com/app"}, nil, []string{"--check-origin", "example.com/app"}},
+		{"origin without scheme or //", []string{"--check-origin", "example.com"}, nil, []string{"--check-origin", "//"}},
+		{"true mixed with origins", []string{"--check-origin", "true,//example.com"}, nil, []string{"--check-origin", "cannot be mixed"}},
+		{"false without the opt-in", []string{"--check-origin", "false"}, nil, []string{"--check-origin", "allow-any-origin"}},
 		{"max sockets zero", []string{"--max-sockets", "0"}, nil, []string{"--max-sockets", "at least 1"}},
 		{"max sockets not a number", []string{"--max-sockets", "many"}, nil, []string{"--max-sockets", "whole number"}},
 		{"bad bool", []string{"--allow-no-origin=perhaps"}, nil, []string{"allow-no-origin"}},
 		{"secret without salt", []string{"--lv-secret-key-base", "s"}, nil, []string{"--lv-signing-salt"}},
+		{"secret twice", []string{"--lv-secret-key-base", "s", "--lv-secret-key-base-file", "/x", "--lv-signing-salt", "x"}, nil, []string{"--lv-secret-key-base", "give one"}},
+		{"missing secret file", []string{"--lv-secret-key-base-file", "/nonexistent/skb", "--lv-signing-salt", "x"}, nil, []string{"--lv-secret-key-base-file", "/nonexistent/skb"}},
 		{"admin on the public address", []string{"--listen", ":8080", "--admin-listen", ":8080"}, nil, []string{"--admin-listen", "public listener"}},
 		{"proxy to itself", []string{"--upstream", "http://example.com", "--public-url", "http://EXAMPLE.com:80"}, nil, []string{"--upstream", "--public-url", "itself"}},
 		{"unknown flag", []string{"--cache-everything"}, nil, []string{"unknown flag --cache-everything"}},
@@ -151,7 +241,8 @@ func TestParseConfig_Errors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseConfig(tt.args, envFrom(tt.env), nil)
+			t.Parallel()
+			_, _, err := parseConfig(tt.args, tt.env)
 			if err == nil {
 				t.Fatalf("parseConfig(%q, env %v): got nil error, want one mentioning %q", tt.args, tt.env, tt.want)
 			}
@@ -165,15 +256,16 @@ func TestParseConfig_Errors(t *testing.T) {
 }
 
 func TestParseConfig_Help(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
-	_, err := parseConfig([]string{"--help"}, envFrom(nil), &buf)
+	_, fs, err := parseFlags([]string{"--help"}, envFrom(nil), &buf)
 	if !errors.Is(err, errHelp) {
-		t.Fatalf("parseConfig(--help) error = %v, want errHelp", err)
+		t.Fatalf("parseFlags(--help) error = %v, want errHelp", err)
 	}
 	help := buf.String()
-	for _, env := range envNames() {
-		if !strings.Contains(help, "["+env+"]") {
-			t.Errorf("--help does not mention %s", env)
+	for _, fl := range fs.Flags() {
+		if !strings.Contains(help, "["+fl.Env+"]") {
+			t.Errorf("--help does not mention %s", fl.Env)
 		}
 	}
 	for _, want := range []string{
@@ -185,6 +277,7 @@ func TestParseConfig_Help(t *testing.T) {
 		`(default "16MiB")`,
 		`(default "14d")`,
 		"--allow-no-origin  [FIRSTRENDER_ALLOW_NO_ORIGIN]",
+		"--lv-secret-key-base-file file  [FIRSTRENDER_LV_SECRET_KEY_BASE_FILE]",
 	} {
 		if !strings.Contains(help, want) {
 			t.Errorf("--help output lacks %q:\n%s", want, help)
@@ -192,58 +285,118 @@ func TestParseConfig_Help(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
+// TestRealMain_SecretPolicy: the secret works from a file, the environment
+// or (with a warning) the command line, and is never printed.
+func TestRealMain_SecretPolicy(t *testing.T) {
+	t.Parallel()
+	const secret = "cmd-server-test-secret-key-base-0123456789abcdef0123456789abcdef"
+	file := filepath.Join(t.TempDir(), "skb")
+	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		in   string
-		want int64
+		name string
+		args []string
+		env  map[string]string
+		warn bool
+		src  string
 	}{
-		{"0", 0}, {"1024", 1024}, {"1KiB", 1024}, {"1 kib", 1024}, {"2MiB", 2 << 20},
-		{"1GiB", 1 << 30}, {"1GB", 1e9}, {"3M", 3 << 20}, {"10B", 10}, {"0.5KiB", 512},
+		{"file", []string{"--lv-secret-key-base-file", file}, nil, false, "file " + file},
+		{"file from the environment", nil, map[string]string{"FIRSTRENDER_LV_SECRET_KEY_BASE_FILE": file}, false, "env FIRSTRENDER_LV_SECRET_KEY_BASE_FILE"},
+		{"environment", nil, map[string]string{"FIRSTRENDER_LV_SECRET_KEY_BASE": secret}, false, "env FIRSTRENDER_LV_SECRET_KEY_BASE"},
+		{"command line", []string{"--lv-secret-key-base", secret}, nil, true, "flag"},
 	}
 	for _, tt := range tests {
-		got, err := parseSize(tt.in)
-		if err != nil || got != tt.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d, nil", tt.in, got, err, tt.want)
-		}
-	}
-	for _, bad := range []string{"", "B", "KiB", "1e30", "NaN", "-1", "1XB", "one"} {
-		if got, err := parseSize(bad); err == nil {
-			t.Errorf("parseSize(%q) = %d, nil; want an error", bad, got)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"--lv-signing-salt", "salt", "--print-config"}, tt.args...)
+			f, fs, err := parseFlags(args, envFrom(tt.env), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.lvSecret != secret {
+				t.Errorf("secret = %q, want the one given", f.lvSecret)
+			}
+			if got := len(fs.Warnings()) > 0; got != tt.warn {
+				t.Errorf("warnings %q, want a warning: %v", fs.Warnings(), tt.warn)
+			}
+			var out, errOut bytes.Buffer
+			if code := realMain(args, envFrom(tt.env), &out, &errOut); code != 0 {
+				t.Fatalf("--print-config exit %d: %s", code, errOut.String())
+			}
+			if strings.Contains(out.String()+errOut.String(), secret) {
+				t.Errorf("--print-config prints the secret:\n%s", out.String())
+			}
+			if !strings.Contains(out.String(), `--lv-signing-salt="salt"`) || !strings.Contains(out.String(), "# "+tt.src) {
+				t.Errorf("--print-config lacks the salt or the secret's source %q:\n%s", tt.src, out.String())
+			}
+			if tt.src == "flag" || strings.HasPrefix(tt.src, "env FIRSTRENDER_LV_SECRET_KEY_BASE") && !strings.HasSuffix(tt.src, "_FILE") {
+				if !strings.Contains(out.String(), `--lv-secret-key-base="`+cli.Redacted+`"`) {
+					t.Errorf("--print-config does not show the secret as %s:\n%s", cli.Redacted, out.String())
+				}
+			}
+		})
 	}
 }
 
-func TestCacheOutcome(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", "none"},
-		{"firstrender; hit; ttl=42", "hit"},
-		{"firstrender; fwd=miss; stored", "miss"},
-		{`firstrender; fwd=uri-miss; detail="set-cookie"`, "uri-miss"},
-		{"firstrender; fwd=stale; fwd-status=304", "stale"},
-		{"origin-cdn; hit, firstrender; fwd=miss", "miss"},
-		{"firstrender; detail=host-not-cached", "pass"},
+// TestRun_ErrorsNameTheFlag: what server.New attributes to a field is
+// reported with the flag's name.
+func TestRun_ErrorsNameTheFlag(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	held := filepath.Join(t.TempDir(), "held.db")
+	holder, err := store.Open(held, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"address in use", []string{"--listen", taken.Addr().String(), "--admin-listen="}, []string{"--listen " + taken.Addr().String() + ": ", "address already in use"}},
+		{"locked database", []string{"--listen", "127.0.0.1:0", "--admin-listen=", "--db", held}, []string{"--db " + held + ": ", "locked"}},
 	}
 	for _, tt := range tests {
-		if got := cacheOutcome(tt.in); got != tt.want {
-			t.Errorf("cacheOutcome(%q) = %q, want %q", tt.in, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			_, cfg, err := parseConfig(append([]string{"--upstream", "http://127.0.0.1:1"}, tt.args...), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Logger = slog.New(slog.DiscardHandler)
+			err = run(context.Background(), cfg)
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("run: got %v, want an error containing %q", err, w)
+				}
+			}
+			var opErr *net.OpError
+			if tt.name == "address in use" && !errors.As(err, &opErr) {
+				t.Errorf("run error %v does not wrap the *net.OpError", err)
+			}
+		})
 	}
 }
 
 // TestREADMEListsEveryFlag keeps the README's flags table in step with the
 // flags and their defaults.
 func TestREADMEListsEveryFlag(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatalf("reading README.md: %v", err)
 	}
 	readme := string(b)
-	var cfg config
-	_, defs := newFlagSet(&cfg)
-	for _, d := range defs {
-		row := "| `--" + d.name + "` | `" + envName(d.name) + "` | "
-		if def := d.value.String(); def != "" {
-			row += "`" + def + "` |"
+	var f flags
+	for _, fl := range newFlagSet(&f, nil).Flags() {
+		row := "| `--" + fl.Name + "` | `" + fl.Env + "` | "
+		if fl.Value != "" {
+			row += "`" + fl.Value + "` |"
 		} else {
 			row += "— |"
 		}
