@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache"
 	"github.com/firstrender/firstrender/httpcache/demo"
 	"github.com/firstrender/firstrender/httpcache/livesocket"
+	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
+	"github.com/firstrender/firstrender/store"
 	"github.com/gorilla/websocket"
 )
 
@@ -49,6 +53,7 @@ func joinThrough(t *testing.T, s *stack, p page, ip string) (status, reason stri
 }
 
 func TestJoinGuard_RealProxy(t *testing.T) {
+	t.Parallel()
 	// The refusing origin's clock is a month ahead: every token in a page is
 	// past LiveView's max age, so every join is answered "stale" — a cached
 	// first render that cannot go live.
@@ -58,12 +63,15 @@ func TestJoinGuard_RealProxy(t *testing.T) {
 		live       func() time.Time
 		wantStatus string
 		wantServed bool // after two clients failed/joined: still served from the store?
+		// wantFailures is livesocket.AnnotationJoinFailures after two clients ("" absent).
+		wantFailures string
 	}{
-		{"origin refusing joins: entry stops being served after the threshold", monthAhead, "error", false},
-		{"origin accepting joins: nothing changes", nil, "ok", true},
+		{"origin refusing joins: entry stops being served after the threshold", monthAhead, "error", false, "2"},
+		{"origin accepting joins: nothing changes", nil, "ok", true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			opts := stackOpts{threshold: 2}
 			if tt.live != nil {
 				opts.live = demo.LiveConfig{Now: tt.live}
@@ -79,8 +87,11 @@ func TestJoinGuard_RealProxy(t *testing.T) {
 			if err != nil || len(metas) != 1 {
 				t.Fatalf("Entries(%s) = %d entries, %v; want 1", p.url, len(metas), err)
 			}
-			if toks := metas[0].Annotations[livesocket.AnnotationTokens]; !strings.Contains(toks, livesocket.TokenHash(p.token)) {
-				t.Logf("note: entry's %s = %q does not list the token (URL fallback)", livesocket.AnnotationTokens, toks)
+			// The guard must find the entry by the join's session token, not
+			// by the URL fallback (meant for pages the lint never saw).
+			if toks := metas[0].Annotations[phxtoken.AnnotationTokens]; !slices.Contains(strings.Split(toks, ","), phxtoken.TokenHash(p.token)) {
+				t.Fatalf("entry's %s = %q does not list the page's session token %s: the guard would fall back to the URL",
+					phxtoken.AnnotationTokens, toks, phxtoken.TokenHash(p.token))
 			}
 
 			// Client 1 fails (or joins): below the threshold the page is still served.
@@ -90,8 +101,8 @@ func TestJoinGuard_RealProxy(t *testing.T) {
 			if err := s.broker.FlushGuard(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if again := s.get(t, "/"); !strings.Contains(again.status, "; hit") || again.render != p.render {
-				t.Fatalf("after 1 client: Cache-Status %q render #%s, want a hit of render #%s", again.status, again.render, p.render)
+			if again := s.get(t, "/"); !again.hit() || again.render != p.render {
+				t.Fatalf("after 1 client: Cache-Status %s render #%s, want a hit of render #%s", again.status, again.render, p.render)
 			}
 			// Client 2: the threshold.
 			if st, reason := joinThrough(t, s, p, "198.51.100.2"); st != tt.wantStatus {
@@ -100,15 +111,23 @@ func TestJoinGuard_RealProxy(t *testing.T) {
 			if err := s.broker.FlushGuard(ctx); err != nil {
 				t.Fatal(err)
 			}
-			after := s.get(t, "/")
-			served := strings.Contains(after.status, "; hit") && after.render == p.render
-			if served != tt.wantServed {
-				t.Errorf("after 2 clients: Cache-Status %q render #%s (cached render #%s): served from store = %v, want %v",
-					after.status, after.render, p.render, served, tt.wantServed)
+			// The entry as the guard left it, before the GET below refetches.
+			pg, err := s.store.Scan(ctx, store.ScanOptions{Limit: 10})
+			if err != nil || len(pg.Entries) != 1 {
+				t.Fatalf("store Scan = %d entries, %v; want 1", len(pg.Entries), err)
 			}
-			metas, _ = s.proxy.Entries(ctx, p.url)
-			if len(metas) == 1 {
-				t.Logf("entry annotations after: %v", metas[0].Annotations)
+			ann := pg.Entries[0].Annotations
+			if got := ann[livesocket.AnnotationJoinFailures]; got != tt.wantFailures {
+				t.Errorf("after 2 clients: %s = %q, want %q", livesocket.AnnotationJoinFailures, got, tt.wantFailures)
+			}
+			if _, disabled := ann[httpcache.AnnotationDisabled]; disabled == tt.wantServed {
+				t.Errorf("after 2 clients: %s present = %v, want %v (annotations %v)", httpcache.AnnotationDisabled, disabled, !tt.wantServed, ann)
+			}
+			after := s.get(t, "/")
+			served := after.hit() && after.render == p.render
+			if served != tt.wantServed {
+				t.Errorf("after 2 clients: Cache-Status %s render #%s (cached render #%s): served from store = %v, want %v",
+					after.status, after.render, p.render, served, tt.wantServed)
 			}
 		})
 	}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 	"github.com/firstrender/firstrender/httpcache/livesocket"
 	"github.com/firstrender/firstrender/httpcache/liveview"
 	"github.com/firstrender/firstrender/store"
+	"github.com/firstrender/firstrender/store/storetest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -95,10 +95,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	s.origin = httptest.NewServer(mux)
 	t.Cleanup(s.origin.Close)
 
-	st, err := store.Open(filepath.Join(t.TempDir(), "fr.db"), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, store.Options{}) // closed and checked after the cleanup below
 	s.store = st
 	upstream, _ := url.Parse(s.origin.URL)
 	lint, err := liveview.New(liveview.Config{})
@@ -138,7 +135,6 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		s.broker.Shutdown(ctx)
 		s.front.Close()
 		s.proxy.Close(ctx)
-		st.Close()
 	})
 	return s
 }
@@ -168,10 +164,13 @@ var (
 )
 
 type page struct {
-	status      string // Cache-Status
+	status      cacheStatus // the proxy's Cache-Status member
 	token, id   string
 	render, url string
 }
+
+// hit reports whether the proxy served p from the store.
+func (p page) hit() bool { return p.status.has("hit") }
 
 func (s *stack) get(t testing.TB, path string) page {
 	t.Helper()
@@ -181,7 +180,7 @@ func (s *stack) get(t testing.TB, path string) page {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	p := page{status: resp.Header.Get("Cache-Status"), url: s.front.URL + path}
+	p := page{status: proxyStatus(t, resp.Header), url: s.front.URL + path}
 	if m := sessionRE.FindSubmatch(body); m != nil {
 		p.token, p.id = string(m[1]), string(m[2])
 	}
@@ -191,19 +190,19 @@ func (s *stack) get(t testing.TB, path string) page {
 	return p
 }
 
-// cachedPage fetches path until the proxy serves it from the store (the
-// proxy stores beside the response, asynchronously).
+// cachedPage fetches path, waits for the proxy's background store write
+// (Proxy.Wait), and fetches it again: that second answer must be a hit.
 func (s *stack) cachedPage(t testing.TB, path string) page {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		p := s.get(t, path)
-		if strings.Contains(p.status, "; hit") {
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s never became a hit (last Cache-Status %q)", path, p.status)
-		}
-		time.Sleep(20 * time.Millisecond) // waiting on the proxy's background store
+	first := s.get(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.proxy.Wait(ctx); err != nil {
+		t.Fatalf("waiting for the proxy to store %s: %v", path, err)
 	}
+	p := s.get(t, path)
+	if !p.hit() {
+		t.Fatalf("GET %s after its store write: Cache-Status %s (first %s), want a hit", path, p.status, first.status)
+	}
+	return p
 }
