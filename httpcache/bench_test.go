@@ -251,7 +251,7 @@ func BenchmarkFill(b *testing.B) {
 		i++
 		job := &fillJob{req: req, key: fmt.Sprintf("http://127.0.0.1/fill%d", i), status: 200, header: h.Clone(),
 			pol: policy{lifetime: time.Hour}, reqTime: now, respTime: now}
-		br.p.fillSync(job, page20K)
+		br.p.store(&fill{p: br.p, job: job, complete: true, body: page20K})
 	}
 }
 

@@ -1,8 +1,6 @@
 package httpcache
 
 import (
-	"github.com/firstrender/firstrender/httpcache/hop"
-
 	"bytes"
 	"context"
 	"errors"
@@ -10,14 +8,124 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/firstrender/firstrender/store"
 )
+
+// fill is one origin fetch that may fill the store: a client's miss or
+// revalidation, or a background revalidation, all sent through forward.
+// It owns, in the order they happen:
+//
+//   - the collapsed flight its waiters wait on (release publishes the
+//     result early; the flight ends after the store write);
+//   - the store decision (decide: RFC 9111 §3, the proxy's policies,
+//     hit-for-pass for what is refused);
+//   - the MaxBuffered reservation and the body copy (prepare, tee.go);
+//   - the final store change (finish, exactly once, when the handler is
+//     done writing): the complete body (store), a 304's refreshed record
+//     (put), or the removal of an entry the origin's answer superseded
+//     (remove).
+//
+// A fill belongs to one exchange and is used by its goroutine only,
+// until finish hands it to the background store write.
+type fill struct {
+	p      *Proxy
+	flight *flight // nil when not collapsed (hit-for-pass, retries)
+	// job is the storable response whose body is being copied; while set
+	// it holds a background reservation (Proxy.reserve) for the store
+	// write. nil: not storable, given up, or not decided yet.
+	job      *fillJob
+	prepaid  int64  // bytes of MaxBuffered reserved for job's body up front
+	complete bool   // job's body arrived whole (body holds it unless inspected)
+	body     []byte //
+	put      *store.Record
+	remove   *entry
+	storing  bool // finish started the store write of job
+}
+
+// release publishes e (nil: waiters must fetch themselves) to f's
+// waiters, if any. Only the first call counts.
+func (f *fill) release(e *entry) {
+	if f.flight != nil {
+		f.flight.release(e)
+	}
+}
+
+// finish makes f's one store change and ends its flight (for a stored
+// body, once the write committed). forward calls it when the handler is
+// done writing, so the write does not compete with the client's response.
+func (f *fill) finish() {
+	p := f.p
+	switch {
+	case f.job != nil && f.complete:
+		f.storing = true
+		p.runReserved(func() { p.store(f) }) // ends the flight
+		return
+	case f.job != nil:
+		p.unreserve() // the body did not arrive whole
+	case f.put != nil:
+		rec := f.put
+		p.goBackground(func() {
+			if err := p.st.Put(context.Background(), rec); err != nil {
+				p.log.Warn("httpcache: store put (304 refresh)", "key", rec.Key, "err", err)
+			}
+		})
+	case f.remove != nil:
+		rec := f.remove.rec
+		p.goBackground(func() {
+			if err := p.st.Delete(context.Background(), rec.Key, rec.Variant); err != nil && !errors.Is(err, store.ErrNotFound) {
+				p.log.Warn("httpcache: store delete", "key", rec.Key, "err", err)
+			}
+		})
+	}
+	if f.flight != nil {
+		p.flights.end(f.flight)
+	}
+}
+
+// decide judges the origin's response for ex (a miss, or a revalidation
+// answered with a full response) before its headers go out, and records
+// the outcome in ex.cs. A storable response gets a job, a background
+// reservation and a MaxBuffered reservation (prepare). A refused one is
+// remembered for hit-for-pass, releases the waiters at once, and, when
+// the origin's new answer supersedes a stored entry, removes it. It
+// returns an error (for the ErrorHandler) only when the body could not be
+// read for inspection.
+func (f *fill) decide(resp *http.Response, ex *exchange, respTime time.Time) error {
+	p := f.p
+	job, reason := p.decideStore(ex.in, ex.n.path, ex.key, ex.rq, resp.StatusCode, resp.Header, resp.ContentLength, ex.call.reqTime, respTime)
+	if job == nil {
+		ex.cs.detail = reason
+		p.pass.remember(ex.key, reason, p.now().Add(p.cfg.HitForPassTTL))
+		f.release(nil) // waiters need not wait for the body
+		if ex.mode == modeRevalidate && resp.StatusCode < 500 && !requestOnly(reason) {
+			f.remove = ex.entry // the origin's new answer supersedes the stored one
+		}
+		return nil
+	}
+	if !p.reserve() {
+		ex.cs.detail = "closing"
+		f.release(nil)
+		return nil
+	}
+	f.job = job
+	ex.cs.stored = true
+	ex.cs.ttl, ex.cs.hasTTL = job.pol.lifetime-job.pol.initialAge, true
+	return f.prepare(resp, ex)
+}
+
+// drop gives up storing f's job before the response's headers go out
+// (not as hit-for-pass: the reason is transient).
+func (f *fill) drop(ex *exchange, reason string) {
+	f.job = nil
+	f.p.unreserve()
+	ex.cs.stored, ex.cs.hasTTL, ex.cs.detail = false, false, reason
+	f.release(nil)
+}
 
 // fillJob is a response on its way into the store.
 type fillJob struct {
@@ -30,7 +138,6 @@ type fillJob struct {
 	pol      policy
 	reqTime  time.Time
 	respTime time.Time
-	flight   *flight
 
 	// inspected is set when the Inspector already ran on the complete
 	// body before the response's headers went out (see inspectNow):
@@ -98,31 +205,6 @@ func (p *Proxy) stripSetCookie(path string) bool {
 	return false
 }
 
-// maybeStore decides whether the forwarded response resp can be stored
-// and records the outcome in ex.cs.
-func (p *Proxy) maybeStore(resp *http.Response, ex *exchange, respTime time.Time) *fillJob {
-	job, reason := p.decideStore(ex.in, ex.n.path, ex.key, ex.rq, resp.StatusCode, resp.Header, resp.ContentLength, ex.reqTime, respTime)
-	if job == nil {
-		ex.cs.detail = reason
-		p.pass.remember(ex.key, reason, p.now().Add(p.cfg.HitForPassTTL))
-		if ex.flight != nil {
-			ex.flight.release(nil) // waiters need not wait for the body
-		}
-		if ex.mode == modeRevalidate && resp.StatusCode < 500 && !requestOnly(reason) {
-			// The origin's new answer supersedes the stored one.
-			e := ex.entry
-			p.goBackground(func() {
-				_ = p.st.Delete(context.Background(), e.rec.Key, e.rec.Variant)
-			})
-		}
-		return nil
-	}
-	job.flight = ex.flight
-	ex.cs.stored = true
-	ex.cs.ttl, ex.cs.hasTTL = job.pol.lifetime-job.pol.initialAge, true
-	return job
-}
-
 // requestOnly reports whether a refusal to store is owed to the request
 // alone (its no-store or Authorization) or to a transient state (closing),
 // not to the origin's answer. Such a refusal answers that client without
@@ -130,17 +212,6 @@ func (p *Proxy) maybeStore(resp *http.Response, ex *exchange, respTime time.Time
 // entries with request headers.
 func requestOnly(reason string) bool {
 	return reason == reasonRequestNoStore || reason == reasonAuthorization || reason == "closing"
-}
-
-// dropJob gives up storing job before the response's headers go out
-// (not as hit-for-pass: the reason is transient).
-func (p *Proxy) dropJob(ex *exchange, reason string) {
-	ex.job = nil
-	p.unreserve()
-	ex.cs.stored, ex.cs.hasTTL, ex.cs.detail = false, false, reason
-	if ex.flight != nil {
-		ex.flight.release(nil)
-	}
 }
 
 // holdBuffer reserves n bytes of Config.MaxBuffered for a body of known
@@ -154,7 +225,7 @@ func (p *Proxy) holdBuffer(n int64) bool {
 }
 
 // prepareFill settles, before the response's headers go out, how the
-// storable response in ex.job is filled, and what its Cache-Status says:
+// storable response in f.job is filled, and what its Cache-Status says:
 //
 //   - with an Inspector and a Content-Length within InspectBuffer, the
 //     body is read now and inspected (inspectNow), so Cache-Status is
@@ -172,18 +243,18 @@ func (p *Proxy) holdBuffer(n int64) bool {
 //
 // It returns an error (for the ReverseProxy's ErrorHandler) only when the
 // body could not be read for inspection.
-func (p *Proxy) prepareFill(resp *http.Response, ex *exchange) error {
-	job := ex.job
+func (f *fill) prepare(resp *http.Response, ex *exchange) error {
+	p := f.p
 	cl := resp.ContentLength
 	if cl >= 0 {
 		if !p.holdBuffer(cl) {
-			p.dropJob(ex, reasonMaxBuffered)
+			f.drop(ex, reasonMaxBuffered)
 			return nil
 		}
 		if p.cfg.Inspector != nil && cl <= p.cfg.InspectBuffer {
-			return p.inspectNow(resp, ex, job)
+			return f.inspectNow(resp, ex)
 		}
-		ex.prepaid = cl
+		f.prepaid = cl
 	}
 	pending := ""
 	switch {
@@ -207,8 +278,9 @@ func (p *Proxy) prepareFill(resp *http.Response, ex *exchange) error {
 // cl, is already reserved in MaxBuffered), runs the Inspector on a copy
 // and records the exact outcome in ex.cs. The client gets the origin's
 // body unchanged; the store write still happens after the response
-// (forward starts it).
-func (p *Proxy) inspectNow(resp *http.Response, ex *exchange, job *fillJob) error {
+// (finish starts it).
+func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
+	p, job := f.p, f.job
 	cl := resp.ContentLength
 	t := p.newTeeBody(resp, ex)
 	body, err := readExactly(t, cl)
@@ -219,7 +291,7 @@ func (p *Proxy) inspectNow(resp *http.Response, ex *exchange, job *fillJob) erro
 			p.met.aborted.Inc()
 		}
 		ex.cs.stored, ex.cs.hasTTL = false, false
-		if ex.timedOut.Load() {
+		if ex.call.timedOut.Load() {
 			return errOriginTimeout
 		}
 		return fmt.Errorf("httpcache: reading the origin's body for inspection: %w", err)
@@ -230,19 +302,15 @@ func (p *Proxy) inspectNow(resp *http.Response, ex *exchange, job *fillJob) erro
 	// The Inspector may change its copy in place; the client's is body.
 	res, v := p.inspect(job, bytes.Clone(body))
 	job.inspected, job.res, job.verdict = true, res, v
-	ex.complete, ex.body = true, nil
+	f.complete, f.body = true, nil
 	if v.Refuse != "" {
 		p.refused(job, v.Refuse)
-		if job.flight != nil {
-			job.flight.release(nil)
-		}
+		f.release(nil)
 		ex.cs.stored, ex.cs.hasTTL, ex.cs.detail = false, false, v.Refuse
 		return nil
 	}
 	job.e = p.newEntry(job, res, v)
-	if job.flight != nil {
-		job.flight.release(job.e)
-	}
+	f.release(job.e)
 	ex.cs.ttl = ttlOf(job.e, p.now())
 	return nil
 }
@@ -268,149 +336,14 @@ func readExactly(r io.Reader, n int64) ([]byte, error) {
 	}
 }
 
-// newTeeBody wraps resp's body to count origin bytes and abort the
-// transfer (cancelling ex's origin request) when the origin stalls longer
-// than OriginIdleTimeout between reads. It keeps nothing: callers set max,
-// budget and the rest when the body is to be stored.
-func (p *Proxy) newTeeBody(resp *http.Response, ex *exchange) *teeBody {
-	t := &teeBody{rc: resp.Body, max: -1, idle: p.cfg.OriginIdleTimeout, expect: resp.ContentLength}
-	if p.met != nil {
-		t.counted = p.met.originBytes
-	}
-	if ex.cancel != nil {
-		t.timer = time.AfterFunc(p.cfg.OriginIdleTimeout, func() {
-			ex.timedOut.Store(true)
-			ex.cancel()
-		})
-	}
-	return t
-}
-
-// wrapBody makes resp.Body enforce the origin idle timeout and, when job
-// is non-nil, buffer the body for storing while it streams to the
-// client.
-func (p *Proxy) wrapBody(resp *http.Response, ex *exchange, job *fillJob) {
-	if resp.Body == nil || resp.Body == http.NoBody && job == nil {
-		return
-	}
-	t := p.newTeeBody(resp, ex)
-	if job != nil {
-		t.max = p.cfg.MaxObjectSize
-		t.budget, t.limit = &p.buffered, p.cfg.MaxBuffered
-		if ex.prepaid > 0 {
-			t.held, t.prepaid = ex.prepaid, true
-		}
-		if resp.ContentLength > 0 {
-			t.buf = make([]byte, 0, resp.ContentLength)
-		}
-		t.onComplete = func(body []byte) {
-			// Started when the handler is done writing (see forward), so
-			// the store write does not compete with the client's response.
-			ex.complete, ex.body = true, body
-		}
-		t.onAbort = func() {
-			if p.met != nil {
-				p.met.aborted.Inc()
-			}
-		}
-	}
-	resp.Body = t
-}
-
-// teeBody passes an origin body through while keeping a copy of it (up
-// to max bytes; max < 0 keeps nothing). onComplete runs once, with the
-// copy, when the body ended cleanly (EOF with the announced length);
-// a read error, an early Close or an overflow discard the copy.
-type teeBody struct {
-	rc         io.ReadCloser
-	buf        []byte
-	max        int64
-	expect     int64
-	n          int64
-	idle       time.Duration
-	timer      *time.Timer
-	over       bool
-	finished   bool
-	onComplete func([]byte)
-	onAbort    func()
-	counted    interface{ Add(float64) } // bytes relayed, added at the end
-	budget     *atomic.Int64             // bytes buffered by all transfers (Config.MaxBuffered)
-	limit      int64
-	held       int64 // this transfer's share of budget
-	prepaid    bool  // held was reserved up front for the whole (known) length
-}
-
-func (t *teeBody) release() {
-	if t.budget != nil && t.held > 0 {
-		t.budget.Add(-t.held)
-		t.held = 0
-	}
-}
-
-func (t *teeBody) Read(b []byte) (int, error) {
-	if t.timer != nil {
-		t.timer.Reset(t.idle)
-	}
-	n, err := t.rc.Read(b)
-	t.n += int64(n)
-	if t.max >= 0 && !t.over && n > 0 {
-		over := int64(len(t.buf)+n) > t.max
-		if !over && t.budget != nil && !t.prepaid && t.budget.Add(int64(n)) > t.limit {
-			t.budget.Add(-int64(n))
-			over = true
-		}
-		if over {
-			t.over = true
-			t.buf = nil
-			t.release()
-		} else {
-			if !t.prepaid {
-				t.held += int64(n)
-			}
-			t.buf = append(t.buf, b[:n]...)
-		}
-	}
-	if err == io.EOF {
-		t.finish(t.expect < 0 || t.n == t.expect)
-	} else if err != nil {
-		t.finish(false)
-	}
-	return n, err
-}
-
-func (t *teeBody) finish(complete bool) {
-	if t.finished {
-		return
-	}
-	t.finished = true
-	t.release()
-	if t.counted != nil {
-		t.counted.Add(float64(t.n))
-	}
-	if t.timer != nil {
-		t.timer.Stop()
-	}
-	if t.max < 0 {
-		return
-	}
-	if complete && !t.over && t.onComplete != nil {
-		t.onComplete(t.buf)
-	} else if t.onAbort != nil {
-		t.onAbort()
-	}
-	t.buf = nil
-}
-
-func (t *teeBody) Close() error {
-	t.finish(false)
-	return t.rc.Close()
-}
-
-// fillSync inspects (unless inspectNow did) and stores a complete
-// response. It ends job.flight.
-func (p *Proxy) fillSync(job *fillJob, body []byte) {
-	if job.flight != nil {
-		defer p.flights.end(job.flight)
+// store inspects (unless inspectNow did) and stores f's complete
+// response, in the background after the handler is done writing. It ends
+// f's flight once the record committed, so a request arriving meanwhile
+// still finds the result there.
+func (p *Proxy) store(f *fill) {
+	job, body := f.job, f.body
+	if f.flight != nil {
+		defer p.flights.end(f.flight)
 	}
 	res, v, e := job.res, job.verdict, job.e
 	if !job.inspected {
@@ -429,9 +362,7 @@ func (p *Proxy) fillSync(job *fillJob, body []byte) {
 	if e == nil {
 		e = p.newEntry(job, res, v)
 	}
-	if job.flight != nil {
-		job.flight.release(e)
-	}
+	f.release(e)
 	if prev, ok := p.vary.get(job.key); ok && !slices.Equal(prev, job.vary) {
 		// The Vary of the resource changed: older variants are unusable.
 		_, _ = p.st.DeleteKey(context.Background(), job.key)
@@ -536,172 +467,43 @@ func (p *Proxy) expiresHint(e *entry, h http.Header) time.Time {
 	return exp
 }
 
-// notUpdated are fields a 304 must not change in a stored response
-// (RFC 9111 §3.2), plus Set-Cookie, which is never stored from a 304.
-var notUpdated = map[string]bool{
-	"Content-Length":   true,
-	"Content-Encoding": true,
-	"Content-Type":     true,
-	"Content-Range":    true,
-	"Set-Cookie":       true,
-	"Cache-Status":     true,
-	"Age":              true,
+// passMemory is the hit-for-pass memory: keys whose last response was not
+// storable skip request collapsing until the deadline.
+type passMemory struct {
+	mu sync.Mutex
+	m  map[string]passEntry
 }
 
-// freshen applies a 304's header fields to a stored entry (RFC 9111
-// §4.3.4) and stores the result beside the response. When the updated
-// headers make the response one a shared cache must not store (private,
-// no-store, Vary: *), the entry is deleted instead and the reason
-// returned: the refreshed entry then answers only the request that
-// revalidated it. A reason owed to the request alone (requestOnly) leaves
-// the stored entry as it was.
-func (p *Proxy) freshen(in *http.Request, rq reqDirectives, e *entry, h304 http.Header, reqTime, respTime time.Time) (*entry, string) {
-	nh := http.Header(e.rec.Header).Clone()
-	h := h304.Clone()
-	hop.Remove(h)
-	for k, v := range h {
-		if !notUpdated[k] {
-			nh[k] = v
-		}
-	}
-	withAge := nh.Clone()
-	if a, ok := h["Age"]; ok {
-		withAge["Age"] = a
-	}
-	d := p.parser.response(nh)
-	pol := computePolicy(e.rec.Status, withAge, d, reqTime, respTime, p.fc)
-	rec := *e.rec
-	rec.Header = nh
-	rec.RequestTime, rec.ResponseTime, rec.StoredTime = reqTime, respTime, time.Time{}
-	rec.Annotations = maps.Clone(e.rec.Annotations)
-	if rec.Annotations == nil {
-		rec.Annotations = map[string]string{}
-	}
-	rec.Annotations[AnnotationPolicy] = pol.encode()
-	ne := &entry{rec: &rec, pol: pol, vary: e.vary, notAfter: e.notAfter}
-	rec.Expires = p.expiresHint(ne, nh)
-	if reason := storable(in.Method, in.Header, rq, rec.Status, nh, d); reason != "" {
-		if requestOnly(reason) {
-			return ne, reason // for this client; the stored entry stays as it was
-		}
-		p.goBackground(func() {
-			if err := p.st.Delete(context.Background(), rec.Key, rec.Variant); err != nil && !errors.Is(err, store.ErrNotFound) {
-				p.log.Warn("httpcache: store delete (304 refresh)", "key", rec.Key, "err", err)
-			}
-		})
-		return ne, reason
-	}
-	p.goBackground(func() {
-		if err := p.st.Put(context.Background(), &rec); err != nil {
-			p.log.Warn("httpcache: store put (304 refresh)", "key", rec.Key, "err", err)
-		}
-	})
-	return ne, ""
+type passEntry struct {
+	until  time.Time
+	reason string
 }
 
-// invalidate removes the stored responses for the target URL of an
-// unsafe request and for same-origin Location / Content-Location
-// (RFC 9111 §4.4). It returns after the deletes committed.
-func (p *Proxy) invalidate(ctx context.Context, ex *exchange, resp *http.Response) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	keys := []string{ex.n.key()}
-	base := &url.URL{Scheme: ex.n.scheme, Host: ex.n.host, Path: "/"}
-	if bp, err := url.Parse(ex.n.scheme + "://" + ex.n.host + ex.n.path); err == nil {
-		base = bp
+func (p *passMemory) remember(key, reason string, until time.Time) {
+	p.mu.Lock()
+	if p.m == nil || len(p.m) >= maxMemoryEntries {
+		p.m = make(map[string]passEntry)
 	}
-	for _, name := range []string{"Location", "Content-Location"} {
-		v := resp.Header.Get(name)
-		if v == "" {
-			continue
-		}
-		u, err := base.Parse(v)
-		if err != nil {
-			continue
-		}
-		nu, err := normalize(u.Scheme, u.Host, u.EscapedPath(), u.RawQuery, p.ignore)
-		if err != nil || nu.scheme != ex.n.scheme || nu.host != ex.n.host {
-			continue // RFC 9111 §4.4: only same-origin URIs
-		}
-		keys = append(keys, nu.key())
-	}
-	for _, k := range keys {
-		p.vary.forget(k)
-		p.pass.forget(k)
-		if _, err := p.st.DeleteKey(ctx, k); err != nil && !errors.Is(err, store.ErrNotFound) {
-			p.log.Warn("httpcache: invalidate", "key", k, "err", err)
-		}
-	}
-	if p.met != nil {
-		p.met.invalidations.Add(float64(len(keys)))
-	}
+	p.m[key] = passEntry{until, reason}
+	p.mu.Unlock()
 }
 
-// revalidateInBackground refreshes a stale entry being served under
-// stale-while-revalidate, once per entry at a time.
-func (p *Proxy) revalidateInBackground(ex *exchange, e *entry) {
-	id := e.rec.Key + "\x00" + e.rec.Variant
-	p.revalMu.Lock()
-	if p.reval[id] {
-		p.revalMu.Unlock()
-		return
+func (p *passMemory) check(key string, now time.Time) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.m[key]
+	if !ok {
+		return "", false
 	}
-	p.reval[id] = true
-	p.revalMu.Unlock()
-	in := ex.in.Clone(context.Background())
-	in.Method = http.MethodGet // what backgroundFetch sends, even for a HEAD served stale
-	bex := &exchange{in: in, n: ex.n, key: ex.key, rq: ex.rq, mode: modeRevalidate, entry: e}
-	started := p.goBackground(func() {
-		defer func() {
-			p.revalMu.Lock()
-			delete(p.reval, id)
-			p.revalMu.Unlock()
-		}()
-		p.backgroundFetch(bex)
-	})
-	if !started {
-		p.revalMu.Lock()
-		delete(p.reval, id)
-		p.revalMu.Unlock()
+	if !now.Before(e.until) {
+		delete(p.m, key)
+		return "", false
 	}
+	return e.reason, true
 }
 
-func (p *Proxy) backgroundFetch(ex *exchange) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.OriginTimeout+p.cfg.OriginIdleTimeout)
-	defer cancel()
-	out, err := http.NewRequestWithContext(ctx, http.MethodGet, p.originURL(&ex.n).String(), nil)
-	if err != nil {
-		return
-	}
-	out.Header = ex.in.Header.Clone()
-	hop.Remove(out.Header)
-	p.setOriginHeaders(ex.in, out.Header, ex) // replaces the client's forwarding fields
-	reqTime := p.now()
-	resp, err := p.roundTrip(out)
-	if err != nil {
-		p.log.Warn("httpcache: background revalidation", "key", ex.key, "err", err)
-		return
-	}
-	defer resp.Body.Close()
-	hop.Remove(resp.Header)
-	respTime := p.now()
-	switch {
-	case resp.StatusCode == http.StatusNotModified:
-		p.freshen(ex.in, ex.rq, ex.entry, resp.Header, reqTime, respTime)
-		return
-	case resp.StatusCode >= 500:
-		return // keep serving what we have
-	}
-	job, reason := p.decideStore(ex.in, ex.n.path, ex.key, ex.rq, resp.StatusCode, resp.Header, resp.ContentLength, reqTime, respTime)
-	if job == nil {
-		if !requestOnly(reason) {
-			_ = p.st.Delete(context.Background(), ex.entry.rec.Key, ex.entry.rec.Variant)
-		}
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, p.cfg.MaxObjectSize+1))
-	if err != nil || int64(len(body)) > p.cfg.MaxObjectSize || (resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength) {
-		return
-	}
-	p.fillSync(job, body)
+func (p *passMemory) forget(key string) {
+	p.mu.Lock()
+	delete(p.m, key)
+	p.mu.Unlock()
 }

@@ -37,8 +37,6 @@ type hotEntry struct {
 // hotK is a hot entry's key: a struct, so lookups allocate nothing.
 type hotK struct{ key, variant string }
 
-func hotKey(key, variant string) hotK { return hotK{key, variant} }
-
 func (h *hotCache) get(k hotK, gen uint64, now time.Time) *entry {
 	if h.max <= 0 {
 		return nil

@@ -51,3 +51,20 @@ func TestOutcome(t *testing.T) {
 		t.Errorf("OutcomeFrom(context without one) = %+v, want nil", o)
 	}
 }
+
+// TestCacheStatusOrder checks RFC 9211 §2: caches are listed in the order
+// they handled the response, so firstrender (nearest the client) appends
+// its member after the origin's own.
+func TestCacheStatusOrder(t *testing.T) {
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Add("Cache-Status", "origin-cdn; hit")
+		w.Header().Add("Cache-Status", `app; fwd=uri-miss; detail="x, y"`)
+		w.Write([]byte("ok"))
+	}, nil)
+	got := r.get("/").header.Values("Cache-Status")
+	want := `origin-cdn; hit, app; fwd=uri-miss; detail="x, y", firstrender; fwd=uri-miss; fwd-status=200; stored; ttl=60`
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("Cache-Status = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,162 @@
+package httpcache
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// serveStored answers from a stored entry if the request and the entry's
+// freshness allow it (a hit, or stale under max-stale or
+// stale-while-revalidate), and reports true. Otherwise it prepares ex for
+// a revalidation with the origin (or answers 504 for only-if-cached,
+// reporting true).
+func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, ex *exchange, e *entry) bool {
+	now := p.now()
+	age := e.pol.age(e.rec.ResponseTime, now)
+	remaining := e.pol.lifetime - age
+	fresh := remaining > 0 && !e.pol.noCache
+	rq := ex.rq
+	cs := cacheStatus{hit: true}
+	fwd := ""
+	switch {
+	case rq.noCache:
+		fwd = fwdRequest
+	case rq.maxAge >= 0 && age > secs(rq.maxAge):
+		fwd = fwdRequest
+	case rq.minFresh >= 0 && remaining < secs(rq.minFresh):
+		fwd = fwdRequest
+	case fresh:
+	default:
+		staleBy := -remaining
+		switch {
+		case e.pol.noCache:
+			fwd = fwdStale
+		case !e.pol.mustReval && rq.maxStale >= 0 && staleBy <= secs(rq.maxStale),
+			!e.pol.mustReval && rq.maxStaleAny:
+			cs.detail = "max-stale"
+		case e.pol.swr > 0 && staleBy <= e.pol.swr:
+			cs.detail = "stale-while-revalidate"
+			p.revalidateInBackground(ex, e)
+		default:
+			fwd = fwdStale
+		}
+	}
+	if fwd == "" {
+		result := ResultStale
+		if fresh {
+			result = ResultHit
+		}
+		p.serveEntry(w, r, ex, e, result, cs, now)
+		return true
+	}
+	if rq.onlyIfCached {
+		p.replyError(w, ex, http.StatusGatewayTimeout, cacheStatus{fwd: fwd, detail: "only-if-cached"}, "gateway timeout: only-if-cached and the stored response needs validation")
+		return true
+	}
+	ex.cs = cacheStatus{fwd: fwd}
+	ex.entry = e
+	ex.result = ResultRevalidated
+	if r.Method == http.MethodGet {
+		ex.mode, ex.fill = modeRevalidate, &fill{p: p}
+	} else {
+		// A HEAD cannot refresh the entry; pass it through.
+		ex.mode, ex.fill = modePass, nil
+	}
+	return false
+}
+
+// serveEntry answers r from a stored entry: the outcome is result, with cs
+// as sent (ttl= added).
+func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, ex *exchange, e *entry, result Result, cs cacheStatus, now time.Time) {
+	ex.result = result
+	status, body := p.entryResponse(w.Header(), r, e, &cs, now)
+	ex.cs = cs
+	w.WriteHeader(status)
+	if len(body) > 0 {
+		n, _ := w.Write(body)
+		if p.met != nil {
+			p.met.bytes.Add(float64(n))
+		}
+	}
+}
+
+// entryResponse writes into h the header of the response a stored entry
+// gives r (its stored fields, Age, Content-Length and Cache-Status cs,
+// whose ttl= it sets) and returns its status (304 when r's own
+// conditional matches) and body (nil for a 304 or a HEAD; shared with
+// the entry, read-only).
+func (p *Proxy) entryResponse(h http.Header, r *http.Request, e *entry, cs *cacheStatus, now time.Time) (int, []byte) {
+	for k, v := range e.rec.Header {
+		h[k] = v
+	}
+	age := e.pol.age(e.rec.ResponseTime, now)
+	h["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
+	cs.ttl, cs.hasTTL = ttlOf(e, now), true
+	h["Cache-Status"] = []string{cs.String()}
+	status := e.rec.Status
+	if status == http.StatusOK && notModified(r.Header, http.Header(e.rec.Header)) {
+		delete(h, "Content-Type")
+		delete(h, "Content-Length")
+		delete(h, "Content-Encoding")
+		return http.StatusNotModified, nil
+	}
+	if e.clen == nil {
+		h["Content-Length"] = []string{strconv.Itoa(len(e.rec.Body))}
+	} else {
+		h["Content-Length"] = e.clen
+	}
+	if r.Method == http.MethodHead {
+		return status, nil
+	}
+	return status, e.rec.Body
+}
+
+// ttlOf returns the remaining freshness, capped by not-after.
+func ttlOf(e *entry, now time.Time) time.Duration {
+	ttl := e.pol.lifetime - e.pol.age(e.rec.ResponseTime, now)
+	if !e.notAfter.IsZero() {
+		if left := e.notAfter.Sub(now); left < ttl {
+			ttl = left
+		}
+	}
+	return ttl
+}
+
+// notModified evaluates the client's If-None-Match / If-Modified-Since
+// against a stored response (RFC 9110 §13.1.2, §13.1.3, §13.2.2).
+func notModified(reqH, respH http.Header) bool {
+	if inm := reqH["If-None-Match"]; len(inm) > 0 {
+		etag := respH.Get("Etag")
+		if etag == "" {
+			return false
+		}
+		for _, v := range inm {
+			for t := range strings.SplitSeq(v, ",") {
+				t = strings.TrimSpace(t)
+				if t == "*" || weakMatch(t, etag) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	ims := reqH.Get("If-Modified-Since")
+	if ims == "" {
+		return false
+	}
+	since, err := http.ParseTime(ims)
+	if err != nil {
+		return false
+	}
+	lm, err := http.ParseTime(respH.Get("Last-Modified"))
+	if err != nil {
+		return false
+	}
+	return !lm.After(since)
+}
+
+func weakMatch(a, b string) bool {
+	return strings.TrimPrefix(a, "W/") == strings.TrimPrefix(b, "W/")
+}

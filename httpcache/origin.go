@@ -1,0 +1,216 @@
+package httpcache
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/firstrender/firstrender/httpcache/hop"
+)
+
+// forward sends ex's request to the origin through the ReverseProxy: the
+// one way to the origin, for clients and for background revalidations
+// alike. Its hooks (rewrite, modifyResponse, errorHandler) find ex in the
+// request context. When the handler is done writing, the exchange's fill
+// is finished: the store write starts, or the reservation and the
+// collapsed flight are given back.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ex *exchange) {
+	defer func() {
+		if ex.call.cancel != nil {
+			ex.call.cancel()
+		}
+		if ex.fill != nil {
+			ex.fill.finish()
+		}
+	}()
+	ex.call.reqTime = p.now()
+	ex.call.wall = time.Now()
+	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exKey{}, ex)))
+}
+
+// originURL builds the URL forwarded to the origin from the normalized
+// form (the same one the key is built from).
+func (p *Proxy) originURL(n *nurl) *url.URL {
+	up := p.cfg.Upstream
+	u := &url.URL{Scheme: up.Scheme, Host: up.Host, RawQuery: n.query}
+	rawPath := n.path
+	if bp := strings.TrimSuffix(up.EscapedPath(), "/"); bp != "" {
+		rawPath = bp + n.path
+	}
+	path, err := url.PathUnescape(rawPath)
+	if err != nil {
+		path = rawPath
+	}
+	u.Path = path
+	if u.EscapedPath() != rawPath {
+		u.RawPath = rawPath
+	}
+	return u
+}
+
+// conditionalHeaders are removed from cacheable GETs sent to the origin:
+// the cache wants a complete response it can store, and answers the
+// client's own conditionals itself.
+var conditionalHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Range", "Range"}
+
+// rewrite is the ReverseProxy's Rewrite hook: origin URL, forwarding
+// fields, the cache's own validators, and the OriginTimeout for the
+// response headers.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	ex := exchangeOf(pr.In)
+	out := pr.Out.Header
+	pr.Out.URL = p.originURL(&ex.n)
+	pr.Out.Host = ""
+	// Forwarding fields (ReverseProxy already removed the client's).
+	hop.SetForwarded(out, pr.In, p.cfg.TrustForwarded)
+	// The origin renders for the host the key holds (with TrustForwarded,
+	// the client's X-Forwarded-Host), not for another spelling of it
+	// ("app.test.", upper case, "app.test:080").
+	out.Set("X-Forwarded-Host", ex.n.host)
+	if ex.mode == modeMiss || ex.mode == modeRevalidate {
+		for _, k := range conditionalHeaders {
+			delete(out, k)
+		}
+	}
+	if ex.mode == modeRevalidate {
+		sh := http.Header(ex.entry.rec.Header)
+		if et := sh.Get("Etag"); et != "" {
+			out.Set("If-None-Match", et)
+		}
+		if lm := sh.Get("Last-Modified"); lm != "" {
+			out.Set("If-Modified-Since", lm)
+		}
+	}
+	if hop.UpgradeType(pr.In.Header) != "" {
+		return // a socket: no timeouts of ours
+	}
+	ctx, cancel := context.WithCancel(pr.Out.Context())
+	ex.call.cancel = cancel
+	ex.call.hdrTimer = time.AfterFunc(p.cfg.OriginTimeout, func() {
+		ex.call.timedOut.Store(true)
+		cancel()
+	})
+	pr.Out = pr.Out.WithContext(ctx)
+}
+
+// modifyResponse is the ReverseProxy's ModifyResponse hook: it judges the
+// origin's answer (revalidate.go for a conditional request, fill.go for a
+// response that may be stored), invalidates after an unsafe method, wraps
+// the body (tee.go) and appends this cache's Cache-Status member.
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	ex := exchangeOf(resp.Request)
+	if ex.call.hdrTimer != nil && !ex.call.hdrTimer.Stop() && ex.call.timedOut.Load() {
+		return errOriginTimeout
+	}
+	respTime := p.now()
+	if p.met != nil {
+		p.met.origin(resp.StatusCode, time.Since(ex.call.wall))
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		appendCacheStatus(resp.Header, ex.cs)
+		return nil
+	}
+	ex.cs.fwdStatus = resp.StatusCode
+	if ex.mode == modeRevalidate {
+		if resp.StatusCode == http.StatusNotModified && !sameValidator(ex.entry, resp.Header) {
+			// RFC 9111 §4.3.4: a 304 naming another representation cannot
+			// update what we stored; ask again without conditions.
+			if err := p.refetch(resp); err != nil {
+				return err
+			}
+			ex.cs.fwdStatus = resp.StatusCode
+			respTime = p.now()
+		}
+		if p.revalidated(resp, ex, respTime) {
+			return nil
+		}
+	}
+	if ex.in.Method == http.MethodHead && ex.entry != nil && resp.StatusCode == http.StatusOK && headChanged(ex.entry, resp.Header) {
+		// RFC 9111 §4.3.5: a HEAD showing another representation
+		// invalidates the stored GET response.
+		e := ex.entry
+		p.goBackground(func() { _ = p.st.Delete(context.Background(), e.rec.Key, e.rec.Variant) })
+	}
+	if ex.fill != nil {
+		if err := ex.fill.decide(resp, ex, respTime); err != nil {
+			return err
+		}
+	}
+	if ex.mode == modeInvalidate && resp.StatusCode < 400 {
+		p.invalidate(resp.Request.Context(), ex, resp)
+	}
+	if ex.background && (ex.fill == nil || ex.fill.job == nil) {
+		// Nobody reads this body and it is not stored: end the transfer.
+		resp.Body.Close()
+		resp.Body = http.NoBody
+	}
+	p.wrapBody(resp, ex)
+	appendCacheStatus(resp.Header, ex.cs)
+	return nil
+}
+
+// appendCacheStatus appends this cache's member to the response's
+// Cache-Status: RFC 9211 §2 lists caches in the order they handled the
+// response, so the cache nearest the client (this one) comes last.
+func appendCacheStatus(h http.Header, cs cacheStatus) {
+	v := cs.String()
+	if prior := h["Cache-Status"]; len(prior) > 0 {
+		v = strings.Join(prior, ", ") + ", " + v
+	}
+	h["Cache-Status"] = []string{v}
+}
+
+var errOriginTimeout = errors.New("httpcache: origin timed out")
+
+// errorHandler is the ReverseProxy's ErrorHandler: no usable answer came
+// from the origin. It serves stale-if-error when allowed, and otherwise
+// answers 504 (timeout, or a must-revalidate entry) or 502.
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	ex := exchangeOf(r)
+	if ex.call.hdrTimer != nil {
+		ex.call.hdrTimer.Stop()
+	}
+	now := p.now()
+	if ex.in.Context().Err() != nil && !ex.call.timedOut.Load() {
+		// The client went away; nobody to answer.
+		ex.result = ResultError
+		return
+	}
+	if p.met != nil {
+		p.met.origin(0, time.Since(ex.call.wall))
+	}
+	revalidating := ex.entry != nil && ex.mode == modeRevalidate
+	if revalidating && p.staleIfErrorOK(ex.entry, now) {
+		cs := ex.cs
+		cs.detail = "stale-if-error"
+		p.serveEntry(w, ex.in, ex, ex.entry, ResultStale, cs, now)
+		return
+	}
+	cs := ex.cs
+	switch {
+	case ex.call.timedOut.Load() || errors.Is(err, errOriginTimeout) || isTimeout(err):
+		cs.detail = "origin-timeout"
+		p.replyError(w, ex, http.StatusGatewayTimeout, cs, "gateway timeout: origin did not answer in time")
+		p.log.Warn("httpcache: origin timeout", "url", ex.n.key(), "background", ex.background, "err", err)
+	case revalidating && ex.entry.pol.mustReval:
+		// RFC 9111 §5.2.2.2: a stale must-revalidate response that cannot
+		// be validated is answered with an error, preferably 504.
+		cs.detail = "must-revalidate"
+		p.replyError(w, ex, http.StatusGatewayTimeout, cs, "gateway timeout: stored response must be revalidated and the origin is unreachable")
+		p.log.Warn("httpcache: origin error", "url", ex.n.key(), "background", ex.background, "err", err)
+	default:
+		cs.detail = "origin-unreachable"
+		p.replyError(w, ex, http.StatusBadGateway, cs, "bad gateway: origin unreachable")
+		p.log.Warn("httpcache: origin error", "url", ex.n.key(), "background", ex.background, "err", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}

@@ -1,0 +1,208 @@
+package httpcache
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"maps"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/firstrender/firstrender/httpcache/hop"
+)
+
+// revalidateInBackground refreshes a stale entry being served under
+// stale-while-revalidate. The revalidation is a background exchange sent
+// through the same origin path as a client's (forward), and it leads the
+// collapsed flight of the entry's variant, so there is one at a time and
+// concurrent requests that must wait for a fresh copy wait on it.
+func (p *Proxy) revalidateInBackground(ex *exchange, e *entry) {
+	f, leader := p.flights.join(e.rec.Key + "\x00" + e.rec.Variant)
+	if !leader {
+		return // a fetch of this variant is already under way
+	}
+	in := ex.in.Clone(context.Background())
+	in.Method = http.MethodGet // only a GET refreshes an entry, even for a HEAD served stale
+	bex := &exchange{
+		in: in, n: ex.n, key: ex.key, rq: ex.rq,
+		mode: modeRevalidate, entry: e, fill: &fill{p: p, flight: f}, background: true,
+		cs: cacheStatus{fwd: fwdStale}, result: ResultRevalidated,
+	}
+	if !p.goBackground(func() { p.forward(backgroundWriter{}, in, bex) }) {
+		p.flights.end(f) // closing
+	}
+}
+
+// backgroundWriter is the ResponseWriter of a background revalidation:
+// nobody reads its response; the fill keeps what it stores.
+type backgroundWriter struct{}
+
+func (backgroundWriter) Header() http.Header         { return http.Header{} }
+func (backgroundWriter) WriteHeader(int)             {}
+func (backgroundWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// revalidated handles the origin's answer to a conditional request for a
+// stored entry: a 304 freshens the entry and serves it, a 5xx within
+// stale-if-error serves it stale. It reports whether resp was replaced;
+// otherwise the answer is judged like a miss's (fill.decide).
+func (p *Proxy) revalidated(resp *http.Response, ex *exchange, respTime time.Time) bool {
+	e := ex.entry
+	switch {
+	case resp.StatusCode == http.StatusNotModified:
+		// RFC 9111 §4.3.4: update the stored headers from the 304.
+		ne, reason := p.freshen(ex, resp.Header, respTime)
+		if reason != "" {
+			// Not stored any more: for this client only.
+			ex.fill.release(nil)
+			ex.cs.detail = reason
+			p.pass.remember(ex.key, reason, respTime.Add(p.cfg.HitForPassTTL))
+			p.replaceWithEntry(resp, ex, ne, respTime)
+			return true
+		}
+		ex.fill.release(ne)
+		ex.cs.stored = true
+		p.replaceWithEntry(resp, ex, ne, respTime)
+		return true
+	case resp.StatusCode >= 500 && p.staleIfErrorOK(e, respTime):
+		ex.cs.detail = "stale-if-error"
+		ex.result = ResultStale
+		p.replaceWithEntry(resp, ex, e, respTime)
+		return true
+	}
+	return false
+}
+
+func (p *Proxy) staleIfErrorOK(e *entry, now time.Time) bool {
+	if e == nil || e.pol.sie <= 0 {
+		return false
+	}
+	if !e.notAfter.IsZero() && !now.Before(e.notAfter) {
+		return false
+	}
+	staleBy := e.pol.age(e.rec.ResponseTime, now) - e.pol.lifetime
+	return staleBy <= e.pol.sie
+}
+
+// replaceWithEntry turns resp into the stored entry's response (not a
+// hit: this response was forwarded).
+func (p *Proxy) replaceWithEntry(resp *http.Response, ex *exchange, e *entry, now time.Time) {
+	resp.Body.Close()
+	h := make(http.Header)
+	status, body := p.entryResponse(h, ex.in, e, &ex.cs, now)
+	resp.StatusCode = status
+	resp.Status = strconv.Itoa(status) + " " + http.StatusText(status)
+	resp.Header = h
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Uncompressed = false
+	if p.met != nil && !ex.background {
+		p.met.bytes.Add(float64(len(body)))
+	}
+}
+
+// headChanged reports whether a 200 to HEAD describes a representation
+// other than the stored one (by ETag, Last-Modified or Content-Length).
+func headChanged(e *entry, h http.Header) bool {
+	sh := http.Header(e.rec.Header)
+	for _, k := range []string{"Etag", "Last-Modified"} {
+		if v := h.Get(k); v != "" && v != sh.Get(k) {
+			return true
+		}
+	}
+	if cl := h.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(e.rec.Body)) {
+		return true
+	}
+	return false
+}
+
+// sameValidator reports whether a 304 may update the stored entry: it
+// carries no ETag, or the stored response has none, or they match.
+func sameValidator(e *entry, h304 http.Header) bool {
+	et := h304.Get("Etag")
+	stored := http.Header(e.rec.Header).Get("Etag")
+	return et == "" || stored == "" || weakMatch(et, stored)
+}
+
+// refetch replaces resp (a 304 that cannot be used) with the answer to
+// the same request sent without validators. It is the one origin request
+// made inside the ReverseProxy's ModifyResponse, and records the same
+// origin metrics.
+func (p *Proxy) refetch(resp *http.Response) error {
+	resp.Body.Close()
+	out := resp.Request.Clone(resp.Request.Context())
+	for _, k := range conditionalHeaders {
+		delete(out.Header, k)
+	}
+	wall := time.Now()
+	nr, err := p.cfg.Transport.RoundTrip(out)
+	if p.met != nil {
+		code := 0
+		if err == nil {
+			code = nr.StatusCode
+		}
+		p.met.origin(code, time.Since(wall))
+	}
+	if err != nil {
+		return err
+	}
+	hop.Remove(nr.Header)
+	nr.Request = resp.Request
+	*resp = *nr
+	return nil
+}
+
+// notUpdated are fields a 304 must not change in a stored response
+// (RFC 9111 §3.2), plus Set-Cookie, which is never stored from a 304.
+var notUpdated = map[string]bool{
+	"Content-Length":   true,
+	"Content-Encoding": true,
+	"Content-Type":     true,
+	"Content-Range":    true,
+	"Set-Cookie":       true,
+	"Cache-Status":     true,
+	"Age":              true,
+}
+
+// freshen applies a 304's header fields to ex's stored entry (RFC 9111
+// §4.3.4) and has ex's fill store the result when it finishes. When the
+// updated headers make the response one a shared cache must not store
+// (private, no-store, Vary: *), the fill deletes the entry instead and
+// the reason is returned: the refreshed entry then answers only the
+// request that revalidated it. A reason owed to the request alone
+// (requestOnly) leaves the stored entry as it was.
+func (p *Proxy) freshen(ex *exchange, h304 http.Header, respTime time.Time) (*entry, string) {
+	e := ex.entry
+	nh := http.Header(e.rec.Header).Clone()
+	h := h304.Clone()
+	hop.Remove(h)
+	for k, v := range h {
+		if !notUpdated[k] {
+			nh[k] = v
+		}
+	}
+	withAge := nh.Clone()
+	if a, ok := h["Age"]; ok {
+		withAge["Age"] = a
+	}
+	d := p.parser.response(nh)
+	pol := computePolicy(e.rec.Status, withAge, d, ex.call.reqTime, respTime, p.fc)
+	rec := *e.rec
+	rec.Header = nh
+	rec.RequestTime, rec.ResponseTime, rec.StoredTime = ex.call.reqTime, respTime, time.Time{}
+	rec.Annotations = maps.Clone(e.rec.Annotations)
+	if rec.Annotations == nil {
+		rec.Annotations = map[string]string{}
+	}
+	rec.Annotations[AnnotationPolicy] = pol.encode()
+	ne := &entry{rec: &rec, pol: pol, vary: e.vary, notAfter: e.notAfter}
+	rec.Expires = p.expiresHint(ne, nh)
+	if reason := storable(ex.in.Method, ex.in.Header, ex.rq, rec.Status, nh, d); reason != "" {
+		if !requestOnly(reason) {
+			ex.fill.remove = e
+		} // else for this client alone; the stored entry stays as it was
+		return ne, reason
+	}
+	ex.fill.put = &rec
+	return ne, ""
+}

@@ -1,0 +1,266 @@
+package httpcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/firstrender/firstrender/httpcache/hop"
+)
+
+// mode is what an exchange asks of the origin.
+type mode int
+
+const (
+	modePass       mode = iota // forward; never store
+	modeInvalidate             // unsafe method: forward, then invalidate the URL (RFC 9111 §4.4)
+	modeMiss                   // forward; store if storable
+	modeRevalidate             // conditional request for a stored entry; refresh or replace it
+)
+
+// exchange is one request's way through the proxy, from ServeHTTP (or a
+// background revalidation) through the ReverseProxy hooks, which find it
+// in the request context. Its outcome is result and cs: each is set where
+// the step that decides it runs (serve.go classifies, hit.go answers from
+// the store, collapse.go from a flight, origin.go and fill.go from the
+// origin's answer).
+type exchange struct {
+	in         *http.Request // as forwarded: h2c and Connection-nominated fields removed
+	n          nurl          // the normalized target; key and origin URL come from it
+	key        string        // primary key; "" until the request is found cacheable
+	rq         reqDirectives // the request's Cache-Control
+	mode       mode
+	entry      *entry // the stored entry revalidated (modeRevalidate) or a HEAD's (modePass)
+	fill       *fill  // the fetch that may fill the store (modeMiss, modeRevalidate); nil otherwise
+	background bool   // a background revalidation: no client reads the body
+	cs         cacheStatus
+	result     Result
+	call       originCall
+}
+
+// originCall is the state of an exchange's origin request.
+type originCall struct {
+	reqTime  time.Time // sent, Config.Now clock (freshness)
+	wall     time.Time // sent, wall clock (latency metric)
+	cancel   context.CancelFunc
+	hdrTimer *time.Timer // OriginTimeout for the response headers
+	timedOut atomic.Bool
+}
+
+type exKey struct{}
+
+func exchangeOf(r *http.Request) *exchange { return r.Context().Value(exKey{}).(*exchange) }
+
+// ServeHTTP serves r from the cache when it can, and otherwise forwards
+// it to the origin, storing what RFC 9111 lets a shared cache store.
+// Every response carries Cache-Status, with this cache's member last
+// (RFC 9211 §2); responses from the store carry Age. When r's context
+// carries an [Outcome] (see [WithOutcome]), it is filled in before
+// ServeHTTP returns.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ex := &exchange{in: r, result: ResultPass}
+	defer p.observe(r, ex, start)
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	if p.cfg.TrustForwarded {
+		if fp := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))); fp == "http" || fp == "https" {
+			scheme = fp
+		}
+		// The origin renders for X-Forwarded-Host (hop.SetForwarded): key
+		// on it too, or every public host behind a proxy that sends its
+		// own name as Host would share one entry.
+		if fh, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Host"), ","); strings.TrimSpace(fh) != "" {
+			host = strings.TrimSpace(fh)
+		}
+	}
+	n, err := normalize(scheme, host, r.URL.EscapedPath(), r.URL.RawQuery, p.ignore)
+	if err != nil {
+		reason := err.Error()
+		if ke, ok := errors.AsType[*KeyError](err); ok {
+			reason = ke.Reason
+		}
+		p.replyError(w, ex, http.StatusBadRequest, cacheStatus{fwd: fwdBypass, detail: "bad-request"}, "bad request: "+reason)
+		return
+	}
+	ex.n = n
+	if hop.UpgradeType(r.Header) != "" && hop.HasToken(r.Header, "Upgrade", "h2c") {
+		// An h2c upgrade (deprecated, RFC 9113 §3.1) would hand the client
+		// a raw HTTP/2 connection to the origin, past the host policy and
+		// the cache ("h2c smuggling"): drop it like any hop-by-hop field
+		// (RFC 9110 §7.8 lets a proxy ignore Upgrade) and serve a plain
+		// request. Other upgrades (WebSocket) are tunnelled.
+		r = r.WithContext(r.Context())
+		r.Header = r.Header.Clone()
+		hop.Remove(r.Header)
+		ex.in = r
+	}
+	switch {
+	case hop.UpgradeType(r.Header) != "":
+		ex.cs = cacheStatus{fwd: fwdBypass, detail: reasonUpgrade}
+	case p.bypassPath(ex.n.path):
+		ex.cs = cacheStatus{fwd: fwdBypass, detail: reasonSocketPath}
+	case !p.hostCached(&ex.n):
+		if p.cfg.OtherHosts == RefuseHost {
+			p.replyError(w, ex, http.StatusMisdirectedRequest, cacheStatus{fwd: fwdBypass, detail: reasonHost}, "misdirected request: host not served here")
+			return
+		}
+		ex.cs = cacheStatus{fwd: fwdBypass, detail: reasonHost}
+	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.ContentLength != 0:
+		// A GET with a body ("fat GET"): some applications read it as
+		// parameters, and the key does not hold it. Forward, never store.
+		ex.cs = cacheStatus{fwd: fwdBypass, detail: reasonRequestBody}
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		// Key the variant and judge Authorization on what the origin will
+		// see: fields named in Connection never reach it.
+		r = hop.WithoutNominated(r)
+		ex.in = r
+		p.serveCacheable(w, r, ex)
+		return
+	default:
+		ex.cs = cacheStatus{fwd: fwdMethod}
+		switch r.Method {
+		case http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch:
+			ex.mode = modeInvalidate
+		}
+	}
+	p.forward(w, r, ex)
+}
+
+// observe records a served request in the metrics and in the request's
+// Outcome, if it carries one.
+func (p *Proxy) observe(r *http.Request, ex *exchange, start time.Time) {
+	if p.met != nil {
+		p.met.observe(ex.result, time.Since(start))
+	}
+	o := OutcomeFrom(r.Context())
+	if o == nil {
+		return
+	}
+	key := ex.key
+	if key == "" && ex.n.host != "" {
+		key = ex.n.key()
+	}
+	*o = Outcome{Result: ex.result, Detail: ex.cs.detail, Key: key, Stored: ex.cs.stored || (ex.fill != nil && ex.fill.storing)}
+}
+
+func (p *Proxy) bypassPath(path string) bool {
+	for _, b := range p.cfg.BypassPrefixes {
+		if strings.HasPrefix(path, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// replyError answers with an error of the proxy's own: the outcome is
+// ResultError with cs.
+func (p *Proxy) replyError(w http.ResponseWriter, ex *exchange, code int, cs cacheStatus, msg string) {
+	ex.result, ex.cs = ResultError, cs
+	w.Header().Set("Cache-Status", cs.String())
+	plainError(w, code, msg)
+}
+
+func plainError(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "%d %s\n", code, msg)
+}
+
+// serveCacheable handles GET and HEAD for a cached host: lookup, then an
+// answer from the store (hit.go), from another request's fetch
+// (collapse.go), or from the origin (origin.go), which may fill the store.
+func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *exchange) {
+	ctx := r.Context()
+	ex.rq = p.parser.request(r.Header)
+	ex.key = ex.n.key()
+	if r.Header.Get("If-Match") != "" || r.Header.Get("If-Unmodified-Since") != "" {
+		// Preconditions for state-changing semantics: let the origin decide.
+		ex.cs = cacheStatus{fwd: fwdBypass, detail: "precondition"}
+		p.forward(w, r, ex)
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		e, fwd, detail := p.lookup(ctx, ex.key, r.Header)
+		if e != nil {
+			if p.serveStored(w, r, ex, e) {
+				return
+			}
+			// serveStored chose to revalidate. Concurrent revalidations
+			// of a stale entry are collapsed like misses (not those the
+			// client's own Cache-Control asked for).
+			if ex.mode == modeRevalidate && ex.cs.fwd == fwdStale && attempt < 2 {
+				f, leader := p.flights.join(ex.key + "\x00" + e.rec.Variant)
+				if leader {
+					ex.fill.flight = f
+					p.forward(w, r, ex)
+					return
+				}
+				if p.await(w, r, ex, f) {
+					return
+				}
+				ex.entry, ex.mode, ex.fill = nil, modePass, nil
+				continue
+			}
+			p.forward(w, r, ex)
+			return
+		}
+		ex.cs = cacheStatus{fwd: fwd, detail: detail}
+		if ex.rq.onlyIfCached {
+			if ex.cs.detail == "" {
+				ex.cs.detail = "only-if-cached"
+			}
+			p.replyError(w, ex, http.StatusGatewayTimeout, ex.cs, "gateway timeout: only-if-cached and not in cache")
+			return
+		}
+		ex.result = ResultMiss
+		if r.Method == http.MethodHead {
+			// Only a GET fills an entry; a HEAD miss just passes through.
+			p.forward(w, r, ex)
+			return
+		}
+		ex.mode, ex.fill = modeMiss, &fill{p: p}
+		if reason, ok := p.pass.check(ex.key, p.now()); ok || attempt >= 2 {
+			if ok && ex.cs.detail == "" {
+				ex.cs.detail = reason
+			}
+			p.forward(w, r, ex)
+			return
+		}
+		fk := ex.key
+		if names, ok := p.vary.get(ex.key); ok {
+			fk += "\x00" + variantKey(names, r.Header)
+		}
+		f, leader := p.flights.join(fk)
+		if leader {
+			// Double-check: the previous flight may have stored it just now.
+			if e, _, _ := p.lookup(ctx, ex.key, r.Header); e != nil {
+				p.flights.end(f)
+				ex.mode, ex.fill = modePass, nil
+				if p.serveStored(w, r, ex, e) {
+					return
+				}
+				p.forward(w, r, ex)
+				return
+			}
+			ex.fill.flight = f
+			p.forward(w, r, ex)
+			return
+		}
+		if p.await(w, r, ex, f) {
+			return
+		}
+		// The leader's response was not usable for us: try again (once
+		// more through collapsing, then directly).
+	}
+}

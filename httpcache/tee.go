@@ -1,0 +1,146 @@
+package httpcache
+
+import (
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+func (p *Proxy) newTeeBody(resp *http.Response, ex *exchange) *teeBody {
+	t := &teeBody{rc: resp.Body, max: -1, idle: p.cfg.OriginIdleTimeout, expect: resp.ContentLength}
+	if p.met != nil && !ex.background {
+		t.counted = p.met.originBytes // served to a client
+	}
+	if ex.call.cancel != nil {
+		t.timer = time.AfterFunc(p.cfg.OriginIdleTimeout, func() {
+			ex.call.timedOut.Store(true)
+			ex.call.cancel()
+		})
+	}
+	return t
+}
+
+// wrapBody makes resp.Body enforce the origin idle timeout and, when ex's
+// fill has a job whose body is still to come, copy the body for storing
+// while it streams to the client (within the job's MaxBuffered share).
+func (p *Proxy) wrapBody(resp *http.Response, ex *exchange) {
+	var job *fillJob
+	f := ex.fill
+	if f != nil && f.job != nil && !f.job.inspected {
+		job = f.job
+	}
+	if resp.Body == nil || resp.Body == http.NoBody && job == nil {
+		return
+	}
+	t := p.newTeeBody(resp, ex)
+	if job != nil {
+		t.max = p.cfg.MaxObjectSize
+		t.budget, t.limit = &p.buffered, p.cfg.MaxBuffered
+		if f.prepaid > 0 {
+			t.held, t.prepaid = f.prepaid, true
+		}
+		if resp.ContentLength > 0 {
+			t.buf = make([]byte, 0, resp.ContentLength)
+		}
+		t.onComplete = func(body []byte) {
+			// Stored by f.finish, when the handler is done writing.
+			f.complete, f.body = true, body
+		}
+		t.onAbort = func() {
+			if p.met != nil {
+				p.met.aborted.Inc()
+			}
+		}
+	}
+	resp.Body = t
+}
+
+// teeBody passes an origin body through while keeping a copy of it (up
+// to max bytes; max < 0 keeps nothing). onComplete runs once, with the
+// copy, when the body ended cleanly (EOF with the announced length);
+// a read error, an early Close or an overflow discard the copy.
+type teeBody struct {
+	rc         io.ReadCloser
+	buf        []byte
+	max        int64
+	expect     int64
+	n          int64
+	idle       time.Duration
+	timer      *time.Timer
+	over       bool
+	finished   bool
+	onComplete func([]byte)
+	onAbort    func()
+	counted    interface{ Add(float64) } // bytes relayed, added at the end
+	budget     *atomic.Int64             // bytes buffered by all transfers (Config.MaxBuffered)
+	limit      int64
+	held       int64 // this transfer's share of budget
+	prepaid    bool  // held was reserved up front for the whole (known) length
+}
+
+func (t *teeBody) release() {
+	if t.budget != nil && t.held > 0 {
+		t.budget.Add(-t.held)
+		t.held = 0
+	}
+}
+
+func (t *teeBody) Read(b []byte) (int, error) {
+	if t.timer != nil {
+		t.timer.Reset(t.idle)
+	}
+	n, err := t.rc.Read(b)
+	t.n += int64(n)
+	if t.max >= 0 && !t.over && n > 0 {
+		over := int64(len(t.buf)+n) > t.max
+		if !over && t.budget != nil && !t.prepaid && t.budget.Add(int64(n)) > t.limit {
+			t.budget.Add(-int64(n))
+			over = true
+		}
+		if over {
+			t.over = true
+			t.buf = nil
+			t.release()
+		} else {
+			if !t.prepaid {
+				t.held += int64(n)
+			}
+			t.buf = append(t.buf, b[:n]...)
+		}
+	}
+	if err == io.EOF {
+		t.finish(t.expect < 0 || t.n == t.expect)
+	} else if err != nil {
+		t.finish(false)
+	}
+	return n, err
+}
+
+func (t *teeBody) finish(complete bool) {
+	if t.finished {
+		return
+	}
+	t.finished = true
+	t.release()
+	if t.counted != nil {
+		t.counted.Add(float64(t.n))
+	}
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	if t.max < 0 {
+		return
+	}
+	if complete && !t.over && t.onComplete != nil {
+		t.onComplete(t.buf)
+	} else if t.onAbort != nil {
+		t.onAbort()
+	}
+	t.buf = nil
+}
+
+func (t *teeBody) Close() error {
+	t.finish(false)
+	return t.rc.Close()
+}
