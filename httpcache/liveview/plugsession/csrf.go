@@ -92,6 +92,9 @@ func Unmask(masked string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if len(x) != TokenSize {
+		return "", fmt.Errorf("%w: first 32 bytes decode to %d bytes, want %d", ErrMalformedToken, len(x), TokenSize)
+	}
 	var out [TokenSize]byte
 	subtle.XORBytes(out[:], x, []byte(masked[32:]))
 	return string(out[:]), nil
