@@ -178,11 +178,11 @@ func TestPageStore_LockedWhileOpen(t *testing.T) {
 // ---- The whole server: origin -> firstrender -> bbolt file -> restart.
 
 // runServer runs the server assembled by httpcache/server in-process on
-// loopback port 0 and returns its public base URL and a stop function that
-// shuts it down (SIGTERM's path: Run's context ends) and fails the test
-// unless the shutdown is clean and the file passes the store's integrity
-// check.
-func runServer(t *testing.T, cfg server.Config) (public string, stop func()) {
+// loopback port 0 and returns it, its public base URL and a stop function
+// that shuts it down (SIGTERM's path: Run's context ends) and fails the
+// test unless the shutdown is clean and the file passes the store's
+// integrity check.
+func runServer(t *testing.T, cfg server.Config) (srv *server.Server, public string, stop func()) {
 	t.Helper()
 	cfg.Listen, cfg.NoAdmin = "127.0.0.1:0", true
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -190,6 +190,7 @@ func runServer(t *testing.T, cfg server.Config) (public string, stop func()) {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
+	t.Cleanup(func() { srv.Close() }) // a no-op once Run was called
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
@@ -214,7 +215,18 @@ func runServer(t *testing.T, cfg server.Config) (public string, stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return "http://" + srv.PublicAddr().String(), stop
+	return srv, "http://" + srv.PublicAddr().String(), stop
+}
+
+// stored waits until srv's pending store writes have committed (the proxy
+// stores beside the response).
+func stored(t *testing.T, srv *server.Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Proxy().Wait(ctx); err != nil {
+		t.Fatalf("Proxy.Wait: %v", err)
+	}
 }
 
 type reply struct {
@@ -300,11 +312,12 @@ func TestServer_MissHitRestartInvalidate(t *testing.T) {
 		Cache:    httpcache.Config{Hosts: []string{host}},
 	}
 
-	public, stop := runServer(t, cfg)
+	srv, public, stop := runServer(t, cfg)
 	first := do(t, "GET", public+"/products", host)
 	if first.status != 200 || !isStored(first.cacheStatus) {
 		t.Fatalf("first GET: status %d, Cache-Status %q; want 200, a forwarded miss that is stored", first.status, first.cacheStatus)
 	}
+	stored(t, srv)
 	second := do(t, "GET", public+"/products", host)
 	if !isHit(second.cacheStatus) || second.body != first.body {
 		t.Errorf("second GET: Cache-Status %q, body %q; want a hit with the first body %q", second.cacheStatus, second.body, first.body)
@@ -315,7 +328,7 @@ func TestServer_MissHitRestartInvalidate(t *testing.T) {
 	stop()
 
 	// Same file, new server: what was stored is still served.
-	public, stop = runServer(t, cfg)
+	_, public, stop = runServer(t, cfg)
 	third := do(t, "GET", public+"/products", host)
 	if !isHit(third.cacheStatus) || third.body != first.body {
 		t.Errorf("GET after restart: Cache-Status %q, body %q; want a hit with %q", third.cacheStatus, third.body, first.body)

@@ -1,14 +1,9 @@
 package store
 
-import "time"
-
 // Defaults of [Options] that a zero field takes, exported so that front
 // ends show the store's values instead of restating them.
 const (
 	// DefaultMaxObjectSize is Options.MaxObjectSize's default (when
 	// MaxSize is not smaller).
 	DefaultMaxObjectSize = 16 << 20
-	// DefaultTimeout is how long Open waits for another process's file
-	// lock when Options.Timeout is zero.
-	DefaultTimeout = time.Second
 )

@@ -66,7 +66,7 @@ type Options struct {
 }
 
 const (
-	defaultTimeout       = DefaultTimeout
+	defaultTimeout       = time.Second
 	defaultMaxObjectSize = DefaultMaxObjectSize
 	defaultAccessFlush   = 5 * time.Second
 )

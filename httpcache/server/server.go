@@ -233,10 +233,6 @@ func (s *Server) AdminAddr() net.Addr {
 	return s.adminLn.Addr()
 }
 
-// PublicURL is Config.PublicURL or the one derived from the public
-// listener. The caller must not modify it.
-func (s *Server) PublicURL() *url.URL { return s.publicURL }
-
 // Store is the open page store. It is closed by Run's shutdown (or
 // Close); the caller must not close it.
 func (s *Server) Store() *store.Store { return s.store }

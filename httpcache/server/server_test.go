@@ -113,6 +113,17 @@ func testConfig(t *testing.T, cfg Config, logs io.Writer) Config {
 	return cfg
 }
 
+// stored waits until the proxy's pending store writes have committed, so
+// the next request for a page just fetched is a hit, not a collapsed one.
+func (s *testServer) stored(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.srv.Proxy().Wait(ctx); err != nil {
+		t.Fatalf("Proxy.Wait: %v", err)
+	}
+}
+
 // startServer builds the server from cfg (see testConfig) and runs it
 // until the test ends.
 func startServer(t *testing.T, cfg Config) *testServer {
@@ -394,6 +405,7 @@ func TestServer_DemoPageJoinsThroughBroker(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, Config{})
 	fetch(t, "GET", s.public+"/") // miss: stored
+	s.stored(t)
 	res, body := fetch(t, "GET", s.public+"/")
 	if cs := res.Header.Get("Cache-Status"); !strings.Contains(cs, "hit") {
 		t.Fatalf("second GET /: Cache-Status %q, want a hit", cs)
@@ -481,6 +493,7 @@ func TestServer_LiveViewLintIsWired(t *testing.T) {
 			LiveView: liveview.Config{Policy: map[liveview.Kind]liveview.Action{liveview.KindCSRFMeta: liveview.Strip, liveview.KindUserSession: liveview.Allow}},
 		})
 		first, firstBody := fetch(t, "GET", s.public+"/account")
+		s.stored(t)
 		if first.Header.Get("Set-Cookie") == "" || !regexp.MustCompile(`name="csrf-token" content="[^"]+"`).MatchString(firstBody) {
 			t.Fatalf("first GET /account: the visitor who caused the fetch should get the cookie and token")
 		}
@@ -511,6 +524,7 @@ func TestServer_AccessLogCountsTheProxysOwnResult(t *testing.T) {
 	t.Cleanup(origin.Close)
 	s := startServer(t, Config{Upstream: mustURL(t, origin.URL)})
 	fetch(t, "GET", s.public+"/a") // miss, stored
+	s.stored(t)
 	fetch(t, "GET", s.public+"/a") // hit
 	fetch(t, "POST", s.public+"/a")
 	if err := s.stop(t); err != nil {

@@ -25,12 +25,12 @@ import (
 	"strings"
 )
 
-// EnvPrefix starts every environment variable name.
-const EnvPrefix = "FIRSTRENDER_"
+// envPrefix starts every environment variable name.
+const envPrefix = "FIRSTRENDER_"
 
 // EnvName is the environment variable of the flag called name.
 func EnvName(name string) string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
 // ErrHelp is returned by [FlagSet.Parse] when -h or --help was given; the

@@ -194,14 +194,14 @@ func TestParseSize(t *testing.T) {
 		{"1GiB", 1 << 30}, {"1GB", 1e9}, {"3M", 3 << 20}, {"10B", 10}, {"0.5KiB", 512},
 	}
 	for _, tt := range tests {
-		got, err := ParseSize(tt.in)
+		got, err := parseSize(tt.in)
 		if err != nil || got != tt.want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d, nil", tt.in, got, err, tt.want)
+			t.Errorf("parseSize(%q) = %d, %v; want %d, nil", tt.in, got, err, tt.want)
 		}
 	}
 	for _, bad := range []string{"", "B", "KiB", "1e30", "NaN", "-1", "1XB", "one"} {
-		if got, err := ParseSize(bad); err == nil {
-			t.Errorf("ParseSize(%q) = %d, nil; want an error", bad, got)
+		if got, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q) = %d, nil; want an error", bad, got)
 		}
 	}
 }

@@ -36,7 +36,7 @@ func Addr(p *string, allowEmpty bool) Value { return addrValue{p, allowEmpty} }
 // fragment; "" sets nil.
 func URL(p **url.URL) Value { return urlValue{p} }
 
-// Size binds a byte count with an optional unit (see [ParseSize]); zero is
+// Size binds a byte count with an optional unit (B, KiB, MiB, GiB, TiB, K, M, G, KB, MB, GB, TB; fractions allowed); zero is
 // refused unless allowZero.
 func Size(p *int64, allowZero bool) Value { return sizeValue{p, allowZero} }
 
@@ -198,10 +198,10 @@ func (v sizeValue) String() string {
 	if v.p == nil {
 		return ""
 	}
-	return FormatSize(*v.p)
+	return formatSize(*v.p)
 }
 func (v sizeValue) Set(s string) error {
-	n, err := ParseSize(s)
+	n, err := parseSize(s)
 	if err != nil {
 		return err
 	}
@@ -223,11 +223,11 @@ var sizeUnits = []struct {
 	{"B", 1},
 }
 
-// ParseSize reads a byte count: "1048576", "512KiB", "64MB", "1.5GiB"
+// parseSize reads a byte count: "1048576", "512KiB", "64MB", "1.5GiB"
 // (binary units KiB/MiB/GiB/TiB and K/M/G, decimal KB/MB/GB/TB, B;
 // case-insensitive). Negative, non-finite and absurdly large sizes are
 // errors.
-func ParseSize(s string) (int64, error) {
+func parseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	if t == "" {
 		return 0, errors.New("empty size (want e.g. 64MiB)")
@@ -254,9 +254,9 @@ func ParseSize(s string) (int64, error) {
 	return int64(b), nil
 }
 
-// FormatSize prints n in the largest binary unit that divides it exactly
-// ("16MiB"), else in bytes; ParseSize reads it back.
-func FormatSize(n int64) string {
+// formatSize prints n in the largest binary unit that divides it exactly
+// ("16MiB"), else in bytes; parseSize reads it back.
+func formatSize(n int64) string {
 	for _, u := range []struct {
 		suffix string
 		mult   int64
