@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -441,3 +442,61 @@ func flip(s string, i int) string {
 }
 
 var fixedNow = time.Date(2026, 11, 25, 13, 5, 9, 0, time.UTC)
+
+// TestWriteElixirCheck writes, when PLUGSESSION_CHECK names a file, the
+// session cookies and masked tokens this package makes for new visitors,
+// visitors given a token and kept sessions, signed and encrypted in both
+// formats, for `elixir testdata/plugvectors.exs check FILE` to verify with
+// Plug's code (see the script). Without the variable it is skipped.
+func TestWriteElixirCheck(t *testing.T) {
+	path := os.Getenv("PLUGSESSION_CHECK")
+	if path == "" {
+		t.Skip("PLUGSESSION_CHECK not set")
+	}
+	v := loadVectors(t)
+	var out strings.Builder
+	for _, c := range []struct {
+		kind string
+		mod  func(*SplicerConfig)
+		user string
+	}{
+		{"signed", nil, v.Sessions[3].Signed},
+		{"encrypted", func(c *SplicerConfig) { c.Session.EncryptionSalt = v.EncryptionSalt }, v.Sessions[3].Encrypted},
+		{"encrypted", func(c *SplicerConfig) {
+			c.Session.EncryptionSalt = v.EncryptionSalt
+			c.Session.Encryption = A128GCM
+		}, v.Sessions[3].Encrypted},
+	} {
+		s := testSplicer(t, v, c.mod)
+		page, err := NewPage(phxPage(v.CSRFMask[0].Masked), mustFind(t, phxPage(v.CSRFMask[0].Masked)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cookies := range [][]string{nil, {"_my_app_key=" + c.user}} {
+			r, err := s.Splice(page, cookies)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, value, _, _ := ParseSetCookie(r.SetCookie)
+			fmt.Fprintf(&out, "%s %s %s\n", c.kind, value, r.Token())
+			// The kept case: the cookie just made, sent back.
+			r2, err := s.Splice(page, []string{"_my_app_key=" + value})
+			if err != nil || r2.Session != SessionKept {
+				t.Fatalf("second visit: %v, %v", r2, err)
+			}
+			fmt.Fprintf(&out, "%s %s %s\n", c.kind, value, r2.Token())
+		}
+	}
+	if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustFind(t testing.TB, body []byte) []Span {
+	t.Helper()
+	s, err := FindTokens(body, FindOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -26,6 +26,15 @@
 #
 # Every secret, salt, token, mask and nonce below is fixed, so the output is
 # the same on every run.
+#
+# The other direction (Plug accepts what Go writes):
+#
+#     PLUGSESSION_CHECK=/tmp/go-made.txt go test -run TestWriteElixirCheck ./httpcache/liveview/plugsession
+#     elixir httpcache/liveview/plugsession/testdata/plugvectors.exs check /tmp/go-made.txt
+#
+# reads the session cookies and masked tokens the Go package made and
+# checks them with Plug.Session.COOKIE.get/3 and
+# Plug.CSRFProtection.valid_state_and_csrf_token?/2 as transcribed here.
 
 defmodule KG do
   # Plug.Crypto.KeyGenerator.generate/3 (iterations 1000, length 32, :sha256 defaults)
@@ -349,6 +358,36 @@ defmodule J do
     true = String.printable?(s) and s == for(<<c <- s>>, c >= 0x20 and c < 0x7F, into: "", do: <<c>>)
     "\"" <> String.replace(String.replace(s, "\\", "\\\\"), "\"", "\\\"") <> "\""
   end
+end
+
+
+defmodule Check do
+  # Lines: "<kind> <session cookie> <masked token>", kind signed | encrypted.
+  def run(path, skb, signing_salt, encryption_salt) do
+    results =
+      for line <- File.read!(path) |> String.split("\n", trim: true) do
+        [kind, cookie, masked] = String.split(line, " ")
+        enc = if kind == "encrypted", do: encryption_salt, else: nil
+        ok =
+          case Session.get(cookie, skb, signing_salt, enc) do
+            {:term, %{"_csrf_token" => token}} -> CSRF.valid_state_and_csrf_token?(token, masked)
+            _ -> false
+          end
+
+        IO.puts("#{if ok, do: "ok  ", else: "FAIL"} #{kind} #{String.slice(cookie, 0, 24)}... #{masked}")
+        ok
+      end
+
+    if Enum.all?(results) and results != [], do: System.halt(0), else: System.halt(1)
+  end
+end
+
+case System.argv() do
+  ["check", path] ->
+    Check.run(path, "firstrender-known-answer-secret-key-base-0123456789abcdefghijklmnopqrstuvwxyz-0123456789", "fx7Qk2Ns", "Lk0Rbq9v")
+
+  _ ->
+    :ok
 end
 
 hex = &Base.encode16(&1, case: :lower)
