@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/firstrender/firstrender/store"
+	"github.com/firstrender/firstrender/store/storetest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -59,7 +61,7 @@ func newBenchRig(b *testing.B, cc string, mods ...func(*Config)) *benchRig {
 	br := &benchRig{}
 	br.origin = httptest.NewServer(pageHandler(cc))
 	br.plain = httptest.NewServer(pageHandler(cc))
-	st := newTestStore(b)
+	st := storetest.Open(b, store.Options{})
 	up, _ := url.Parse(br.origin.URL)
 	cfg := Config{Upstream: up, Store: st, Logger: discardLogger()}
 	for _, m := range mods {

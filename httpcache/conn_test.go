@@ -19,14 +19,14 @@ func TestPoison_ConnectionNominatedVaryHeader(t *testing.T) {
 		w.Header().Set("Vary", "Accept-Language")
 		w.Write([]byte("lang=" + lang))
 	}, nil)
-	attacker := r.get("/", "Accept-Language", "fr", "Connection", "Accept-Language")
-	if attacker.body != "lang=en" {
-		t.Fatalf("attacker got %q, want lang=en (the origin never saw Accept-Language)", attacker.body)
+	attacker := r.Get("/", "Accept-Language", "fr", "Connection", "Accept-Language")
+	if attacker.Body != "lang=en" {
+		t.Fatalf("attacker got %q, want lang=en (the origin never saw Accept-Language)", attacker.Body)
 	}
-	if got := r.get("/", "Accept-Language", "fr"); got.body != "lang=fr" {
-		t.Errorf("French visitor got %q (Cache-Status %q), want lang=fr", got.body, got.header.Get("Cache-Status"))
+	if got := r.Get("/", "Accept-Language", "fr"); got.Body != "lang=fr" {
+		t.Errorf("French visitor got %q (Cache-Status %q), want lang=fr", got.Body, got.Header.Get("Cache-Status"))
 	}
-	if got := r.get("/"); got.body != "lang=en" {
-		t.Errorf("visitor without Accept-Language got %q, want lang=en", got.body)
+	if got := r.Get("/"); got.Body != "lang=en" {
+		t.Errorf("visitor without Accept-Language got %q, want lang=en", got.Body)
 	}
 }

@@ -1,6 +1,8 @@
 package httpcache
 
 import (
+	"github.com/firstrender/firstrender/store"
+	"github.com/firstrender/firstrender/store/storetest"
 	"net/http"
 	"net/url"
 	"strings"
@@ -183,7 +185,7 @@ func BenchmarkNormalizeKey(b *testing.B) {
 }
 
 func TestHostCached(t *testing.T) {
-	st := newTestStore(t)
+	st := storetest.Open(t, store.Options{})
 	t.Cleanup(func() { st.Close() })
 	up, _ := url.Parse("http://origin.internal:4000")
 	p, err := New(Config{Upstream: up, Store: st, Hosts: []string{"Example.com", "shop.example:8443", "plain.example:80"}})

@@ -27,8 +27,8 @@ func TestOutcome(t *testing.T) {
 			req = httptest.NewRequest(method, target, nil)
 		}
 		ctx, o := WithOutcome(req.Context())
-		r.p.ServeHTTP(httptest.NewRecorder(), req.WithContext(ctx))
-		r.settle()
+		r.Proxy.ServeHTTP(httptest.NewRecorder(), req.WithContext(ctx))
+		r.Settle()
 		return *o
 	}
 	host := "http://localhost"
@@ -62,7 +62,7 @@ func TestCacheStatusOrder(t *testing.T) {
 		w.Header().Add("Cache-Status", `app; fwd=uri-miss; detail="x, y"`)
 		w.Write([]byte("ok"))
 	}, nil)
-	got := r.get("/").header.Values("Cache-Status")
+	got := r.Get("/").Header.Values("Cache-Status")
 	want := `origin-cdn; hit, app; fwd=uri-miss; detail="x, y", firstrender; fwd=uri-miss; fwd-status=200; stored; ttl=60`
 	if len(got) != 1 || got[0] != want {
 		t.Errorf("Cache-Status = %q, want %q", got, want)

@@ -39,8 +39,8 @@ func TestPoison_UnkeyedForwardingHeaders(t *testing.T) {
 					w.Header().Set("Cache-Control", "public, s-maxage=600")
 					w.Write([]byte("seen=" + req.Header.Get(hh.name)))
 				}, func(c *Config) { c.TrustForwarded = trust })
-				first := r.get("/page", hh.name, hh.value)
-				got := r.origin.lastRequest().Header.Get(hh.name)
+				first := r.Get("/page", hh.name, hh.value)
+				got := r.Origin.LastRequest().Header.Get(hh.name)
 				want := ""
 				if trust && hh.name != "Forwarded" {
 					want = hh.value
@@ -49,11 +49,11 @@ func TestPoison_UnkeyedForwardingHeaders(t *testing.T) {
 					t.Errorf("origin saw %s = %q, want %q", hh.name, got, want)
 				}
 				if !trust {
-					if first.body != "seen=" {
-						t.Errorf("attacker's response body = %q, want %q", first.body, "seen=")
+					if first.Body != "seen=" {
+						t.Errorf("attacker's response body = %q, want %q", first.Body, "seen=")
 					}
-					if victim := r.get("/page"); strings.Contains(victim.body, hh.value) {
-						t.Errorf("next visitor got %q: poisoned by %s", victim.body, hh.name)
+					if victim := r.Get("/page"); strings.Contains(victim.Body, hh.value) {
+						t.Errorf("next visitor got %q: poisoned by %s", victim.Body, hh.name)
 					}
 				}
 			})
@@ -72,16 +72,16 @@ func TestPoison_HostSpelling(t *testing.T) {
 		w.Header().Set("Cache-Control", "public, s-maxage=600")
 		w.Write([]byte("host=" + req.Header.Get("X-Forwarded-Host")))
 	}, nil)
-	_, port, _ := strings.Cut(strings.TrimPrefix(r.front.URL, "http://"), ":")
+	_, port, _ := strings.Cut(strings.TrimPrefix(r.Front.URL, "http://"), ":")
 	plain := "localhost:" + port
 	for i, spelling := range []string{"localhost.:" + port, "LOCALHOST:" + port, "localhost:0" + port} {
 		path := "/p" + strconv.Itoa(i)
-		r.do2Path(path, func(req *http.Request) { req.Host = spelling })
-		if got := r.origin.lastRequest().Header.Get("X-Forwarded-Host"); got != plain {
+		r.DoWith(http.MethodGet, path, func(req *http.Request) { req.Host = spelling })
+		if got := r.Origin.LastRequest().Header.Get("X-Forwarded-Host"); got != plain {
 			t.Errorf("Host %q: origin told X-Forwarded-Host %q, want %q", spelling, got, plain)
 		}
-		if got := r.do2Path(path, func(req *http.Request) { req.Host = plain }); got.body != "host="+plain {
-			t.Errorf("after a request with Host %q, a visitor of %q got %q, want %q", spelling, plain, got.body, "host="+plain)
+		if got := r.DoWith(http.MethodGet, path, func(req *http.Request) { req.Host = plain }); got.Body != "host="+plain {
+			t.Errorf("after a request with Host %q, a visitor of %q got %q, want %q", spelling, plain, got.Body, "host="+plain)
 		}
 	}
 }
@@ -99,16 +99,16 @@ func TestPoison_TrustedForwardedHostIsKeyed(t *testing.T) {
 		c.Hosts = []string{"a.test", "b.test", "localhost", "127.0.0.1"}
 	})
 	for _, h := range []string{"a.test", "b.test", "a.test"} {
-		got := r.get("/", "X-Forwarded-Host", h)
-		if got.body != "host="+h {
-			t.Errorf("X-Forwarded-Host %s: got %q (Cache-Status %q), want %q", h, got.body, got.header.Get("Cache-Status"), "host="+h)
+		got := r.Get("/", "X-Forwarded-Host", h)
+		if got.Body != "host="+h {
+			t.Errorf("X-Forwarded-Host %s: got %q (Cache-Status %q), want %q", h, got.Body, got.Header.Get("Cache-Status"), "host="+h)
 		}
 	}
-	if n := r.origin.count(); n != 2 {
+	if n := r.Origin.Count(); n != 2 {
 		t.Errorf("origin asked %d times, want 2 (one per host)", n)
 	}
-	if got := r.get("/", "X-Forwarded-Host", "evil.test"); !strings.Contains(got.header.Get("Cache-Status"), "detail=host-not-cached") {
-		t.Errorf("X-Forwarded-Host evil.test: Cache-Status %q, want detail=host-not-cached", got.header.Get("Cache-Status"))
+	if got := r.Get("/", "X-Forwarded-Host", "evil.test"); !match(csOf(t, got.Header), "detail=host-not-cached") {
+		t.Errorf("X-Forwarded-Host evil.test: Cache-Status %q, want detail=host-not-cached", got.Header.Get("Cache-Status"))
 	}
 }
 
@@ -121,21 +121,21 @@ func TestPoison_FatGET(t *testing.T) {
 		w.Header().Set("Cache-Control", "public, s-maxage=600")
 		w.Write([]byte("q=" + string(b)))
 	}, nil)
-	req, err := http.NewRequest(http.MethodGet, r.front.URL+"/search", strings.NewReader("evil"))
+	req, err := http.NewRequest(http.MethodGet, r.Front.URL+"/search", strings.NewReader("evil"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := r.client.Do(req)
+	resp, err := r.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	r.settle()
-	if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "fwd=bypass") || strings.Contains(cs, "stored") {
+	r.Settle()
+	if cs := csOf(t, resp.Header); !match(cs, "fwd=bypass") || match(cs, "stored") {
 		t.Errorf("GET with a body: Cache-Status %q, want fwd=bypass and not stored", cs)
 	}
-	if got := r.get("/search"); got.body != "q=" {
-		t.Errorf("next visitor got %q, want %q (not the body-carrying request's response)", got.body, "q=")
+	if got := r.Get("/search"); got.Body != "q=" {
+		t.Errorf("next visitor got %q, want %q (not the body-carrying request's response)", got.Body, "q=")
 	}
 }

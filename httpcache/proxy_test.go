@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/firstrender/firstrender/httpcache/httpcachetest"
+	"github.com/firstrender/firstrender/store/storetest"
 	"io"
 	"net"
 	"net/http"
@@ -29,9 +31,9 @@ func TestCollapsing(t *testing.T) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Write([]byte("collapsed body"))
 	}, nil)
-	r.client.Transport = &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: clients}
+	r.Client.Transport = &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: clients}
 	hook, allWaiting := countTo(clients - 1)
-	r.p.onWait = hook
+	r.Proxy.onWait = hook
 	var wg sync.WaitGroup
 	var ok, hits, collapsed atomic.Int64
 	started := make(chan struct{}, clients)
@@ -40,7 +42,7 @@ func TestCollapsing(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			started <- struct{}{}
-			resp, err := r.client.Get(r.front.URL + "/cold")
+			resp, err := r.Client.Get(r.Front.URL + "/cold")
 			if err != nil {
 				t.Error(err)
 				return
@@ -50,10 +52,14 @@ func TestCollapsing(t *testing.T) {
 			if resp.StatusCode == 200 && string(b) == "collapsed body" {
 				ok.Add(1)
 			}
-			cs := resp.Header.Get("Cache-Status")
-			if strings.Contains(cs, "collapsed") {
+			cs, err := httpcachetest.Find(resp.Header, CacheName)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if match(cs, "collapsed") {
 				collapsed.Add(1)
-			} else if strings.Contains(cs, "hit") {
+			} else if match(cs, "hit") {
 				hits.Add(1)
 			}
 		}()
@@ -65,8 +71,8 @@ func TestCollapsing(t *testing.T) {
 	within(t, allWaiting, 20*time.Second, "499 requests to wait on the leader")
 	close(release)
 	wg.Wait()
-	r.settle()
-	if got := r.origin.count(); got != 1 {
+	r.Settle()
+	if got := r.Origin.Count(); got != 1 {
 		t.Errorf("origin asked %d times for %d concurrent requests, want 1", got, clients)
 	}
 	if ok.Load() != clients {
@@ -99,7 +105,7 @@ func TestHitForPass(t *testing.T) {
 		w.Header().Set("Cache-Control", "private")
 		w.Write([]byte("p"))
 	}, nil)
-	if cs := r.get("/").header.Get("Cache-Status"); !strings.Contains(cs, "detail=private") {
+	if cs := csOf(t, r.Get("/").Header); !match(cs, "detail=private") {
 		t.Fatalf("first request Cache-Status %q, want detail=private", cs)
 	}
 	var wg sync.WaitGroup
@@ -108,9 +114,9 @@ func TestHitForPass(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodGet, r.front.URL+"/", nil)
+			req, _ := http.NewRequest(http.MethodGet, r.Front.URL+"/", nil)
 			req.Header.Set("X-Wait", "1")
-			resp, err := r.client.Do(req)
+			resp, err := r.Client.Do(req)
 			if err != nil {
 				t.Error(err)
 				return
@@ -145,9 +151,9 @@ func TestHitForPass_ReleasesWaitersOnHeaders(t *testing.T) {
 		}
 		fmt.Fprintf(w, "b%d", i)
 	}, nil)
-	leaderDone := make(chan result)
+	leaderDone := make(chan httpcachetest.Result)
 	go func() {
-		resp, err := r.client.Get(r.front.URL + "/slow")
+		resp, err := r.Client.Get(r.Front.URL + "/slow")
 		if err != nil {
 			t.Error(err)
 			close(leaderDone)
@@ -155,10 +161,10 @@ func TestHitForPass_ReleasesWaitersOnHeaders(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		leaderDone <- result{resp.StatusCode, resp.Header, string(b)}
+		leaderDone <- httpcachetest.Result{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
 	}()
 	within(t, leaderAtOrigin, 10*time.Second, "the leader at the origin")
-	resp, err := r.client.Get(r.front.URL + "/slow")
+	resp, err := r.Client.Get(r.Front.URL + "/slow")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +175,7 @@ func TestHitForPass_ReleasesWaitersOnHeaders(t *testing.T) {
 	}
 	close(bodyGate)
 	<-leaderDone
-	r.settle()
+	r.Settle()
 }
 
 type recordingInspector struct {
@@ -197,10 +203,10 @@ func TestInspector(t *testing.T) {
 			w.Header().Set("Cache-Control", "public, max-age=60")
 			w.Write([]byte(`<meta name="csrf-token" content="x">`))
 		}, func(c *Config) { c.Inspector = ins })
-		r.get("/")
-		res := r.get("/")
-		if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, `detail="csrf meta token"`) || r.origin.count() != 2 {
-			t.Errorf("after refusal: Cache-Status %q, origin %d; want detail=\"csrf meta token\" and 2", cs, r.origin.count())
+		r.Get("/")
+		res := r.Get("/")
+		if cs := csOf(t, res.Header); !match(cs, `detail="csrf meta token"`) || r.Origin.Count() != 2 {
+			t.Errorf("after refusal: Cache-Status %q, origin %d; want detail=\"csrf meta token\" and 2", cs, r.Origin.Count())
 		}
 		if ins.calls != 2 {
 			t.Errorf("inspector called %d times, want 2", ins.calls)
@@ -217,15 +223,15 @@ func TestInspector(t *testing.T) {
 			w.Header().Set("X-Per-User", "alice")
 			w.Write([]byte("token SECRET"))
 		}, func(c *Config) { c.Inspector = ins })
-		first := r.get("/")
-		second := r.get("/")
-		if first.body != "token SECRET" || first.header.Get("X-Per-User") != "alice" {
-			t.Errorf("first client got %q %q, want the origin's response untouched", first.body, first.header.Get("X-Per-User"))
+		first := r.Get("/")
+		second := r.Get("/")
+		if first.Body != "token SECRET" || first.Header.Get("X-Per-User") != "alice" {
+			t.Errorf("first client got %q %q, want the origin's response untouched", first.Body, first.Header.Get("X-Per-User"))
 		}
-		if second.body != "token ------" || second.header.Get("X-Per-User") != "" {
-			t.Errorf("hit got %q X-Per-User=%q, want the stripped copy", second.body, second.header.Get("X-Per-User"))
+		if second.Body != "token ------" || second.Header.Get("X-Per-User") != "" {
+			t.Errorf("hit got %q X-Per-User=%q, want the stripped copy", second.Body, second.Header.Get("X-Per-User"))
 		}
-		metas, err := r.p.Entries(context.Background(), r.front.URL+"/")
+		metas, err := r.Proxy.Entries(context.Background(), r.Front.URL+"/")
 		if err != nil || len(metas) != 1 || metas[0].Annotations["liveview.findings"] != "[]" {
 			t.Fatalf("Entries = %+v, %v; want one entry with liveview.findings", metas, err)
 		}
@@ -233,7 +239,7 @@ func TestInspector(t *testing.T) {
 	t.Run("not-after caps ttl and is never passed", func(t *testing.T) {
 		var r *rig
 		ins := &recordingInspector{f: func(req *http.Request, res *Response) Verdict {
-			return Verdict{NotAfter: r.clock.Now().Add(30 * time.Second)}
+			return Verdict{NotAfter: r.Clock.Now().Add(30 * time.Second)}
 		}}
 		var hits atomic.Int64
 		r = newRig(t, func(w http.ResponseWriter, req *http.Request) {
@@ -241,22 +247,22 @@ func TestInspector(t *testing.T) {
 			w.Header().Set("Cache-Control", "public, max-age=600, stale-if-error=600")
 			w.Write([]byte("page"))
 		}, func(c *Config) { c.Inspector = ins })
-		r.get("/")
-		res := r.get("/")
-		if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "hit; ttl=30") {
+		r.Get("/")
+		res := r.Get("/")
+		if cs := csOf(t, res.Header); !match(cs, "hit; ttl=30") {
 			t.Errorf("Cache-Status %q, want hit; ttl=30", cs)
 		}
-		metas, _ := r.p.Entries(context.Background(), r.front.URL+"/")
+		metas, _ := r.Proxy.Entries(context.Background(), r.Front.URL+"/")
 		if len(metas) != 1 || metas[0].Annotations[AnnotationNotAfter] == "" {
 			t.Fatalf("Entries = %+v, want the not-after annotation", metas)
 		}
-		if !metas[0].Expires.Equal(r.clock.Now().Add(30 * time.Second)) {
+		if !metas[0].Expires.Equal(r.Clock.Now().Add(30 * time.Second)) {
 			t.Errorf("record Expires %v, want the not-after instant", metas[0].Expires)
 		}
-		r.clock.Advance(31 * time.Second)
-		res = r.get("/")
-		if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "fwd=miss") || !strings.Contains(cs, "detail=not-after") || r.origin.count() != 2 {
-			t.Errorf("past not-after: Cache-Status %q, origin %d; want fwd=miss detail=not-after and 2", cs, r.origin.count())
+		r.Clock.Advance(31 * time.Second)
+		res = r.Get("/")
+		if cs := csOf(t, res.Header); !match(cs, "fwd=miss") || !match(cs, "detail=not-after") || r.Origin.Count() != 2 {
+			t.Errorf("past not-after: Cache-Status %q, origin %d; want fwd=miss detail=not-after and 2", cs, r.Origin.Count())
 		}
 	})
 }
@@ -266,30 +272,30 @@ func TestDisableAndEntries(t *testing.T) {
 		w.Header().Set("Cache-Control", "public, max-age=600")
 		w.Write([]byte("page"))
 	}, nil)
-	r.get("/page?utm_source=x")
+	r.Get("/page?utm_source=x")
 	ctx := context.Background()
-	metas, err := r.p.Entries(ctx, r.front.URL+"/page?fbclid=1")
+	metas, err := r.Proxy.Entries(ctx, r.Front.URL+"/page?fbclid=1")
 	if err != nil || len(metas) != 1 {
 		t.Fatalf("Entries = %v, %v; want 1 entry", metas, err)
 	}
-	if err := r.p.Disable(ctx, metas[0].Key, metas[0].Variant, "join refused"); err != nil {
+	if err := r.Proxy.Disable(ctx, metas[0].Key, metas[0].Variant, "join refused"); err != nil {
 		t.Fatal(err)
 	}
-	res := r.get("/page")
-	if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "fwd=miss") || !strings.Contains(cs, "detail=disabled") || r.origin.count() != 2 {
-		t.Errorf("disabled entry: Cache-Status %q, origin %d; want fwd=miss detail=disabled, 2", cs, r.origin.count())
+	res := r.Get("/page")
+	if cs := csOf(t, res.Header); !match(cs, "fwd=miss") || !match(cs, "detail=disabled") || r.Origin.Count() != 2 {
+		t.Errorf("disabled entry: Cache-Status %q, origin %d; want fwd=miss detail=disabled, 2", cs, r.Origin.Count())
 	}
-	res = r.get("/page")
-	if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "hit") {
+	res = r.Get("/page")
+	if cs := csOf(t, res.Header); !match(cs, "hit") {
 		t.Errorf("after refetch: Cache-Status %q, want hit", cs)
 	}
-	if err := r.p.Disable(ctx, "http://nope/", "", ""); !errors.Is(err, store.ErrNotFound) {
+	if err := r.Proxy.Disable(ctx, "http://nope/", "", ""); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Disable(missing) = %v, want ErrNotFound", err)
 	}
-	if m, err := r.p.Entries(ctx, r.front.URL+"/none"); err != nil || len(m) != 0 {
+	if m, err := r.Proxy.Entries(ctx, r.Front.URL+"/none"); err != nil || len(m) != 0 {
 		t.Errorf("Entries(none) = %v, %v; want empty", m, err)
 	}
-	if _, err := r.p.Entries(ctx, "not a url"); err == nil {
+	if _, err := r.Proxy.Entries(ctx, "not a url"); err == nil {
 		t.Errorf("Entries(bad URL) = nil error")
 	}
 }
@@ -304,7 +310,7 @@ func TestStreaming(t *testing.T) {
 			<-gate
 			w.Write([]byte("second"))
 		}, nil)
-		resp, err := r.client.Get(r.front.URL + "/s")
+		resp, err := r.Client.Get(r.Front.URL + "/s")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,12 +321,12 @@ func TestStreaming(t *testing.T) {
 		close(gate)
 		rest, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		r.settle()
+		r.Settle()
 		if string(rest) != "second" {
 			t.Errorf("rest %q", rest)
 		}
-		if res := r.get("/s"); res.body != "first-second" || !strings.Contains(res.header.Get("Cache-Status"), "hit") {
-			t.Errorf("second GET: %q %q, want a hit with the whole body", res.body, res.header.Get("Cache-Status"))
+		if res := r.Get("/s"); res.Body != "first-second" || !match(csOf(t, res.Header), "hit") {
+			t.Errorf("second GET: %q %q, want a hit with the whole body", res.Body, res.Header.Get("Cache-Status"))
 		}
 	})
 	t.Run("bodies over MaxObjectSize pass through unstored", func(t *testing.T) {
@@ -337,18 +343,18 @@ func TestStreaming(t *testing.T) {
 			w.Write([]byte(big))
 		}, func(c *Config) { c.MaxObjectSize = 1000 })
 		for _, path := range []string{"/sized", "/chunked"} {
-			a, b := r.get(path), r.get(path)
-			if a.body != big || b.body != big {
-				t.Errorf("%s: bodies truncated: %d %d bytes", path, len(a.body), len(b.body))
+			a, b := r.Get(path), r.Get(path)
+			if a.Body != big || b.Body != big {
+				t.Errorf("%s: bodies truncated: %d %d bytes", path, len(a.Body), len(b.Body))
 			}
-			if cs := b.header.Get("Cache-Status"); strings.Contains(cs, "hit") {
+			if cs := csOf(t, b.Header); match(cs, "hit") {
 				t.Errorf("%s: second GET Cache-Status %q, want not a hit", path, cs)
 			}
 		}
-		if cs := r.get("/sized").header.Get("Cache-Status"); !strings.Contains(cs, "detail=too-large") {
+		if cs := csOf(t, r.Get("/sized").Header); !match(cs, "detail=too-large") {
 			t.Errorf("sized: Cache-Status %q, want detail=too-large", cs)
 		}
-		if got := r.origin.count(); got != 5 {
+		if got := r.Origin.Count(); got != 5 {
 			t.Errorf("origin asked %d times, want 5", got)
 		}
 	})
@@ -371,7 +377,7 @@ func TestStreaming(t *testing.T) {
 			w.Write([]byte(strings.Repeat("y", 1000)))
 		}, func(c *Config) { c.MaxBuffered = 2500; c.MaxObjectSize = 2500 })
 		open := func(path string) *http.Response {
-			resp, err := r.client.Get(r.front.URL + path)
+			resp, err := r.Client.Get(r.Front.URL + path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -391,13 +397,13 @@ func TestStreaming(t *testing.T) {
 		b1, b2 := open("/b1"), open("/b2")
 		finish("/b1", b1) // returns after /b1's handler ended (chunked: the last chunk follows it)
 		finish("/b2", b2)
-		r.settle()
+		r.Settle()
 		for path, want := range map[string]int{"/b1": 0, "/b2": 1} {
-			if m, _ := r.p.Entries(context.Background(), r.front.URL+path); len(m) != want {
+			if m, _ := r.Proxy.Entries(context.Background(), r.Front.URL+path); len(m) != want {
 				t.Errorf("%s: %d entries stored, want %d (MaxBuffered 2500, 2000 bytes each, concurrently)", path, len(m), want)
 			}
 		}
-		if got := r.p.buffered.Load(); got != 0 {
+		if got := r.Proxy.buffered.Load(); got != 0 {
 			t.Errorf("buffered = %d after all transfers ended, want 0", got)
 		}
 	})
@@ -415,17 +421,17 @@ func TestStreaming(t *testing.T) {
 			}
 			w.Write([]byte("second"))
 		}, nil)
-		resp, err := r.client.Get(r.front.URL + "/d")
+		resp, err := r.Client.Get(r.Front.URL + "/d")
 		if err != nil {
 			t.Fatal(err)
 		}
 		buf := make([]byte, 6)
 		io.ReadFull(resp.Body, buf)
 		resp.Body.Close() // disconnect mid-body
-		r.settle()
+		r.Settle()
 		close(gate)
-		if res := r.get("/d"); strings.Contains(res.header.Get("Cache-Status"), "hit") || res.body != "first-second" {
-			t.Errorf("after disconnect: %q %q, want a fresh miss", res.body, res.header.Get("Cache-Status"))
+		if res := r.Get("/d"); match(csOf(t, res.Header), "hit") || res.Body != "first-second" {
+			t.Errorf("after disconnect: %q %q, want a fresh miss", res.Body, res.Header.Get("Cache-Status"))
 		}
 	})
 	t.Run("an origin stall past OriginIdleTimeout stores nothing", func(t *testing.T) {
@@ -441,18 +447,18 @@ func TestStreaming(t *testing.T) {
 			}
 			w.Write([]byte("second"))
 		}, func(c *Config) { c.OriginIdleTimeout = 100 * time.Millisecond })
-		resp, err := r.client.Get(r.front.URL + "/stall")
+		resp, err := r.Client.Get(r.Front.URL + "/stall")
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		r.settle()
+		r.Settle()
 		if string(b) == "first-second" {
 			t.Fatalf("stalled body completed?")
 		}
-		if res := r.get("/stall"); strings.Contains(res.header.Get("Cache-Status"), "hit") {
-			t.Errorf("after stall: Cache-Status %q, want a miss", res.header.Get("Cache-Status"))
+		if res := r.Get("/stall"); match(csOf(t, res.Header), "hit") {
+			t.Errorf("after stall: Cache-Status %q, want a miss", res.Header.Get("Cache-Status"))
 		}
 	})
 }
@@ -460,8 +466,8 @@ func TestStreaming(t *testing.T) {
 func TestForwarding(t *testing.T) {
 	t.Run("X-Forwarded headers are set and the client's are not trusted", func(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) { w.Header().Set("Cache-Control", "no-store") }, nil)
-		r.get("/", "X-Forwarded-For", "6.6.6.6", "X-Forwarded-Host", "evil", "X-Forwarded-Proto", "https", "Forwarded", "for=6.6.6.6")
-		h := r.origin.lastRequest().Header
+		r.Get("/", "X-Forwarded-For", "6.6.6.6", "X-Forwarded-Host", "evil", "X-Forwarded-Proto", "https", "Forwarded", "for=6.6.6.6")
+		h := r.Origin.LastRequest().Header
 		if got := h.Get("X-Forwarded-For"); got != "127.0.0.1" {
 			t.Errorf("X-Forwarded-For = %q, want 127.0.0.1", got)
 		}
@@ -478,8 +484,8 @@ func TestForwarding(t *testing.T) {
 	t.Run("TrustForwarded keeps and appends", func(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) { w.Header().Set("Cache-Control", "no-store") },
 			func(c *Config) { c.TrustForwarded = true })
-		r.get("/", "X-Forwarded-For", "10.0.0.1", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "www.example")
-		h := r.origin.lastRequest().Header
+		r.Get("/", "X-Forwarded-For", "10.0.0.1", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "www.example")
+		h := r.Origin.LastRequest().Header
 		if got := h.Get("X-Forwarded-For"); got != "10.0.0.1, 127.0.0.1" {
 			t.Errorf("X-Forwarded-For = %q, want %q", got, "10.0.0.1, 127.0.0.1")
 		}
@@ -489,39 +495,39 @@ func TestForwarding(t *testing.T) {
 	})
 	t.Run("hostile: Connection: keep-alive, Upgrade and named fields are not forwarded", func(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) { w.Header().Set("Cache-Control", "max-age=60") }, nil)
-		res := r.get("/", "Connection", "keep-alive, Upgrade, X-Secret", "X-Secret", "1", "Proxy-Authorization", "Basic eA==")
-		h := r.origin.lastRequest().Header
+		res := r.Get("/", "Connection", "keep-alive, Upgrade, X-Secret", "X-Secret", "1", "Proxy-Authorization", "Basic eA==")
+		h := r.Origin.LastRequest().Header
 		for _, k := range []string{"X-Secret", "Upgrade", "Proxy-Authorization"} {
 			if h.Get(k) != "" {
 				t.Errorf("origin got %s: %q", k, h.Get(k))
 			}
 		}
-		if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "stored") {
+		if cs := csOf(t, res.Header); !match(cs, "stored") {
 			t.Errorf("Cache-Status %q: a GET with a bogus Upgrade token is still cacheable", cs)
 		}
 	})
 	t.Run("unreachable origin gives 502 with a short plain body", func(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {}, nil)
-		r.origin.Close()
-		res := r.get("/")
-		if res.status != 502 || res.body != "502 bad gateway: origin unreachable\n" || !strings.HasPrefix(res.header.Get("Content-Type"), "text/plain") {
-			t.Errorf("got %d %q %q", res.status, res.body, res.header.Get("Content-Type"))
+		r.Origin.Close()
+		res := r.Get("/")
+		if res.Status != 502 || res.Body != "502 bad gateway: origin unreachable\n" || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
+			t.Errorf("got %d %q %q", res.Status, res.Body, res.Header.Get("Content-Type"))
 		}
-		if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "detail=origin-unreachable") {
+		if cs := csOf(t, res.Header); !match(cs, "detail=origin-unreachable") {
 			t.Errorf("Cache-Status %q", cs)
 		}
 	})
 	t.Run("origin header timeout gives 504", func(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) { <-req.Context().Done() },
 			func(c *Config) { c.OriginTimeout = 100 * time.Millisecond })
-		res := r.get("/")
-		if res.status != 504 || !strings.Contains(res.header.Get("Cache-Status"), "origin-timeout") {
-			t.Errorf("got %d %q %q", res.status, res.body, res.header.Get("Cache-Status"))
+		res := r.Get("/")
+		if res.Status != 504 || !match(csOf(t, res.Header), "detail=origin-timeout") {
+			t.Errorf("got %d %q %q", res.Status, res.Body, res.Header.Get("Cache-Status"))
 		}
 	})
 	t.Run("bad request target gives 400", func(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {}, nil)
-		conn, err := net.Dial("tcp", r.front.Listener.Addr().String())
+		conn, err := net.Dial("tcp", r.Front.Listener.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -531,8 +537,8 @@ func TestForwarding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.StatusCode != 400 || r.origin.count() != 0 {
-			t.Errorf("got %d, origin %d; want 400, 0", resp.StatusCode, r.origin.count())
+		if resp.StatusCode != 400 || r.Origin.Count() != 0 {
+			t.Errorf("got %d, origin %d; want 400, 0", resp.StatusCode, r.Origin.Count())
 		}
 	})
 	t.Run("upgrade requests are tunnelled, not cached", func(t *testing.T) {
@@ -552,7 +558,7 @@ func TestForwarding(t *testing.T) {
 			brw.WriteString("echo:" + line)
 			brw.Flush()
 		}, nil)
-		conn, err := net.Dial("tcp", r.front.Listener.Addr().String())
+		conn, err := net.Dial("tcp", r.Front.Listener.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -563,7 +569,7 @@ func TestForwarding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.StatusCode != 101 || !strings.Contains(resp.Header.Get("Cache-Status"), "detail=upgrade") {
+		if resp.StatusCode != 101 || !match(csOf(t, resp.Header), "detail=upgrade") {
 			t.Fatalf("got %d Cache-Status %q, want 101 with detail=upgrade", resp.StatusCode, resp.Header.Get("Cache-Status"))
 		}
 		fmt.Fprintf(conn, "ping\n")
@@ -580,19 +586,19 @@ func TestMetrics(t *testing.T) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Write([]byte("12345"))
 	}, func(c *Config) { c.Registerer = reg })
-	r.get("/")
-	r.get("/")
-	r.get("/")
-	if got := counterValue(r.p.met.requests.WithLabelValues("hit")); got != 2 {
+	r.Get("/")
+	r.Get("/")
+	r.Get("/")
+	if got := counterValue(r.Proxy.met.requests.WithLabelValues("hit")); got != 2 {
 		t.Errorf("hit requests = %v, want 2", got)
 	}
-	if got := counterValue(r.p.met.requests.WithLabelValues("miss")); got != 1 {
+	if got := counterValue(r.Proxy.met.requests.WithLabelValues("miss")); got != 1 {
 		t.Errorf("miss requests = %v, want 1", got)
 	}
-	if got := counterValue(r.p.met.originReqs.WithLabelValues("200")); got != 1 {
+	if got := counterValue(r.Proxy.met.originReqs.WithLabelValues("200")); got != 1 {
 		t.Errorf("origin requests = %v, want 1", got)
 	}
-	if got := counterValue(r.p.met.bytes); got != 10 {
+	if got := counterValue(r.Proxy.met.bytes); got != 10 {
 		t.Errorf("bytes served from cache = %v, want 10", got)
 	}
 	mfs, err := reg.Gather()
@@ -609,14 +615,14 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	// A second proxy on the same registry is refused clearly.
-	up, _ := url.Parse(r.origin.URL)
-	if _, err := New(Config{Upstream: up, Store: r.st, Registerer: reg}); err == nil {
+	up, _ := url.Parse(r.Origin.URL)
+	if _, err := New(Config{Upstream: up, Store: r.Store, Registerer: reg}); err == nil {
 		t.Errorf("New with an already-used Registerer: want an error")
 	}
 }
 
 func TestNew_Validation(t *testing.T) {
-	st := newTestStore(t)
+	st := storetest.Open(t, store.Options{})
 	t.Cleanup(func() { st.Close() })
 	up, _ := url.Parse("http://127.0.0.1:1")
 	tests := []struct {
@@ -677,18 +683,18 @@ func TestHotCache_PurgeThroughStore(t *testing.T) {
 				w.Header().Set("Surrogate-Key", "t1")
 				w.Write([]byte("page"))
 			}, nil)
-			r.get("/hot")
-			r.get("/hot") // read from the store, now in memory
-			if cs := r.get("/hot").header.Get("Cache-Status"); !strings.Contains(cs, "hit") {
+			r.Get("/hot")
+			r.Get("/hot") // read from the store, now in memory
+			if cs := csOf(t, r.Get("/hot").Header); !match(cs, "hit") {
 				t.Fatalf("Cache-Status %q, want hit", cs)
 			}
-			key, _ := r.p.Key(r.front.URL + "/hot")
-			if err := tt.purge(r.st, key); err != nil {
+			key, _ := r.Proxy.Key(r.Front.URL + "/hot")
+			if err := tt.purge(r.Store, key); err != nil {
 				t.Fatalf("purge: %v", err)
 			}
-			res := r.get("/hot")
-			if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "fwd=") || r.origin.count() != 2 {
-				t.Errorf("after purge: Cache-Status %q, origin %d; want a miss and 2", cs, r.origin.count())
+			res := r.Get("/hot")
+			if cs := csOf(t, res.Header); !cs.Has("fwd") || r.Origin.Count() != 2 {
+				t.Errorf("after purge: Cache-Status %q, origin %d; want a miss and 2", cs, r.Origin.Count())
 			}
 		})
 	}
@@ -700,7 +706,7 @@ func TestCollapsing_Revalidation(t *testing.T) {
 	var conditional atomic.Int64
 	var r *rig
 	r = newRig(t, func(w http.ResponseWriter, req *http.Request) {
-		w.Header().Set("Date", r.clock.Now().Format(http.TimeFormat))
+		w.Header().Set("Date", r.Clock.Now().Format(http.TimeFormat))
 		w.Header().Set("Cache-Control", "max-age=10")
 		w.Header().Set("Etag", `"v"`)
 		if req.Header.Get("If-None-Match") == `"v"` {
@@ -711,17 +717,17 @@ func TestCollapsing_Revalidation(t *testing.T) {
 		}
 		w.Write([]byte("body"))
 	}, nil)
-	r.get("/")
-	r.clock.Advance(20 * time.Second)
+	r.Get("/")
+	r.Clock.Advance(20 * time.Second)
 	hook, allWaiting := countTo(clients - 1)
-	r.p.onWait = hook
+	r.Proxy.onWait = hook
 	var wg sync.WaitGroup
 	var good atomic.Int64
 	for range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := r.client.Get(r.front.URL + "/")
+			resp, err := r.Client.Get(r.Front.URL + "/")
 			if err != nil {
 				t.Error(err)
 				return
@@ -736,7 +742,7 @@ func TestCollapsing_Revalidation(t *testing.T) {
 	within(t, allWaiting, 20*time.Second, "the other requests to wait on the revalidation")
 	close(gate)
 	wg.Wait()
-	r.settle()
+	r.Settle()
 	if got := conditional.Load(); got != 1 {
 		t.Errorf("%d concurrent requests for a stale entry sent %d revalidations, want 1", clients, got)
 	}
@@ -751,11 +757,11 @@ func TestInspector_PanicDoesNotCrash(t *testing.T) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Write([]byte("x"))
 	}, func(c *Config) { c.Inspector = ins; c.Logger = discardLogger() })
-	if res := r.get("/"); res.status != 200 || res.body != "x" {
-		t.Fatalf("got %d %q", res.status, res.body)
+	if res := r.Get("/"); res.Status != 200 || res.Body != "x" {
+		t.Fatalf("got %d %q", res.Status, res.Body)
 	}
-	if res := r.get("/"); res.status != 200 || strings.Contains(res.header.Get("Cache-Status"), "hit") {
-		t.Errorf("after an inspector panic: %d %q, want a 200 that is not a hit", res.status, res.header.Get("Cache-Status"))
+	if res := r.Get("/"); res.Status != 200 || match(csOf(t, res.Header), "hit") {
+		t.Errorf("after an inspector panic: %d %q, want a 200 that is not a hit", res.Status, res.Header.Get("Cache-Status"))
 	}
 }
 
@@ -772,11 +778,11 @@ func TestCollapsing_Bounds(t *testing.T) {
 			w.Write([]byte("b"))
 		}, func(c *Config) { c.MaxWaiters = 1 })
 		hook, waiting := countTo(1)
-		r.p.onWait = hook
+		r.Proxy.onWait = hook
 		var wg sync.WaitGroup
 		get := func() {
 			defer wg.Done()
-			resp, err := r.client.Get(r.front.URL + "/w")
+			resp, err := r.Client.Get(r.Front.URL + "/w")
 			if err != nil {
 				t.Error(err)
 				return
@@ -800,7 +806,7 @@ func TestCollapsing_Bounds(t *testing.T) {
 		}
 		close(gate)
 		wg.Wait()
-		r.settle()
+		r.Settle()
 	})
 	t.Run("waiters give up after CollapseWait", func(t *testing.T) {
 		gate := make(chan struct{})
@@ -817,14 +823,14 @@ func TestCollapsing_Bounds(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			resp, err := r.client.Get(r.front.URL + "/w")
+			resp, err := r.Client.Get(r.Front.URL + "/w")
 			if err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}
 		}()
 		within(t, leaderAtOrigin, 10*time.Second, "the leader at the origin")
-		resp, err := r.client.Get(r.front.URL + "/w") // not r.get: the leader is still blocked
+		resp, err := r.Client.Get(r.Front.URL + "/w") // not r.get: the leader is still blocked
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -835,16 +841,16 @@ func TestCollapsing_Bounds(t *testing.T) {
 		}
 		close(gate)
 		<-done
-		r.settle()
+		r.Settle()
 	})
 }
 
 func TestStoreFailureFallsBackToOrigin(t *testing.T) {
-	o := newOrigin(t, func(w http.ResponseWriter, req *http.Request) {
+	o := httpcachetest.NewOrigin(t, func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Write([]byte("ok"))
 	})
-	st := newTestStore(t)
+	st := storetest.Open(t, store.Options{})
 	up, _ := url.Parse(o.URL)
 	p, err := New(Config{Upstream: up, Store: st, Logger: discardLogger()})
 	if err != nil {
@@ -865,8 +871,8 @@ func TestStoreFailureFallsBackToOrigin(t *testing.T) {
 		}
 		p.Wait(context.Background())
 	}
-	if o.count() != 2 {
-		t.Errorf("origin asked %d times, want 2", o.count())
+	if o.Count() != 2 {
+		t.Errorf("origin asked %d times, want 2", o.Count())
 	}
 	p.Close(context.Background())
 }
@@ -888,11 +894,11 @@ func TestCollapsing_VaryMismatch(t *testing.T) {
 		w.Write([]byte(theme))
 	}, nil)
 	hook, waiting := countTo(1)
-	r.p.onWait = hook
+	r.Proxy.onWait = hook
 	get := func(theme string) string {
-		req, _ := http.NewRequest(http.MethodGet, r.front.URL+"/v", nil)
+		req, _ := http.NewRequest(http.MethodGet, r.Front.URL+"/v", nil)
 		req.Header.Set("X-Theme", theme)
-		resp, err := r.client.Do(req)
+		resp, err := r.Client.Do(req)
 		if err != nil {
 			t.Error(err)
 			return ""
@@ -914,5 +920,5 @@ func TestCollapsing_VaryMismatch(t *testing.T) {
 	if got := <-waiter; got != "light" {
 		t.Errorf("waiter with X-Theme: light got %q, want light", got)
 	}
-	r.settle()
+	r.Settle()
 }

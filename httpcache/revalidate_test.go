@@ -33,16 +33,16 @@ func TestRevalidate_304ForbidsStoring(t *testing.T) {
 				}
 				w.Write([]byte("v1"))
 			}, nil)
-			r.get("/")
+			r.Get("/")
 			switched.Store(true)
-			r.clock.Advance(11 * time.Second)
-			if got := r.get("/"); got.body != "v1" {
-				t.Fatalf("revalidated GET body = %q, want v1", got.body)
+			r.Clock.Advance(11 * time.Second)
+			if got := r.Get("/"); got.Body != "v1" {
+				t.Fatalf("revalidated GET body = %q, want v1", got.Body)
 			}
-			n := r.origin.count()
-			got := r.get("/")
-			if cs := got.header.Get("Cache-Status"); strings.Contains(cs, "hit") || r.origin.count() != n+1 {
-				t.Errorf("after a 304 with Cache-Control %q: Cache-Status %q, origin asked %d times more; want the origin asked, not a hit", cc, cs, r.origin.count()-n)
+			n := r.Origin.Count()
+			got := r.Get("/")
+			if cs := csOf(t, got.Header); match(cs, "hit") || r.Origin.Count() != n+1 {
+				t.Errorf("after a 304 with Cache-Control %q: Cache-Status %q, origin asked %d times more; want the origin asked, not a hit", cc, cs, r.Origin.Count()-n)
 			}
 		})
 	}
@@ -64,15 +64,15 @@ func TestRevalidate_HEADTriggersBackgroundGET(t *testing.T) {
 				}
 				w.Write([]byte("v1"))
 			}, nil)
-			r.get("/")
-			r.clock.Advance(20 * time.Second)
-			if got := r.do(http.MethodHead, "/"); !strings.Contains(got.header.Get("Cache-Status"), "stale-while-revalidate") {
-				t.Fatalf("HEAD in the stale-while-revalidate window: Cache-Status %q, want detail=stale-while-revalidate", got.header.Get("Cache-Status"))
+			r.Get("/")
+			r.Clock.Advance(20 * time.Second)
+			if got := r.Do(http.MethodHead, "/"); !match(csOf(t, got.Header), "detail=stale-while-revalidate") {
+				t.Fatalf("HEAD in the stale-while-revalidate window: Cache-Status %q, want detail=stale-while-revalidate", got.Header.Get("Cache-Status"))
 			}
-			n := r.origin.count()
-			got := r.get("/")
-			if cs := got.header.Get("Cache-Status"); !strings.HasPrefix(cs, "firstrender; hit") || strings.Contains(cs, "stale") || r.origin.count() != n {
-				t.Errorf("GET after the background revalidation: Cache-Status %q, origin asked %d more; want a fresh hit", cs, r.origin.count()-n)
+			n := r.Origin.Count()
+			got := r.Get("/")
+			if cs := csOf(t, got.Header); !match(cs, "hit", "fwd", "detail") || r.Origin.Count() != n {
+				t.Errorf("GET after the background revalidation: Cache-Status %q, origin asked %d more; want a fresh hit", cs, r.Origin.Count()-n)
 			}
 		})
 	}
@@ -107,13 +107,13 @@ func TestRevalidate_RequestCannotPurge(t *testing.T) {
 					}
 					w.Write([]byte("v1"))
 				}, nil)
-				r.get("/")
-				if got := r.get("/", tt.hdr...); got.body != "v1" {
-					t.Fatalf("visitor with %v got %q, want v1", tt.hdr, got.body)
+				r.Get("/")
+				if got := r.Get("/", tt.hdr...); got.Body != "v1" {
+					t.Fatalf("visitor with %v got %q, want v1", tt.hdr, got.Body)
 				}
-				n := r.origin.count()
-				if got := r.get("/"); !strings.HasPrefix(got.header.Get("Cache-Status"), "firstrender; hit") || r.origin.count() != n {
-					t.Errorf("after a request with %v: Cache-Status %q, want a hit (the entry must survive)", tt.hdr, got.header.Get("Cache-Status"))
+				n := r.Origin.Count()
+				if got := r.Get("/"); !match(csOf(t, got.Header), "hit") || r.Origin.Count() != n {
+					t.Errorf("after a request with %v: Cache-Status %q, want a hit (the entry must survive)", tt.hdr, got.Header.Get("Cache-Status"))
 				}
 			})
 		}
@@ -147,15 +147,15 @@ func TestRevalidate_Background304OtherValidator(t *testing.T) {
 		}
 		w.Write([]byte("v2"))
 	}, nil)
-	r.get("/")
+	r.Get("/")
 	version.Store(2)
-	r.clock.Advance(20 * time.Second)
-	if got := r.get("/"); got.body != "v1" || !strings.Contains(got.header.Get("Cache-Status"), "detail=stale-while-revalidate") {
-		t.Fatalf("GET in the stale-while-revalidate window: %q, Cache-Status %q; want v1 served stale", got.body, got.header.Get("Cache-Status"))
+	r.Clock.Advance(20 * time.Second)
+	if got := r.Get("/"); got.Body != "v1" || !match(csOf(t, got.Header), "detail=stale-while-revalidate") {
+		t.Fatalf("GET in the stale-while-revalidate window: %q, Cache-Status %q; want v1 served stale", got.Body, got.Header.Get("Cache-Status"))
 	}
-	got := r.get("/")
-	if got.body != "v2" || got.header.Get("Etag") != `"e2"` {
-		t.Errorf("after the background revalidation got body %q with ETag %s, want v2 with \"e2\" (a 304 for \"e2\" must not freshen the stored \"e1\")", got.body, got.header.Get("Etag"))
+	got := r.Get("/")
+	if got.Body != "v2" || got.Header.Get("Etag") != `"e2"` {
+		t.Errorf("after the background revalidation got body %q with ETag %s, want v2 with \"e2\" (a 304 for \"e2\" must not freshen the stored \"e1\")", got.Body, got.Header.Get("Etag"))
 	}
 }
 
@@ -200,18 +200,18 @@ func TestRevalidate_BackgroundMaxBuffered(t *testing.T) {
 	var gates sync.Once
 	openGates := func() { gates.Do(func() { close(bGate); close(holdGate) }) }
 	t.Cleanup(openGates) // runs before the rig's cleanup, even on failure
-	r.get("/b")
-	hold, err := r.client.Get(r.front.URL + "/hold")
+	r.Get("/b")
+	hold, err := r.Client.Get(r.Front.URL + "/hold")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cs := hold.Header.Get("Cache-Status"); !strings.Contains(cs, "stored") {
+	if cs := csOf(t, hold.Header); !match(cs, "stored") {
 		t.Fatalf("/hold Cache-Status = %q, want stored (2000 of 3000 bytes reserved)", cs)
 	}
 	revalidating.Store(true)
-	r.clock.Advance(20 * time.Second)
+	r.Clock.Advance(20 * time.Second)
 	// Not r.get: its settle would wait for /hold.
-	stale, err := r.client.Get(r.front.URL + "/b")
+	stale, err := r.Client.Get(r.Front.URL + "/b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,15 +224,15 @@ func TestRevalidate_BackgroundMaxBuffered(t *testing.T) {
 	openGates()
 	io.ReadAll(hold.Body)
 	hold.Body.Close()
-	r.settle()
-	rec, err := r.st.Get(context.Background(), "http://"+r.front.Listener.Addr().String()+"/b", "")
+	r.Settle()
+	rec, err := r.Store.Get(context.Background(), "http://"+r.Front.Listener.Addr().String()+"/b", "")
 	if err != nil {
 		t.Fatalf("stored /b: %v", err)
 	}
 	if string(rec.Body) != "v1" {
 		t.Errorf("stored /b has %d bytes, want the old v1 (the refresh did not fit MaxBuffered)", len(rec.Body))
 	}
-	if got := r.p.buffered.Load(); got != 0 {
+	if got := r.Proxy.buffered.Load(); got != 0 {
 		t.Errorf("buffered = %d, want 0", got)
 	}
 }
@@ -263,24 +263,24 @@ func TestRevalidate_BackgroundHitForPass(t *testing.T) {
 		}
 		w.Write([]byte("p"))
 	}, nil)
-	r.get("/")
+	r.Get("/")
 	private.Store(true)
-	r.clock.Advance(20 * time.Second)
-	if got := r.get("/"); !strings.Contains(got.header.Get("Cache-Status"), "detail=stale-while-revalidate") {
-		t.Fatalf("GET in the stale-while-revalidate window: Cache-Status %q", got.header.Get("Cache-Status"))
+	r.Clock.Advance(20 * time.Second)
+	if got := r.Get("/"); !match(csOf(t, got.Header), "detail=stale-while-revalidate") {
+		t.Fatalf("GET in the stale-while-revalidate window: Cache-Status %q", got.Header.Get("Cache-Status"))
 	}
 	// The background revalidation got "private": two concurrent requests
 	// must both reach the origin (it answers once both arrived).
 	waited := make(chan struct{})
 	var once sync.Once
-	r.p.onWait = func() { once.Do(func() { close(waited) }) }
+	r.Proxy.onWait = func() { once.Do(func() { close(waited) }) }
 	done := make(chan struct{}, 2)
 	for range 2 {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			req, _ := http.NewRequest(http.MethodGet, r.front.URL+"/", nil)
+			req, _ := http.NewRequest(http.MethodGet, r.Front.URL+"/", nil)
 			req.Header.Set("X-Probe", "1")
-			if resp, err := r.client.Do(req); err == nil {
+			if resp, err := r.Client.Do(req); err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}

@@ -2,8 +2,8 @@ package httpcache
 
 import (
 	"fmt"
+	"github.com/firstrender/firstrender/store/storetest"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,8 +17,8 @@ type step struct {
 	path       string        // default "/"
 	hdr        []string      // request header name, value pairs
 	wantStatus int           // default 200
-	wantCS     []string      // substrings of Cache-Status
-	notCS      []string      // must not appear in Cache-Status
+	wantCS     []string      // parameter lists the Cache-Status member must match (Member.Match)
+	notCS      []string      // parameters it must lack (Member.Lacks)
 	wantOrigin int64         // origin requests so far
 	wantBody   string        // if set
 	wantHeader []string      // name, value pairs ("" value: must be absent)
@@ -27,7 +27,7 @@ type step struct {
 // scenario is a table row: an origin and a sequence of steps.
 type scenario struct {
 	name   string
-	origin func(c *testClock, n int64, w http.ResponseWriter, r *http.Request)
+	origin func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request)
 	config func(*Config)
 	steps  []step
 }
@@ -39,10 +39,10 @@ func runScenarios(t *testing.T, scenarios []scenario) {
 			var r *rig
 			var n atomic.Int64
 			r = newRig(t, func(w http.ResponseWriter, req *http.Request) {
-				sc.origin(r.clock, n.Add(1), w, req)
+				sc.origin(r.Clock, n.Add(1), w, req)
 			}, sc.config)
 			for i, s := range sc.steps {
-				r.clock.Advance(s.advance)
+				r.Clock.Advance(s.advance)
 				method := s.method
 				if method == "" {
 					method = http.MethodGet
@@ -51,35 +51,35 @@ func runScenarios(t *testing.T, scenarios []scenario) {
 				if path == "" {
 					path = "/"
 				}
-				res := r.do(method, path, s.hdr...)
+				res := r.Do(method, path, s.hdr...)
 				where := fmt.Sprintf("step %d (%s %s %v)", i, method, path, s.hdr)
 				want := s.wantStatus
 				if want == 0 {
 					want = http.StatusOK
 				}
-				cs := res.header.Get("Cache-Status")
-				if res.status != want {
-					t.Errorf("%s: got status %d, want %d (Cache-Status %q, body %q)", where, res.status, want, cs, res.body)
+				cs := csOf(t, res.Header)
+				if res.Status != want {
+					t.Errorf("%s: got status %d, want %d (Cache-Status %q, body %q)", where, res.Status, want, cs, res.Body)
 				}
 				for _, w := range s.wantCS {
-					if !strings.Contains(cs, w) {
-						t.Errorf("%s: got Cache-Status %q, want it to contain %q", where, cs, w)
+					if err := cs.Match(w); err != nil {
+						t.Errorf("%s: %v", where, err)
 					}
 				}
 				for _, w := range s.notCS {
-					if strings.Contains(cs, w) {
-						t.Errorf("%s: got Cache-Status %q, want it without %q", where, cs, w)
+					if err := cs.Lacks(w); err != nil {
+						t.Errorf("%s: %v", where, err)
 					}
 				}
-				if got := r.origin.count(); got != s.wantOrigin {
+				if got := r.Origin.Count(); got != s.wantOrigin {
 					t.Errorf("%s: origin asked %d times, want %d (Cache-Status %q)", where, got, s.wantOrigin, cs)
 				}
-				if s.wantBody != "" && res.body != s.wantBody {
-					t.Errorf("%s: got body %q, want %q", where, res.body, s.wantBody)
+				if s.wantBody != "" && res.Body != s.wantBody {
+					t.Errorf("%s: got body %q, want %q", where, res.Body, s.wantBody)
 				}
 				for j := 0; j+1 < len(s.wantHeader); j += 2 {
 					name, v := s.wantHeader[j], s.wantHeader[j+1]
-					if got := res.header.Get(name); got != v {
+					if got := res.Header.Get(name); got != v {
 						t.Errorf("%s: got %s %q, want %q", where, name, got, v)
 					}
 				}
@@ -90,8 +90,8 @@ func runScenarios(t *testing.T, scenarios []scenario) {
 
 // respond writes a small response with the given header pairs; Date is
 // the test clock. The body is "v<n>".
-func respond(hdr ...string) func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
-	return func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+func respond(hdr ...string) func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
+	return func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Date", c.Now().Format(http.TimeFormat))
 		for i := 0; i+1 < len(hdr); i += 2 {
 			w.Header().Add(hdr[i], hdr[i+1])
@@ -106,7 +106,7 @@ func TestRFC9111_Storing(t *testing.T) {
 		{name: "public max-age is stored and hit", origin: respond("Cache-Control", "public, max-age=60"),
 			steps: []step{
 				{wantCS: []string{"fwd=uri-miss", "fwd-status=200", "stored", "ttl=60"}, wantOrigin: 1, wantBody: "v1"},
-				{wantCS: []string{"firstrender; hit", "ttl=60"}, wantOrigin: 1, wantBody: "v1", wantHeader: []string{"Age", "0"}},
+				{wantCS: []string{"hit", "ttl=60"}, wantOrigin: 1, wantBody: "v1", wantHeader: []string{"Age", "0"}},
 			}},
 		{name: "private is not stored", origin: respond("Cache-Control", "private, max-age=60"),
 			steps: []step{
@@ -153,7 +153,7 @@ func TestRFC9111_Storing(t *testing.T) {
 				{method: "POST", wantCS: []string{"fwd=method"}, wantOrigin: 1},
 				{method: "POST", wantCS: []string{"fwd=method"}, wantOrigin: 2},
 			}},
-		{name: "308 is stored heuristically", origin: func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+		{name: "308 is stored heuristically", origin: func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Date", c.Now().Format(http.TimeFormat))
 			w.Header().Set("Last-Modified", c.Now().Add(-10*time.Hour).Format(http.TimeFormat))
 			w.Header().Set("Location", "/new")
@@ -189,7 +189,7 @@ func TestRFC9111_Freshness(t *testing.T) {
 			}},
 		{name: "s-maxage overrides max-age", origin: respond("Cache-Control", "max-age=1, s-maxage=100"),
 			steps: []step{{wantOrigin: 1}, {advance: 50 * time.Second, wantCS: []string{"hit"}, wantOrigin: 1}}},
-		{name: "Expires is used without max-age", origin: func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+		{name: "Expires is used without max-age", origin: func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Date", c.Now().Format(http.TimeFormat))
 			w.Header().Set("Expires", c.Now().Add(30*time.Second).Format(http.TimeFormat))
 			fmt.Fprintf(w, "v%d", n)
@@ -198,15 +198,15 @@ func TestRFC9111_Freshness(t *testing.T) {
 			{advance: 29 * time.Second, wantCS: []string{"hit"}, wantOrigin: 1},
 			{advance: 2 * time.Second, wantOrigin: 2},
 		}},
-		{name: "heuristic freshness from Last-Modified", origin: func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+		{name: "heuristic freshness from Last-Modified", origin: func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Date", c.Now().Format(http.TimeFormat))
-			w.Header().Set("Last-Modified", time.Date(2026, 1, 1, 17, 4, 5, 0, time.UTC).Format(http.TimeFormat)) // 10h before the clock
+			w.Header().Set("Last-Modified", c.Now().Add(-10*time.Hour).Format(http.TimeFormat)) // 10h before the clock
 			fmt.Fprintf(w, "v%d", n)
 		}, steps: []step{
 			{wantCS: []string{"stored", "ttl=3600"}, wantOrigin: 1},
 			{advance: 30 * time.Minute, wantCS: []string{"hit"}, wantOrigin: 1},
 		}},
-		{name: "heuristic freshness can be disabled", origin: func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+		{name: "heuristic freshness can be disabled", origin: func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Date", c.Now().Format(http.TimeFormat))
 			w.Header().Set("Last-Modified", c.Now().Add(-10*time.Hour).Format(http.TimeFormat))
 			fmt.Fprintf(w, "v%d", n)
@@ -223,8 +223,8 @@ func TestRFC9111_Freshness(t *testing.T) {
 
 // etagOrigin answers If-None-Match with 304 and otherwise 200 with an
 // ETag, plus extra header pairs; it tags each response with X-Seq.
-func etagOrigin(hdr ...string) func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
-	return func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+func etagOrigin(hdr ...string) func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
+	return func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Date", c.Now().Format(http.TimeFormat))
 		w.Header().Set("Etag", `"e1"`)
 		w.Header().Set("X-Seq", fmt.Sprint(n))
@@ -305,7 +305,7 @@ func TestRFC9111_Validation(t *testing.T) {
 				{wantOrigin: 1},
 				{advance: 20 * time.Second, hdr: []string{"Cache-Control", "max-stale"}, wantCS: []string{"fwd=stale"}, wantOrigin: 2},
 			}},
-		{name: "a 304 for another ETag does not update; the proxy refetches", origin: func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+		{name: "a 304 for another ETag does not update; the proxy refetches", origin: func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Date", c.Now().Format(http.TimeFormat))
 			w.Header().Set("Cache-Control", "max-age=10")
 			etag := `"e1"`
@@ -323,7 +323,7 @@ func TestRFC9111_Validation(t *testing.T) {
 			{advance: 11 * time.Second, wantCS: []string{"fwd=stale", "fwd-status=200", "stored"}, wantOrigin: 3, wantBody: "v3", wantHeader: []string{"Etag", `"e2"`}},
 			{wantCS: []string{"hit"}, wantOrigin: 3, wantBody: "v3"},
 		}},
-		{name: "a HEAD showing a new ETag invalidates the stored GET", origin: func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+		{name: "a HEAD showing a new ETag invalidates the stored GET", origin: func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Date", c.Now().Format(http.TimeFormat))
 			w.Header().Set("Cache-Control", "max-age=10")
 			w.Header().Set("Etag", fmt.Sprintf(`"e%d"`, n))
@@ -333,7 +333,7 @@ func TestRFC9111_Validation(t *testing.T) {
 			{advance: 11 * time.Second, method: "HEAD", wantCS: []string{"fwd=stale"}, wantOrigin: 2},
 			{wantCS: []string{"fwd=uri-miss"}, wantOrigin: 3, wantBody: "v3"},
 		}},
-		{name: "a 200 to a revalidation replaces the entry", origin: func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+		{name: "a 200 to a revalidation replaces the entry", origin: func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Date", c.Now().Format(http.TimeFormat))
 			w.Header().Set("Cache-Control", "max-age=10")
 			w.Header().Set("Etag", fmt.Sprintf(`"e%d"`, n))
@@ -349,8 +349,8 @@ func TestRFC9111_Validation(t *testing.T) {
 // TestRFC5861 covers stale-while-revalidate and stale-if-error.
 func TestRFC5861(t *testing.T) {
 	var failing atomic.Bool
-	flaky := func(cc string) func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
-		return func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+	flaky := func(cc string) func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
+		return func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
 			if failing.Load() {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				return
@@ -360,14 +360,14 @@ func TestRFC5861(t *testing.T) {
 			fmt.Fprintf(w, "v%d", n)
 		}
 	}
-	fail := func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {}
+	fail := func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {}
 	_ = fail
 	runScenarios(t, []scenario{
 		{name: "stale-while-revalidate serves stale and revalidates in the background", origin: respond("Cache-Control", "max-age=10, stale-while-revalidate=60"),
 			steps: []step{
 				{wantOrigin: 1, wantBody: "v1"},
 				{advance: 20 * time.Second, wantCS: []string{"hit", "detail=stale-while-revalidate", "ttl=-10"}, wantOrigin: 2, wantBody: "v1"},
-				{wantCS: []string{"hit"}, notCS: []string{"stale-while"}, wantOrigin: 2, wantBody: "v2"},
+				{wantCS: []string{"hit"}, notCS: []string{"detail=stale-while-revalidate"}, wantOrigin: 2, wantBody: "v2"},
 			}},
 		{name: "past the stale-while-revalidate window the client waits", origin: respond("Cache-Control", "max-age=10, stale-while-revalidate=5"),
 			steps: []step{
@@ -383,7 +383,7 @@ func TestRFC5861(t *testing.T) {
 	})
 	t.Run("stale-if-error serves stale on a 5xx", func(t *testing.T) {
 		failing.Store(false)
-		runScenarios(t, []scenario{{name: "5xx", origin: func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+		runScenarios(t, []scenario{{name: "5xx", origin: func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
 			if n > 1 {
 				failing.Store(true)
 			}
@@ -395,7 +395,7 @@ func TestRFC5861(t *testing.T) {
 		}}})
 	})
 	t.Run("without stale-if-error a 5xx passes through", func(t *testing.T) {
-		runScenarios(t, []scenario{{name: "5xx", origin: func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+		runScenarios(t, []scenario{{name: "5xx", origin: func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
 			if n > 1 {
 				w.WriteHeader(http.StatusBadGateway)
 				return
@@ -410,40 +410,40 @@ func TestRFC5861(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
 			respond("Cache-Control", "max-age=10, must-revalidate, stale-if-error=60")(nil2clock(), 1, w, req)
 		}, func(c *Config) { c.StaleIfError = time.Minute })
-		r.get("/")
-		r.origin.Close()
-		r.clock.Advance(20 * time.Second)
-		res := r.get("/")
-		if cs := res.header.Get("Cache-Status"); res.status != 504 || !strings.Contains(cs, "detail=must-revalidate") {
-			t.Errorf("got %d Cache-Status %q, want 504 with detail=must-revalidate", res.status, cs)
+		r.Get("/")
+		r.Origin.Close()
+		r.Clock.Advance(20 * time.Second)
+		res := r.Get("/")
+		if cs := csOf(t, res.Header); res.Status != 504 || !match(cs, "detail=must-revalidate") {
+			t.Errorf("got %d Cache-Status %q, want 504 with detail=must-revalidate", res.Status, cs)
 		}
 	})
 	t.Run("stale-if-error serves stale when the origin is unreachable", func(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
 			respond("Cache-Control", "max-age=10")(nil2clock(), 1, w, req)
 		}, func(c *Config) { c.StaleIfError = time.Minute })
-		if res := r.get("/"); res.status != 200 {
-			t.Fatalf("first GET: got %d", res.status)
+		if res := r.Get("/"); res.Status != 200 {
+			t.Fatalf("first GET: got %d", res.Status)
 		}
-		r.origin.Close()
-		r.clock.Advance(20 * time.Second)
-		res := r.get("/")
-		if cs := res.header.Get("Cache-Status"); res.status != 200 || !strings.Contains(cs, "detail=stale-if-error") || res.body != "v1" {
-			t.Errorf("GET with origin down: got %d %q Cache-Status %q, want 200 v1 with detail=stale-if-error", res.status, res.body, cs)
+		r.Origin.Close()
+		r.Clock.Advance(20 * time.Second)
+		res := r.Get("/")
+		if cs := csOf(t, res.Header); res.Status != 200 || !match(cs, "detail=stale-if-error") || res.Body != "v1" {
+			t.Errorf("GET with origin down: got %d %q Cache-Status %q, want 200 v1 with detail=stale-if-error", res.Status, res.Body, cs)
 		}
-		r.clock.Advance(2 * time.Minute)
-		res = r.get("/")
-		if res.status != http.StatusBadGateway || res.body != "502 bad gateway: origin unreachable\n" {
-			t.Errorf("GET past stale-if-error with origin down: got %d %q, want 502 with a short body", res.status, res.body)
+		r.Clock.Advance(2 * time.Minute)
+		res = r.Get("/")
+		if res.Status != http.StatusBadGateway || res.Body != "502 bad gateway: origin unreachable\n" {
+			t.Errorf("GET past stale-if-error with origin down: got %d %q, want 502 with a short body", res.Status, res.Body)
 		}
 	})
 }
 
-func nil2clock() *testClock { return newTestClock() }
+func nil2clock() *storetest.Clock { return storetest.NewClock(time.Time{}) }
 
 // TestRFC9111_Invalidation covers §4.4.
 func TestRFC9111_Invalidation(t *testing.T) {
-	unsafe := func(c *testClock, n int64, w http.ResponseWriter, r *http.Request) {
+	unsafe := func(c *storetest.Clock, n int64, w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			if r.URL.Query().Get("fail") != "" {
 				w.WriteHeader(500)
@@ -510,37 +510,37 @@ func TestVary(t *testing.T) {
 func TestKeys(t *testing.T) {
 	t.Run("ignored and reordered parameters share an entry and never reach the origin", func(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
-			respond("Cache-Control", "max-age=60")(newTestClock(), 1, w, req)
+			respond("Cache-Control", "max-age=60")(storetest.NewClock(time.Time{}), 1, w, req)
 		}, nil)
-		r.get("/p?b=2&utm_source=news&a=1")
-		if got := r.origin.lastRequest().URL.RawQuery; got != "a=1&b=2" {
+		r.Get("/p?b=2&utm_source=news&a=1")
+		if got := r.Origin.LastRequest().URL.RawQuery; got != "a=1&b=2" {
 			t.Errorf("origin got query %q, want %q", got, "a=1&b=2")
 		}
-		res := r.get("/p?a=1&fbclid=x&b=2")
-		if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "hit") || r.origin.count() != 1 {
-			t.Errorf("reordered query: Cache-Status %q, origin %d; want a hit and 1", cs, r.origin.count())
+		res := r.Get("/p?a=1&fbclid=x&b=2")
+		if cs := csOf(t, res.Header); !match(cs, "hit") || r.Origin.Count() != 1 {
+			t.Errorf("reordered query: Cache-Status %q, origin %d; want a hit and 1", cs, r.Origin.Count())
 		}
-		res = r.get("/x/../p?a=1&b=2")
-		if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "hit") {
+		res = r.Get("/x/../p?a=1&b=2")
+		if cs := csOf(t, res.Header); !match(cs, "hit") {
 			t.Errorf("dot segments: Cache-Status %q, want a hit", cs)
 		}
 	})
 	t.Run("hosts that are not configured are forwarded uncached", func(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
-			respond("Cache-Control", "max-age=60")(newTestClock(), 1, w, req)
+			respond("Cache-Control", "max-age=60")(storetest.NewClock(time.Time{}), 1, w, req)
 		}, nil)
 		for i := 1; i <= 2; i++ {
-			res := r.do2(func(req *http.Request) { req.Host = "other.example" })
-			if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "fwd=bypass; fwd-status=200; detail=host-not-cached") || r.origin.count() != int64(i) {
-				t.Errorf("request %d: Cache-Status %q, origin %d", i, cs, r.origin.count())
+			res := r.DoWith(http.MethodGet, "/", func(req *http.Request) { req.Host = "other.example" })
+			if cs := csOf(t, res.Header); !match(cs, "fwd=bypass; fwd-status=200; detail=host-not-cached") || r.Origin.Count() != int64(i) {
+				t.Errorf("request %d: Cache-Status %q, origin %d", i, cs, r.Origin.Count())
 			}
 		}
 	})
 	t.Run("hosts that are not configured can be refused", func(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {}, func(c *Config) { c.OtherHosts = RefuseHost })
-		res := r.do2(func(req *http.Request) { req.Host = "other.example" })
-		if res.status != http.StatusMisdirectedRequest || r.origin.count() != 0 {
-			t.Errorf("got %d, origin %d; want 421 and 0", res.status, r.origin.count())
+		res := r.DoWith(http.MethodGet, "/", func(req *http.Request) { req.Host = "other.example" })
+		if res.Status != http.StatusMisdirectedRequest || r.Origin.Count() != 0 {
+			t.Errorf("got %d, origin %d; want 421 and 0", res.Status, r.Origin.Count())
 		}
 	})
 }

@@ -27,16 +27,16 @@ func TestProxy_H2CUpgradeIsDropped(t *testing.T) {
 				w.Header().Set("Cache-Control", "no-store")
 				w.Write([]byte("plain"))
 			}, nil)
-			got := r.get("/h", tt.hdr...)
-			seen := r.origin.lastRequest().Header
+			got := r.Get("/h", tt.hdr...)
+			seen := r.Origin.LastRequest().Header
 			if up := seen.Get("Upgrade"); !strings.EqualFold(up, tt.wantUpgrade) {
 				t.Errorf("origin saw Upgrade %q, want %q", up, tt.wantUpgrade)
 			}
 			if tt.wantUpgrade == "" && seen.Get("Http2-Settings") != "" {
 				t.Errorf("origin saw HTTP2-Settings %q, want none", seen.Get("Http2-Settings"))
 			}
-			if got.status != http.StatusOK || got.body != "plain" {
-				t.Errorf("got %d %q, want 200 plain", got.status, got.body)
+			if got.Status != http.StatusOK || got.Body != "plain" {
+				t.Errorf("got %d %q, want 200 plain", got.Status, got.Body)
 			}
 		})
 	}
