@@ -18,19 +18,19 @@ import (
 // Either entries (small, purgeable) or n+gen (large, generated on demand,
 // so 2,000,000 keys cost no memory) holds the data.
 type fakeSource struct {
-	mu      sync.Mutex
-	entries []admin.Entry
-	n       int
-	gen     func(i int) admin.Entry
-	details map[string]admin.EntryDetail // by key NUL variant
-	tokens  map[string]admin.Token       // Decode answers by raw token
-	stats   admin.Stats
+	mu       sync.Mutex
+	entries  []admin.Entry
+	n        int
+	gen      func(i int) admin.Entry
+	details  map[string]admin.EntryDetail // by key NUL variant
+	tokens   map[string]admin.Token       // Decode answers by raw token
+	stats    admin.Stats
 	statsErr error
 	readOnly bool
-	budget  int // records one List call examines; 0: no budget
-	purges  []admin.PurgeRequest
-	lists   []admin.ListQuery
-	nextID  int
+	budget   int // records one List call examines; 0: no budget
+	purges   []admin.PurgeRequest
+	lists    []admin.ListQuery
+	nextID   int
 }
 
 func (f *fakeSource) size() int {

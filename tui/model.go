@@ -157,16 +157,16 @@ type conn struct {
 
 // listState is the entry list: filter, resident window, cursor, marks.
 type listState struct {
-	f        filter
-	win      window
-	cur, top int
-	marks    map[string]struct{} // marked keys (a purge takes all variants)
-	total    int64               // approximate records in the store
-	scanned  int64               // records the server examined for this load
-	loaded   bool                // a first reply came for this filter
-	resetting bool               // a reset load (first/last/filter) is pending
-	err      error
-	saved    *listSnapshot // the unfiltered list to come back to on esc
+	f         filter
+	win       window
+	cur, top  int
+	marks     map[string]struct{} // marked keys (a purge takes all variants)
+	total     int64               // approximate records in the store
+	scanned   int64               // records the server examined for this load
+	loaded    bool                // a first reply came for this filter
+	resetting bool                // a reset load (first/last/filter) is pending
+	err       error
+	saved     *listSnapshot // the unfiltered list to come back to on esc
 }
 
 type listSnapshot struct {

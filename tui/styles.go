@@ -9,23 +9,25 @@ import "github.com/charmbracelet/lipgloss"
 type styles struct {
 	r *lipgloss.Renderer
 
-	Title, Dim, Bold                      lipgloss.Style
-	Good, Warn, Bad, Accent               lipgloss.Style
-	Header, HeaderDim, Disconnected, Mode lipgloss.Style
-	ColHead, Row, Cursor, Marked          lipgloss.Style
-	Tab, TabActive                        lipgloss.Style
-	Status, StatusErr, Prompt             lipgloss.Style
+	Title, Dim, Bold                       lipgloss.Style
+	Good, Warn, Bad, Accent                lipgloss.Style
+	Header, HeaderDim, Disconnected, Mode  lipgloss.Style
+	ColHead, Row, Cursor, Marked           lipgloss.Style
+	Tab, TabActive                         lipgloss.Style
+	Status, StatusErr, Prompt              lipgloss.Style
 	Dialog, Button, ButtonFocus, ButtonOff lipgloss.Style
-	Match, MatchCur                       lipgloss.Style
-	HelpKey, HelpDesc, HelpOff            lipgloss.Style
-	Label                                 lipgloss.Style
+	Match, MatchCur                        lipgloss.Style
+	HelpKey, HelpDesc, HelpOff             lipgloss.Style
+	Label                                  lipgloss.Style
 }
 
 func defaultStyles(r *lipgloss.Renderer) styles {
 	if r == nil {
 		r = lipgloss.DefaultRenderer()
 	}
-	c := func(light, dark string) lipgloss.AdaptiveColor { return lipgloss.AdaptiveColor{Light: light, Dark: dark} }
+	c := func(light, dark string) lipgloss.AdaptiveColor {
+		return lipgloss.AdaptiveColor{Light: light, Dark: dark}
+	}
 	var (
 		fg     = c("#1a1a1a", "#dddddd")
 		dim    = c("#8a8a8a", "#6c6c6c")

@@ -98,7 +98,7 @@ func (w *window) dropHead() int {
 
 func (w *window) dropTail() int {
 	n := len(w.pages[len(w.pages)-1].items)
-	w.pages = w.pages[:len(w.pages)-1 : len(w.pages)-1]
+	w.pages = w.pages[: len(w.pages)-1 : len(w.pages)-1]
 	w.size -= n
 	return n
 }
