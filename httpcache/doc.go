@@ -30,7 +30,9 @@
 // # Cache-Status
 //
 // Every response carries a Cache-Status member for "firstrender"
-// (RFC 9211): "hit" when served from the store without contacting the
+// (RFC 9211), appended after the members of caches the response passed
+// before (RFC 9211 §2 lists them in the order they handled it, so the
+// cache nearest the client comes last): "hit" when served from the store without contacting the
 // origin; otherwise fwd=uri-miss (nothing stored for the URL), vary-miss
 // (nothing for this variant), miss (stored but unusable: detail=disabled
 // or not-after), stale (revalidated), request (the request's
@@ -53,4 +55,24 @@
 // detail=pending-size (the length is still open); the outcome shows on
 // later requests, in the log and in metrics. The client always gets the
 // origin's body unchanged.
+//
+// # Outcome
+//
+// What the proxy did with a request is one [Result] (hit, stale,
+// collapsed, miss, revalidated, pass, error), the label of its request
+// metrics. A caller that needs it per request (an access log) serves the
+// request with the context of [WithOutcome] and reads the [Outcome]
+// (result, detail, key, stored) once ServeHTTP returned, instead of
+// parsing Cache-Status.
+//
+// # Layout
+//
+// The request path is in files named by step: serve.go (classify; the
+// GET/HEAD loop), lookup.go, hit.go (answer from a stored entry),
+// collapse.go, origin.go (forward and the ReverseProxy hooks: the one way
+// to the origin, for clients and background revalidations alike),
+// revalidate.go, fill.go (the store decision, the MaxBuffered reservation,
+// the store write), tee.go, invalidate.go, status.go. Hop-by-hop and
+// forwarding rules are in the leaf package httpcache/hop; test rigs in
+// httpcachetest.
 package httpcache
