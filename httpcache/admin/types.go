@@ -42,6 +42,12 @@ type Entry struct {
 	// Corrupt is true when the record failed its checksum; only Key, Variant
 	// and Size are then meaningful. Purge it.
 	Corrupt bool `json:"corrupt,omitempty"`
+	// KeyBase64 and VariantBase64 carry the exact bytes (standard base64)
+	// of a key or variant that is not valid UTF-8, which a JSON string
+	// cannot hold (Key and Variant then show U+FFFD in place of the bad
+	// bytes). Empty when Key / Variant are exact.
+	KeyBase64     string `json:"key_base64,omitempty"`
+	VariantBase64 string `json:"variant_base64,omitempty"`
 }
 
 // StatusClass filter values for ListQuery.Status: "2xx", "3xx", "4xx", "5xx".
@@ -123,6 +129,9 @@ type Token struct {
 	Elixir string          `json:"elixir,omitempty"`
 	JSON   json.RawMessage `json:"json,omitempty"`
 	Error  string          `json:"error,omitempty"` // why it could not be decoded
+	// Offset is the token's byte offset in the (decoded) body; 0 for a
+	// posted token.
+	Offset int `json:"offset"`
 }
 
 // EntryDetail is GET entry: one variant with everything stored about it.
@@ -132,13 +141,17 @@ type EntryDetail struct {
 	Headers  map[string][]string `json:"headers"`  // stored response headers
 	// Body is the stored body as text when it is valid UTF-8, else base64
 	// (BodyBase64 true); capped at MaxBody bytes with Truncated set.
-	Body       string    `json:"body"`
-	BodyBase64 bool      `json:"body_base64,omitempty"`
-	Decoded    string    `json:"decoded,omitempty"` // the Content-Encoding removed ("gzip"), when asked
-	Truncated  bool      `json:"truncated,omitempty"`
-	Findings   []Finding `json:"findings,omitempty"` // shadows Entry.Findings' kinds with details
-	Expiry     Expiry    `json:"expiry"`
-	Tokens     []Token   `json:"tokens,omitempty"`
+	Body       string `json:"body"`
+	BodyBase64 bool   `json:"body_base64,omitempty"`
+	Decoded    string `json:"decoded,omitempty"` // the Content-Encoding removed ("gzip"), when asked
+	Truncated  bool   `json:"truncated,omitempty"`
+	// DecodeError says why the body's Content-Encoding could not be
+	// removed (br, zstd, damaged data); Body is then the stored bytes and
+	// Tokens is empty.
+	DecodeError string    `json:"decode_error,omitempty"`
+	Findings    []Finding `json:"findings,omitempty"` // shadows Entry.Findings' kinds with details
+	Expiry      Expiry    `json:"expiry"`
+	Tokens      []Token   `json:"tokens,omitempty"`
 	// Annotations are the raw annotations (namespace in docs/annotations.md).
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
