@@ -76,7 +76,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, ex *exchange,
 	w.WriteHeader(status)
 	if len(body) > 0 {
 		n, _ := w.Write(body)
-		if p.met != nil {
+		if p.met != nil && !ex.background {
 			p.met.bytes.Add(float64(n))
 		}
 	}
