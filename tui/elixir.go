@@ -29,7 +29,7 @@ func (n *enode) container() bool { return n.open != "" }
 // (printed without its closer), strings and #Name<...> are opaque.
 func parseElixir(s string) []*enode {
 	p := elixirParser{s: s}
-	elems := p.seq("")
+	elems, _ := p.seq("")
 	// The top level holds one term; if there were top-level commas, keep
 	// them as text between the elements.
 	var out []*enode
@@ -49,8 +49,7 @@ type elixirParser struct {
 
 // seq reads elements up to closer (not consumed by seq's caller; seq
 // consumes it) or the end of input.
-func (p *elixirParser) seq(closer string) [][]*enode {
-	var elems [][]*enode
+func (p *elixirParser) seq(closer string) (elems [][]*enode, closed bool) {
 	var cur []*enode
 	var text strings.Builder
 	flush := func() {
@@ -71,7 +70,7 @@ func (p *elixirParser) seq(closer string) [][]*enode {
 			if text.Len() > 0 || len(cur) > 0 || len(elems) > 0 {
 				endElem()
 			}
-			return elems
+			return elems, true
 		}
 		c := p.s[p.i]
 		switch {
@@ -98,8 +97,9 @@ func (p *elixirParser) seq(closer string) [][]*enode {
 				flush()
 				p.i += len(op)
 				n := &enode{open: op, close: closerOf(op)}
-				n.elems = p.seq(n.close)
-				if !strings.HasSuffix(p.s[:p.i], n.close) {
+				var closed bool
+				n.elems, closed = p.seq(n.close)
+				if !closed {
 					n.close = "" // input ended inside the container
 				}
 				cur = append(cur, n)
@@ -109,10 +109,10 @@ func (p *elixirParser) seq(closer string) [][]*enode {
 			p.i++
 		}
 	}
-	if text.Len() > 0 || len(cur) > 0 {
-		endElem()
+	if text.Len() > 0 || len(cur) > 0 || len(elems) > 0 {
+		endElem() // also the empty element after a trailing comma
 	}
-	return elems
+	return elems, false
 }
 
 // openerAt returns the container opener at the start of s: "%{", "%Name{",
