@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -46,6 +47,13 @@ type Config struct {
 	AdminListen string
 	// NoAdmin disables the admin listener (no /metrics).
 	NoAdmin bool
+	// PublicListener and AdminListener, when non-nil, are served instead
+	// of binding Listen and AdminListen: listeners handed over by a
+	// supervisor (systemd socket activation, see [SystemdListeners]), so
+	// a restart never closes the port. Listen and AdminListen then only
+	// name them in logs and errors. The Server owns them: Run's shutdown
+	// (or Close) closes them. AdminListener with NoAdmin is refused.
+	PublicListener, AdminListener net.Listener
 
 	// Upstream is the origin's base URL (http or https). Nil starts the
 	// built-in demo origin (package httpcache/demo) on a loopback port.
@@ -84,8 +92,9 @@ type Config struct {
 	// Cache configures the caching proxy (httpcache.Config). Hosts nil
 	// means "localhost", "127.0.0.1", "[::1]" and the PublicURL host (not
 	// httpcache's default, the Upstream host: the server caches the names
-	// it serves). BypassPrefixes nil means the socket paths plus
-	// httpcache.LongpollPath. MaxObjectSize zero takes Store.MaxObjectSize
+	// it serves). BypassPrefixes nil means the socket paths plus each
+	// one's Phoenix long-poll path (/live/websocket → /live/longpoll,
+	// always including httpcache.LongpollPath). MaxObjectSize zero takes Store.MaxObjectSize
 	// when that is set.
 	Cache httpcache.Config
 	// LiveView configures the first-render lint (liveview.Config) the
@@ -123,6 +132,9 @@ func (c *Config) check() error {
 	if !c.NoAdmin && c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		errs = append(errs, fmt.Errorf("AdminListen %q equals Listen: admin endpoints must not be on the public listener", c.AdminListen))
 	}
+	if c.NoAdmin && c.AdminListener != nil {
+		errs = append(errs, errors.New("AdminListener is given but NoAdmin is set"))
+	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("ShutdownTimeout %v is negative", c.ShutdownTimeout))
 	}
@@ -158,7 +170,7 @@ func (c *Config) setDefaults() {
 		c.Sockets.Paths = []string{livesocket.DefaultPath}
 	}
 	if c.Cache.BypassPrefixes == nil {
-		c.Cache.BypassPrefixes = append(append([]string{}, c.Sockets.Paths...), httpcache.LongpollPath)
+		c.Cache.BypassPrefixes = bypassPrefixes(c.Sockets.Paths)
 	}
 	c.Cache.TrustForwarded = c.Cache.TrustForwarded || c.TrustForwarded
 	c.Sockets.TrustForwarded = c.Sockets.TrustForwarded || c.TrustForwarded
@@ -189,3 +201,69 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + " " + e.Value + ": " + e.Err.Error() }
 func (e *FieldError) Unwrap() error { return e.Err }
+
+// bypassPrefixes are the socket paths and their Phoenix long-poll
+// siblings: a socket mounted at "/live" serves "/live/websocket" and
+// "/live/longpoll", neither of which may be cached.
+func bypassPrefixes(paths []string) []string {
+	out := append([]string{}, paths...)
+	seen := map[string]bool{}
+	for _, p := range paths {
+		seen[p] = true
+	}
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, p := range paths {
+		if base, ok := strings.CutSuffix(p, "/websocket"); ok {
+			add(base + "/longpoll")
+		}
+	}
+	add(httpcache.LongpollPath)
+	return out
+}
+
+// Check validates cfg the way [New] does, without binding, opening or
+// starting anything: the server's own combinations, the LiveView lint and
+// Origin policies, the listen addresses' form and the database path (its
+// directory exists and is writable; an existing file is a writable
+// regular file). It is what `firstrender --check-config` runs. The store
+// file's lock and content are not examined (a running server holds the
+// lock), nor is the upstream contacted.
+func Check(cfg Config) error {
+	cfg.setDefaults()
+	var errs []error
+	if err := cfg.check(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.PublicListener == nil {
+		if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+			errs = append(errs, &FieldError{"Listen", cfg.Listen, err})
+		}
+	}
+	if !cfg.NoAdmin && cfg.AdminListener == nil {
+		if _, _, err := net.SplitHostPort(cfg.AdminListen); err != nil {
+			errs = append(errs, &FieldError{"AdminListen", cfg.AdminListen, err})
+		}
+	}
+	if err := checkDBPath(cfg.DB); err != nil {
+		errs = append(errs, &FieldError{"DB", cfg.DB, err})
+	}
+	if _, err := liveview.New(cfg.LiveView); err != nil {
+		errs = append(errs, err)
+	}
+	oc := cfg.Origins
+	if oc.PublicURL == "" {
+		oc.PublicURL = "http://localhost"
+		if cfg.PublicURL != nil {
+			oc.PublicURL = cfg.PublicURL.String()
+		}
+	}
+	if _, err := livesocket.NewOriginPolicy(oc); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -2,16 +2,22 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,6 +26,11 @@ import (
 // newRegistry returns a fresh Prometheus registry with the Go runtime and
 // process collectors. The store, proxy and broker register on it; it is
 // served only on the admin listener.
+//
+// The server adds no request series of its own: firstrender_requests_total
+// and its siblings are the proxy's (counted where the cache decision is
+// taken), and brokered sockets are the broker's firstrender_livesocket_*
+// series. docs/operations.md has the one table of every series.
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -29,9 +40,10 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// adminMux is the admin listener's mux: /metrics and a liveness probe.
-// Nothing here is ever mounted on the public listener.
-func adminMux(reg *prometheus.Registry, logger *slog.Logger) *http.ServeMux {
+// adminMux is the admin listener's mux: /metrics, the liveness probe
+// /healthz and the readiness probe /readyz. Nothing here is ever mounted
+// on the public listener.
+func adminMux(reg *prometheus.Registry, logger *slog.Logger, rd *readiness) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
@@ -40,90 +52,238 @@ func adminMux(reg *prometheus.Registry, logger *slog.Logger) *http.ServeMux {
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
 		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		lines, ok := rd.check(r.Context())
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		for _, l := range lines {
+			io.WriteString(w, l+"\n")
+		}
 	})
 	return mux
 }
 
-// serverMetrics are the edge's own figures: every request the public
-// listener answered, by the proxy's result.
-type serverMetrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	bytes    *prometheus.CounterVec
+// Readiness tuning: how long a successful origin contact counts as
+// "recent", and how long one probe may take.
+const (
+	originFresh   = 10 * time.Second
+	probeTimeout  = time.Second
+	readyzProbeID = "firstrender:readyz-probe"
+)
+
+// readiness answers /readyz: the store is open and its writer answers,
+// the origin was reached within originFresh (else it is dialled now),
+// and the server is not shutting down. It is safe for concurrent use.
+type readiness struct {
+	store    *store.Store // set once New has opened it
+	origin   *url.URL
+	stopping atomic.Bool
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error) // nil: net.Dialer
+	now      func() time.Time                                                  // nil: time.Now
+
+	mu     sync.Mutex // serializes origin probes
+	lastOK time.Time
 }
 
-func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
-	m := &serverMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "firstrender_server_requests_total",
-			Help: "Requests answered on the public listener, by status class and the proxy's result (hit, miss, stale, pass, ...; none when the proxy did not answer, e.g. a brokered socket).",
-		}, []string{"code", "cache"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "firstrender_server_request_duration_seconds",
-			Help:    "Time from request to last byte written on the public listener, by the proxy's result.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"cache"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "firstrender_server_response_bytes_total",
-			Help: "Response body bytes written on the public listener, by the proxy's result.",
-		}, []string{"cache"}),
+// check returns one "name: ok|failing: why" line per check and whether
+// all passed.
+func (rd *readiness) check(ctx context.Context) ([]string, bool) {
+	ok := true
+	var lines []string
+	say := func(name string, err error, okText string) {
+		if err != nil {
+			ok = false
+			lines = append(lines, name+": failing: "+err.Error())
+			return
+		}
+		lines = append(lines, name+": ok"+okText)
 	}
-	reg.MustRegister(m.requests, m.duration, m.bytes)
-	return m
+	if rd.stopping.Load() {
+		say("server", errors.New("shutting down"), "")
+	} else {
+		say("server", nil, "")
+	}
+	say("store", rd.checkStore(ctx), "")
+	since, err := rd.checkOrigin(ctx)
+	say("origin", err, fmt.Sprintf(" (reached %s ago)", since.Round(time.Millisecond)))
+	return lines, ok
 }
 
-// resultNone labels a request no handler recorded an outcome for.
-const resultNone = "none"
+// checkStore sends a no-op write (deleting a key that never exists)
+// through the store's writer: it fails when the store is closed or the
+// writer does not answer within probeTimeout.
+func (rd *readiness) checkStore(ctx context.Context) error {
+	if rd.store == nil {
+		return errors.New("not open")
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	err := rd.store.Delete(ctx, readyzProbeID, "")
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("the store's writer did not answer within %v", probeTimeout)
+	}
+	return err
+}
 
-// accessLog wraps h: one log line and one metrics update per request, with
-// method, path, status, the proxy's own result and detail (an
-// httpcache.Outcome carried by the request's context), duration and
-// bytes. A hijacked connection (a brokered WebSocket) is logged when the
-// handler returns, i.e. when the socket closes, with status 101.
+// checkOrigin reports how long ago the origin was last reached; when
+// that is more than originFresh ago it opens a TCP connection to it now.
+func (rd *readiness) checkOrigin(ctx context.Context) (time.Duration, error) {
+	now := time.Now
+	if rd.now != nil {
+		now = rd.now
+	}
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if !rd.lastOK.IsZero() && now().Sub(rd.lastOK) < originFresh {
+		return now().Sub(rd.lastOK), nil
+	}
+	if rd.origin == nil {
+		return 0, errors.New("no upstream")
+	}
+	addr := rd.origin.Host
+	if rd.origin.Port() == "" {
+		addr = net.JoinHostPort(rd.origin.Hostname(), portOf(rd.origin))
+	}
+	dial := rd.dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	c, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return 0, fmt.Errorf("%s unreachable: %w", addr, err)
+	}
+	c.Close()
+	rd.lastOK = now()
+	return 0, nil
+}
+
+// accessLog wraps h: one log line per request, and for a WebSocket one
+// when it opens and one when it closes. Fields (docs/operations.md):
+// client (the peer, or with trustForwarded the last X-Forwarded-For
+// entry, the one the trusted load balancer added), method, host, path
+// (a _csrf_token query value redacted), status, cache, detail, stored,
+// key (the proxy's own Outcome, carried by the request's context),
+// cache_status, bytes, duration_ms, user_agent, remote (the peer). A
+// request cut off before its response was complete says so: status 0
+// when nothing was sent, aborted=true, and bytes as written.
 //
 // Every handler is counted in inflight, hijacked ones included, which
 // http.Server.Shutdown does not wait for: Run waits on it so no request or
 // socket is still being served (or unlogged) when it returns.
-func accessLog(h http.Handler, logger *slog.Logger, m *serverMetrics, inflight *sync.WaitGroup) http.Handler {
+func accessLog(h http.Handler, logger *slog.Logger, trustForwarded bool, inflight *sync.WaitGroup) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inflight.Add(1)
 		defer inflight.Done()
 		start := time.Now()
 		ctx, out := httpcache.WithOutcome(r.Context())
 		r = r.WithContext(ctx)
+		common := []slog.Attr{
+			slog.String("client", clientAddr(r, trustForwarded)),
+			slog.String("method", r.Method),
+			slog.String("host", r.Host),
+			slog.String("path", redactQuery(r.URL)),
+		}
 		sw := &statusWriter{ResponseWriter: w}
+		sw.onHijack = func() {
+			logger.LogAttrs(ctx, slog.LevelInfo, "websocket open", append(common,
+				slog.String("user_agent", r.UserAgent()),
+				slog.String("origin", r.Header.Get("Origin")),
+				slog.String("remote", r.RemoteAddr))...)
+		}
 		defer func() {
-			status := sw.status
-			if sw.hijacked {
-				status = http.StatusSwitchingProtocols
-			} else if status == 0 {
+			d := time.Since(start)
+			status, aborted := sw.status, sw.writeErr != nil
+			msg := "request"
+			switch {
+			case sw.hijacked:
+				status, msg = http.StatusSwitchingProtocols, "websocket closed"
+			case status == 0 && ctx.Err() != nil:
+				aborted = true // the client or the shutdown cut it: nothing sent
+			case status == 0:
 				status = http.StatusOK // nothing written: net/http sends 200
+			}
+			if !sw.hijacked && !aborted && r.Method != http.MethodHead && status != http.StatusNotModified && status >= 200 {
+				if cl, err := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64); err == nil && sw.bytes < cl {
+					aborted = true // announced more than was written
+				}
 			}
 			result := string(out.Result)
 			if result == "" {
 				result = resultNone
 			}
-			d := time.Since(start)
-			m.requests.WithLabelValues(strconv.Itoa(status/100)+"xx", result).Inc()
-			m.duration.WithLabelValues(result).Observe(d.Seconds())
-			m.bytes.WithLabelValues(result).Add(float64(sw.bytes))
-			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("method", r.Method),
-				slog.String("host", r.Host),
-				slog.String("path", r.URL.RequestURI()),
+			attrs := append(common,
 				slog.Int("status", status),
 				slog.String("cache", result),
 				slog.String("detail", out.Detail),
 				slog.Bool("stored", out.Stored),
+				slog.String("key", out.Key),
 				slog.String("cache_status", w.Header().Get("Cache-Status")),
-				slog.Duration("dur", d),
 				slog.Int64("bytes", sw.bytes),
+				slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+				slog.String("user_agent", r.UserAgent()),
 				slog.String("remote", r.RemoteAddr),
 			)
+			if aborted {
+				attrs = append(attrs, slog.Bool("aborted", true))
+			}
+			logger.LogAttrs(ctx, slog.LevelInfo, msg, attrs...)
 		}()
 		h.ServeHTTP(sw, r)
 	})
+}
+
+// resultNone is the access log's cache= when no handler recorded an
+// outcome (a brokered socket, a socket refusal).
+const resultNone = "none"
+
+// clientAddr is the client's IP: the peer's, or with trust the last
+// X-Forwarded-For entry (the address the trusted proxy in front saw; the
+// earlier ones are whatever the client claimed).
+func clientAddr(r *http.Request, trust bool) string {
+	if trust {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			all := strings.Join(xff, ",")
+			if i := strings.LastIndexByte(all, ','); i >= 0 {
+				all = all[i+1:]
+			}
+			if c := strings.TrimSpace(all); c != "" {
+				return c
+			}
+		}
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// redactQuery is the request target with the value of every _csrf_token
+// parameter (Phoenix sends one on the live socket's URL) replaced, so
+// the access log holds no token a reader could replay.
+func redactQuery(u *url.URL) string {
+	if !strings.Contains(u.RawQuery, "_csrf_token") {
+		return u.RequestURI()
+	}
+	parts := strings.Split(u.RawQuery, "&")
+	for i, p := range parts {
+		if k, _, ok := strings.Cut(p, "="); ok && k == "_csrf_token" {
+			parts[i] = k + "=REDACTED"
+		}
+	}
+	c := *u
+	c.RawQuery = strings.Join(parts, "&")
+	return c.RequestURI()
 }
 
 // statusWriter records the status and body size. It keeps Flush and Hijack
@@ -133,7 +293,9 @@ type statusWriter struct {
 	http.ResponseWriter
 	status   int
 	bytes    int64
+	writeErr error
 	hijacked bool
+	onHijack func()
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -149,6 +311,9 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
+	if err != nil && w.writeErr == nil {
+		w.writeErr = err
+	}
 	return n, err
 }
 
@@ -166,6 +331,9 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := hj.Hijack()
 	if err == nil {
 		w.hijacked = true
+		if w.onHijack != nil {
+			w.onHijack()
+		}
 	}
 	return c, rw, err
 }

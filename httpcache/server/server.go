@@ -16,11 +16,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,7 +42,6 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	reg    *prometheus.Registry
-	sm     *serverMetrics
 	ready  chan struct{}
 	runMu  sync.Mutex
 	ran    bool
@@ -55,6 +56,9 @@ type Server struct {
 	store  *store.Store
 	proxy  *httpcache.Proxy
 	broker *livesocket.Broker
+	lint   *liveview.Linter
+
+	readiness *readiness
 }
 
 // New validates cfg, binds the listeners (a taken address fails here,
@@ -67,22 +71,25 @@ func New(cfg Config) (_ *Server, err error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, reg: newRegistry(), ready: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: newRegistry(), ready: make(chan struct{}), readiness: &readiness{}}
 	defer func() {
 		if err != nil {
 			s.release()
 		}
 	}()
-	s.sm = newServerMetrics(s.reg)
 
-	if s.publicLn, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return nil, &FieldError{"Listen", cfg.Listen, err}
+	if s.publicLn = cfg.PublicListener; s.publicLn == nil {
+		if s.publicLn, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, &FieldError{"Listen", cfg.Listen, err}
+		}
 	}
 	if !cfg.NoAdmin {
-		if s.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
-			return nil, &FieldError{"AdminListen", cfg.AdminListen, err}
+		if s.adminLn = cfg.AdminListener; s.adminLn == nil {
+			if s.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+				return nil, &FieldError{"AdminListen", cfg.AdminListen, err}
+			}
 		}
-		s.adminMux = adminMux(s.reg, s.log)
+		s.adminMux = adminMux(s.reg, s.log, s.readiness)
 	}
 
 	s.upstream = cfg.Upstream
@@ -111,6 +118,7 @@ func New(cfg Config) (_ *Server, err error) {
 	if err := s.build(); err != nil {
 		return nil, err
 	}
+	s.readiness.store, s.readiness.origin = s.store, s.upstream
 	return s, nil
 }
 
@@ -120,14 +128,23 @@ func (s *Server) openStore() error {
 	if opts.Logger == nil {
 		opts.Logger = s.log.With("component", "store")
 	}
+	if err := checkDBPath(cfg.DB); err != nil {
+		return &FieldError{"DB", cfg.DB, err}
+	}
 	st, err := store.Open(cfg.DB, opts)
 	switch {
 	case errors.Is(err, store.ErrLocked):
-		return &FieldError{"DB", cfg.DB, fmt.Errorf("the database is locked by another process (is another firstrender running on it?): %w", err)}
+		wait := opts.Timeout
+		if wait == 0 {
+			wait = time.Second // store's default
+		}
+		return &FieldError{"DB", cfg.DB, &LockError{Wait: wait, Err: err}}
 	case errors.Is(err, store.ErrCorrupt):
 		return &FieldError{"DB", cfg.DB, fmt.Errorf("not a firstrender database or damaged (move it aside to start empty): %w", err)}
 	case errors.Is(err, store.ErrVersion):
 		return &FieldError{"DB", cfg.DB, fmt.Errorf("written by a newer firstrender: %w", err)}
+	case errors.Is(err, fs.ErrPermission):
+		return &FieldError{"DB", cfg.DB, errors.New("permission denied: the file (or its directory) is not writable by this user")}
 	case err != nil:
 		return &FieldError{"DB", cfg.DB, err}
 	}
@@ -144,6 +161,7 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
+	s.lint = lint
 
 	hc := cfg.Cache
 	hc.Upstream, hc.Store, hc.Inspector, hc.Registerer = s.upstream, s.store, lint, s.reg
@@ -187,7 +205,41 @@ func (s *Server) build() error {
 		origins = "any (check_origin false)"
 	}
 	s.log.Info("live sockets", "paths", sc.Paths, "check_origin", origins, "allow_no_origin", oc.AllowMissing, "max_sockets", sc.MaxSockets)
+	s.logPolicy(hc, origins, oc)
 	return nil
+}
+
+// logPolicy writes the one start-up line an operator reads to know what
+// will be cached and what is refused: the cached hosts and what happens
+// to others, the Set-Cookie rule, every lint kind's action, the socket
+// Origin allow-list and whether token signatures are verified.
+func (s *Server) logPolicy(hc httpcache.Config, origins string, oc livesocket.OriginConfig) {
+	other := "pass"
+	if hc.OtherHosts == httpcache.RefuseHost {
+		other = "refuse"
+	}
+	setCookie := "refuse"
+	if len(hc.StripSetCookie) > 0 {
+		setCookie = "strip on " + strings.Join(hc.StripSetCookie, ",")
+	}
+	lint := make([]string, 0, len(liveview.Kinds))
+	for _, k := range liveview.Kinds {
+		lint = append(lint, string(k)+"="+s.lint.Policy(k).String())
+	}
+	sig := "not verified (no secret_key_base given)"
+	if s.cfg.LiveView.Signer != nil {
+		sig = "verified"
+	}
+	s.log.Info("cache policy",
+		"hosts", strings.Join(hc.Hosts, ","),
+		"other_hosts", other,
+		"set_cookie", setCookie,
+		"ignore_params", strings.Join(hc.IgnoreParams, ","),
+		"lint", strings.Join(lint, " "),
+		"check_origin", origins,
+		"allow_no_origin", oc.AllowMissing,
+		"token_signatures", sig,
+	)
 }
 
 // defaultHosts are the loopback names plus the public URL's host, so the
@@ -326,7 +378,7 @@ func (s *Server) Run(ctx context.Context) error {
 	cfg, log := s.cfg, s.log
 	var inflight sync.WaitGroup
 	public := &http.Server{
-		Handler:           accessLog(s.broker.Wrap(s.proxy), log.With("component", "access"), s.sm, &inflight),
+		Handler:           accessLog(s.broker.Wrap(s.proxy), log.With("component", "access"), cfg.TrustForwarded, &inflight),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -347,7 +399,7 @@ func (s *Server) Run(ctx context.Context) error {
 	log.Info("listening", "listener", "public", "addr", s.publicLn.Addr().String(), "public_url", s.publicURL.String(), "upstream", s.upstream.String(), "db", cfg.DB)
 	if s.adminLn != nil {
 		a := s.adminLn.Addr()
-		log.Info("listening", "listener", "admin", "addr", a.String(), "metrics", "http://"+a.String()+"/metrics")
+		log.Info("listening", "listener", "admin", "addr", a.String(), "metrics", "http://"+a.String()+"/metrics", "healthz", "http://"+a.String()+"/healthz", "readyz", "http://"+a.String()+"/readyz")
 		if ip, ok := a.(*net.TCPAddr); ok && !ip.IP.IsLoopback() {
 			log.Warn("the admin listener is not on loopback: anyone who can reach it reads /metrics", "addr", a.String())
 		}
@@ -355,6 +407,10 @@ func (s *Server) Run(ctx context.Context) error {
 		log.Warn("admin listener disabled: no /metrics")
 	}
 	if s.demo != nil {
+		if ip, ok := s.publicLn.Addr().(*net.TCPAddr); ok && !ip.IP.IsLoopback() {
+			log.Warn("the built-in demo origin is served on a non-loopback public address: anyone who can reach it gets the demo, not your application; give --upstream (FIRSTRENDER_UPSTREAM) or listen on 127.0.0.1",
+				"listener", "demo", "addr", s.publicLn.Addr().String())
+		}
 		u := s.publicURL.String()
 		log.Info("demo ready: "+u+"/ is cached (curl it twice: Cache-Status miss, then hit); "+u+"/account is per-user and refused (Cache-Status detail= says why)",
 			"listener", "demo")
@@ -364,8 +420,10 @@ func (s *Server) Run(ctx context.Context) error {
 	var serveFailure error
 	select {
 	case <-ctx.Done():
+		s.readiness.stopping.Store(true)
 		log.Info("shutting down", "reason", context.Cause(ctx).Error(), "timeout", cfg.ShutdownTimeout.String())
 	case serveFailure = <-errc:
+		s.readiness.stopping.Store(true)
 		log.Error("listener failed; shutting down", "err", serveFailure)
 	}
 

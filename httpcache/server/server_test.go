@@ -225,7 +225,6 @@ func TestServer_AdminAndPublicListenersAreSeparate(t *testing.T) {
 	}
 	for _, want := range []string{
 		"go_goroutines", "process_open_fds", // runtime and process collectors
-		"firstrender_server_requests_total",                                                                                    // the access log's counter
 		`firstrender_requests_total{cache="miss"}`, "firstrender_origin_requests_total", "firstrender_origin_duration_seconds", // proxy
 		"firstrender_store_entries", "firstrender_store_bytes", "firstrender_store_evictions_total", // store
 		"firstrender_livesocket_", // broker
@@ -336,13 +335,17 @@ func TestServer_LogsBoundAddressesAndAccessLines(t *testing.T) {
 	if access == nil {
 		t.Fatalf("no access log line for /page?a=1; logs:\n%s", s.logs)
 	}
-	for _, k := range []string{"method", "path", "status", "cache", "cache_status", "dur", "bytes", "remote"} {
+	for _, k := range []string{"client", "method", "host", "path", "status", "cache", "detail", "stored", "key", "cache_status", "duration_ms", "bytes", "user_agent", "remote"} {
 		if _, ok := access[k]; !ok {
 			t.Errorf("access log line lacks %q: %v", k, access)
 		}
 	}
-	if access["status"] != float64(200) || access["method"] != "GET" {
-		t.Errorf("access log line = %v, want GET with status 200", access)
+	if access["status"] != float64(200) || access["method"] != "GET" || access["key"] != s.public+"/page?a=1" ||
+		access["bytes"] != float64(len("origin says hello from /page\n")) || access["user_agent"] != "Go-http-client/1.1" || access["client"] != "127.0.0.1" {
+		t.Errorf("access log line = %v, want GET, status 200, key %s/page?a=1, the body's bytes, Go's user agent, client 127.0.0.1", access, s.public)
+	}
+	if _, ok := access["aborted"]; ok {
+		t.Errorf("a complete response logged aborted: %v", access)
 	}
 }
 
@@ -386,14 +389,26 @@ func TestServer_DemoOriginLiveSocket(t *testing.T) {
 	if err := s.wait(t); err != nil {
 		t.Errorf("run returned %v, want nil", err)
 	}
-	var sawUpgrade bool
+	var opened, closed bool
 	for _, l := range s.logs.lines(t) {
-		if l["msg"] == "request" && l["path"] == "/live/websocket?vsn=2.0.0" && l["status"] == float64(101) {
-			sawUpgrade = true
+		if l["path"] != "/live/websocket?vsn=2.0.0" {
+			continue
+		}
+		switch {
+		case l["msg"] == "websocket open" && l["origin"] == s.public:
+			if closed {
+				t.Errorf("websocket open logged after websocket closed")
+			}
+			opened = true
+		case l["msg"] == "websocket closed" && l["status"] == float64(101):
+			if _, ok := l["duration_ms"]; !ok {
+				t.Errorf("websocket closed line lacks duration_ms: %v", l)
+			}
+			closed = true
 		}
 	}
-	if !sawUpgrade {
-		t.Errorf("no access log line with status 101 for the brokered socket; logs:\n%s", s.logs)
+	if !opened || !closed {
+		t.Errorf("brokered socket: logged open %v, closed (status 101) %v; want both; logs:\n%s", opened, closed, s.logs)
 	}
 }
 
@@ -544,8 +559,8 @@ func TestServer_AccessLogCountsTheProxysOwnResult(t *testing.T) {
 		result string
 		want   float64
 	}{{"miss", 1}, {"hit", 1}, {"pass", 1}} {
-		if n := counterValue(t, s.srv, "firstrender_server_requests_total", "cache", tc.result); n != tc.want {
-			t.Errorf(`firstrender_server_requests_total{cache=%q} = %v, want %v`, tc.result, n, tc.want)
+		if n := counterValue(t, s.srv, "firstrender_requests_total", "cache", tc.result); n != tc.want {
+			t.Errorf(`firstrender_requests_total{cache=%q} = %v, want %v`, tc.result, n, tc.want)
 		}
 	}
 }
@@ -705,9 +720,9 @@ func TestNew_FieldErrors(t *testing.T) {
 		{"listen address in use", Config{Upstream: up, Listen: taken.Addr().String(), NoAdmin: true}, "Listen", taken.Addr().String(), "address already in use"},
 		{"admin address in use", Config{Upstream: up, AdminListen: taken.Addr().String()}, "AdminListen", taken.Addr().String(), "address already in use"},
 		{"file that is not a database", Config{Upstream: up, DB: garbage}, "DB", garbage, "not a firstrender database or damaged"},
-		{"directory", Config{Upstream: up, DB: dir}, "DB", dir, "is a directory"},
-		{"missing parent directory", Config{Upstream: up, DB: filepath.Join(dir, "nope", "x.db")}, "DB", filepath.Join(dir, "nope", "x.db"), "no such file or directory"},
-		{"locked by another holder", Config{Upstream: up, DB: held, Store: store.Options{Timeout: 50 * time.Millisecond}}, "DB", held, "locked by another process"},
+		{"directory", Config{Upstream: up, DB: dir}, "DB", dir, "is a directory, not a database file: name a file inside it"},
+		{"missing parent directory", Config{Upstream: up, DB: filepath.Join(dir, "nope", "x.db")}, "DB", filepath.Join(dir, "nope", "x.db"), "directory " + filepath.Join(dir, "nope") + " does not exist: create it or choose another path"},
+		{"locked by another holder", Config{Upstream: up, DB: held, Store: store.Options{Timeout: 50 * time.Millisecond}}, "DB", held, "locked by another process for the whole 50ms wait"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -60,6 +60,7 @@ type def struct {
 	value       Value
 	source      string // "" (default), "flag", "env NAME", "file PATH"
 	secret      *secret
+	aliases     []string // former names (Alias)
 }
 
 // secret is the state of one Secret declaration.
@@ -155,12 +156,30 @@ func (f *FlagSet) Parse(args []string, lookupEnv func(string) (string, bool)) er
 	set := map[string]bool{}
 	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	for _, d := range f.defs {
+		for _, a := range d.aliases {
+			if set[a] && set[d.name] {
+				return fmt.Errorf("--%s and --%s (its former name) both given: give --%s", d.name, a, d.name)
+			}
+			if set[a] {
+				set[d.name] = true
+				f.warns = append(f.warns, fmt.Sprintf("--%s is a former name: use --%s", a, d.name))
+			}
+		}
 		if set[d.name] {
 			d.source = "flag"
 			continue
 		}
 		env := EnvName(d.name)
 		v, ok := lookupEnv(env)
+		for _, a := range d.aliases {
+			if av, aok := lookupEnv(EnvName(a)); aok {
+				if ok {
+					return fmt.Errorf("%s and %s (its former name) both set: set %s", env, EnvName(a), env)
+				}
+				env, v, ok = EnvName(a), av, true
+				f.warns = append(f.warns, fmt.Sprintf("%s is a former name: use %s", env, EnvName(d.name)))
+			}
+		}
 		if !ok {
 			continue
 		}
