@@ -18,7 +18,18 @@ import (
 	"github.com/firstrender/firstrender/httpcache/admin"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+// -update rewrites the golden files. teatest's golden package already
+// defines the flag, so this one is defined only when it is absent.
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite the golden files under testdata/")
+	}
+}
+
+func updating() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
 
 // t0 is the fixed clock's start.
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -196,7 +207,7 @@ func golden(t *testing.T, got string) {
 	t.Helper()
 	name := strings.ReplaceAll(t.Name(), " ", "_")
 	path := filepath.Join("testdata", filepath.FromSlash(name)+".golden")
-	if *update {
+	if updating() {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}

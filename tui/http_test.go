@@ -211,8 +211,10 @@ func (g *genReader) Variants(ctx context.Context, key string) ([]store.Meta, err
 	return nil, nil
 }
 
-func (g *genReader) Stats() store.Stats { return store.Stats{Records: int64(g.n), Bytes: int64(g.n) * 4096} }
-func (g *genReader) Path() string       { return "generated" }
+func (g *genReader) Stats() store.Stats {
+	return store.Stats{Records: int64(g.n), Bytes: int64(g.n) * 4096}
+}
+func (g *genReader) Path() string { return "generated" }
 
 func TestHTTP_BottomOverTwoMillionKeys(t *testing.T) {
 	g := &genReader{n: 2_000_000}
