@@ -8,8 +8,6 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
-
-	"github.com/firstrender/firstrender/httpcache/admin"
 )
 
 func curKey(h *harness) string {
@@ -485,5 +483,3 @@ func TestFlow_UnknownSignatureIsNotValid(t *testing.T) {
 		t.Errorf("signature(verified) = %q", got)
 	}
 }
-
-var _ = admin.Version

@@ -231,13 +231,9 @@ func (m *Model) onList(msg listMsg) tea.Cmd {
 			}
 		case dirPrev:
 			if len(l.win.pages) > 0 {
+				// Nothing before the first resident row: it is row 1.
 				l.win.pages[0].prev = ""
-				l.win.base -= 0
-				if !l.win.baseKnown || l.win.base != 0 {
-					shift := l.win.base
-					l.win.base, l.win.baseKnown, l.win.approx = 0, true, false
-					_ = shift
-				}
+				l.win.base, l.win.baseKnown, l.win.approx = 0, true, false
 			}
 		}
 		return m.ensureWindow()

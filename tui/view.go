@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
@@ -748,5 +747,3 @@ func (m *Model) viewHelp(h int) string {
 	body := strings.Join(rows, "\n\n")
 	return st.Bold.Render(title) + st.Dim.Render("  greyed: off now (why) · esc closes") + "\n\n" + body
 }
-
-var _ key.Binding // key is used by the KeyMap the help draws

@@ -3,8 +3,6 @@ package tui
 import (
 	"errors"
 	"testing"
-
-	"github.com/firstrender/firstrender/httpcache/admin"
 )
 
 var sizes = []struct {
@@ -135,5 +133,3 @@ func openBlog(h *harness, f *fakeSource) {
 		h.t.Fatalf("detail of https://app.test/blog did not open: %+v", h.m.det)
 	}
 }
-
-var _ = admin.Version
