@@ -100,6 +100,12 @@ func (f *fill) decide(resp *http.Response, ex *exchange, respTime time.Time) err
 	job, reason := p.decideStore(ex.in, ex.n.path, ex.key, ex.rq, resp.StatusCode, resp.Header, resp.ContentLength, ex.call.reqTime, respTime)
 	if job == nil {
 		ex.cs.detail = reason
+		p.met.refuse(reason)
+		if ex.result == ResultMiss {
+			// Uncacheable: the hit ratio is hits / (hits + misses) of
+			// what could be cached, so this request counts as a pass.
+			ex.result = ResultPass
+		}
 		p.pass.remember(ex.key, reason, p.now().Add(p.cfg.HitForPassTTL))
 		f.release(nil) // waiters need not wait for the body
 		if ex.mode == modeRevalidate && resp.StatusCode < 500 && !requestOnly(reason) {
@@ -123,6 +129,7 @@ func (f *fill) decide(resp *http.Response, ex *exchange, respTime time.Time) err
 func (f *fill) drop(ex *exchange, reason string) {
 	f.job = nil
 	f.p.unreserve()
+	f.p.met.refuse(reason)
 	ex.cs.stored, ex.cs.hasTTL, ex.cs.detail = false, false, reason
 	f.release(nil)
 }
@@ -283,6 +290,10 @@ func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
 	p, job := f.p, f.job
 	cl := resp.ContentLength
 	t := p.newTeeBody(resp, ex)
+	// The client's bytes are counted by the tee wrapBody puts around the
+	// copy handed on below; counting this read too served every
+	// inspected page's bytes twice in firstrender_served_bytes_total.
+	t.counted = nil
 	body, err := readExactly(t, cl)
 	t.finish(err == nil)
 	p.buffered.Add(-cl)
@@ -306,6 +317,9 @@ func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
 	if v.Refuse != "" {
 		p.refused(job, v.Refuse)
 		f.release(nil)
+		if ex.result == ResultMiss {
+			ex.result = ResultPass // uncacheable, as in decide
+		}
 		ex.cs.stored, ex.cs.hasTTL, ex.cs.detail = false, false, v.Refuse
 		return nil
 	}
@@ -403,9 +417,7 @@ func (p *Proxy) inspect(job *fillJob, body []byte) (res *Response, v Verdict) {
 func (p *Proxy) refused(job *fillJob, reason string) {
 	p.pass.remember(job.key, reason, p.now().Add(p.cfg.HitForPassTTL))
 	p.log.Info("httpcache: inspector refused response", "key", job.key, "reason", reason)
-	if p.met != nil {
-		p.met.refused.Inc()
-	}
+	p.met.refuse(reason)
 }
 
 // newEntry builds the record for a response about to be stored. It is

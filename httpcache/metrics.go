@@ -17,7 +17,8 @@ type metrics struct {
 	bytes         prometheus.Counter // body bytes from the store
 	originBytes   prometheus.Counter // body bytes relayed from the origin
 	servedBytes   *prometheus.CounterVec
-	refused       prometheus.Counter
+	refused       *prometheus.CounterVec // responses not stored, by reason
+	hitForPass    prometheus.Counter
 	aborted       prometheus.Counter
 	invalidations prometheus.Counter
 
@@ -50,9 +51,13 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 			Name: "firstrender_served_bytes_total",
 			Help: "Response body bytes served to clients, by source (cache: from the store; origin: relayed from the origin).",
 		}, []string{"source"}),
-		refused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "firstrender_inspector_refused_total",
-			Help: "Complete responses the Inspector refused to store.",
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "firstrender_refused_total",
+			Help: "Origin responses not stored, by reason: the Cache-Status detail= (private, no-store, set-cookie, status, no-freshness, too-large, max-buffered, ...; an Inspector's, e.g. liveview-csrf-meta).",
+		}, []string{"reason"}),
+		hitForPass: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "firstrender_hit_for_pass_total",
+			Help: "Requests sent straight to the origin (not collapsed) because the key's last response was not storable (hit-for-pass, HitForPassTTL).",
 		}),
 		aborted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "firstrender_store_aborted_total",
@@ -71,7 +76,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 		m.byResult[l] = m.requests.WithLabelValues(string(l))
 		m.durBy[l] = m.duration.WithLabelValues(string(l))
 	}
-	cs := []prometheus.Collector{m.requests, m.duration, m.originReqs, m.originLatency, m.servedBytes, m.refused, m.aborted, m.invalidations,
+	cs := []prometheus.Collector{m.requests, m.duration, m.originReqs, m.originLatency, m.servedBytes, m.refused, m.hitForPass, m.aborted, m.invalidations,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "firstrender_store_entries",
 			Help: "Records in the page store.",
@@ -84,6 +89,10 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 			Name: "firstrender_store_evictions_total",
 			Help: "Records evicted to keep the store under its size bound.",
 		}, func() float64 { return float64(st.Stats().Evictions) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "firstrender_store_expired_total",
+			Help: "Expired records removed from the store (the background sweep, or eviction taking expired records first).",
+		}, func() float64 { return float64(st.Stats().Expired) }),
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -97,6 +106,13 @@ func (m *metrics) observe(result Result, d time.Duration) {
 	if c, ok := m.byResult[result]; ok {
 		c.Inc()
 		m.durBy[result].Observe(d.Seconds())
+	}
+}
+
+// refuse counts a response not stored for reason.
+func (m *metrics) refuse(reason string) {
+	if m != nil {
+		m.refused.WithLabelValues(reason).Inc()
 	}
 }
 

@@ -19,13 +19,20 @@ const (
 	// key (request collapsing).
 	ResultCollapsed Result = "collapsed"
 	// ResultMiss: a cacheable request sent to the origin (nothing usable
-	// stored); the response may or may not be stored (see Outcome.Stored).
+	// stored) whose response was storable; it may still fail to be
+	// stored (see Outcome.Stored: too large for MaxBuffered, an aborted
+	// transfer, or an Inspector that refuses it after the body streamed).
+	// A response found not storable before the request ends makes it a
+	// ResultPass instead, so hits / (hits + misses) is the hit ratio of
+	// what could be cached.
 	ResultMiss Result = "miss"
 	// ResultRevalidated: a stored entry was validated with the origin
 	// (a conditional request), whatever the origin answered.
 	ResultRevalidated Result = "revalidated"
-	// ResultPass: forwarded without looking in the cache (unsafe method,
-	// upgrade, socket path, uncached host, request body, preconditions).
+	// ResultPass: forwarded without storing: without looking in the
+	// cache (unsafe method, upgrade, socket path, uncached host, request
+	// body, preconditions), or a miss whose response was not storable
+	// (Outcome.Detail says why: private, set-cookie, liveview-csrf-meta...).
 	ResultPass Result = "pass"
 	// ResultError: answered with an error of the proxy's own (bad request
 	// target, refused host, only-if-cached, origin unreachable or timed

@@ -38,7 +38,7 @@ func TestOutcome(t *testing.T) {
 	}{
 		{"a miss is stored", "GET", host + "/a", Outcome{Result: ResultMiss, Key: "http://localhost/a", Stored: true}},
 		{"the next request is a hit", "GET", host + "/a", Outcome{Result: ResultHit, Key: "http://localhost/a"}},
-		{"a private response is a miss with its reason", "GET", host + "/private", Outcome{Result: ResultMiss, Detail: "private", Key: "http://localhost/private"}},
+		{"a private response is a pass with its reason", "GET", host + "/private", Outcome{Result: ResultPass, Detail: "private", Key: "http://localhost/private"}},
 		{"an unsafe method passes", "POST", host + "/a", Outcome{Result: ResultPass, Key: "http://localhost/a"}},
 		{"a bad target is an error", "GET", "bad-host", Outcome{Result: ResultError, Detail: "bad-request"}},
 	}

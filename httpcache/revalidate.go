@@ -56,6 +56,7 @@ func (p *Proxy) revalidated(resp *http.Response, ex *exchange, respTime time.Tim
 			// Not stored any more: for this client only.
 			ex.fill.release(nil)
 			ex.cs.detail = reason
+			p.met.refuse(reason)
 			p.pass.remember(ex.key, reason, respTime.Add(p.cfg.HitForPassTTL))
 			p.replaceWithEntry(resp, ex, ne, respTime)
 			return true

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -14,6 +16,21 @@ import (
 
 // mode is what an exchange asks of the origin.
 type mode int
+
+// String names the mode in the debug log.
+func (m mode) String() string {
+	switch m {
+	case modePass:
+		return "pass"
+	case modeInvalidate:
+		return "invalidate"
+	case modeMiss:
+		return "miss"
+	case modeRevalidate:
+		return "revalidate"
+	}
+	return "mode(" + strconv.Itoa(int(m)) + ")"
+}
 
 const (
 	modePass       mode = iota // forward; never store
@@ -140,13 +157,21 @@ func (p *Proxy) observe(r *http.Request, ex *exchange, start time.Time) {
 	if p.met != nil {
 		p.met.observe(ex.result, time.Since(start))
 	}
-	o := OutcomeFrom(r.Context())
-	if o == nil {
-		return
-	}
 	key := ex.key
 	if key == "" && ex.n.host != "" {
 		key = ex.n.key()
+	}
+	if p.log.Enabled(r.Context(), slog.LevelDebug) {
+		// The decision, step by step, for --log-level debug.
+		p.log.LogAttrs(r.Context(), slog.LevelDebug, "httpcache: decision",
+			slog.String("key", key), slog.String("mode", ex.mode.String()), slog.String("lookup", ex.cs.fwd),
+			slog.Bool("hit", ex.cs.hit), slog.Bool("collapsed", ex.cs.collapsed), slog.Int("origin_status", ex.cs.fwdStatus),
+			slog.Bool("stored", ex.cs.stored || (ex.fill != nil && ex.fill.storing)), slog.Duration("ttl", ex.cs.ttl),
+			slog.String("detail", ex.cs.detail), slog.String("result", string(ex.result)))
+	}
+	o := OutcomeFrom(r.Context())
+	if o == nil {
+		return
 	}
 	*o = Outcome{Result: ex.result, Detail: ex.cs.detail, Key: key, Stored: ex.cs.stored || (ex.fill != nil && ex.fill.storing)}
 }
@@ -234,6 +259,11 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 			if ok && ex.cs.detail == "" {
 				ex.cs.detail = reason
 			}
+			if ok && p.met != nil {
+				p.met.hitForPass.Inc()
+			}
+			p.log.LogAttrs(ctx, slog.LevelDebug, "httpcache: step", slog.String("key", ex.key), slog.String("step", "hit-for-pass"),
+				slog.Bool("remembered", ok), slog.String("reason", reason), slog.Int("attempt", attempt))
 			p.forward(w, r, ex)
 			return
 		}
