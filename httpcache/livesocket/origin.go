@@ -391,5 +391,27 @@ func (p *OriginPolicy) refuse(w http.ResponseWriter, r *http.Request, err error)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusForbidden)
-	fmt.Fprintln(w, "403 forbidden: origin not allowed for live socket")
+	fmt.Fprintf(w, "403 forbidden: live socket refused (%s): %s\n", reason, refusalText(reason, oe))
+}
+
+// refusalText tells the client (and the operator reading curl output)
+// why an upgrade was refused, in the body as well as in the log. It
+// quotes the offending Origin with %q, so nothing the client sent is
+// echoed raw.
+func refusalText(reason string, oe *OriginError) string {
+	origin := ""
+	if oe != nil {
+		origin = oe.Origin
+	}
+	switch reason {
+	case ReasonNoOrigin:
+		return "the request has no Origin header; browsers always send one, a native client needs the server's allow-no-origin setting"
+	case ReasonNullOrigin:
+		return `Origin is "null" (a sandboxed frame, a file: page or a cross-site redirect), which is never allowed`
+	case ReasonBadOrigin:
+		return fmt.Sprintf("Origin %q is not a serialized origin (scheme://host[:port])", origin)
+	case ReasonManyOrigins:
+		return "more than one Origin header"
+	}
+	return fmt.Sprintf("Origin %q is not an allowed site for this socket (check_origin)", origin)
 }
