@@ -84,10 +84,13 @@ func (inv *Invalidation) validate() error {
 }
 
 // Sequenced is an invalidation at a stream sequence, for
-// [Store.ApplyInvalidations].
+// [Store.ApplyInvalidations]. Count is an output: ApplyInvalidations adds
+// the records this item deleted or marked (for All: hid) once they are
+// committed.
 type Sequenced struct {
-	Seq uint64
-	Inv Invalidation
+	Seq   uint64
+	Inv   Invalidation
+	Count int
 }
 
 // clusterState is the in-memory copy of the cluster bucket. Readers load
@@ -207,15 +210,19 @@ func (s *Store) ApplyInvalidations(ctx context.Context, batch []Sequenced) (int,
 			n, done int
 			epoch   int64
 			last    uint64
+			counts  = make([]int, len(batch))
 		)
 		err := s.do(ctx, 0, func(w *wtx) error {
 			n, done, epoch, last = 0, 0, cl.epochNs.Load(), 0
+			clear(counts)
 			pp := p // a retried op starts from the same place
 			budget := s.opts.chunk
 			for done < len(batch) && budget > 0 {
 				it := &batch[done]
 				k, fin, e, err := w.apply(&it.Inv, &pp, &budget, epoch)
 				n += k
+				counts[done] += k
+				budget-- // each item costs at least one, even when it matches nothing
 				if err != nil {
 					return err
 				}
@@ -246,6 +253,9 @@ func (s *Store) ApplyInvalidations(ctx context.Context, batch []Sequenced) (int,
 			return total, err
 		}
 		total += n
+		for i, k := range counts {
+			batch[i].Count += k
+		}
 		if last != 0 {
 			cl.applied.Store(last)
 			cl.epochNs.Store(epoch)
