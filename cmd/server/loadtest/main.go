@@ -1,0 +1,659 @@
+// Command loadtest measures firstrender against a plain net/http server in
+// one run, over loopback only, bounded in time and in requests:
+//
+//	go run ./cmd/server/loadtest                       # every scenario
+//	go run ./cmd/server/loadtest -scenarios hot,working-set -duration 5s
+//	go run ./cmd/server/loadtest -list                 # the scenario registry
+//
+// It starts its peers as child processes of itself (see child.go): the
+// origin, the baseline (a plain net/http handler writing the same 20 KB
+// body and header fields a cache hit carries, from memory) and the real
+// server (package httpcache/server, which cmd/server runs, on a temporary
+// database in -dir, with the admin API mounted). With taskset and at least
+// two CPUs, the measured server (baseline or firstrender) is pinned to CPU
+// 0 and the load generator (this process) and the origin to CPU 1. The
+// load generator drives -conns keep-alive connections (default 32) with a
+// minimal HTTP/1.1 client, for -duration after a warm-up, and prints one
+// table: requests/s, p50, p99, server CPU per request (utime+stime of the
+// server process from /proc/<pid>/stat), allocations per request and GC
+// share of the server's CPU (runtime/metrics, read over the child's
+// control listener), hit ratio, and ratios against the scenario's
+// reference measured in the same run.
+//
+// Scenarios live in a registry ([Register]); each file may add its own
+// (a soak scenario, say) in an init function.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// Scenario is one entry of the registry: Run measures and returns rows
+// for the table. Run must stop by itself (bounded by Options.Duration
+// and Options.MaxRequests per measurement) and stop every process it
+// started (Proc.Stop, or let Env's cleanup do it).
+type Scenario struct {
+	Name string
+	Doc  string
+	// Default scenarios run when -scenarios is not given.
+	Default bool
+	Run     func(ctx context.Context, env *Env) ([]Row, error)
+}
+
+var (
+	registryMu sync.Mutex
+	registry   []Scenario
+)
+
+// Register adds a scenario; call it from an init function. Names must be
+// unique.
+func Register(s Scenario) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	for _, o := range registry {
+		if o.Name == s.Name {
+			panic("loadtest: scenario " + s.Name + " registered twice")
+		}
+	}
+	registry = append(registry, s)
+}
+
+// Options are the command's flags, shared by every scenario.
+type Options struct {
+	Conns       int
+	Duration    time.Duration
+	Warmup      time.Duration
+	MaxRequests int64
+	PageSize    int
+	Pages       int   // working set
+	LargePages  int   // larger than memory
+	Memory      int64 // the server's memory tier (httpcache.Config.MemoryCacheSize); 0 = its default
+	Growth      []int
+	GrowthBody  int // body bytes of the growth filler records
+	Dir         string
+	Pin         bool
+	Profile     string // directory: CPU/alloc/block/mutex profiles of the server under each scenario
+	WSMessage   int
+	Rounds      int // baseline/firstrender alternations per pair
+}
+
+// Row is one line of the table. Ref, when set, is the measurement the
+// ratios are taken against (from the same run).
+type Row struct {
+	Scenario, Target string
+	M                Measurement
+	Ref              *Measurement
+	Note             string
+}
+
+// Measurement is what one load run measured.
+type Measurement struct {
+	Requests  int64
+	RPS       float64
+	P50, P99  time.Duration
+	CPUPerReq time.Duration // server process utime+stime / requests
+	Allocs    float64       // server allocations per request; -1 unknown
+	GCShare   float64       // GC CPU / total CPU of the server process; -1 unknown
+	HitRatio  float64       // -1 when not applicable
+	Errors    int64
+	RSSMB     float64
+	Extra     string
+}
+
+func main() {
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "-role") {
+		os.Exit(childMain(os.Args[1:]))
+	}
+	os.Exit(parentMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func parentMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o Options
+	var scen, growth string
+	var list bool
+	fs.IntVar(&o.Conns, "conns", 32, "keep-alive connections")
+	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "measured time per target (bounded: at most 2m)")
+	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured load before each measurement")
+	fs.Int64Var(&o.MaxRequests, "max-requests", 5_000_000, "stop a measurement after this many requests")
+	fs.IntVar(&o.PageSize, "size", 20480, "page body bytes")
+	fs.IntVar(&o.Pages, "pages", 10_000, "distinct pages of the working-set and mixed scenarios")
+	fs.IntVar(&o.LargePages, "large-pages", 100_000, "distinct pages of the larger-than-memory scenario (x -size bytes on disk; check df first)")
+	fs.Int64Var(&o.Memory, "memory", 0, "the server's in-memory tier in bytes (httpcache.Config.MemoryCacheSize; 0: its default, -1: off)")
+	fs.StringVar(&growth, "growth", "1000,100000,1000000", "store sizes of the growth scenario")
+	fs.IntVar(&o.GrowthBody, "growth-body", 1024, "body bytes of the growth scenario's filler records (the 1,000 hit pages are -size)")
+	fs.StringVar(&o.Dir, "dir", "", "directory for the databases (default: a new temp dir, removed at the end)")
+	fs.BoolVar(&o.Pin, "pin", true, "pin the server to CPU 0 and the load generator and origin to CPU 1 with taskset")
+	fs.StringVar(&o.Profile, "profile", "", "write the server's CPU, alloc, block and mutex profiles of each scenario's firstrender run into this directory")
+	fs.IntVar(&o.Rounds, "rounds", 1, "alternate baseline and firstrender this many times per scenario (1 to 9) and report the median round")
+	fs.IntVar(&o.WSMessage, "ws-message", 256, "live socket message bytes")
+	fs.StringVar(&scen, "scenarios", "", "comma-separated scenarios (default: every default scenario; -list shows them)")
+	fs.BoolVar(&list, "list", false, "list the scenarios and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if list {
+		for _, s := range registry {
+			d := ""
+			if s.Default {
+				d = " (default)"
+			}
+			fmt.Fprintf(stdout, "%-16s %s%s\n", s.Name, s.Doc, d)
+		}
+		return 0
+	}
+	if o.Duration <= 0 || o.Duration > 2*time.Minute || o.Conns < 1 || o.Conns > 1024 || o.PageSize < 512 || o.Rounds < 1 || o.Rounds > 9 {
+		fmt.Fprintln(stderr, "loadtest: -duration must be in (0, 2m], -conns in [1, 1024], -size at least 512, -rounds in [1, 9]")
+		return 2
+	}
+	for _, g := range strings.Split(growth, ",") {
+		if g = strings.TrimSpace(g); g == "" {
+			continue
+		}
+		n, err := strconv.Atoi(g)
+		if err != nil || n < 1000 || n > 10_000_000 {
+			fmt.Fprintf(stderr, "loadtest: -growth %q: sizes from 1000 to 10,000,000\n", g)
+			return 2
+		}
+		o.Growth = append(o.Growth, n)
+	}
+	var run []Scenario
+	if scen == "" {
+		for _, s := range registry {
+			if s.Default {
+				run = append(run, s)
+			}
+		}
+	} else {
+		for _, name := range strings.Split(scen, ",") {
+			i := slices.IndexFunc(registry, func(s Scenario) bool { return s.Name == strings.TrimSpace(name) })
+			if i < 0 {
+				fmt.Fprintf(stderr, "loadtest: unknown scenario %q (see -list)\n", name)
+				return 2
+			}
+			run = append(run, registry[i])
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env, err := newEnv(o, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "loadtest: %v\n", err)
+		return 1
+	}
+	defer env.cleanup()
+	fmt.Fprintf(stderr, "loadtest: %s; %d CPUs; load average %s; pinning: %s\n", runtime.Version(), runtime.NumCPU(), loadAvg(), env.pinNote)
+	var rows []Row
+	failed := false
+	for _, s := range run {
+		fmt.Fprintf(stderr, "loadtest: scenario %s ...\n", s.Name)
+		t := time.Now()
+		rs, err := s.Run(ctx, env)
+		env.stopAll()
+		rows = append(rows, rs...)
+		if err != nil {
+			fmt.Fprintf(stderr, "loadtest: scenario %s: %v\n", s.Name, err)
+			failed = true
+		}
+		fmt.Fprintf(stderr, "loadtest: scenario %s done in %v\n", s.Name, time.Since(t).Round(time.Second))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	fmt.Fprintf(stdout, "# loadtest %s, %d conns, %v per target, %d-byte pages, load average at end %s, %s\n",
+		time.Now().UTC().Format(time.RFC3339), o.Conns, o.Duration, o.PageSize, loadAvg(), env.pinNote)
+	printTable(stdout, rows)
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+	default:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	}
+}
+
+func printTable(w io.Writer, rows []Row) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\ttarget\treq/s\tp50\tp99\tCPU/req\tallocs/req\tGC%\thit%\tx req/s\tx p99\tx CPU\tnote\t")
+	for _, r := range rows {
+		m := r.M
+		allocs, gc, hit := "-", "-", "-"
+		if m.Allocs >= 0 {
+			allocs = fmt.Sprintf("%.1f", m.Allocs)
+		}
+		if m.GCShare >= 0 {
+			gc = fmt.Sprintf("%.1f", 100*m.GCShare)
+		}
+		if m.HitRatio >= 0 {
+			hit = fmt.Sprintf("%.1f", 100*m.HitRatio)
+		}
+		xr, xp, xc := "", "", ""
+		if r.Ref != nil && r.Ref.RPS > 0 {
+			xr = fmt.Sprintf("%.2f", m.RPS/r.Ref.RPS)
+			if r.Ref.P99 > 0 {
+				xp = fmt.Sprintf("%.2f", float64(m.P99)/float64(r.Ref.P99))
+			}
+			if r.Ref.CPUPerReq > 0 {
+				xc = fmt.Sprintf("%.2f", float64(m.CPUPerReq)/float64(r.Ref.CPUPerReq))
+			}
+		}
+		note := r.Note
+		if m.Errors > 0 {
+			note = strings.TrimSpace(note + fmt.Sprintf(" errors=%d", m.Errors))
+		}
+		if m.Extra != "" {
+			note = strings.TrimSpace(note + " " + m.Extra)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Target, m.RPS,
+			fmtDur(m.P50), fmtDur(m.P99), fmtDur(m.CPUPerReq), allocs, gc, hit, xr, xp, xc, note)
+	}
+	tw.Flush()
+}
+
+// Env runs the peers of a scenario.
+type Env struct {
+	Opts    Options
+	log     io.Writer
+	exe     string
+	dir     string
+	ownDir  bool
+	pin     bool
+	pinNote string
+	mu      sync.Mutex
+	procs   []*Proc
+}
+
+func newEnv(o Options, log io.Writer) (*Env, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{Opts: o, log: log, exe: exe, dir: o.Dir}
+	if e.dir == "" {
+		if e.dir, err = os.MkdirTemp("", "firstrender-loadtest-"); err != nil {
+			return nil, err
+		}
+		e.ownDir = true
+	}
+	e.pinNote = "off"
+	if o.Pin {
+		if _, err := exec.LookPath("taskset"); err != nil {
+			e.pinNote = "off (no taskset)"
+		} else if runtime.NumCPU() < 2 {
+			e.pinNote = "off (1 CPU)"
+		} else if err := exec.Command("taskset", "-a", "-p", "-c", "1", strconv.Itoa(os.Getpid())).Run(); err != nil {
+			e.pinNote = "off (taskset: " + err.Error() + ")"
+		} else {
+			e.pin = true
+			e.pinNote = "server on CPU 0, load generator and origin on CPU 1"
+		}
+	}
+	return e, nil
+}
+
+// Dir is the directory for databases; removed at the end unless given.
+func (e *Env) Dir() string { return e.dir }
+
+func (e *Env) cleanup() {
+	e.stopAll()
+	if e.ownDir {
+		os.RemoveAll(e.dir)
+	}
+}
+
+func (e *Env) stopAll() {
+	e.mu.Lock()
+	ps := e.procs
+	e.procs = nil
+	e.mu.Unlock()
+	for _, p := range ps {
+		p.Stop()
+	}
+}
+
+// Proc is a child process: one of the roles in child.go.
+type Proc struct {
+	Role string
+	Addr string            // public address
+	Info map[string]string // the READY line's fields (admin, ctl, open_ms, ...)
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	done chan struct{}
+	err  error
+}
+
+// Pid is the process id of the child itself (taskset execs it in place).
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Stop ends the child (closing its stdin, then SIGTERM, then SIGKILL) and
+// waits for it.
+func (p *Proc) Stop() {
+	p.in.Close()
+	select {
+	case <-p.done:
+		return
+	case <-time.After(3 * time.Second):
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Wait waits for the child to exit by itself (bounded by ctx).
+func (p *Proc) Wait(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// start runs the child with role and args, on cpu ("0", "1"; "" unpinned),
+// and waits (bounded) for its READY line.
+func (e *Env) start(ctx context.Context, role, cpu string, args ...string) (*Proc, error) {
+	argv := append([]string{"-role=" + role}, args...)
+	var cmd *exec.Cmd
+	if e.pin && cpu != "" {
+		cmd = exec.Command("taskset", append([]string{"-c", cpu, e.exe}, argv...)...)
+	} else {
+		cmd = exec.Command(e.exe, argv...)
+	}
+	cmd.Stderr = e.log
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Proc{Role: role, cmd: cmd, in: in, done: make(chan struct{}), Info: map[string]string{}}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "READY ") {
+				select {
+				case ready <- l:
+				default:
+				}
+			}
+		}
+	}()
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	e.mu.Lock()
+	e.procs = append(e.procs, p)
+	e.mu.Unlock()
+	// Prefilling a million records takes a while; nothing else does.
+	t := time.NewTimer(5 * time.Minute)
+	defer t.Stop()
+	select {
+	case l := <-ready:
+		for _, f := range strings.Fields(l)[1:] {
+			k, v, _ := strings.Cut(f, "=")
+			p.Info[k] = v
+		}
+		p.Addr = p.Info["addr"]
+		return p, nil
+	case <-p.done:
+		return nil, fmt.Errorf("%s exited before it was ready: %v", role, p.err)
+	case <-t.C:
+		p.Stop()
+		return nil, fmt.Errorf("%s not ready within 5m", role)
+	case <-ctx.Done():
+		p.Stop()
+		return nil, ctx.Err()
+	}
+}
+
+// StartOrigin starts the origin (on the load generator's CPU).
+func (e *Env) StartOrigin(ctx context.Context) (*Proc, error) {
+	return e.start(ctx, "origin", "1", "-size="+strconv.Itoa(e.Opts.PageSize))
+}
+
+// StartBaseline starts the plain net/http server (on the server CPU).
+func (e *Env) StartBaseline(ctx context.Context) (*Proc, error) {
+	return e.start(ctx, "baseline", "0", "-size="+strconv.Itoa(e.Opts.PageSize))
+}
+
+// ServerOpts configure one firstrender child.
+type ServerOpts struct {
+	DB               string // database file; "" a new one in Dir
+	Listen           string // "" any port
+	Memory           int64  // 0: Options.Memory
+	Prefill          int    // records /g/0../g/<n-1> stored before READY
+	PrefillBody      int    // body bytes of the copies from PrefillFull on (0: the page size)
+	PrefillFull      int    // the first PrefillFull copies keep the whole page
+	NoSync           bool
+	ExitAfterPrefill bool
+}
+
+var dbSeq int
+
+// StartServer starts firstrender in front of origin (on the server CPU).
+func (e *Env) StartServer(ctx context.Context, origin *Proc, so ServerOpts) (*Proc, error) {
+	if so.DB == "" {
+		e.mu.Lock()
+		dbSeq++
+		so.DB = fmt.Sprintf("%s/fr-%d.db", e.dir, dbSeq)
+		e.mu.Unlock()
+	}
+	if so.Listen == "" {
+		so.Listen = "127.0.0.1:0"
+	}
+	if so.Memory == 0 {
+		so.Memory = e.Opts.Memory
+	}
+	args := []string{"-origin=http://" + origin.Addr, "-db=" + so.DB, "-listen=" + so.Listen,
+		"-memory=" + strconv.FormatInt(so.Memory, 10), "-size=" + strconv.Itoa(e.Opts.PageSize),
+		"-prefill=" + strconv.Itoa(so.Prefill), "-prefill-body=" + strconv.Itoa(so.PrefillBody),
+		"-prefill-full=" + strconv.Itoa(so.PrefillFull)}
+	if so.NoSync {
+		args = append(args, "-nosync")
+	}
+	if so.ExitAfterPrefill {
+		args = append(args, "-exit-after-prefill")
+	}
+	p, err := e.start(ctx, "server", "0", args...)
+	if p != nil {
+		p.Info["db"] = so.DB
+	}
+	return p, err
+}
+
+// cpuTime is a process's utime+stime from /proc/<pid>/stat.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("bad /proc stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("bad /proc stat")
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clkTck, nil
+}
+
+// rssMB is a process's resident set from /proc/<pid>/status.
+func rssMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+var ctlClient = &http.Client{Timeout: 60 * time.Second}
+
+func (p *Proc) memStats() (memStats, bool) {
+	ctl := p.Info["ctl"]
+	if ctl == "" {
+		return memStats{}, false
+	}
+	resp, err := ctlClient.Get("http://" + ctl + "/memstats")
+	if err != nil {
+		return memStats{}, false
+	}
+	defer resp.Body.Close()
+	var m memStats
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		return memStats{}, false
+	}
+	return m, true
+}
+
+// Measure runs l against server process p after a warm-up (Options.Warmup
+// of the same load, unmeasured), reading p's CPU time and runtime figures
+// around the measured part.
+func (e *Env) Measure(ctx context.Context, p *Proc, l *load) (Measurement, *result) {
+	if l.conns == 0 {
+		l.conns = e.Opts.Conns
+	}
+	if l.max == 0 {
+		l.max = e.Opts.MaxRequests
+	}
+	if e.Opts.Warmup > 0 {
+		w := *l
+		w.duration, w.check = e.Opts.Warmup, nil
+		w.run(ctx)
+	}
+	l.duration = e.Opts.Duration
+	var profDone chan struct{}
+	if e.Opts.Profile != "" && l.profile != "" {
+		profDone = e.startProfiles(p, l.profile)
+	}
+	m0, okm := p.memStats()
+	c0, errc := cpuTime(p.Pid())
+	r := l.run(ctx)
+	c1, errc2 := cpuTime(p.Pid())
+	m1, okm2 := p.memStats()
+	if profDone != nil {
+		<-profDone
+		e.saveProfiles(p, l.profile)
+	}
+	m := Measurement{Requests: r.requests, RPS: r.rps(), P50: r.pct(0.50), P99: r.pct(0.99),
+		Allocs: -1, GCShare: -1, HitRatio: r.hitRatio(), Errors: r.errors, RSSMB: rssMB(p.Pid())}
+	if errc == nil && errc2 == nil && r.requests > 0 {
+		m.CPUPerReq = (c1 - c0) / time.Duration(r.requests)
+	}
+	if okm && okm2 && r.requests > 0 {
+		m.Allocs = float64(m1.Allocs-m0.Allocs) / float64(r.requests)
+		if d := m1.TotalCPU - m0.TotalCPU; d > 0 {
+			m.GCShare = (m1.GCCPU - m0.GCCPU) / d
+		}
+	}
+	if r.firstErr != nil {
+		fmt.Fprintf(e.log, "loadtest: %s: first error: %v\n", p.Role, r.firstErr)
+	}
+	return m, r
+}
+
+// startProfiles sets the child's block and mutex profile rates and fetches
+// a CPU profile over the measured window into Options.Profile.
+func (e *Env) startProfiles(p *Proc, name string) chan struct{} {
+	ctl := "http://" + p.Info["ctl"]
+	if r, err := ctlClient.Get(ctl + "/rate?block=10000&mutex=10"); err == nil {
+		r.Body.Close()
+	}
+	done := make(chan struct{})
+	secs := max(1, int(e.Opts.Duration/time.Second)-1)
+	go func() {
+		defer close(done)
+		e.fetch(ctl+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), name+".cpu.pprof")
+	}()
+	return done
+}
+
+func (e *Env) saveProfiles(p *Proc, name string) {
+	ctl := "http://" + p.Info["ctl"]
+	for _, k := range []string{"allocs", "block", "mutex"} {
+		e.fetch(ctl+"/debug/pprof/"+k, name+"."+k+".pprof")
+	}
+	if r, err := ctlClient.Get(ctl + "/rate?block=0&mutex=0"); err == nil {
+		r.Body.Close()
+	}
+}
+
+func (e *Env) fetch(u, file string) {
+	if err := os.MkdirAll(e.Opts.Profile, 0o755); err != nil {
+		fmt.Fprintf(e.log, "loadtest: profile: %v\n", err)
+		return
+	}
+	resp, err := ctlClient.Get(u)
+	if err != nil {
+		fmt.Fprintf(e.log, "loadtest: profile %s: %v\n", u, err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(e.Opts.Profile + "/" + file)
+	if err != nil {
+		fmt.Fprintf(e.log, "loadtest: profile: %v\n", err)
+		return
+	}
+	defer f.Close()
+	io.Copy(f, resp.Body)
+}

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/firstrender/firstrender/httpcache/admin"
+)
+
+func init() {
+	Register(Scenario{Name: "hot", Default: true, Doc: "one cached URL vs the baseline", Run: runHot})
+	Register(Scenario{Name: "working-set", Default: true, Doc: "-pages distinct cached pages cycled vs the baseline", Run: runWorkingSet})
+	Register(Scenario{Name: "large", Default: true, Doc: "-large-pages distinct pages (more than the memory tier), uniform random, vs the baseline", Run: runLarge})
+	Register(Scenario{Name: "mixed", Default: true, Doc: "working set with 2% misses stored and 0.1% single-URL purges (admin API), vs the baseline", Run: runMixed})
+	Register(Scenario{Name: "miss", Default: true, Doc: "a 20 KB miss forwarded, inspected and stored vs forwarded without storing (no-store)", Run: runMiss})
+	Register(Scenario{Name: "growth", Default: true, Doc: "hits with -growth records in the store (memory tier on, and off); open time, RSS", Run: runGrowth})
+	Register(Scenario{Name: "live", Default: true, Doc: "live socket echo through the broker vs direct: 32-connection throughput, one-connection p99, CPU per message", Run: runLive})
+}
+
+// gPath is the path of prefilled page i.
+func gPath(i int) string { return "/g/" + strconv.Itoa(i) }
+
+// fixed returns a next function that always requests path.
+func fixed(path string) func(context.Context, int, int64, *conn) (string, error) {
+	return func(context.Context, int, int64, *conn) (string, error) { return path, nil }
+}
+
+// cycle returns a next function cycling through pages 0..n-1 in order,
+// shared by all workers.
+func cycle(n int) func(context.Context, int, int64, *conn) (string, error) {
+	var c atomic.Int64
+	return func(context.Context, int, int64, *conn) (string, error) {
+		return gPath(int(c.Add(1) % int64(n))), nil
+	}
+}
+
+// uniform returns a next function choosing pages 0..n-1 uniformly.
+func uniform(n int) func(context.Context, int, int64, *conn) (string, error) {
+	return func(context.Context, int, int64, *conn) (string, error) {
+		return gPath(rand.IntN(n)), nil
+	}
+}
+
+// pair measures the baseline and firstrender (already started) with the
+// same load and returns their rows.
+//
+// With -rounds above 1 the two alternate and the round with the median
+// firstrender/baseline req/s ratio is reported, so a burst of load from
+// other work on the machine falls on both.
+func pair(ctx context.Context, env *Env, name string, base, fr *Proc, mk func() *load, note string) []Row {
+	type round struct{ b, f Measurement }
+	var rs []round
+	for k := range max(1, env.Opts.Rounds) {
+		lb := mk()
+		lb.addr = base.Addr
+		mb, _ := env.Measure(ctx, base, lb)
+		mb.HitRatio = -1
+		lf := mk()
+		lf.addr = fr.Addr
+		if k == 0 {
+			lf.profile = name
+		}
+		mf, _ := env.Measure(ctx, fr, lf)
+		rs = append(rs, round{mb, mf})
+	}
+	base.Stop()
+	slices.SortFunc(rs, func(a, b round) int {
+		return cmp.Compare(a.f.RPS/max(a.b.RPS, 1), b.f.RPS/max(b.b.RPS, 1))
+	})
+	mb, mf := rs[len(rs)/2].b, rs[len(rs)/2].f
+	if len(rs) > 1 {
+		note = strings.TrimSpace(note + fmt.Sprintf(" median of %d rounds", len(rs)))
+	}
+	return []Row{
+		{Scenario: name, Target: "baseline", M: mb},
+		{Scenario: name, Target: "firstrender", M: mf, Ref: &mb, Note: note},
+	}
+}
+
+func startTrio(ctx context.Context, env *Env, so ServerOpts) (origin, base, fr *Proc, err error) {
+	if origin, err = env.StartOrigin(ctx); err != nil {
+		return
+	}
+	if base, err = env.StartBaseline(ctx); err != nil {
+		return
+	}
+	fr, err = env.StartServer(ctx, origin, so)
+	return
+}
+
+func runHot(ctx context.Context, env *Env) ([]Row, error) {
+	_, base, fr, err := startTrio(ctx, env, ServerOpts{})
+	if err != nil {
+		return nil, err
+	}
+	if err := warm(ctx, fr.Addr, 1, 1, 3, func(int) string { return "/p/0" }); err != nil {
+		return nil, err
+	}
+	return pair(ctx, env, "hot", base, fr, func() *load { return &load{next: fixed("/p/0")} }, ""), nil
+}
+
+func runWorkingSet(ctx context.Context, env *Env) ([]Row, error) {
+	n := env.Opts.Pages
+	_, base, fr, err := startTrio(ctx, env, ServerOpts{Prefill: n})
+	if err != nil {
+		return nil, err
+	}
+	// Two rounds: the memory tier admits a page on its second request.
+	if err := warm(ctx, fr.Addr, env.Opts.Conns, n, 2, gPath); err != nil {
+		return nil, err
+	}
+	return pair(ctx, env, "working-set", base, fr, func() *load { return &load{next: cycle(n)} },
+		fmt.Sprintf("%d pages cycled", n)), nil
+}
+
+func runLarge(ctx context.Context, env *Env) ([]Row, error) {
+	n := env.Opts.LargePages
+	_, base, fr, err := startTrio(ctx, env, ServerOpts{Prefill: n})
+	if err != nil {
+		return nil, err
+	}
+	return pair(ctx, env, "large", base, fr, func() *load { return &load{next: uniform(n)} },
+		fmt.Sprintf("%d pages uniform, db %s MB", n, fr.Info["file_mb"])), nil
+}
+
+// runMixed is the working set with 2% misses (new URLs, stored) and 0.1%
+// purges of single URLs through the admin API (POST /admin/v1/purge, which
+// answers after the deletion committed). Purge targets are pages no other
+// request asks for, cached (and admitted to the memory tier) beforehand;
+// right after each acknowledgement the purging worker requests the page,
+// and a hit there is a violation of purge semantics (counted in the note).
+func runMixed(ctx context.Context, env *Env) ([]Row, error) {
+	n := env.Opts.Pages
+	conns := env.Opts.Conns
+	targets := 4000
+	_, base, fr, err := startTrio(ctx, env, ServerOpts{Prefill: n + targets})
+	if err != nil {
+		return nil, err
+	}
+	if err := warm(ctx, fr.Addr, conns, n+targets, 2, gPath); err != nil {
+		return nil, err
+	}
+	ac, err := admin.NewClient("http://"+fr.Info["admin"], adminToken)
+	if err != nil {
+		return nil, err
+	}
+	var violations, purges atomic.Int64
+	var purgeMu sync.Mutex
+	var purgeLat []time.Duration
+	var run atomic.Int64
+	mk := func(purge bool) func() *load {
+		return func() *load {
+			id := run.Add(1)
+			var miss atomic.Int64
+			next := func(ctx context.Context, w int, i int64, c *conn) (string, error) {
+				r := rand.IntN(1000)
+				switch {
+				case r < 1 && purge:
+					seq := int(purges.Add(1) - 1)
+					t := n + seq%targets
+					if seq >= targets {
+						return gPath(rand.IntN(n)), nil // every target purged once already
+					}
+					key := "http://" + fr.Addr + gPath(t)
+					t0 := time.Now()
+					if _, err := ac.Purge(ctx, admin.PurgeRequest{Key: key}); err != nil {
+						return "", fmt.Errorf("purge %s: %w", key, err)
+					}
+					d := time.Since(t0)
+					purgeMu.Lock()
+					purgeLat = append(purgeLat, d)
+					purgeMu.Unlock()
+					resp, err := c.get(gPath(t))
+					if err != nil {
+						return "", err
+					}
+					if resp.hit {
+						violations.Add(1)
+					}
+					return "", nil
+				case r < 21:
+					return "/m/" + strconv.FormatInt(id, 10) + "-" + strconv.FormatInt(miss.Add(1), 10), nil
+				}
+				return gPath(rand.IntN(n)), nil
+			}
+			return &load{next: next}
+		}
+	}
+	lb := mk(false)()
+	lb.addr = base.Addr
+	mb, _ := env.Measure(ctx, base, lb)
+	mb.HitRatio = -1
+	base.Stop()
+	purges.Store(0)
+	lf := mk(true)()
+	lf.addr, lf.profile = fr.Addr, "mixed"
+	mf, _ := env.Measure(ctx, fr, lf)
+	purgeMu.Lock()
+	pl := &result{lat: purgeLat}
+	purgeMu.Unlock()
+	sortDurations(pl.lat)
+	note := fmt.Sprintf("purges=%d (p50 %s, p99 %s) served-after-purge=%d", len(pl.lat), fmtDur(pl.pct(0.5)), fmtDur(pl.pct(0.99)), violations.Load())
+	return []Row{
+		{Scenario: "mixed", Target: "baseline", M: mb, Note: "same path mix, no purges"},
+		{Scenario: "mixed", Target: "firstrender", M: mf, Ref: &mb, Note: note},
+	}, nil
+}
+
+// runMiss compares a stored miss (a new URL each request: forwarded,
+// inspected by the LiveView lint, stored beside the response) with a
+// forwarded response the origin marks no-store (forwarded, not stored).
+func runMiss(ctx context.Context, env *Env) ([]Row, error) {
+	origin, err := env.StartOrigin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fr, err := env.StartServer(ctx, origin, ServerOpts{})
+	if err != nil {
+		return nil, err
+	}
+	var run atomic.Int64
+	mk := func(prefix string) *load {
+		id := strconv.FormatInt(run.Add(1), 10)
+		var c atomic.Int64
+		return &load{next: func(context.Context, int, int64, *conn) (string, error) {
+			return prefix + id + "-" + strconv.FormatInt(c.Add(1), 10), nil
+		}}
+	}
+	lf := mk("/ns/")
+	lf.addr = fr.Addr
+	mfwd, _ := env.Measure(ctx, fr, lf)
+	ls := mk("/u/")
+	ls.addr, ls.profile = fr.Addr, "miss"
+	mst, _ := env.Measure(ctx, fr, ls)
+	return []Row{
+		{Scenario: "miss", Target: "forward (no-store)", M: mfwd},
+		{Scenario: "miss", Target: "forward+inspect+store", M: mst, Ref: &mfwd},
+	}, nil
+}
+
+// runGrowth measures hits on 1,000 full pages with n records in the store
+// (the rest -growth-body bytes each), with the memory tier on and off, and
+// reports the server's open time and resident memory.
+func runGrowth(ctx context.Context, env *Env) ([]Row, error) {
+	origin, err := env.StartOrigin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	const hot = 1000
+	var rows []Row
+	var ref [2]*Measurement
+	for _, n := range env.Opts.Growth {
+		db := fmt.Sprintf("%s/growth-%d.db", env.Dir(), n)
+		t := time.Now()
+		pf, err := env.StartServer(ctx, origin, ServerOpts{DB: db, Prefill: n, PrefillFull: hot, PrefillBody: env.Opts.GrowthBody, NoSync: true, ExitAfterPrefill: true})
+		if err != nil {
+			return rows, err
+		}
+		if err := pf.Wait(ctx); err != nil {
+			return rows, fmt.Errorf("prefill %d: %w", n, err)
+		}
+		fill := time.Since(t)
+		for k, mem := range []int64{0, -1} {
+			fr, err := env.StartServer(ctx, origin, ServerOpts{DB: db, Memory: mem})
+			if err != nil {
+				return rows, err
+			}
+			if err := warm(ctx, fr.Addr, env.Opts.Conns, hot, 2, gPath); err != nil {
+				return rows, err
+			}
+			l := &load{addr: fr.Addr, next: cycle(hot)}
+			if k == 0 && n == env.Opts.Growth[len(env.Opts.Growth)-1] {
+				l.profile = "growth"
+			}
+			m, _ := env.Measure(ctx, fr, l)
+			m.Extra = fmt.Sprintf("open %sms, RSS %.0f MB, db %s MB", fr.Info["open_ms"], m.RSSMB, fr.Info["file_mb"])
+			target := "memory tier"
+			if mem < 0 {
+				target = "store only"
+			}
+			row := Row{Scenario: "growth " + strconv.Itoa(n), Target: target, M: m, Ref: ref[k]}
+			if ref[k] == nil {
+				mm := m
+				ref[k] = &mm
+				row.Ref = nil
+				row.Note = fmt.Sprintf("(reference) prefill %v", fill.Round(time.Second))
+			} else {
+				row.Note = fmt.Sprintf("prefill %v", fill.Round(time.Second))
+			}
+			rows = append(rows, row)
+			fr.Stop()
+		}
+	}
+	return rows, nil
+}
+
+func sortDurations(d []time.Duration) {
+	for i := 1; i < len(d); i++ { // small slices (purge latencies)
+		for j := i; j > 0 && d[j] < d[j-1]; j-- {
+			d[j], d[j-1] = d[j-1], d[j]
+		}
+	}
+}
