@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
@@ -46,7 +47,8 @@ var (
 // (O(1)) and safe for concurrent use. The handler then overwrites the
 // store's figures (Entries, Bytes, FileSize, MaxSize, Evictions, Expired,
 // StorePath) from Reader.Stats, fills Version, StartedAt and UptimeS when
-// they are zero, and HitRatio when it is zero and hits+misses > 0.
+// they are zero, Purged (records removed through this handler) when it is
+// zero, and HitRatio when it is zero and hits+misses > 0.
 type StatsSource func() Stats
 
 // HandlerConfig configures NewHandler. Store and Token are required;
@@ -160,6 +162,7 @@ type Handler struct {
 	log     *slog.Logger
 	checkMu sync.Mutex // one integrity check at a time
 	fails   *prometheus.CounterVec
+	purged  atomic.Int64 // records removed by this handler's purges
 }
 
 func (h *Handler) authFailuresVec() *prometheus.CounterVec { return h.fails }
@@ -449,6 +452,9 @@ func (h *Handler) doPurge(ctx context.Context, client string, req PurgeRequest, 
 		rec.Error = err.Error()
 	}
 	h.audit.add(rec)
+	if !sel.Soft {
+		h.purged.Add(int64(n))
+	}
 	h.log.Info("admin: purge", "id", rec.ID, "client", client, "selector", describeSelector(sel), "soft", sel.Soft,
 		"count", n, "took", h.now().Sub(start).Round(time.Microsecond).String(), "err", rec.Error)
 	h.cfg.Events.Publish(Event{Type: "purge", Time: rec.Time, Key: sel.Key, Purge: &rec})
@@ -548,6 +554,9 @@ func (h *Handler) Stats() Stats {
 	}
 	if s.Version == "" {
 		s.Version = h.cfg.Version
+	}
+	if s.Purged == 0 {
+		s.Purged = h.purged.Load()
 	}
 	if s.StartedAt.IsZero() {
 		s.StartedAt = h.started.UTC()

@@ -256,8 +256,10 @@ func bulkStore(t testing.TB, n int) *store.Store {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if bulk.dir != "" {
-		os.RemoveAll(bulk.dir)
+	for _, d := range []string{bulk.dir, large.dir} {
+		if d != "" {
+			os.RemoveAll(d)
+		}
 	}
 	os.Exit(code)
 }
@@ -301,3 +303,5 @@ func decodeJSON(t testing.TB, resp *http.Response, v any) {
 		t.Fatalf("%s: decode reply: %v", resp.Request.URL, err)
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/firstrender/firstrender/store"
@@ -262,6 +264,62 @@ type lister struct {
 	budget int
 	now    func() time.Time
 	hits   func(key, variant string) (int64, bool)
+	hints  hintSet
+}
+
+// hintSet remembers record positions earlier backward searches met, as
+// starting points for later ones (paging backward asks for the records
+// just below the last search's). A hint is only a guess: every use is
+// checked by a probe, so stale hints (records since deleted) cost one
+// probe and never give a wrong page. Safe for concurrent use.
+type hintSet struct {
+	mu  sync.Mutex
+	pos []string // sorted
+}
+
+const maxHints = 4096
+
+func (h *hintSet) add(ps ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, p := range ps {
+		i, found := slices.BinarySearch(h.pos, p)
+		if found {
+			continue
+		}
+		if len(h.pos) >= maxHints {
+			// Forget every other hint: cheap, keeps the spread.
+			k := 0
+			for j := 0; j < len(h.pos); j += 2 {
+				h.pos[k] = h.pos[j]
+				k++
+			}
+			h.pos = h.pos[:k]
+			i, _ = slices.BinarySearch(h.pos, p)
+		}
+		h.pos = slices.Insert(h.pos, i, p)
+	}
+}
+
+// below returns up to k hints under top, nearest first, above floor.
+func (h *hintSet) below(top bound, floor string, k int) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	i, _ := slices.BinarySearch(h.pos, top.s)
+	if top.inf {
+		i, _ = slices.BinarySearch(h.pos, top.s+"\xff\xff\xff\xff\xff\xff\xff\xff")
+	}
+	for i--; i >= 0 && len(out) < k; i-- {
+		p := h.pos[i]
+		if p <= floor {
+			break
+		}
+		if top.below(p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // scanChunk is the most records one Scan (one read transaction) returns.
@@ -399,13 +457,19 @@ func (l *lister) backward(ctx context.Context, f *filter, hi string, last bool, 
 			n = limit - len(out)
 		}
 		n = max(min(n, l.budget-p.Scanned), 1)
+		// A chunk holds n..4n records; take its top n. The untaken lower
+		// part's start is remembered (hints), so the next chunk below, in
+		// this call or the next page's, is found with one probe.
 		chunk, atStart, err := l.before(ctx, f.prefix, top, n, &reads)
 		if err != nil {
 			return nil, Page{}, err
 		}
-		// Walk the chunk from its end.
+		stop := 0 // chunk[stop:] is taken, from its end
+		if !atStart {
+			stop = max(len(chunk)-n, 0)
+		}
 		i := len(chunk) - 1
-		for ; i >= 0; i-- {
+		for ; i >= stop; i-- {
 			if len(out) == limit || p.Scanned == l.budget {
 				break
 			}
@@ -414,24 +478,25 @@ func (l *lister) backward(ctx context.Context, f *filter, hi string, last bool, 
 				out = append(out, chunk[i])
 			}
 		}
-		stoppedAt := i // chunk[stoppedAt+1] is the earliest consumed record
-		if stoppedAt >= 0 {
-			// Records remain before what this call took.
-			m := chunk[stoppedAt+1]
+		if i >= stop {
+			// Stopped at the limit or budget: records remain before
+			// chunk[i+1], the earliest taken.
+			m := chunk[i+1]
 			p.Prev = encodeCursor(recPos(m.Key, m.Variant))
 			break
 		}
 		if atStart || len(chunk) == 0 {
-			p.Done = true
+			p.Done = true // took everything down to the start
 			break
 		}
 		// The probes read more than they examine; bound that too, so a
 		// filtered backward call costs about what a forward one does.
+		m := chunk[stop]
 		if len(out) == limit || p.Scanned >= l.budget || reads >= backwardReads*l.budget {
-			p.Prev = encodeCursor(recPos(chunk[0].Key, chunk[0].Variant))
+			p.Prev = encodeCursor(recPos(m.Key, m.Variant))
 			break
 		}
-		top = bound{s: recPos(chunk[0].Key, chunk[0].Variant)}
+		top = bound{s: recPos(m.Key, m.Variant)}
 	}
 	// Reverse into key order.
 	for a, b := 0, len(out)-1; a < b; a, b = a+1, b-1 {
@@ -470,16 +535,20 @@ func (b bound) below(k string) bool {
 // from the best lower bound found (correct, only slower).
 const maxBisect = 64
 
-// before returns the records under top (within prefix) that end just
-// below it: between n and 2n of them, in key order, or all of them when
-// fewer than 2n exist (atStart true). The store scans only forward, so it
-// finds a starting position by bisecting the byte space between a lower
-// bound known to leave at least n records and an upper bound known to
-// leave fewer, both snapped to record positions; each probe is one short
-// Scan of at most 2n+1 records. reads counts the records the probes read.
+// before returns records under top (within prefix) that end just below
+// it, in key order: between n and 4n of them, or all of them when fewer
+// than 4n exist (atStart true). The store scans only forward, so it finds
+// a starting position from the hints (where earlier searches went; a
+// hint is good for n..4n records), else by bisecting the byte space
+// between a lower bound known to leave at least 2n records and an upper
+// bound known to leave fewer, both snapped to record positions, for a
+// chunk of 2n..4n: taking n of those leaves a hint for the next n below.
+// Each probe is one short Scan of at most 4n+1 records; reads counts the
+// records they read.
 func (l *lister) before(ctx context.Context, prefix string, top bound, n int, reads *int) ([]store.Meta, bool, error) {
+	window := 4 * n
 	probe := func(after string) ([]store.Meta, bool, error) {
-		pg, err := l.r.Scan(ctx, store.ScanOptions{Prefix: prefix, After: after, Limit: 2*n + 1})
+		pg, err := l.r.Scan(ctx, store.ScanOptions{Prefix: prefix, After: after, Limit: window + 1})
 		if err != nil {
 			return nil, false, storeErr(err)
 		}
@@ -487,21 +556,39 @@ func (l *lister) before(ctx context.Context, prefix string, top bound, n int, re
 		*reads += len(es)
 		for i := range es {
 			if !top.below(recPos(es[i].Key, es[i].Variant)) {
-				return es[:i], true, nil // reached top
+				es = es[:i]
+				break
 			}
 		}
-		return es, len(es) < 2*n+1, nil // reached top (or the end) iff short
+		return es, len(es) < window+1, nil // reached top (or the end) iff short
 	}
-	recs, reached, err := probe("")
-	if err != nil {
-		return nil, false, err
-	}
-	if reached {
-		return recs, true, nil // everything below top
-	}
-	// count(lo, top) >= n: 2n+1 records follow s, n of them after rec[n].
-	lo := recPos(recs[n].Key, recs[n].Variant)
+	var lo string
 	hb := top
+	for _, h := range l.hints.below(top, prefix, 3) {
+		recs, reached, err := probe(h)
+		if err != nil {
+			return nil, false, err
+		}
+		if !reached {
+			lo = recPos(recs[2*n].Key, recs[2*n].Variant)
+			break
+		}
+		if len(recs) >= n {
+			return recs, false, nil
+		}
+		hb = bound{s: h}
+	}
+	if lo == "" {
+		recs, reached, err := probe("")
+		if err != nil {
+			return nil, false, err
+		}
+		if reached {
+			return recs, true, nil // everything below top
+		}
+		// count(recs[2n], top) >= window+1 - (2n+1) = 2n.
+		lo = recPos(recs[2*n].Key, recs[2*n].Variant)
+	}
 	for range maxBisect {
 		s, ok := midpoint(lo, hb)
 		if !ok {
@@ -512,19 +599,21 @@ func (l *lister) before(ctx context.Context, prefix string, top bound, n int, re
 			return nil, false, err
 		}
 		switch {
-		case !reached: // more than 2n between s and top: raise lo
-			lo = recPos(recs[n].Key, recs[n].Variant)
-		case len(recs) < n: // too few: lower hb to the first record above s
+		case !reached: // more than 4n between s and top: raise lo
+			lo = recPos(recs[2*n].Key, recs[2*n].Variant)
+			l.hints.add(s) // a start for pages further down
+		case len(recs) < 2*n: // too few: lower hb to the first record above s
 			hb = bound{s: s}
 			if len(recs) > 0 {
 				hb = bound{s: recPos(recs[0].Key, recs[0].Variant)}
 			}
 		default:
+			l.hints.add(s)
 			return recs, false, nil
 		}
 	}
-	// Fallback: walk forward from lo to top keeping the last 2n records.
-	ring := make([]store.Meta, 0, 4*n)
+	// Fallback: walk forward from lo to top keeping the last 4n records.
+	ring := make([]store.Meta, 0, 8*n)
 	cur := lo
 	for {
 		if err := ctx.Err(); err != nil {
@@ -543,8 +632,8 @@ func (l *lister) before(ctx context.Context, prefix string, top bound, n int, re
 			}
 			ring = append(ring, m)
 		}
-		if len(ring) > 2*n {
-			ring = append(ring[:0], ring[len(ring)-2*n:]...)
+		if len(ring) > window {
+			ring = append(ring[:0], ring[len(ring)-window:]...)
 		}
 		if done || len(pg.Entries) == 0 {
 			return ring, false, nil
