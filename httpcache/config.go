@@ -110,6 +110,16 @@ type Config struct {
 	// with Set-Cookie is not stored (detail=set-cookie).
 	StripSetCookie []string
 
+	// Splicer, when set, personalizes stored pages for each visitor on
+	// SplicePaths (see [Splicer]: a Phoenix app's CSRF token and session
+	// cookie). If nil, nothing is spliced, and a record an earlier
+	// configuration stored for splicing is never served.
+	Splicer Splicer
+	// SplicePaths lists the path prefixes where Splicer applies. If nil
+	// (with a Splicer), every path ("/"). Setting it without a Splicer is
+	// an error.
+	SplicePaths []string
+
 	// StaleWhileRevalidate is the server-wide RFC 5861 window applied to
 	// responses that do not set stale-while-revalidate themselves and do
 	// not forbid serving stale. Zero means none.
@@ -176,6 +186,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Hosts == nil && c.Upstream != nil {
 		c.Hosts = []string{c.Upstream.Host, "localhost", "127.0.0.1", "[::1]"}
+	}
+	if c.Splicer != nil && c.SplicePaths == nil {
+		c.SplicePaths = []string{"/"}
 	}
 	if c.MaxObjectSize == 0 {
 		c.MaxObjectSize = DefaultMaxObjectSize
@@ -260,6 +273,17 @@ func (c *Config) validate() error {
 	for _, p := range c.StripSetCookie {
 		if !strings.HasPrefix(p, "/") {
 			errs = append(errs, fmt.Errorf("StripSetCookie entry %q must start with /", p))
+		}
+	}
+	if c.Splicer == nil && len(c.SplicePaths) > 0 {
+		errs = append(errs, errors.New("SplicePaths is set without a Splicer"))
+	}
+	if c.Splicer != nil && c.Splicer.CookieName() == "" {
+		errs = append(errs, errors.New("Splicer has no session cookie name"))
+	}
+	for _, p := range c.SplicePaths {
+		if !strings.HasPrefix(p, "/") {
+			errs = append(errs, fmt.Errorf("SplicePaths entry %q must start with /", p))
 		}
 	}
 	for name, d := range map[string]time.Duration{

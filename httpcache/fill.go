@@ -134,9 +134,25 @@ func (f *fill) drop(ex *exchange, reason string) {
 	f.release(nil)
 }
 
+// abandon gives up storing f's job after the response's headers arrived
+// but before its body was copied (the visitor needs another answer, see
+// splicedResponse): the reservations are given back, waiters fetch
+// themselves.
+func (f *fill) abandon() {
+	if f.prepaid > 0 {
+		f.p.buffered.Add(-f.prepaid)
+		f.prepaid = 0
+	}
+	f.job = nil
+	f.p.unreserve()
+	f.release(nil)
+}
+
 // fillJob is a response on its way into the store.
 type fillJob struct {
 	req      *http.Request
+	path     string // normalized
+	splicing bool   // Set-Cookie let through to the Inspector (splice path)
 	key      string
 	variant  string
 	vary     []string
@@ -154,6 +170,7 @@ type fillJob struct {
 	res       *Response
 	verdict   Verdict
 	e         *entry
+	splice    SplicePage // from verdict.Splice, loaded by inspect
 }
 
 // decideStore applies RFC 9111 §3 and the proxy's policies to a response
@@ -161,9 +178,13 @@ type fillJob struct {
 func (p *Proxy) decideStore(req *http.Request, path, key string, rq reqDirectives, status int, h http.Header, contentLength int64, reqTime, respTime time.Time) (*fillJob, string) {
 	d := p.parser.response(h)
 	reason := storable(req.Method, req.Header, rq, status, h, d)
-	stripCookie := false
+	stripCookie, splice := false, false
 	if reason == "" && len(h["Set-Cookie"]) > 0 {
-		if p.stripSetCookie(path) {
+		if p.splicePath(path) && p.cfg.Inspector != nil {
+			// The session cookie of a first render to splice: the
+			// Inspector must take it out of the stored copy (inspect).
+			splice = true
+		} else if p.stripSetCookie(path) {
 			stripCookie = true
 		} else {
 			reason = reasonSetCookie
@@ -192,6 +213,8 @@ func (p *Proxy) decideStore(req *http.Request, path, key string, rq reqDirective
 	names, _ := parseVary(h)
 	return &fillJob{
 		req:      req,
+		path:     path,
+		splicing: splice,
 		key:      key,
 		variant:  variantKey(names, req.Header),
 		vary:     names,
@@ -410,6 +433,24 @@ func (p *Proxy) inspect(job *fillJob, body []byte) (res *Response, v Verdict) {
 	if v.Refuse == "" && !v.NotAfter.IsZero() && !v.NotAfter.After(p.now()) {
 		v.Refuse = "not-after-passed" // would never be served
 	}
+	if v.Refuse == "" && v.Splice != "" {
+		if !p.splicePath(job.path) {
+			v.Refuse = "splice-unconfigured"
+		} else if page, err := p.cfg.Splicer.Load(res.Body, v.Splice); err != nil {
+			p.log.Warn("httpcache: the Inspector's splice data does not fit the page", "key", job.key, "err", err)
+			v.Refuse = "splice-invalid"
+		} else {
+			job.splice = page
+		}
+	}
+	if v.Refuse == "" && job.splicing && len(res.Header["Set-Cookie"]) > 0 {
+		// Let through for the splice, but the Inspector kept it.
+		if p.stripSetCookie(job.path) {
+			delete(res.Header, "Set-Cookie")
+		} else {
+			v.Refuse = reasonSetCookie
+		}
+	}
 	return res, v
 }
 
@@ -434,6 +475,10 @@ func (p *Proxy) newEntry(job *fillJob, res *Response, v Verdict) *entry {
 	ann[AnnotationVary] = strings.Join(job.vary, ",")
 	delete(ann, AnnotationDisabled)
 	delete(ann, AnnotationNotAfter)
+	delete(ann, AnnotationSplice)
+	if job.splice != nil {
+		ann[AnnotationSplice] = v.Splice
+	}
 	if !v.NotAfter.IsZero() {
 		ann[AnnotationNotAfter] = v.NotAfter.UTC().Format(time.RFC3339Nano)
 	}
@@ -456,7 +501,7 @@ func (p *Proxy) newEntry(job *fillJob, res *Response, v Verdict) *entry {
 		Tags:         tags,
 		Annotations:  ann,
 	}
-	e := &entry{rec: rec, pol: job.pol, vary: job.vary}
+	e := &entry{rec: rec, pol: job.pol, vary: job.vary, splice: job.splice}
 	if !v.NotAfter.IsZero() {
 		e.notAfter = v.NotAfter.UTC()
 	}

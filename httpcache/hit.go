@@ -48,6 +48,16 @@ func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, ex *exchange
 		if fresh {
 			result = ResultHit
 		}
+		if e.splice != nil {
+			if p.serveSpliced(w, r, ex, e, result, cs, now) {
+				return true
+			}
+			// This visitor cannot get a spliced copy: the origin answers
+			// them, uncached.
+			ex.cs = cacheStatus{fwd: fwdMiss, detail: "splice-failed"}
+			ex.result, ex.mode, ex.fill = ResultPass, modePass, nil
+			return false
+		}
 		p.serveEntry(w, r, ex, e, result, cs, now)
 		return true
 	}
@@ -70,6 +80,13 @@ func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, ex *exchange
 // serveEntry answers r from a stored entry: the outcome is result, with cs
 // as sent (ttl= added).
 func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, ex *exchange, e *entry, result Result, cs cacheStatus, now time.Time) {
+	if e.splice != nil {
+		if !p.serveSpliced(w, r, ex, e, result, cs, now) {
+			cs.hit, cs.collapsed, cs.hasTTL, cs.detail = false, false, false, "splice-failed"
+			p.replyError(w, ex, http.StatusBadGateway, cs, "bad gateway: the stored page cannot be personalized for this session")
+		}
+		return
+	}
 	ex.result = result
 	status, body := p.entryResponse(w.Header(), r, e, &cs, now)
 	ex.cs = cs

@@ -55,4 +55,10 @@ type Verdict struct {
 	// Annotations are stored on the record (merged over the proxy's own;
 	// the proxy's httpcache.* keys win).
 	Annotations map[string]string
+	// Splice, when non-empty, says the stored copy must be personalized
+	// for each visitor: it is the data [Config].Splicer.Load reads, stored
+	// as the httpcache.splice annotation. Only honoured on
+	// [Config].SplicePaths with a Splicer; elsewhere the response is
+	// refused (detail=splice-unconfigured).
+	Splice string
 }

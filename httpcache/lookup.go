@@ -18,7 +18,8 @@ type entry struct {
 	pol      policy
 	vary     []string
 	notAfter time.Time
-	clen     []string // Content-Length value, shared read-only (hot entries)
+	clen     []string   // Content-Length value, shared read-only (hot entries)
+	splice   SplicePage // non-nil: served only through it (splice.go)
 }
 
 // lookup finds the stored entry for the request's variant of key. On a
@@ -86,6 +87,19 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entr
 		if !p.now().Before(t) {
 			return nil, fwdMiss, "not-after"
 		}
+	}
+	if data, ok := rec.Annotations[AnnotationSplice]; ok {
+		// Stored for splicing: its body holds a token of the visitor it
+		// was rendered for, never to be served as it is.
+		if p.cfg.Splicer == nil {
+			return nil, fwdMiss, "splice-unconfigured"
+		}
+		page, err := p.cfg.Splicer.Load(rec.Body, data)
+		if err != nil {
+			p.log.Warn("httpcache: stored splice data unusable", "key", key, "variant", variant, "err", err)
+			return nil, fwdMiss, "splice-invalid"
+		}
+		e.splice = page
 	}
 	pol, ok := decodePolicy(rec.Annotations[AnnotationPolicy])
 	if !ok {

@@ -21,6 +21,8 @@ type metrics struct {
 	hitForPass    prometheus.Counter
 	aborted       prometheus.Counter
 	invalidations prometheus.Counter
+	spliced       prometheus.Counter // responses personalized by the Splicer
+	spliceFailed  prometheus.Counter
 
 	// pre-resolved children for the hot path
 	byResult map[Result]prometheus.Counter
@@ -67,6 +69,14 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 			Name: "firstrender_invalidations_total",
 			Help: "Primary keys invalidated by unsafe requests (RFC 9111 §4.4).",
 		}),
+		spliced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "firstrender_spliced_total",
+			Help: "Responses served with the visitor's own session splice (Config.Splicer).",
+		}),
+		spliceFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "firstrender_splice_failed_total",
+			Help: "Stored pages that could not be spliced for a visitor (forwarded uncached instead).",
+		}),
 		byResult: map[Result]prometheus.Counter{},
 		durBy:    map[Result]prometheus.Observer{},
 	}
@@ -76,7 +86,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 		m.byResult[l] = m.requests.WithLabelValues(string(l))
 		m.durBy[l] = m.duration.WithLabelValues(string(l))
 	}
-	cs := []prometheus.Collector{m.requests, m.duration, m.originReqs, m.originLatency, m.servedBytes, m.refused, m.hitForPass, m.aborted, m.invalidations,
+	cs := []prometheus.Collector{m.requests, m.duration, m.originReqs, m.originLatency, m.servedBytes, m.refused, m.hitForPass, m.aborted, m.invalidations, m.spliced, m.spliceFailed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "firstrender_store_entries",
 			Help: "Records in the page store.",

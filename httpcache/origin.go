@@ -19,7 +19,23 @@ import (
 // request context. When the handler is done writing, the exchange's fill
 // is finished: the store write starts, or the reservation and the
 // collapsed flight are given back.
+//
+// A fill sent without the visitor's session cookie (splice paths) whose
+// answer cannot be spliced for them is asked again, once, with the
+// cookie and uncached (splicedResponse); nothing was written before.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ex *exchange) {
+	p.forwardOnce(w, r, ex)
+	if ex.refetch {
+		ex.refetch, ex.personal = false, false
+		ex.mode, ex.fill, ex.entry = modePass, nil, nil
+		ex.call = originCall{}
+		ex.cs = cacheStatus{fwd: ex.cs.fwd, detail: "not-spliceable"}
+		ex.result = ResultPass
+		p.forwardOnce(w, r, ex)
+	}
+}
+
+func (p *Proxy) forwardOnce(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	defer func() {
 		if ex.call.cancel != nil {
 			ex.call.cancel()
@@ -75,6 +91,11 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if ex.mode == modeMiss || ex.mode == modeRevalidate {
 		for _, k := range conditionalHeaders {
 			delete(out, k)
+		}
+		if name := p.SessionCookie(ex.n.path); name != "" && removeCookie(out, name) {
+			// The origin renders the anonymous page that every visitor
+			// may share; this one gets their spliced copy of it.
+			ex.personal = !ex.background
 		}
 	}
 	if ex.mode == modeRevalidate {
@@ -141,6 +162,15 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 			return err
 		}
 	}
+	if ex.personal && ex.in.Method == http.MethodGet {
+		if err := p.splicedResponse(resp, ex); err != nil {
+			return err
+		}
+	} else if f := ex.fill; f != nil && f.job != nil && f.job.e != nil && f.job.e.splice != nil {
+		// The origin's own fresh session and token for this visitor,
+		// but what they get is theirs alone.
+		privateHeader(resp.Header, nil)
+	}
 	if ex.mode == modeInvalidate && resp.StatusCode < 400 {
 		p.invalidate(resp.Request.Context(), ex, resp)
 	}
@@ -174,6 +204,9 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	ex := exchangeOf(r)
 	if ex.call.hdrTimer != nil {
 		ex.call.hdrTimer.Stop()
+	}
+	if errors.Is(err, errSpliceRefetch) {
+		return // forward asks again; nothing is written
 	}
 	now := p.now()
 	if ex.in.Context().Err() != nil && !ex.call.timedOut.Load() {

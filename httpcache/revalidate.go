@@ -89,6 +89,10 @@ func (p *Proxy) staleIfErrorOK(e *entry, now time.Time) bool {
 // hit: this response was forwarded).
 func (p *Proxy) replaceWithEntry(resp *http.Response, ex *exchange, e *entry, now time.Time) {
 	resp.Body.Close()
+	if e.splice != nil {
+		p.replaceWithSpliced(resp, ex, e, now)
+		return
+	}
 	h := make(http.Header)
 	status, body := p.entryResponse(h, ex.in, e, &ex.cs, now)
 	resp.StatusCode = status
@@ -196,7 +200,7 @@ func (p *Proxy) freshen(ex *exchange, h304 http.Header, respTime time.Time) (*en
 		rec.Annotations = map[string]string{}
 	}
 	rec.Annotations[AnnotationPolicy] = pol.encode()
-	ne := &entry{rec: &rec, pol: pol, vary: e.vary, notAfter: e.notAfter}
+	ne := &entry{rec: &rec, pol: pol, vary: e.vary, notAfter: e.notAfter, splice: e.splice} // same body, same splice points
 	rec.Expires = p.expiresHint(ne, nh)
 	if reason := storable(ex.in.Method, ex.in.Header, ex.rq, rec.Status, nh, d); reason != "" {
 		if !requestOnly(reason) {

@@ -57,6 +57,10 @@ type exchange struct {
 	cs         cacheStatus
 	result     Result
 	call       originCall
+	// personal: the visitor's session cookie was kept from the origin on
+	// a fill (splice paths), so the answer must be their spliced copy;
+	// refetch: it could not be, ask again with the cookie, uncached.
+	personal, refetch bool
 }
 
 // originCall is the state of an exchange's origin request.
@@ -176,6 +180,13 @@ func (p *Proxy) observe(r *http.Request, ex *exchange, start time.Time) {
 	*o = Outcome{Result: ex.result, Detail: ex.cs.detail, Key: key, Stored: ex.cs.stored || (ex.fill != nil && ex.fill.storing)}
 }
 
+// hasSessionCookie reports whether ex's request carries the splice
+// session cookie on a splice path.
+func (p *Proxy) hasSessionCookie(ex *exchange) bool {
+	name := p.SessionCookie(ex.n.path)
+	return name != "" && hasCookie(ex.in.Header["Cookie"], name)
+}
+
 func (p *Proxy) bypassPath(path string) bool {
 	for _, b := range p.cfg.BypassPrefixes {
 		if strings.HasPrefix(path, b) {
@@ -264,6 +275,11 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 			}
 			p.log.LogAttrs(ctx, slog.LevelDebug, "httpcache: step", slog.String("key", ex.key), slog.String("step", "hit-for-pass"),
 				slog.Bool("remembered", ok), slog.String("reason", reason), slog.Int("attempt", attempt))
+			if ok && p.hasSessionCookie(ex) {
+				// Not storable lately: this visitor's own page, with their
+				// session, and nothing stored from it.
+				ex.mode, ex.fill = modePass, nil
+			}
 			p.forward(w, r, ex)
 			return
 		}

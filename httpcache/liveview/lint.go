@@ -63,10 +63,16 @@ const (
 	// cannot read (anything but gzip, or gzip that does not decompress
 	// within 32 MiB), so its tokens cannot be seen.
 	KindEncodedBody Kind = "encoded-body"
+	// KindSplice: with [Config].Splice, a first render whose only
+	// per-visitor parts look like the CSRF token and a fresh session
+	// cookie, but which cannot be spliced (the message says why: a wrong
+	// secret or salt, another cookie, a token where no splice reaches it).
+	// Always refused.
+	KindSplice Kind = "splice"
 )
 
 // Kinds lists every kind, in documentation order.
-var Kinds = []Kind{KindCSRFMeta, KindSetCookie, KindVaryCookie, KindUserSession, KindTokenExpiring, KindBadToken, KindEncryptedToken, KindBadSignature, KindEncodedBody}
+var Kinds = []Kind{KindCSRFMeta, KindSetCookie, KindVaryCookie, KindUserSession, KindTokenExpiring, KindBadToken, KindEncryptedToken, KindBadSignature, KindEncodedBody, KindSplice}
 
 var strippable = map[Kind]bool{KindCSRFMeta: true, KindSetCookie: true, KindVaryCookie: true}
 
@@ -86,6 +92,7 @@ var severities = map[Kind]Severity{
 	KindCSRFMeta: SeverityError, KindSetCookie: SeverityError, KindVaryCookie: SeverityWarning,
 	KindUserSession: SeverityError, KindTokenExpiring: SeverityError, KindBadToken: SeverityError,
 	KindEncryptedToken: SeverityWarning, KindBadSignature: SeverityError, KindEncodedBody: SeverityWarning,
+	KindSplice: SeverityError,
 }
 
 // Action is what the linter does about a finding.
@@ -99,6 +106,10 @@ const (
 	Strip
 	// Allow stores the response as it is; the finding is still recorded.
 	Allow
+	// Splice is recorded on the csrf-meta and set-cookie findings of a
+	// page stored for splicing ([Config].Splice): the token is spliced
+	// per visitor, the Set-Cookie made per visitor. It is not a policy.
+	Splice
 )
 
 // String returns "refuse", "strip" or "allow".
@@ -110,6 +121,8 @@ func (a Action) String() string {
 		return "strip"
 	case Allow:
 		return "allow"
+	case Splice:
+		return "splice"
 	}
 	return fmt.Sprintf("Action(%d)", int(a))
 }
@@ -127,9 +140,12 @@ func (a *Action) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// ParseAction parses "refuse", "strip" or "allow" (for flags).
+// ParseAction parses "refuse", "strip" or "allow" (for flags), and
+// "splice" (as recorded in findings; not a policy).
 func ParseAction(s string) (Action, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "splice":
+		return Splice, nil
 	case "refuse":
 		return Refuse, nil
 	case "strip":
@@ -185,6 +201,12 @@ type Config struct {
 	Signer *phxtoken.Signer
 	// Now returns the current time, for token-expiring. If nil, time.Now.
 	Now func() time.Time
+	// Splice, if set, stores first renders whose only per-visitor parts
+	// are the CSRF token and a fresh session cookie for splicing
+	// (Verdict.Splice; give the same Splicer to the proxy as
+	// httpcache.Config.Splicer). If nil, such pages follow the csrf-meta
+	// and set-cookie policies.
+	Splice *Splicer
 }
 
 // Linter lints LiveView first renders; it implements httpcache.Inspector.
@@ -195,6 +217,7 @@ type Linter struct {
 	tokenMaxAge    time.Duration
 	margin         time.Duration
 	signer         *phxtoken.Signer
+	splicer        *Splicer
 	now            func() time.Time
 	decoder        erlterm.Decoder
 }
@@ -204,10 +227,13 @@ var _ httpcache.Inspector = (*Linter)(nil)
 // New validates cfg and returns a Linter. It fails on an unknown kind or
 // action in Policy, or Strip for a kind that cannot be stripped.
 func New(cfg Config) (*Linter, error) {
-	l := &Linter{policy: DefaultPolicy(), signer: cfg.Signer, now: cfg.Now}
+	l := &Linter{policy: DefaultPolicy(), signer: cfg.Signer, splicer: cfg.Splice, now: cfg.Now}
 	for k, a := range cfg.Policy {
 		if _, ok := severities[k]; !ok {
 			return nil, fmt.Errorf("liveview: policy for unknown finding kind %q", k)
+		}
+		if k == KindSplice && a != Refuse {
+			return nil, fmt.Errorf("liveview: policy %s=%s: a page that cannot be spliced is always refused", k, a)
 		}
 		switch a {
 		case Refuse, Allow:
@@ -215,6 +241,8 @@ func New(cfg Config) (*Linter, error) {
 			if !strippable[k] {
 				return nil, fmt.Errorf("liveview: policy %s=strip: %s cannot be stripped (use refuse or allow)", k, k)
 			}
+		case Splice:
+			return nil, fmt.Errorf("liveview: policy %s=splice: splice is not a policy; configure Config.Splice", k)
 		default:
 			return nil, fmt.Errorf("liveview: policy for %s: invalid action %d", k, int(a))
 		}
@@ -310,13 +338,30 @@ func (r *Report) Refused() (Finding, bool) {
 	return Finding{}, false
 }
 
+// refusal is the finding the refusal is named after: the first refused
+// one, or with a splicer the first refused one a splice could not have
+// handled (the CSRF token and session cookie are then not the reason).
+func (r *Report) refusal(splicing bool) (Finding, bool) {
+	if splicing {
+		for _, f := range r.Findings {
+			if f.Action == Refuse && f.Kind != KindCSRFMeta && f.Kind != KindSetCookie {
+				return f, true
+			}
+		}
+	}
+	return r.Refused()
+}
+
 // Inspect implements httpcache.Inspector: it lints res, applies the
 // policy (stripping in place when the policy says so), and returns the
 // verdict with the liveview.* annotations and NotAfter.
 func (l *Linter) Inspect(r *http.Request, res *httpcache.Response) httpcache.Verdict {
 	rep := l.Lint(res.Header, res.Body)
 	var v httpcache.Verdict
-	if f, ok := rep.Refused(); ok {
+	if l.splicer != nil && spliceable(&rep) {
+		l.splice(&rep, res, &v)
+	}
+	if f, ok := rep.refusal(l.splicer != nil); ok {
 		v.Refuse = "liveview-" + string(f.Kind)
 	} else {
 		l.apply(&rep, res)

@@ -2,7 +2,10 @@ package plugsession
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -286,4 +289,22 @@ func PutToken(m erlterm.Map, token string) erlterm.Map {
 	out = append(out, m[:at]...)
 	out = append(out, erlterm.MapPair{Key: key, Value: erlterm.Binary(token)})
 	return append(out, m[at:]...)
+}
+
+// Fingerprint identifies the codec's keys without revealing them: the
+// first 16 hex characters of HMAC-SHA256 over a fixed label, keyed with
+// the signing key and then the encryption key (if any). Two codecs with
+// the same secret_key_base, salts and key options have the same
+// fingerprint; any difference changes it. A stored page records it, so a
+// page prepared under one configuration is never spliced under another.
+func (c *Codec) Fingerprint() string {
+	m := hmac.New(sha256.New, c.signKey)
+	m.Write([]byte("firstrender plugsession fingerprint v1"))
+	sum := m.Sum(nil)
+	if c.encKey != nil {
+		m = hmac.New(sha256.New, c.encKey)
+		m.Write(sum)
+		sum = m.Sum(nil)
+	}
+	return hex.EncodeToString(sum[:8])
 }

@@ -116,6 +116,20 @@ func NewSplicer(cfg SplicerConfig) (*Splicer, error) {
 	return s, nil
 }
 
+// WithCookie returns a Splicer like s that writes its Set-Cookie lines
+// with attrs (the attributes the origin set on a particular page's
+// cookie, [Prepared].Cookie) instead of the configured ones. It shares
+// s's keys; deriving nothing, it is cheap enough to call once per stored
+// page loaded.
+func (s *Splicer) WithCookie(attrs CookieAttrs) *Splicer {
+	c := *s
+	c.cookie = attrs
+	return &c
+}
+
+// CookieName returns the session cookie's name.
+func (s *Splicer) CookieName() string { return s.name }
+
 // Codec returns the splicer's session codec.
 func (s *Splicer) Codec() *Codec { return s.codec }
 
