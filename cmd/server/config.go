@@ -29,10 +29,8 @@ type flags struct {
 	objectSize    int64 // both the proxy's and the store's limit
 	setCookie     string
 	stripCookie   []string
-	lvCSRF        string
-	lvSetCookie   string
-	lvSession     string
-	lvMargin      time.Duration // 0 = no margin
+	lvPolicy      map[liveview.Kind]*string // one --lv-<kind> flag per lint kind
+	lvMargin      time.Duration             // 0 = no margin
 	lvSecret      string
 	lvSalt        string
 	checkOrigin   []string
@@ -42,6 +40,8 @@ type flags struct {
 	logFormat   string
 	logLevel    slog.Level
 	printConfig bool
+	checkConfig bool
+	version     bool
 }
 
 // The binary's own defaults, where it deliberately differs from a library's
@@ -50,6 +50,10 @@ const (
 	defaultMaxDBSize     = 1 << 30
 	defaultExpireEvery   = 10 * time.Minute
 	defaultJoinThreshold = livesocket.DefaultGuardThreshold
+	// defaultLockWait covers a restart where the old process still
+	// drains its requests (--shutdown-timeout, 10s by default) while the
+	// new one starts: the lock is free once the old one closed the store.
+	defaultLockWait = 15 * time.Second
 )
 
 const usageHeader = `firstrender: a caching reverse proxy for Phoenix LiveView first renders.
@@ -64,9 +68,7 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 		uncachedHosts: "pass",
 		objectSize:    httpcache.DefaultMaxObjectSize,
 		setCookie:     "refuse",
-		lvCSRF:        liveview.Refuse.String(),
-		lvSetCookie:   liveview.Refuse.String(),
-		lvSession:     liveview.Refuse.String(),
+		lvPolicy:      map[liveview.Kind]*string{},
 		lvMargin:      liveview.DefaultMargin,
 		checkOrigin:   []string{"true"},
 		idleTimeout:   livesocket.DefaultIdleTimeout,
@@ -87,12 +89,14 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	c.Sockets.ReadLimit = livesocket.DefaultReadLimit
 	c.JoinGuardThreshold = defaultJoinThreshold
 	c.ShutdownTimeout = server.DefaultShutdownTimeout
+	c.Store.Timeout = defaultLockWait
 
 	fs := cli.NewFlagSet("firstrender", usageHeader, help)
 	add := fs.Var
 	add(cli.Addr(&c.Listen, false), "listen", "public `address` (host:port) serving cached pages and live sockets")
 	add(cli.URL(&c.Upstream), "upstream", "origin `URL` (http or https); empty starts the built-in demo origin on loopback")
-	add(cli.NonEmpty(&c.DB), "db", "page store `file` (bbolt); created if missing")
+	add(cli.NonEmpty(&c.DB), "db", "page store `file` (bbolt); created if missing (its directory must exist)")
+	add(cli.Duration(&c.Store.Timeout, false), "db-lock-wait", "`duration` to wait for the database lock another process holds (a restart: the old process still draining) before giving up")
 	add(cli.Addr(&f.adminListen, true), "admin-listen", "admin `address` serving /metrics (keep it on loopback); empty disables it")
 	add(cli.URL(&c.PublicURL), "public-url", "`URL` visitors use to reach firstrender (e.g. https://example.com); empty: http://localhost:<listen port>")
 	add(cli.List(&f.hosts, hostItem), "hosts", "comma-separated `hosts` whose pages are cached; empty: localhost, 127.0.0.1, ::1 and the --public-url host")
@@ -108,9 +112,19 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	add(cli.List(&f.stripCookie, pathItem), "strip-set-cookie", "comma-separated path `prefixes` where Set-Cookie is stripped and the page stored even with --set-cookie=refuse")
 	add(cli.Duration(&c.Cache.OriginTimeout, false), "origin-timeout", "`duration` an origin request may take before it fails (504, or the stale copy under stale-if-error; an unreachable origin gives 502)")
 
-	add(cli.Enum(&f.lvCSRF, "refuse", "strip", "allow"), "lv-csrf", "LiveView `policy` for a CSRF meta tag in a first render: refuse, strip (blank it) or allow")
-	add(cli.Enum(&f.lvSetCookie, "refuse", "strip", "allow"), "lv-set-cookie", "LiveView `policy` for Set-Cookie on a first render: refuse, strip or allow")
-	add(cli.Enum(&f.lvSession, "refuse", "allow"), "lv-session", "LiveView `policy` for a data-phx-session whose session map is not empty: refuse or allow")
+	defaults := liveview.DefaultPolicy()
+	for _, k := range lintKinds() {
+		v := defaults[k].String()
+		f.lvPolicy[k] = &v
+		choices := []string{"refuse", "allow"}
+		how := "refuse or allow"
+		if strippable(k) {
+			choices, how = []string{"refuse", "strip", "allow"}, "refuse, strip ("+lintStrip[k]+") or allow"
+		}
+		add(cli.Enum(&v, choices...), lintFlag(k), "LiveView lint `policy` for "+lintUsage[k]+": "+how+"; Cache-Status detail=liveview-"+string(k))
+	}
+	fs.Alias("lv-csrf", lintFlag(liveview.KindCSRFMeta))
+	fs.Alias("lv-session", lintFlag(liveview.KindUserSession))
 	add(cli.Duration(&f.lvMargin, true), "lv-margin", "never serve a first render later than its earliest Phoenix token expiry minus this `duration`")
 	add(cli.Duration(&c.LiveView.LiveViewMaxAge, false), "lv-max-age", "max age the application verifies data-phx-session with (LiveView default 14d); overrides the token's own")
 	fs.Secret(&f.lvSecret, "lv-secret-key-base", "optional `secret` (the app's secret_key_base) to verify token signatures; never logged")
@@ -130,6 +144,8 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	add(cli.Level(&f.logLevel), "log-level", "log `level`: debug, info, warn or error")
 	add(cli.Duration(&c.ShutdownTimeout, false), "shutdown-timeout", "how long in-flight requests and sockets may take to finish on SIGINT/SIGTERM")
 	add(cli.Bool(&f.printConfig), "print-config", "print the effective configuration (flags and environment; secrets redacted) and exit")
+	add(cli.Bool(&f.checkConfig), "check-config", "check flags, variables, the database directory and the upstream, print the effective configuration (secrets redacted) and exit: 0 valid, 2 not")
+	add(cli.Bool(&f.version), "version", "print the version (module version, VCS revision, Go version) and exit")
 	return fs
 }
 
@@ -192,19 +208,12 @@ func (f *flags) config() (server.Config, error) {
 	}
 
 	policy := map[liveview.Kind]liveview.Action{}
-	for _, p := range []struct {
-		flag, value string
-		kind        liveview.Kind
-	}{
-		{"--lv-csrf", f.lvCSRF, liveview.KindCSRFMeta},
-		{"--lv-set-cookie", f.lvSetCookie, liveview.KindSetCookie},
-		{"--lv-session", f.lvSession, liveview.KindUserSession},
-	} {
-		a, err := liveview.ParseAction(p.value)
+	for _, k := range lintKinds() {
+		a, err := liveview.ParseAction(*f.lvPolicy[k])
 		if err != nil {
-			return c, fmt.Errorf("%s: %w", p.flag, err)
+			return c, fmt.Errorf("--%s: %w", lintFlag(k), err)
 		}
-		policy[p.kind] = a
+		policy[k] = a
 	}
 	c.LiveView.Policy = policy
 	c.LiveView.Margin = f.lvMargin
@@ -298,4 +307,47 @@ func originItem(s string) (string, error) {
 		return "", err
 	}
 	return s, nil
+}
+
+// lintFlag is the flag of a lint kind: --lv-<kind>, so the kind, its flag
+// and its Cache-Status detail (liveview-<kind>) share one name.
+func lintFlag(k liveview.Kind) string { return "lv-" + string(k) }
+
+// lintKinds are the lint kinds with a policy to choose (all but those
+// the linter always refuses, such as splice), in documentation order.
+func lintKinds() []liveview.Kind {
+	var out []liveview.Kind
+	for _, k := range liveview.Kinds {
+		if _, err := liveview.New(liveview.Config{Policy: map[liveview.Kind]liveview.Action{k: liveview.Allow}}); err == nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// strippable reports whether the linter accepts Strip for k (it refuses
+// the policy otherwise), so the flag offers strip only where it works.
+func strippable(k liveview.Kind) bool {
+	_, err := liveview.New(liveview.Config{Policy: map[liveview.Kind]liveview.Action{k: liveview.Strip}})
+	return err == nil
+}
+
+// lintUsage says what each lint kind finds, for --help.
+var lintUsage = map[liveview.Kind]string{
+	liveview.KindCSRFMeta:       "a CSRF meta tag (<meta name=\"csrf-token\">) in a first render",
+	liveview.KindSetCookie:      "Set-Cookie on a first render",
+	liveview.KindVaryCookie:     "a first render with Vary: Cookie (one entry per cookie value)",
+	liveview.KindUserSession:    "a data-phx-session whose session map is not empty (one visitor's render)",
+	liveview.KindTokenExpiring:  "a Phoenix token expiring (minus --lv-margin) before the page could be served",
+	liveview.KindBadToken:       "a data-phx-session/-static or SFMyNTY. value that does not parse (expiry unknown)",
+	liveview.KindEncryptedToken: "an encrypted Phoenix token (expiry unreadable)",
+	liveview.KindBadSignature:   "a token that does not verify with --lv-secret-key-base",
+	liveview.KindEncodedBody:    "an HTML body in a Content-Encoding the lint cannot read (anything but gzip)",
+}
+
+// lintStrip says what strip does, for the kinds that have it.
+var lintStrip = map[liveview.Kind]string{
+	liveview.KindCSRFMeta:   "blank it",
+	liveview.KindSetCookie:  "store without it",
+	liveview.KindVaryCookie: "drop Cookie from Vary",
 }

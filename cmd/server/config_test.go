@@ -24,6 +24,15 @@ func envFrom(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// envList is m as os.Environ would list it.
+func envList(m map[string]string) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
 // parseConfig is what realMain does before running: flags, then Config.
 func parseConfig(args []string, env map[string]string) (flags, server.Config, error) {
 	f, _, err := parseFlags(args, envFrom(env), nil)
@@ -321,7 +330,7 @@ func TestRealMain_SecretPolicy(t *testing.T) {
 				t.Errorf("warnings %q, want a warning: %v", fs.Warnings(), tt.warn)
 			}
 			var out, errOut bytes.Buffer
-			if code := realMain(args, envFrom(tt.env), &out, &errOut); code != 0 {
+			if code := realMain(args, envList(tt.env), &out, &errOut); code != 0 {
 				t.Fatalf("--print-config exit %d: %s", code, errOut.String())
 			}
 			if strings.Contains(out.String()+errOut.String(), secret) {

@@ -84,6 +84,13 @@ func SystemdListeners(getenv func(string) (string, bool)) (map[string]net.Listen
 			return nil, fmt.Errorf("socket activation: two sockets named %q", name)
 		}
 		syscall.CloseOnExec(fd)
+		// Non-blocking before os.NewFile sees it, so the File never
+		// switches the socket (shared with the supervisor and, during a
+		// restart, the previous process) back to blocking mode.
+		if err := syscall.SetNonblock(fd, true); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("socket activation: descriptor %d (%s): %w", fd, name, err)
+		}
 		f := os.NewFile(uintptr(fd), "LISTEN_FD_"+strconv.Itoa(fd)+":"+name)
 		ln, err := net.FileListener(f)
 		f.Close() // FileListener holds a duplicate

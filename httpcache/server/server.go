@@ -377,15 +377,19 @@ func (s *Server) Run(ctx context.Context) error {
 
 	cfg, log := s.cfg, s.log
 	var inflight sync.WaitGroup
+	acc := &acceptGate{}
 	public := &http.Server{
-		Handler:           accessLog(s.broker.Wrap(s.proxy), log.With("component", "access"), cfg.TrustForwarded, &inflight),
+		Handler:           acc.handler(accessLog(s.broker.Wrap(s.proxy), log.With("component", "access"), cfg.TrustForwarded, &inflight)),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnContext:       acc.connContext,
+		ConnState:         acc.connState,
 	}
+	publicLn := &onceCloseListener{Listener: s.publicLn}
 	errc := make(chan error, 2)
-	go func() { errc <- serveErr("Listen", cfg.Listen, public.Serve(s.publicLn)) }()
+	go func() { errc <- serveErr("Listen", cfg.Listen, public.Serve(publicLn)) }()
 	var admin *http.Server
 	if s.adminLn != nil {
 		admin = &http.Server{
@@ -435,7 +439,16 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var shutdownErr, socketsErr error
 	wg.Add(2)
-	go func() { defer wg.Done(); shutdownErr = public.Shutdown(sctx) }()
+	go func() {
+		defer wg.Done()
+		// Stop accepting first, and let the connections already accepted
+		// reach their handler: http.Server.Shutdown drops a connection
+		// whose first request is read after it began, unanswered. With a
+		// passed socket the next process accepts what is still queued.
+		publicLn.Close()
+		acc.waitAccepted(sctx, public.ReadHeaderTimeout)
+		shutdownErr = public.Shutdown(sctx)
+	}()
 	go func() { defer wg.Done(); socketsErr = s.broker.Shutdown(sctx) }()
 	wg.Wait()
 	if shutdownErr != nil {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -241,4 +242,39 @@ func FuzzValues(f *testing.F) {
 			t.Fatalf("%T: %q prints %q, which prints %q", v1, s, printed, v2.String())
 		}
 	})
+}
+
+func TestUnknownEnv(t *testing.T) {
+	t.Parallel()
+	f := newTestFlags()
+	got := f.fs.UnknownEnv([]string{
+		"FIRSTRENDER_LISTEN=:1",           // a flag
+		"FIRSTRENDER_ADMIN_TOKEN_FILE=/x", // a secret's file variant
+		"FIRSTRENDER_LISTN=:2",            // typo
+		"FIRSTRENDER_ADMIN_TOKN=hunter2",  // typo of a secret: the value is not shown
+		"FIRSTRENDER_ZZZZZZZZZZ=1",        // nothing near
+		"FIRSTRENDER_DEMO=1",              // known to the caller
+		"HOME=/root",
+	}, "FIRSTRENDER_DEMO")
+	want := []string{
+		"FIRSTRENDER_ADMIN_TOKN is set but no flag of test reads it: ignored (did you mean FIRSTRENDER_ADMIN_TOKEN, i.e. --admin-token?)",
+		"FIRSTRENDER_LISTN is set but no flag of test reads it: ignored (did you mean FIRSTRENDER_LISTEN, i.e. --listen?)",
+		"FIRSTRENDER_ZZZZZZZZZZ is set but no flag of test reads it: ignored",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("UnknownEnv =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if strings.Contains(strings.Join(got, ""), "hunter2") {
+		t.Error("a value was printed")
+	}
+}
+
+func TestFormatVersion(t *testing.T) {
+	t.Parallel()
+	bi := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Path: "m", Version: "v1.2.3"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.time", Value: "2026-11-25T20:00:00Z"}, {Key: "vcs.modified", Value: "true"},
+	}}
+	if got, want := formatVersion("fr", bi), "fr v1.2.3 (rev 0123456789ab, 2026-11-25T20:00:00Z, modified) go1.26.0"; got != want {
+		t.Errorf("formatVersion = %q, want %q", got, want)
+	}
 }
