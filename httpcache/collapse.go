@@ -23,8 +23,15 @@ type flight struct {
 	key      string
 	ready    chan struct{}
 	res      *entry
+	failed   *flightFailure // set instead of res when the origin gave no answer
 	waiters  atomic.Int64
 	released atomic.Bool
+}
+
+// flightFailure is the origin failure a flight's waiters share: none of
+// them goes to the origin again for another full timeout.
+type flightFailure struct {
+	timeout bool // no answer within OriginTimeout; else unreachable
 }
 
 // join returns the flight for key, creating it (leader=true) if none.
@@ -51,6 +58,15 @@ func (f *flight) release(res *entry) {
 	}
 }
 
+// fail publishes an origin failure (no response) to the waiters. Only
+// the first release or fail counts.
+func (f *flight) fail(timeout bool) {
+	if f.released.CompareAndSwap(false, true) {
+		f.failed = &flightFailure{timeout: timeout}
+		close(f.ready)
+	}
+}
+
 // end releases f (if not yet) and removes it from the group.
 func (g *flightGroup) end(f *flight) {
 	f.release(nil)
@@ -73,6 +89,10 @@ func (p *Proxy) await(w http.ResponseWriter, r *http.Request, ex *exchange, f *f
 	if p.onWait != nil {
 		p.onWait()
 	}
+	// CollapseWait defaults to OriginTimeout: the leader's origin request
+	// may take that long for its headers (and then fails for all waiters
+	// at once), and a shorter wait sends every waiter to the origin
+	// during the leader's timeout.
 	t := time.NewTimer(p.cfg.CollapseWait)
 	select {
 	case <-f.ready:
@@ -85,6 +105,10 @@ func (p *Proxy) await(w http.ResponseWriter, r *http.Request, ex *exchange, f *f
 		ex.result = ResultError // the client left; nobody to answer
 		return true
 	}
+	if f.failed != nil {
+		p.answerFailed(w, r, ex, f.failed)
+		return true
+	}
 	res := f.res
 	if res == nil || variantKey(res.vary, r.Header) != res.rec.Variant {
 		return false
@@ -95,6 +119,31 @@ func (p *Proxy) await(w http.ResponseWriter, r *http.Request, ex *exchange, f *f
 	}
 	p.serveEntry(w, r, ex, res, ResultCollapsed, cacheStatus{hit: true, collapsed: true}, now)
 	return true
+}
+
+// answerFailed answers a waiter whose leader got no answer from the
+// origin, as the leader was answered: stale-if-error from the waiter's
+// own stored entry when that allows it, else 504 (timeout, or a stale
+// must-revalidate entry) or 502. The origin is not asked again.
+func (p *Proxy) answerFailed(w http.ResponseWriter, r *http.Request, ex *exchange, ff *flightFailure) {
+	now := p.now()
+	cs := ex.cs
+	cs.collapsed = true
+	revalidating := ex.entry != nil && ex.mode == modeRevalidate
+	switch {
+	case revalidating && p.staleIfErrorOK(ex.entry, now):
+		cs.detail = "stale-if-error"
+		p.serveEntry(w, r, ex, ex.entry, ResultStale, cs, now)
+	case ff.timeout:
+		cs.detail = "origin-timeout"
+		p.replyError(w, ex, http.StatusGatewayTimeout, cs, "gateway timeout: origin did not answer in time")
+	case revalidating && ex.entry.pol.mustReval:
+		cs.detail = "must-revalidate"
+		p.replyError(w, ex, http.StatusGatewayTimeout, cs, "gateway timeout: stored response must be revalidated and the origin is unreachable")
+	default:
+		cs.detail = "origin-unreachable"
+		p.replyError(w, ex, http.StatusBadGateway, cs, "bad gateway: origin unreachable")
+	}
 }
 
 // usable reports whether a just-fetched entry may be served without

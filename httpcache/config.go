@@ -151,7 +151,11 @@ type Config struct {
 
 	// CollapseWait bounds how long a request waits for another request's
 	// in-flight fetch of the same key before going to the origin itself.
-	// If zero, 10s.
+	// If zero, OriginTimeout: a waiter then never goes to the origin while
+	// the request it waits on may still be answered, and the origin sees
+	// at most one request per key per timeout (a failure is shared with
+	// the waiters at once). A shorter wait sends every waiter to the
+	// origin when the origin is slow.
 	CollapseWait time.Duration
 	// MaxWaiters bounds how many requests wait on one in-flight fetch;
 	// further ones go to the origin themselves. If zero, 4096.
@@ -221,7 +225,7 @@ func (c *Config) setDefaults() {
 		c.DialTimeout = 5 * time.Second
 	}
 	if c.CollapseWait == 0 {
-		c.CollapseWait = 10 * time.Second
+		c.CollapseWait = c.OriginTimeout
 	}
 	if c.MaxWaiters == 0 {
 		c.MaxWaiters = 4096

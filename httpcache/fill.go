@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
@@ -45,6 +46,15 @@ type fill struct {
 	put      *store.Record
 	remove   *entry
 	storing  bool // finish started the store write of job
+	// storeFailing: the store's writes were failing when the response was
+	// judged, so neither Cache-Status nor the Outcome claims "stored".
+	storeFailing bool
+}
+
+// stored reports whether ex's response is (being) stored, for the
+// Outcome and the debug log.
+func (ex *exchange) stored() bool {
+	return ex.cs.stored || (ex.fill != nil && ex.fill.storing && !ex.fill.storeFailing)
 }
 
 // release publishes e (nil: waiters must fetch themselves) to f's
@@ -52,6 +62,15 @@ type fill struct {
 func (f *fill) release(e *entry) {
 	if f.flight != nil {
 		f.flight.release(e)
+	}
+}
+
+// fail publishes to f's waiters that the origin gave no answer (timeout
+// true: none in time; false: unreachable, or an unreadable response).
+// Only the first release or fail counts.
+func (f *fill) fail(timeout bool) {
+	if f.flight != nil {
+		f.flight.fail(timeout)
 	}
 }
 
@@ -71,14 +90,14 @@ func (f *fill) finish() {
 		rec := f.put
 		p.goBackground(func() {
 			if err := p.st.Put(context.Background(), rec); err != nil {
-				p.log.Warn("httpcache: store put (304 refresh)", "key", rec.Key, "err", err)
+				p.storeErr("httpcache: store put (304 refresh)", rec.Key, err)
 			}
 		})
 	case f.remove != nil:
 		rec := f.remove.rec
 		p.goBackground(func() {
 			if err := p.st.Delete(context.Background(), rec.Key, rec.Variant); err != nil && !errors.Is(err, store.ErrNotFound) {
-				p.log.Warn("httpcache: store delete", "key", rec.Key, "err", err)
+				p.storeErr("httpcache: store delete", rec.Key, err)
 			}
 		})
 	}
@@ -121,7 +140,30 @@ func (f *fill) decide(resp *http.Response, ex *exchange, respTime time.Time) err
 	f.job = job
 	ex.cs.stored = true
 	ex.cs.ttl, ex.cs.hasTTL = job.pol.lifetime-job.pol.initialAge, true
-	return f.prepare(resp, ex)
+	err := f.prepare(resp, ex)
+	f.checkStoreHealth(ex)
+	return err
+}
+
+// detailStoreFailing is the Cache-Status detail of a storable response
+// while the store's writes fail (a full or read-only disk).
+const detailStoreFailing = "store-failing"
+
+// checkStoreHealth withdraws the claim "stored" while the store's writes
+// fail (store.Store.WritesFailing: the latest write transaction failed).
+// The write is still attempted beside the response, as every write is
+// the store's probe for recovery, but the client is not told it was
+// stored, nor the log: the write is asynchronous, so its health at the
+// moment of the decision is the best knowledge there is.
+func (f *fill) checkStoreHealth(ex *exchange) {
+	if !ex.cs.stored || !f.p.st.WritesFailing() {
+		return
+	}
+	f.storeFailing = true
+	ex.cs.stored, ex.cs.hasTTL = false, false
+	if ex.cs.detail == "" {
+		ex.cs.detail = detailStoreFailing
+	}
 }
 
 // drop gives up storing f's job before the response's headers go out
@@ -392,7 +434,7 @@ func (p *Proxy) store(f *fill) {
 	if v.Refuse != "" {
 		// An older copy must not outlive the origin's new answer.
 		if err := p.st.Delete(context.Background(), job.key, job.variant); err != nil && !errors.Is(err, store.ErrNotFound) {
-			p.log.Warn("httpcache: store delete", "key", job.key, "err", err)
+			p.storeErr("httpcache: store delete", job.key, err)
 		}
 		return
 	}
@@ -405,11 +447,23 @@ func (p *Proxy) store(f *fill) {
 		_, _ = p.st.DeleteKey(context.Background(), job.key)
 	}
 	if err := p.st.Put(context.Background(), e.rec); err != nil {
-		p.log.Warn("httpcache: store put", "key", job.key, "err", err)
+		p.storeErr("httpcache: store put", job.key, err)
 		return
 	}
 	p.vary.set(job.key, job.vary)
 	p.pass.forget(job.key)
+}
+
+// storeErr logs a failed store write: at debug level when it is a
+// *store.WriteError (a full or read-only disk, a damaged file), which the
+// store reports once per change of its health instead of once per write;
+// as a warning otherwise.
+func (p *Proxy) storeErr(msg, key string, err error) {
+	level := slog.LevelWarn
+	if _, ok := errors.AsType[*store.WriteError](err); ok {
+		level = slog.LevelDebug
+	}
+	p.log.Log(context.Background(), level, msg, "key", key, "err", err)
 }
 
 // inspect runs the Inspector (if any) on the stored copy of a complete

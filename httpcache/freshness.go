@@ -194,13 +194,33 @@ func computePolicy(status int, h http.Header, d respDirectives, reqTime, respTim
 }
 
 // age returns the current age of a stored response (§4.2.3).
+//
+// A response received "in the future" means the clock jumped back past
+// the moment it arrived (or was wrong then and has been corrected): how
+// long it has been stored is unknown. Up to clockSkew ahead counts as age
+// 0 (a small step of the wall clock); further ahead, the age is
+// unknownAge, older than any lifetime or stale window, so the entry is
+// revalidated, never served fresh or stale-while-revalidate /
+// stale-if-error: a clock jump never extends an entry's life. (A clock
+// jumping forward only makes entries look older, and a token cap,
+// not-after, is an absolute time checked against the clock as it is.)
+// Entries of this process compare monotonic readings when the clock
+// provides them (time.Now), which wall clock steps do not affect.
 func (p policy) age(respTime, now time.Time) time.Duration {
 	resident := now.Sub(respTime)
 	if resident < 0 {
+		if resident < -clockSkew {
+			return unknownAge
+		}
 		resident = 0
 	}
 	return p.initialAge + resident
 }
+
+const (
+	clockSkew  = time.Second
+	unknownAge = time.Duration(1 << 62) // about 146 years; initialAge + unknownAge cannot overflow
+)
 
 func hasValidator(h http.Header) bool {
 	return h.Get("Etag") != "" || h.Get("Last-Modified") != ""

@@ -109,7 +109,8 @@ func (p *Proxy) entryResponse(h http.Header, r *http.Request, e *entry, cs *cach
 		h[k] = v
 	}
 	age := e.pol.age(e.rec.ResponseTime, now)
-	h["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
+	// RFC 9111 §1.2.2: an age too large to represent is sent as 2147483648.
+	h["Age"] = []string{strconv.FormatInt(min(int64(age/time.Second), 1<<31), 10)}
 	cs.ttl, cs.hasTTL = ttlOf(e, now), true
 	h["Cache-Status"] = []string{cs.String()}
 	status := e.rec.Status

@@ -103,6 +103,26 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 			Name: "firstrender_store_expired_total",
 			Help: "Expired records removed from the store (the background sweep, or eviction taking expired records first).",
 		}, func() float64 { return float64(st.Stats().Expired) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "firstrender_store_writes_failing",
+			Help: "1 while the page store's writes fail (full or read-only disk, damaged file: see firstrender_store_write_failures_total), else 0. Hits are served meanwhile; nothing new is stored.",
+		}, func() float64 {
+			if st.WritesFailing() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "firstrender_store_set_aside_total",
+			Help: "Damaged database files moved aside (<db>.corrupt-<time>) since start, at open or while serving; the store continued on a fresh file.",
+		}, func() float64 { return float64(st.Health().SetAside) }),
+	}
+	for _, c := range store.Causes {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "firstrender_store_write_failures_total",
+			Help:        "Store write operations that failed because the disk or the file did, by cause (no-space, read-only, io, damaged, other).",
+			ConstLabels: prometheus.Labels{"cause": string(c)},
+		}, func() float64 { return float64(st.Health().FailedWrites[c]) }))
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

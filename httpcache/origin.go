@@ -217,6 +217,12 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	if p.met != nil {
 		p.met.origin(0, time.Since(ex.call.wall))
 	}
+	timeout := ex.call.timedOut.Load() || errors.Is(err, errOriginTimeout) || isTimeout(err)
+	if ex.fill != nil {
+		// The requests collapsed onto this one get the same failure now,
+		// instead of queueing for another origin timeout each.
+		ex.fill.fail(timeout)
+	}
 	revalidating := ex.entry != nil && ex.mode == modeRevalidate
 	if revalidating && p.staleIfErrorOK(ex.entry, now) {
 		cs := ex.cs
@@ -226,7 +232,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	cs := ex.cs
 	switch {
-	case ex.call.timedOut.Load() || errors.Is(err, errOriginTimeout) || isTimeout(err):
+	case timeout:
 		cs.detail = "origin-timeout"
 		p.replyError(w, ex, http.StatusGatewayTimeout, cs, "gateway timeout: origin did not answer in time")
 		p.log.Warn("httpcache: origin timeout", "url", ex.n.key(), "background", ex.background, "err", err)

@@ -63,6 +63,7 @@ func (p *Proxy) revalidated(resp *http.Response, ex *exchange, respTime time.Tim
 		}
 		ex.fill.release(ne)
 		ex.cs.stored = true
+		ex.fill.checkStoreHealth(ex)
 		p.replaceWithEntry(resp, ex, ne, respTime)
 		return true
 	case resp.StatusCode >= 500 && p.staleIfErrorOK(e, respTime):

@@ -170,14 +170,14 @@ func (p *Proxy) observe(r *http.Request, ex *exchange, start time.Time) {
 		p.log.LogAttrs(r.Context(), slog.LevelDebug, "httpcache: decision",
 			slog.String("key", key), slog.String("mode", ex.mode.String()), slog.String("lookup", ex.cs.fwd),
 			slog.Bool("hit", ex.cs.hit), slog.Bool("collapsed", ex.cs.collapsed), slog.Int("origin_status", ex.cs.fwdStatus),
-			slog.Bool("stored", ex.cs.stored || (ex.fill != nil && ex.fill.storing)), slog.Duration("ttl", ex.cs.ttl),
+			slog.Bool("stored", ex.stored()), slog.Duration("ttl", ex.cs.ttl),
 			slog.String("detail", ex.cs.detail), slog.String("result", string(ex.result)))
 	}
 	o := OutcomeFrom(r.Context())
 	if o == nil {
 		return
 	}
-	*o = Outcome{Result: ex.result, Detail: ex.cs.detail, Key: key, Stored: ex.cs.stored || (ex.fill != nil && ex.fill.storing)}
+	*o = Outcome{Result: ex.result, Detail: ex.cs.detail, Key: key, Stored: ex.stored()}
 }
 
 // hasSessionCookie reports whether ex's request carries the splice

@@ -339,7 +339,7 @@ func BenchmarkPutKeyOrder(b *testing.B) {
 			defer s.Close()
 			// Read by the writer goroutine after the do below (a channel
 			// send orders the two).
-			s.db.NoFreelistSync = c.freelist == "nosync"
+			s.db.Load().NoFreelistSync = c.freelist == "nosync"
 			body := make([]byte, size)
 			key := func(i int64) string {
 				if order == "scattered" {
@@ -367,7 +367,7 @@ func BenchmarkPutKeyOrder(b *testing.B) {
 			b.SetBytes(size)
 			var next atomic.Int64
 			var wg sync.WaitGroup
-			before, beforeDB := s.Stats(), s.db.Stats()
+			before, beforeDB := s.Stats(), s.db.Load().Stats()
 			b.ResetTimer()
 			start := time.Now()
 			for range writers {
@@ -389,7 +389,7 @@ func BenchmarkPutKeyOrder(b *testing.B) {
 			wg.Wait()
 			elapsed := time.Since(start)
 			b.StopTimer()
-			st, db := s.Stats(), s.db.Stats()
+			st, db := s.Stats(), s.db.Load().Stats()
 			pages := db.TxStats.GetPageAlloc() - beforeDB.TxStats.GetPageAlloc()
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
 			b.ReportMetric(float64(st.Writes-before.Writes)/float64(max(1, st.Commits-before.Commits)), "writes/commit")

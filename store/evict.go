@@ -104,7 +104,7 @@ func (s *Store) flushLoop(ctx context.Context) {
 		case <-t.C:
 		case <-s.access.kick:
 		}
-		if err := s.flushAccess(ctx); err != nil && ctx.Err() == nil {
+		if err := s.flushAccess(ctx); err != nil && ctx.Err() == nil && !quiet(err) {
 			s.log.Error("store: writing access times", "path", s.path, "err", err)
 		}
 	}
@@ -126,7 +126,7 @@ func (s *Store) evictLoop(ctx context.Context) {
 		case <-s.evictKick:
 		}
 		n, err := s.evict(ctx)
-		if err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && !quiet(err) {
 			s.log.Error("store: eviction", "path", s.path, "err", err)
 		}
 		if n > 0 {
@@ -203,7 +203,7 @@ func (s *Store) expireLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		n, err := s.RemoveExpired(ctx, s.opts.Now())
-		if err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && !quiet(err) {
 			s.log.Error("store: removing expired records", "path", s.path, "err", err)
 		}
 		if s.opts.expireDone != nil {

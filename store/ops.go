@@ -500,7 +500,7 @@ func (s *Store) Compact(ctx context.Context, dst string) error {
 	if err != nil {
 		return fmt.Errorf("store: compact to %s: %w", dst, err)
 	}
-	err = bolt.Compact(d, s.db, 64<<20)
+	err = bolt.Compact(d, s.db.Load(), 64<<20)
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}

@@ -59,6 +59,23 @@ type Options struct {
 	// background at that interval. Zero means never: call RemoveExpired
 	// yourself (eviction under MaxSize takes expired records first anyway).
 	ExpireInterval time.Duration
+	// SetAsideCorrupt treats a damaged file as disposable, as a cache
+	// may: a read-write Open that finds the file not a firstrender store,
+	// truncated or damaged (ErrCorrupt; not ErrVersion, ErrLocked or a
+	// permission error) renames it to <path>.corrupt-<UTC time> and
+	// starts empty at path; and when a read or write meets a damaged page
+	// at run time (bbolt panics or fails a page assertion), the store sets
+	// the file aside the same way and continues on a fresh empty file
+	// while serving goes on. Each is logged once (Warn, with the new name
+	// and the reason) and counted in [Health]. False means Open fails
+	// with ErrCorrupt and run-time damage is only reported as errors.
+	SetAsideCorrupt bool
+	// WriteFault, if set, is called before every write transaction; a
+	// non-nil error fails that transaction as a failing disk would (a
+	// *WriteError whose Cause is classified from it: wrap syscall.ENOSPC
+	// for a full disk, syscall.EROFS for a read-only one). It is for
+	// fault-injection tests of the layers above; nil in production.
+	WriteFault func() error
 
 	evictDone  chan int // tests: receives each background eviction's count
 	expireDone chan int // tests: receives each background expiry sweep's count
@@ -173,7 +190,7 @@ type Stats struct {
 type Store struct {
 	path string
 	opts Options
-	db   *bolt.DB
+	db   atomic.Pointer[bolt.DB] // replaced by swapFresh (aside.go)
 	log  *slog.Logger
 
 	// closeMu guards closed and sends on ops: senders hold it for reading.
@@ -197,6 +214,10 @@ type Store struct {
 	bgCancel  context.CancelFunc
 	bgWG      sync.WaitGroup
 	evictKick chan struct{}
+
+	health   healthTracker
+	damagedC chan damaged   // readers' reports of damaged pages, for the writer
+	oldWG    sync.WaitGroup // closing files set aside
 }
 
 // Open opens (creating if needed, unless read-only) the store at path.
@@ -214,22 +235,44 @@ func Open(path string, opts Options) (*Store, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return nil, &OpenError{Path: path, Err: &fs.PathError{Op: "open", Path: path, Err: syscall.EISDIR}}
 	}
+	s, err := open(path, opts)
+	if err != nil && errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrVersion) && opts.SetAsideCorrupt && !opts.ReadOnly {
+		aside, aerr := setAsideAtOpen(path, opts, err)
+		if aerr != nil {
+			return nil, &OpenError{Path: path, Err: fmt.Errorf("%w (%v)", err, aerr)}
+		}
+		if s, err = open(path, opts); err == nil {
+			s.health.setAside.Store(1)
+			s.health.asidePath.Store(&aside)
+		}
+	}
+	if err != nil {
+		return nil, &OpenError{Path: path, Err: err}
+	}
+	return s, nil
+}
+
+// open is Open without setting a damaged file aside.
+func open(path string, opts Options) (*Store, error) {
 	if !opts.ReadOnly {
 		if err := precheck(path, opts); err != nil {
-			return nil, &OpenError{Path: path, Err: err}
+			return nil, err
 		}
 	}
 	db, err := openBolt(path, opts)
 	if err != nil {
-		return nil, &OpenError{Path: path, Err: err}
+		return nil, err
 	}
-	s := &Store{path: path, opts: opts, db: db, log: opts.Logger}
+	s := &Store{path: path, opts: opts, log: opts.Logger}
+	s.db.Store(db)
 	s.generation.Store(1)
+	s.health.state.Store(&healthState{since: opts.Now()})
 	if err := s.init(); err != nil {
 		db.Close()
-		return nil, &OpenError{Path: path, Err: err}
+		return nil, err
 	}
 	if !opts.ReadOnly {
+		s.damagedC = make(chan damaged, 1)
 		s.ops = make(chan *op, 1024)
 		s.writerDone = make(chan struct{})
 		s.access.init()
@@ -364,27 +407,15 @@ func (s *Store) init() (err error) {
 		s.fileSize.Store(tx.Size())
 		return nil
 	}
-	err = s.db.View(check)
+	db := s.db.Load()
+	err = db.View(check)
 	if errors.Is(err, errNewFile) {
 		if s.opts.ReadOnly {
 			return fmt.Errorf("%w: empty bbolt file, not a firstrender store", ErrCorrupt)
 		}
-		err = s.db.Update(func(tx *bolt.Tx) error {
-			mb, err := tx.CreateBucket(bucketMeta)
-			if err != nil {
+		err = db.Update(func(tx *bolt.Tx) error {
+			if err := s.createBuckets(tx); err != nil {
 				return err
-			}
-			fv := binary.BigEndian.AppendUint32(nil, FormatVersion)
-			if err := mb.Put(metaFormat, fv); err != nil {
-				return err
-			}
-			if err := mb.Put(metaCounters, counters{}.encode()); err != nil {
-				return err
-			}
-			for _, name := range dataBuckets {
-				if _, err := tx.CreateBucket(name); err != nil {
-					return err
-				}
 			}
 			s.fileSize.Store(tx.Size())
 			return nil
@@ -472,29 +503,43 @@ func (s *Store) Close() error {
 	if s.ops != nil {
 		<-s.writerDone
 	}
-	if err := s.db.Close(); err != nil {
+	s.oldWG.Wait()
+	if err := s.db.Load().Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", s.path, err)
 	}
 	return nil
 }
 
 // view runs fn in a read transaction, translating a closed database and
-// bbolt's panics on damaged pages into store errors.
-func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
-	s.closeMu.RLock()
-	closed := s.closed
-	s.closeMu.RUnlock()
-	if closed {
-		return ErrClosed
+// bbolt's panics on damaged pages into store errors. A panic also reports
+// the damage to the writer (Options.SetAsideCorrupt); a read that began
+// just as a swap closed the old file runs again on the new one.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	for {
+		s.closeMu.RLock()
+		closed := s.closed
+		s.closeMu.RUnlock()
+		if closed {
+			return ErrClosed
+		}
+		db := s.db.Load()
+		err := s.viewOn(db, fn)
+		if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+			if s.db.Load() != db {
+				continue // set aside meanwhile: read the fresh file
+			}
+			return ErrClosed
+		}
+		return err
 	}
+}
+
+func (s *Store) viewOn(db *bolt.DB, fn func(tx *bolt.Tx) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("store: %s: %w: bbolt: %v", s.path, ErrCorrupt, p)
+			s.reportDamage(db, err)
 		}
 	}()
-	err = s.db.View(fn)
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return ErrClosed
-	}
-	return err
+	return db.View(fn)
 }

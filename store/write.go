@@ -107,7 +107,20 @@ func (s *Store) do(ctx context.Context, size int, fn func(w *wtx) error) error {
 func (s *Store) writer() {
 	defer close(s.writerDone)
 	var batch []*op
-	for o := range s.ops {
+	for {
+		var o *op
+		select {
+		case d := <-s.damagedC:
+			if d.db == s.db.Load() {
+				s.swapFresh(d.err)
+			}
+			continue
+		case o2, ok := <-s.ops:
+			if !ok {
+				return
+			}
+			o = o2
+		}
 		batch = append(batch[:0], o)
 		size := o.size
 		// Let the writers woken by the previous commit queue their next op
@@ -142,18 +155,30 @@ func (s *Store) writer() {
 }
 
 // commit runs batch in one transaction. If the transaction fails, each op
-// is retried alone, so one bad op cannot fail its neighbours.
+// is retried alone, so one bad op cannot fail its neighbours. A failure
+// of the file itself (a *WriteError) moves the store's Health; a damaged
+// file is first set aside (Options.SetAsideCorrupt), so the retries run on
+// the fresh one.
 func (s *Store) commit(batch []*op) {
-	if err := s.runTx(batch); err != nil {
-		if len(batch) == 1 {
-			batch[0].err = err
-		} else {
-			for _, o := range batch {
-				if err := s.runTx([]*op{o}); err != nil {
-					o.err = err
-				}
+	err := s.runTx(batch)
+	if werr, ok := errors.AsType[*WriteError](err); ok && werr.Cause == CauseDamaged && s.swapFresh(werr) {
+		err = s.runTx(batch) // once, on the fresh file
+	}
+	if err != nil && len(batch) > 1 {
+		s.noteFailure(err, 0)
+		for _, o := range batch {
+			if err := s.runTx([]*op{o}); err != nil {
+				o.err = err
+				s.noteFailure(err, 1)
+			} else {
+				s.noteTx(1, nil)
 			}
 		}
+	} else if err != nil {
+		batch[0].err = err
+		s.noteFailure(err, 1)
+	} else {
+		s.noteTx(len(batch), nil)
 	}
 	for _, o := range batch {
 		o.done <- struct{}{}
@@ -163,16 +188,26 @@ func (s *Store) commit(batch []*op) {
 	}
 }
 
+// runTx runs batch in one write transaction. An error of the
+// transaction itself (the commit's write or sync, a bbolt panic on a
+// damaged page) is a *WriteError; an op's own hard error is returned as
+// it is.
 func (s *Store) runTx(batch []*op) (err error) {
 	cnt := s.cnt
 	var size int64
 	var changed bool
+	var opErr error
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("store: %s: %w: bbolt: %v", s.path, ErrCorrupt, p)
+			err = &WriteError{Cause: CauseDamaged, Err: fmt.Errorf("store: %s: %w: bbolt: %v", s.path, ErrCorrupt, p)}
 		}
 	}()
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	if s.opts.WriteFault != nil {
+		if ferr := s.opts.WriteFault(); ferr != nil {
+			return &WriteError{Cause: classify(ferr), Err: fmt.Errorf("store: %s: write: %w", s.path, ferr)}
+		}
+	}
+	err = s.db.Load().Update(func(tx *bolt.Tx) error {
 		w := &wtx{
 			tx:    tx,
 			rec:   tx.Bucket(bucketRec),
@@ -187,6 +222,7 @@ func (s *Store) runTx(batch []*op) (err error) {
 			o.err = o.fn(w)
 			var he *hardError
 			if errors.As(o.err, &he) {
+				opErr = he.err
 				return he.err
 			}
 		}
@@ -198,7 +234,11 @@ func (s *Store) runTx(batch []*op) (err error) {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: %s: write: %w", s.path, err)
+		werr := fmt.Errorf("store: %s: write: %w", s.path, err)
+		if opErr != nil && err == opErr && classify(err) == CauseOther {
+			return werr // the op's own failure (a bad argument bbolt refused)
+		}
+		return &WriteError{Cause: classify(err), Err: werr}
 	}
 	s.cnt = cnt
 	s.publish()

@@ -109,7 +109,15 @@ func (rd *readiness) check(ctx context.Context) ([]string, bool) {
 	} else {
 		say("server", nil, "")
 	}
-	say("store", rd.checkStore(ctx), "")
+	if err := rd.checkStore(ctx); err != nil {
+		say("store", err, "")
+	} else if h := rd.store.Health(); h.Failing {
+		// Still ready: hits are served and misses forwarded; only storing
+		// is off until a write commits again.
+		lines = append(lines, fmt.Sprintf("store: degraded: writes failing (%s) since %s; serving what is stored, storing nothing", h.Cause, h.Since.UTC().Format(time.RFC3339)))
+	} else {
+		say("store", nil, "")
+	}
 	since, err := rd.checkOrigin(ctx)
 	say("origin", err, fmt.Sprintf(" (reached %s ago)", since.Round(time.Millisecond)))
 	return lines, ok
@@ -127,6 +135,9 @@ func (rd *readiness) checkStore(ctx context.Context) error {
 	err := rd.store.Delete(ctx, readyzProbeID, "")
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		return nil
+	}
+	if _, ok := errors.AsType[*store.WriteError](err); ok {
+		return nil // the writer answered; its failing writes are Health's (degraded)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("the store's writer did not answer within %v", probeTimeout)

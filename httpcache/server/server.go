@@ -131,6 +131,10 @@ func (s *Server) openStore() error {
 	if err := checkDBPath(cfg.DB); err != nil {
 		return &FieldError{"DB", cfg.DB, err}
 	}
+	// A cache is disposable: a damaged or foreign file is moved aside
+	// (<db>.corrupt-<time>, logged with the reason) and the server starts
+	// empty; damage met while serving is handled the same way.
+	opts.SetAsideCorrupt = true
 	st, err := store.Open(cfg.DB, opts)
 	switch {
 	case errors.Is(err, store.ErrLocked):
@@ -140,7 +144,7 @@ func (s *Server) openStore() error {
 		}
 		return &FieldError{"DB", cfg.DB, &LockError{Wait: wait, Err: err}}
 	case errors.Is(err, store.ErrCorrupt):
-		return &FieldError{"DB", cfg.DB, fmt.Errorf("not a firstrender database or damaged (move it aside to start empty): %w", err)}
+		return &FieldError{"DB", cfg.DB, fmt.Errorf("not a firstrender database or damaged, and it could not be moved aside (move it yourself to start empty): %w", err)}
 	case errors.Is(err, store.ErrVersion):
 		return &FieldError{"DB", cfg.DB, fmt.Errorf("written by a newer firstrender: %w", err)}
 	case errors.Is(err, fs.ErrPermission):
