@@ -126,6 +126,7 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	fs.Alias("lv-csrf", lintFlag(liveview.KindCSRFMeta))
 	fs.Alias("lv-session", lintFlag(liveview.KindUserSession))
 	add(cli.Duration(&f.lvMargin, true), "lv-margin", "never serve a first render later than its earliest Phoenix token expiry minus this `duration`")
+	add(cli.Duration(&c.LiveView.TokenMaxAge, true), "lv-token-max-age", "max age your own Phoenix.Token.verify uses for other SFMyNTY. tokens in pages (not data-phx-*); 0 = the max age embedded in each token")
 	add(cli.Duration(&c.LiveView.LiveViewMaxAge, false), "lv-max-age", "max age the application verifies data-phx-session with (LiveView default 14d); overrides the token's own")
 	fs.Secret(&f.lvSecret, "lv-secret-key-base", "optional `secret` (the app's secret_key_base) to verify token signatures; never logged")
 	add(cli.String(&f.lvSalt), "lv-signing-salt", "signing `salt` for --lv-secret-key-base (LiveView's signing_salt)")
