@@ -37,14 +37,20 @@ func TestStore_ApplyInvalidations(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	n, err := s.ApplyInvalidations(ctx, []Sequenced{
+	batch := []Sequenced{
 		{Seq: 1, Inv: Invalidation{Keys: []string{"https://b.test/x1"}}},
 		{Seq: 2, Inv: Invalidation{Prefix: "https://a.test/p/"}},
 		{Seq: 5, Inv: Invalidation{Tag: "t-2"}},
-	})
+	}
+	n, err := s.ApplyInvalidations(ctx, batch)
 	// x1 (2 variants) + 10 under the prefix + x2 (tag t-2; a.test/p/2 is gone already).
 	if err != nil || n != 13 {
 		t.Fatalf("ApplyInvalidations = %d, %v; want 13, nil", n, err)
+	}
+	for i, want := range []int{2, 10, 1} {
+		if batch[i].Count != want {
+			t.Errorf("batch[%d].Count = %d, want %d (the prefix crosses steps of 3)", i, batch[i].Count, want)
+		}
 	}
 	if got := s.AppliedSequence(); got != 5 {
 		t.Errorf("AppliedSequence() = %d, want 5", got)

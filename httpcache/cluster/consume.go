@@ -90,16 +90,6 @@ func (n *Node) runConsumer(ctx context.Context) error {
 			return err
 		}
 	}
-	n.mu.Lock()
-	n.lastContact = time.Now()
-	n.lastSeq = max(n.lastSeq, last)
-	if !n.targetSet {
-		n.target, n.targetSet = last, true
-	}
-	n.updateServingLocked()
-	n.notifyLocked()
-	n.mu.Unlock()
-
 	// The server's idle heartbeats tell a silent consumer from a dead one;
 	// it accepts 500ms..30s, and a pull must last at least two of them.
 	hb := min(max(n.cfg.Blind/2, 500*time.Millisecond), 5*time.Second)
@@ -149,8 +139,17 @@ func (n *Node) runConsumer(ctx context.Context) error {
 		mc.Stop()
 		close(done)
 	}()
+	// Contact, and the catch-up target, count only once a consumer runs:
+	// a node that reaches NATS but cannot consume must not serve.
 	n.mu.Lock()
 	n.consuming = true
+	n.lastContact = time.Now()
+	n.lastSeq = max(n.lastSeq, last)
+	if !n.targetSet {
+		n.target, n.targetSet = last, true
+	}
+	n.updateServingLocked()
+	n.notifyLocked()
 	n.mu.Unlock()
 	batch := make([]jetstream.Msg, 0, maxBatch)
 	for {
@@ -321,7 +320,6 @@ func (n *Node) check(ctx context.Context) {
 	applied := n.st.AppliedSequence()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.lastContact = time.Now()
 	n.lastSeq = max(n.lastSeq, info.State.LastSeq)
 	switch {
 	case id != n.st.ClusterStream():
@@ -333,6 +331,10 @@ func (n *Node) check(ctx context.Context) {
 		n.kick(n.restartC)
 		return
 	}
+	if !n.consuming {
+		return // no contact until a consumer runs (the supervisor retries)
+	}
+	n.lastContact = time.Now()
 	if n.blind {
 		n.blind = false
 		n.log.Info("cluster: in contact with the stream again", "applied", applied, "last", info.State.LastSeq)

@@ -90,9 +90,10 @@ type testNode struct {
 	n      *Node
 	purger *recPurger
 
-	mu      sync.Mutex
-	applied map[string]int // message id -> times applied
-	kinds   map[Kind]int
+	mu        sync.Mutex
+	applied   map[string]int       // message id -> times applied
+	appliedAt map[string]time.Time // message id -> when first applied
+	kinds     map[Kind]int
 }
 
 func (tn *testNode) appliedCount(id string) int {
@@ -127,7 +128,7 @@ func startNode(t testing.TB, id, path, natsURL string, opts ...nodeOpt) *testNod
 	if err != nil {
 		t.Fatalf("store.Open(%s) = %v", path, err)
 	}
-	tn := &testNode{id: id, path: path, st: st, purger: &recPurger{}, applied: map[string]int{}, kinds: map[Kind]int{}}
+	tn := &testNode{id: id, path: path, st: st, purger: &recPurger{}, applied: map[string]int{}, appliedAt: map[string]time.Time{}, kinds: map[Kind]int{}}
 	n, err := New(cfg, Deps{
 		Store:    st,
 		Purger:   tn.purger,
@@ -135,6 +136,9 @@ func startNode(t testing.TB, id, path, natsURL string, opts ...nodeOpt) *testNod
 		Figures:  func() Figures { return Figures{HitRatio: 0.5, OpenSockets: 2} },
 		OnApply: func(a Applied) {
 			tn.mu.Lock()
+			if tn.applied[a.Message.ID] == 0 {
+				tn.appliedAt[a.Message.ID] = time.Now()
+			}
 			tn.applied[a.Message.ID]++
 			tn.kinds[a.Message.Kind]++
 			tn.mu.Unlock()

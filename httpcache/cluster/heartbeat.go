@@ -137,11 +137,7 @@ func (n *Node) onHeartbeat(m *nats.Msg) {
 	if _, ok := n.peers[hb.ID]; !ok && len(n.peers) >= maxPeers {
 		return
 	}
-	p := &peer{info: hb, seen: time.Now()}
-	if hb.Leaving {
-		p.seen = time.Time{} // gone at once
-	}
-	n.peers[hb.ID] = p
+	n.peers[hb.ID] = &peer{info: hb, seen: time.Now()} // Leaving: gone at once
 	n.notifyLocked()
 }
 
@@ -166,10 +162,7 @@ func (n *Node) Nodes() []NodeInfo {
 	for _, p := range n.peers {
 		info := p.info
 		info.LastSeen = p.seen.UTC()
-		if p.seen.IsZero() {
-			info.LastSeen = info.Time
-		}
-		info.Gone = now.Sub(p.seen) > n.cfg.GoneAfter
+		info.Gone = p.gone(now, n.cfg.GoneAfter)
 		out = append(out, info)
 	}
 	n.mu.Unlock()
@@ -229,7 +222,7 @@ func (n *Node) appliedStatus(ids []string, seq uint64, final bool) ([]NodeApplie
 		if id == n.cfg.NodeID {
 			s.Sequence = n.st.AppliedSequence()
 			s.Applied = s.Sequence >= seq
-		} else if p := n.peers[id]; p == nil || now.Sub(p.seen) > n.cfg.GoneAfter {
+		} else if p := n.peers[id]; p == nil || p.gone(now, n.cfg.GoneAfter) {
 			s.Error = "gone"
 			if p != nil {
 				s.Sequence = p.info.Applied
