@@ -345,3 +345,12 @@ func (p *Proxy) replaceWithSpliced(resp *http.Response, ex *exchange, e *entry, 
 		p.met.bytes.Add(float64(sp.Len))
 	}
 }
+
+// SplicePaths returns the path prefixes where the Splicer applies (nil
+// without one). The caller must not modify the slice.
+func (p *Proxy) SplicePaths() []string {
+	if p.cfg.Splicer == nil {
+		return nil
+	}
+	return p.cfg.SplicePaths
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/firstrender/firstrender/httpcache/livesocket"
 	"github.com/firstrender/firstrender/httpcache/liveview"
 	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
+	"github.com/firstrender/firstrender/httpcache/liveview/plugsession"
 	"github.com/firstrender/firstrender/httpcache/server"
 )
 
@@ -33,6 +34,11 @@ type flags struct {
 	lvMargin      time.Duration             // 0 = no margin
 	lvSecret      string
 	lvSalt        string
+	// The session splice (issue 14): the app's Plug.Session options.
+	lvSessionCookie  string
+	lvSessionSalt    string // secret policy: never printed
+	lvSessionEncSalt string // secret policy: never printed
+	lvSplicePaths    []string
 	checkOrigin   []string
 	allowAny      bool
 	idleTimeout   time.Duration // 0 = never
@@ -130,6 +136,10 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	add(cli.Duration(&c.LiveView.LiveViewMaxAge, false), "lv-max-age", "max age the application verifies data-phx-session with (LiveView default 14d); overrides the token's own")
 	fs.Secret(&f.lvSecret, "lv-secret-key-base", "optional `secret` (the app's secret_key_base) to verify token signatures; never logged")
 	add(cli.String(&f.lvSalt), "lv-signing-salt", "signing `salt` for --lv-secret-key-base (LiveView's signing_salt)")
+	add(cli.String(&f.lvSessionCookie), "lv-session-cookie", "the app's session cookie `name` (Plug.Session :key, e.g. _my_app_key): splice each visitor's own CSRF token and session into cached first renders; needs --lv-secret-key-base and --lv-session-signing-salt")
+	fs.Secret(&f.lvSessionSalt, "lv-session-signing-salt", "the session cookie's signing_salt (Plug.Session :signing_salt) for --lv-session-cookie; never logged")
+	fs.Secret(&f.lvSessionEncSalt, "lv-session-encryption-salt", "the session cookie's encryption_salt when the app encrypts it (Plug.Session :encryption_salt); never logged")
+	add(cli.List(&f.lvSplicePaths, pathItem), "lv-splice-paths", "comma-separated path `prefixes` where the session is spliced (and the session cookie kept from cache fills); empty: every cached path")
 
 	add(cli.List(&f.checkOrigin, originItem), "check-origin", "allowed WebSocket `origins`, Phoenix check_origin forms (//host, https://*.example.com, https://host:8443); true = --public-url and localhost; false = any site, only with --allow-any-origin")
 	add(cli.Bool(&f.allowAny), "allow-any-origin", "the explicit opt-in --check-origin=false needs: accept sockets from any site (cross-site WebSocket hijacking risk); logged as a warning")
@@ -221,10 +231,19 @@ func (f *flags) config() (server.Config, error) {
 	if f.lvMargin == 0 {
 		c.LiveView.Margin = -1 // liveview: negative means no margin; zero would mean the default
 	}
-	if (f.lvSecret == "") != (f.lvSalt == "") {
-		return c, errors.New("--lv-secret-key-base and --lv-signing-salt must be given together (or neither)")
+	splice := f.lvSessionCookie != "" || f.lvSessionSalt != "" || f.lvSessionEncSalt != "" || len(f.lvSplicePaths) > 0
+	switch {
+	case f.lvSalt != "" && f.lvSecret == "":
+		return c, errors.New("--lv-signing-salt needs --lv-secret-key-base (the app's secret_key_base)")
+	case f.lvSecret != "" && f.lvSalt == "" && !splice:
+		return c, errors.New("--lv-secret-key-base needs --lv-signing-salt (to verify token signatures) or --lv-session-cookie with --lv-session-signing-salt (to splice sessions)")
 	}
-	if f.lvSecret != "" {
+	if splice {
+		if err := f.spliceConfig(&c); err != nil {
+			return c, err
+		}
+	}
+	if f.lvSecret != "" && f.lvSalt != "" {
 		s, err := phxtoken.NewSigner(f.lvSecret, f.lvSalt)
 		if err != nil {
 			return c, fmt.Errorf("--lv-secret-key-base: %w", err)
@@ -243,6 +262,41 @@ func (f *flags) config() (server.Config, error) {
 		c.Sockets.IdleTimeout = -1 // livesocket: negative disables
 	}
 	return c, nil
+}
+
+// spliceConfig builds the session splice from --lv-secret-key-base and
+// the --lv-session-* flags, refusing a half-set configuration. Errors
+// never include the secret or the salts.
+func (f *flags) spliceConfig(c *server.Config) error {
+	var missing []string
+	if f.lvSecret == "" {
+		missing = append(missing, "--lv-secret-key-base (the app's secret_key_base)")
+	}
+	if f.lvSessionCookie == "" {
+		missing = append(missing, "--lv-session-cookie (the session cookie's name)")
+	}
+	if f.lvSessionSalt == "" {
+		missing = append(missing, "--lv-session-signing-salt (the session's signing_salt)")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the session splice (--lv-session-cookie, --lv-session-signing-salt, --lv-session-encryption-salt, --lv-splice-paths) also needs %s", strings.Join(missing, " and "))
+	}
+	sp, err := liveview.NewSplicer(liveview.SpliceConfig{
+		Session: plugsession.Config{
+			SecretKeyBase:  f.lvSecret,
+			SigningSalt:    f.lvSessionSalt,
+			EncryptionSalt: f.lvSessionEncSalt,
+		},
+		CookieName: f.lvSessionCookie,
+	})
+	if err != nil {
+		return fmt.Errorf("--lv-secret-key-base / --lv-session-*: %w", err)
+	}
+	c.LiveView.Splice = sp
+	if len(f.lvSplicePaths) > 0 {
+		c.Cache.SplicePaths = f.lvSplicePaths
+	}
+	return nil
 }
 
 func port(scheme, p string) string {

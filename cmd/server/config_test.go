@@ -147,6 +147,16 @@ func TestParseConfig_Values(t *testing.T) {
 			func(f flags, c server.Config) (any, any) { return c.LiveView.Signer != nil, true }},
 		{"secret from the environment", []string{"--lv-signing-salt", "salt"}, map[string]string{"FIRSTRENDER_LV_SECRET_KEY_BASE": "s3cret"},
 			func(f flags, c server.Config) (any, any) { return f.lvSecret, "s3cret" }},
+		{"session splice from the environment", []string{"--lv-session-cookie", "_my_app_key"},
+			map[string]string{"FIRSTRENDER_LV_SECRET_KEY_BASE": spliceSKB, "FIRSTRENDER_LV_SESSION_SIGNING_SALT": "ss"},
+			func(f flags, c server.Config) (any, any) {
+				return [3]any{c.LiveView.Splice != nil && c.LiveView.Splice.CookieName() == "_my_app_key", c.Cache.SplicePaths == nil, c.LiveView.Signer == nil}, [3]any{true, true, true}
+			}},
+		{"session splice encrypted, on paths", []string{"--lv-session-cookie", "_k", "--lv-splice-paths", "/shop,/blog"},
+			map[string]string{"FIRSTRENDER_LV_SECRET_KEY_BASE": spliceSKB, "FIRSTRENDER_LV_SESSION_SIGNING_SALT": "ss", "FIRSTRENDER_LV_SESSION_ENCRYPTION_SALT": "es"},
+			func(f flags, c server.Config) (any, any) {
+				return [2]any{c.LiveView.Splice.Encrypted(), c.Cache.SplicePaths}, [2]any{true, []string{"/shop", "/blog"}}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,6 +247,17 @@ func TestParseConfig_Errors(t *testing.T) {
 		{"max sockets not a number", []string{"--max-sockets", "many"}, nil, []string{"--max-sockets", "whole number"}},
 		{"bad bool", []string{"--allow-no-origin=perhaps"}, nil, []string{"allow-no-origin"}},
 		{"secret without salt", []string{"--lv-secret-key-base", "s"}, nil, []string{"--lv-signing-salt"}},
+		{"salt without secret", []string{"--lv-signing-salt", "s"}, nil, []string{"--lv-signing-salt", "--lv-secret-key-base"}},
+		{"session cookie without salt", []string{"--lv-session-cookie", "_k"}, map[string]string{"FIRSTRENDER_LV_SECRET_KEY_BASE": spliceSKB},
+			[]string{"--lv-session-signing-salt"}},
+		{"session salt without cookie or secret", nil, map[string]string{"FIRSTRENDER_LV_SESSION_SIGNING_SALT": "ss"},
+			[]string{"--lv-secret-key-base", "--lv-session-cookie"}},
+		{"splice paths alone", []string{"--lv-splice-paths", "/shop"}, nil, []string{"--lv-session-cookie", "--lv-session-signing-salt", "--lv-secret-key-base"}},
+		{"splice path without slash", []string{"--lv-splice-paths", "shop"}, nil, []string{"--lv-splice-paths", "starting with /"}},
+		{"short secret for the session", []string{"--lv-session-cookie", "_k"}, map[string]string{"FIRSTRENDER_LV_SECRET_KEY_BASE": "short-s3cret", "FIRSTRENDER_LV_SESSION_SIGNING_SALT": "ss"},
+			[]string{"--lv-secret-key-base", "at least 64"}},
+		{"bad session cookie name", []string{"--lv-session-cookie", "a b"}, map[string]string{"FIRSTRENDER_LV_SECRET_KEY_BASE": spliceSKB, "FIRSTRENDER_LV_SESSION_SIGNING_SALT": "ss"},
+			[]string{"session cookie name"}},
 		{"secret twice", []string{"--lv-secret-key-base", "s", "--lv-secret-key-base-file", "/x", "--lv-signing-salt", "x"}, nil, []string{"--lv-secret-key-base", "give one"}},
 		{"missing secret file", []string{"--lv-secret-key-base-file", "/nonexistent/skb", "--lv-signing-salt", "x"}, nil, []string{"--lv-secret-key-base-file", "/nonexistent/skb"}},
 		{"admin on the public address", []string{"--listen", ":8080", "--admin-listen", ":8080"}, nil, []string{"--admin-listen", "public listener"}},
@@ -412,5 +433,35 @@ func TestREADMEListsEveryFlag(t *testing.T) {
 		if !strings.Contains(readme, row) {
 			t.Errorf("README.md flags table lacks the row starting %q", row)
 		}
+	}
+}
+
+// spliceSKB is a secret_key_base long enough for Plug.Session (64 bytes).
+const spliceSKB = "splice-flag-test-secret-key-base-0123456789abcdef0123456789abcdef"
+
+// TestSpliceSecretsNeverPrinted: the salts and the secret of the session
+// splice are redacted by --print-config and absent from errors.
+func TestSpliceSecretsNeverPrinted(t *testing.T) {
+	env := map[string]string{"FIRSTRENDER_LV_SECRET_KEY_BASE": spliceSKB, "FIRSTRENDER_LV_SESSION_SIGNING_SALT": "sign-salt-XYZ", "FIRSTRENDER_LV_SESSION_ENCRYPTION_SALT": "enc-salt-XYZ"}
+	var out strings.Builder
+	_, fs, err := parseFlags([]string{"--lv-session-cookie", "_k"}, envFrom(env), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.WriteConfig(&out)
+	for _, secret := range []string{spliceSKB, "sign-salt-XYZ", "enc-salt-XYZ"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("--print-config shows a secret:\n%s", out.String())
+		}
+	}
+	for _, name := range []string{"lv-session-signing-salt", "lv-session-encryption-salt"} {
+		if !strings.Contains(out.String(), "--"+name+`="`+cli.Redacted+`"`) {
+			t.Errorf("--print-config does not redact --%s:\n%s", name, out.String())
+		}
+	}
+	env["FIRSTRENDER_LV_SECRET_KEY_BASE"] = "short-but-secret-value"
+	_, _, err = parseConfig([]string{"--lv-session-cookie", "_k"}, env)
+	if err == nil || strings.Contains(err.Error(), "short-but-secret-value") || strings.Contains(err.Error(), "sign-salt-XYZ") {
+		t.Errorf("error %v: want one, without the secrets", err)
 	}
 }

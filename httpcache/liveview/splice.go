@@ -59,6 +59,15 @@ func NewSplicer(cfg SpliceConfig) (*Splicer, error) {
 	return s, nil
 }
 
+// WithLogger returns a Splicer like s (the same keys) that logs to l.
+func (s *Splicer) WithLogger(l *slog.Logger) *Splicer {
+	c := *s
+	if l != nil {
+		c.log = l
+	}
+	return &c
+}
+
 // CookieName implements [httpcache.Splicer].
 func (s *Splicer) CookieName() string { return s.ps.CookieName() }
 

@@ -98,7 +98,9 @@ type Config struct {
 	// when that is set.
 	Cache httpcache.Config
 	// LiveView configures the first-render lint (liveview.Config) the
-	// proxy runs on every response before storing it.
+	// proxy runs on every response before storing it. LiveView.Splice,
+	// when set, is also the proxy's Cache.Splicer (the session splice,
+	// on Cache.SplicePaths: every path when nil).
 	LiveView liveview.Config
 	// Origins is the live socket Origin check (livesocket.OriginConfig).
 	// PublicURL empty means this Config's PublicURL (or its default).
@@ -116,6 +118,7 @@ func (c *Config) check() error {
 		"Cache.Upstream (use Upstream)":          c.Cache.Upstream != nil,
 		"Cache.Store (use DB and Store)":         c.Cache.Store != nil,
 		"Cache.Inspector (use LiveView)":         c.Cache.Inspector != nil,
+		"Cache.Splicer (use LiveView.Splice)":    c.Cache.Splicer != nil,
 		"Cache.Registerer":                       c.Cache.Registerer != nil,
 		"Sockets.Origin (use Upstream)":          c.Sockets.Origin != nil,
 		"Sockets.Policy (use Origins)":           c.Sockets.Policy != nil,
@@ -134,6 +137,9 @@ func (c *Config) check() error {
 	}
 	if c.NoAdmin && c.AdminListener != nil {
 		errs = append(errs, errors.New("AdminListener is given but NoAdmin is set"))
+	}
+	if len(c.Cache.SplicePaths) > 0 && c.LiveView.Splice == nil {
+		errs = append(errs, errors.New("Cache.SplicePaths is set without LiveView.Splice (the session splice needs the app's secret_key_base, session cookie and salts)"))
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("ShutdownTimeout %v is negative", c.ShutdownTimeout))

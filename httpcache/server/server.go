@@ -161,6 +161,9 @@ func (s *Server) openStore() error {
 // build makes the lint, the proxy and the broker.
 func (s *Server) build() error {
 	cfg := s.cfg
+	if cfg.LiveView.Splice != nil {
+		cfg.LiveView.Splice = cfg.LiveView.Splice.WithLogger(s.log.With("component", "liveview"))
+	}
 	lint, err := liveview.New(cfg.LiveView)
 	if err != nil {
 		return err
@@ -169,6 +172,9 @@ func (s *Server) build() error {
 
 	hc := cfg.Cache
 	hc.Upstream, hc.Store, hc.Inspector, hc.Registerer = s.upstream, s.store, lint, s.reg
+	if cfg.LiveView.Splice != nil { // not a typed nil in the interface
+		hc.Splicer = cfg.LiveView.Splice // the lint's, so both use the same keys
+	}
 	if hc.Logger == nil {
 		hc.Logger = s.log.With("component", "proxy")
 	}
@@ -234,6 +240,15 @@ func (s *Server) logPolicy(hc httpcache.Config, origins string, oc livesocket.Or
 	if s.cfg.LiveView.Signer != nil {
 		sig = "verified"
 	}
+	splice := "off"
+	if sp := s.cfg.LiveView.Splice; sp != nil { // its name and kind only: never the secret
+
+		kind := "signed"
+		if sp.Encrypted() {
+			kind = "encrypted"
+		}
+		splice = fmt.Sprintf("cookie %s (%s) on %s", sp.CookieName(), kind, strings.Join(s.proxy.SplicePaths(), ","))
+	}
 	s.log.Info("cache policy",
 		"hosts", strings.Join(hc.Hosts, ","),
 		"other_hosts", other,
@@ -243,6 +258,7 @@ func (s *Server) logPolicy(hc httpcache.Config, origins string, oc livesocket.Or
 		"check_origin", origins,
 		"allow_no_origin", oc.AllowMissing,
 		"token_signatures", sig,
+		"session_splice", splice,
 	)
 }
 
