@@ -39,9 +39,9 @@ type flags struct {
 	lvSessionSalt    string // secret policy: never printed
 	lvSessionEncSalt string // secret policy: never printed
 	lvSplicePaths    []string
-	checkOrigin   []string
-	allowAny      bool
-	idleTimeout   time.Duration // 0 = never
+	checkOrigin      []string
+	allowAny         bool
+	idleTimeout      time.Duration // 0 = never
 
 	logFormat   string
 	logLevel    slog.Level
