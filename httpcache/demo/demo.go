@@ -64,9 +64,31 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives debug lines. If nil, nothing is logged.
 	Logger *slog.Logger
+
+	// PhxNew makes the demo behave like an unmodified phx.new application
+	// for the session and CSRF token (phx.go): GET / loads the session
+	// cookie, puts a CSRF token into a session without one (and then sets
+	// the cookie), shows it in the csrf-token meta tag and a form posting
+	// to /contact (checked like protect_from_forgery), and the live socket
+	// loads the cookie session only with a valid _csrf_token param,
+	// refusing joins without it.
+	PhxNew bool
+	// SessionCookie and SessionSigningSalt are the PhxNew session's
+	// Plug.Session :key and :signing_salt (signed with SecretKeyBase). If
+	// empty, DefaultSessionCookie and DefaultSessionSigningSalt.
+	SessionCookie, SessionSigningSalt string
+	// NodeModules and Tick configure the live socket (LiveConfig).
+	NodeModules string
+	Tick        time.Duration
 }
 
 func (c *Config) setDefaults() {
+	if c.SessionCookie == "" {
+		c.SessionCookie = DefaultSessionCookie
+	}
+	if c.SessionSigningSalt == "" {
+		c.SessionSigningSalt = DefaultSessionSigningSalt
+	}
 	if c.SecretKeyBase == "" {
 		c.SecretKeyBase = DefaultSecretKeyBase
 	}
@@ -91,6 +113,9 @@ type origin struct {
 	renders atomic.Int64 // first renders of / served
 	liveVsn int64        // live_session version, fixed per process
 	mux     *http.ServeMux
+
+	session                   *phxSession // PhxNew only
+	csrfAccepted, csrfRefused atomic.Int64
 }
 
 // New returns the demo origin as an http.Handler. It is safe for concurrent
@@ -107,6 +132,10 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("GET /{$}", o.home)
 	mux.HandleFunc("POST /{$}", o.post)
 	mux.HandleFunc("GET /account", o.account)
+	if cfg.PhxNew {
+		o.session = newPhxSession(cfg.SecretKeyBase, cfg.SessionSigningSalt, cfg.SessionCookie)
+		mux.HandleFunc("POST /contact", o.contact)
+	}
 	o.mux = mux
 	o.mountLive(mux)
 	return o
@@ -119,7 +148,12 @@ func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // mountLive mounts the live socket (live.go) at /live/websocket and its
 // client assets at /assets/.
 func (o *origin) mountLive(mux *http.ServeMux) {
-	h := LiveHandler(LiveConfig{SecretKeyBase: o.cfg.SecretKeyBase, SigningSalt: o.cfg.SigningSalt, Now: o.cfg.Now, Logger: o.cfg.Logger})
+	lc := LiveConfig{SecretKeyBase: o.cfg.SecretKeyBase, SigningSalt: o.cfg.SigningSalt, Now: o.cfg.Now, Logger: o.cfg.Logger,
+		NodeModules: o.cfg.NodeModules, Tick: o.cfg.Tick}
+	if o.session != nil {
+		lc.session = o.session
+	}
+	h := LiveHandler(lc)
 	mux.Handle("/live/websocket", h)
 	mux.Handle("GET /assets/", h)
 }
@@ -129,6 +163,7 @@ type page struct {
 	Title, CSRF         string
 	ID, Session, Static string
 	Body                string
+	After               string // after the LiveView container (not replaced when it goes live)
 	RenderedAt          time.Time
 	Render              int64
 }
@@ -151,6 +186,16 @@ the Origin-checked socket at /live/websocket.</p>
 <aside id="price" class="price">Price: <span id="price-value">` + strconv.FormatFloat(price(now), 'f', 2, 64) + `</span> EUR (live)</aside>`,
 	}
 	h := w.Header()
+	if o.session != nil {
+		// phx.new: fetch_session, then the layout's get_csrf_token().
+		masked, changed := o.session.csrfToken(o.session.load(r.Header["Cookie"]))
+		if changed != nil {
+			o.session.setCookie(w, changed)
+		}
+		p.CSRF = masked
+		p.Title = "firstrender demo: a phx.new page (session cookie and CSRF token)"
+		p.After = contactForm(masked) + "\n"
+	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "public, s-maxage="+strconv.Itoa(int(o.cfg.SMaxAge/time.Second)))
 	h.Set("Vary", "Accept-Encoding")
@@ -217,9 +262,9 @@ func (o *origin) write(w http.ResponseWriter, r *http.Request, p page) {
 %s
 <p class="rendered">Rendered at %s (render #%d of /).</p>
 </div>
-%s</body>
+%s%s</body>
 </html>
-`, csrf, html.EscapeString(p.Title), p.Session, p.Static, p.ID, p.Body, p.RenderedAt.Format(time.RFC3339), p.Render, LiveScripts)
+`, csrf, html.EscapeString(p.Title), p.Session, p.Static, p.ID, p.Body, p.RenderedAt.Format(time.RFC3339), p.Render, p.After, LiveScripts)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	if r.Method == http.MethodHead {
 		return

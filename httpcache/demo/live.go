@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache/liveview/erlterm"
 	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 	"github.com/gorilla/websocket"
 )
@@ -60,6 +61,10 @@ type LiveConfig struct {
 
 	// Logger receives debug lines. If nil, nothing is logged.
 	Logger *slog.Logger
+
+	// session, when set (the phx.new mode), is the socket's
+	// connect_info session store: joins without a loaded session fail.
+	session *phxSession
 }
 
 type live struct {
@@ -161,6 +166,9 @@ type conn struct {
 	r      *http.Request
 	mu     sync.Mutex
 	joined map[string]chan struct{} // topic → stop ticker
+	// session is connect_info's session (phx.new mode): nil when the
+	// handshake did not load one.
+	session erlterm.Map
 }
 
 func (l *live) socket(w http.ResponseWriter, r *http.Request) {
@@ -177,6 +185,9 @@ func (l *live) socket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cn := &conn{l: l, c: c, r: r, joined: map[string]chan struct{}{}}
+	if l.cfg.session != nil {
+		cn.session = l.cfg.session.connectSession(r)
+	}
 	defer func() {
 		cn.mu.Lock()
 		for t, stop := range cn.joined {
@@ -259,6 +270,12 @@ func (cn *conn) joinReason(session string) string {
 	}
 	if exp := tok.ExpiresAfter(l.cfg.MaxAge); !exp.IsZero() && !l.cfg.Now().Before(exp) {
 		return "stale" // the cached page outlived its token
+	}
+	if l.cfg.session != nil && cn.session == nil {
+		// connect_info: [session: @session_options] without a session:
+		// LiveView logs "LiveView session was misconfigured or the user
+		// token is outdated" and answers stale.
+		return "stale"
 	}
 	if sess, ok := phxtoken.UserSession(tok.Data); ok && len(sess) > 0 {
 		// A per-user LiveView session needs the visitor's session cookie
