@@ -97,11 +97,13 @@ type Config struct {
 	// every body.
 	InspectBuffer int64
 
-	// MemoryCacheSize bounds the bytes of recently served entries kept in
-	// memory so hits skip reading and decoding the store record. Such an
-	// entry is used only while no store write has committed since it was
-	// read (so purges take effect at once) and for at most 2s. If zero,
-	// 64 MiB; negative disables it.
+	// MemoryCacheSize bounds the bytes of the memory tier: decoded
+	// entries of pages requested at least twice, so hits neither read nor
+	// decode the store record (hot.go). Every committed store change to a
+	// record (a fill, purge, disable, eviction) drops that record's copy
+	// before the write returns, so purges take effect at once. Charged per
+	// entry: body, key, header bytes plus 512. If zero, 256 MiB; negative
+	// disables it.
 	MemoryCacheSize int64
 
 	// StripSetCookie lists path prefixes under which a response carrying
@@ -204,7 +206,7 @@ func (c *Config) setDefaults() {
 		c.InspectBuffer = 256 << 10
 	}
 	if c.MemoryCacheSize == 0 {
-		c.MemoryCacheSize = 64 << 20
+		c.MemoryCacheSize = defaultHotBytes
 	}
 	if c.HeuristicFraction == 0 {
 		c.HeuristicFraction = 0.1

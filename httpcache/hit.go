@@ -105,14 +105,25 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, ex *exchange,
 // conditional matches) and body (nil for a 304 or a HEAD; shared with
 // the entry, read-only).
 func (p *Proxy) entryResponse(h http.Header, r *http.Request, e *entry, cs *cacheStatus, now time.Time) (int, []byte) {
-	for k, v := range e.rec.Header {
-		h[k] = v
+	if e.hdr != nil {
+		for _, f := range e.hdr {
+			h[f.name] = f.values
+		}
+	} else {
+		for k, v := range e.rec.Header {
+			h[k] = v
+		}
 	}
 	age := e.pol.age(e.rec.ResponseTime, now)
-	// RFC 9111 §1.2.2: an age too large to represent is sent as 2147483648.
-	h["Age"] = []string{strconv.FormatInt(min(int64(age/time.Second), 1<<31), 10)}
 	cs.ttl, cs.hasTTL = ttlOf(e, now), true
-	h["Cache-Status"] = []string{cs.String()}
+	if e.hdr != nil && *cs == (cacheStatus{hit: true, ttl: cs.ttl, hasTTL: true}) {
+		// The plain hit: Age and Cache-Status prepared once per second.
+		h["Age"], h["Cache-Status"] = e.hitHeader(age, cs.ttl)
+	} else {
+		// RFC 9111 §1.2.2: an age too large to represent is sent as 2147483648.
+		h["Age"] = []string{strconv.FormatInt(min(int64(age/time.Second), 1<<31), 10)}
+		h["Cache-Status"] = []string{cs.String()}
+	}
 	status := e.rec.Status
 	if status == http.StatusOK && notModified(r.Header, http.Header(e.rec.Header)) {
 		delete(h, "Content-Type")

@@ -559,6 +559,59 @@ func variantKey(names []string, reqHeader http.Header) string {
 	return k
 }
 
+// maxUnshortenedKey is the longest key used as is (shortenKey).
+const maxUnshortenedKey = MaxKeyLen
+
+// appendVariantKey appends variantKey(names, reqHeader) to dst, without
+// allocating for ASCII values (the hit path); anything else takes
+// variantKey itself.
+func appendVariantKey(dst []byte, names []string, reqHeader http.Header) []byte {
+	start := len(dst)
+	for i, n := range names {
+		if i > 0 {
+			dst = append(dst, '&')
+		}
+		dst = append(dst, n...)
+		dst = append(dst, '=')
+		fold := caseInsensitiveVary[n]
+		first := true
+		for _, v := range reqHeader[n] {
+			for j := 0; j < len(v); j++ {
+				if v[j] >= 0x80 { // strings.Fields splits on Unicode spaces too
+					return append(dst[:start], variantKey(names, reqHeader)...)
+				}
+			}
+			for m := range strings.SplitSeq(v, ",") {
+				inMember := false
+				for f := range strings.FieldsSeq(m) {
+					switch {
+					case inMember:
+						dst = append(dst, ' ')
+					case !first:
+						dst = append(dst, ',')
+					}
+					first, inMember = false, true
+					for j := 0; j < len(f); j++ {
+						c := f[j]
+						if fold && 'A' <= c && c <= 'Z' {
+							c += 'a' - 'A'
+						}
+						if isUnreserved(c) || c == ',' || c == ' ' || c == ';' || c == '/' || c == '*' {
+							dst = append(dst, c)
+						} else {
+							dst = append(dst, '%', upperhex[c>>4], upperhex[c&15])
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(dst)-start > 512 {
+		return append(dst[:start], variantKey(names, reqHeader)...)
+	}
+	return dst
+}
+
 // normalizeVaryValue joins all field lines with ",", trims whitespace
 // around list members and collapses runs of inner whitespace.
 func normalizeVaryValue(vals []string, fold bool) string {

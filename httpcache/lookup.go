@@ -7,19 +7,79 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/firstrender/firstrender/store"
 )
 
-// entry is a stored response as the hit path uses it.
+// entry is a stored response as the hit path uses it. Entries are
+// immutable once built (hit caches its own prepared values atomically);
+// the memory tier shares one entry between concurrent hits.
 type entry struct {
 	rec      *store.Record
 	pol      policy
 	vary     []string
 	notAfter time.Time
-	clen     []string   // Content-Length value, shared read-only (hot entries)
-	splice   SplicePage // non-nil: served only through it (splice.go)
+	clen     []string // Content-Length value, shared read-only (prepared entries)
+	// hdr is rec.Header prepared once (prepare): its fields in a slice, each
+	// value slice clipped (capacity = length) so that a handler's Add
+	// copies instead of writing into the shared array. Nil: use rec.Header.
+	hdr    []headerField
+	hit    atomic.Pointer[hitHeader]
+	splice SplicePage // non-nil: served only through it (splice.go)
+}
+
+type headerField struct {
+	name   string
+	values []string
+}
+
+// prepare fills the values every response from e shares: the header
+// fields and Content-Length.
+func (e *entry) prepare() {
+	e.hdr = make([]headerField, 0, len(e.rec.Header))
+	for k, v := range e.rec.Header {
+		e.hdr = append(e.hdr, headerField{k, v[:len(v):len(v)]})
+	}
+	e.clen = oneValue(strconv.Itoa(len(e.rec.Body)))
+}
+
+// hotKeyBuf is room on the stack for the memory tier's key of most URLs.
+const hotKeyBuf = 256
+
+// lookupHot finds the request's variant of the normalized URL n in the
+// memory tier, allocating nothing: the key, the Vary names' lookup and
+// the variant are built in one stack buffer. It returns nil when the
+// entry is not in memory (or is past its not-after: the slow path then
+// says why).
+func (p *Proxy) lookupHot(n *nurl, reqH http.Header) *entry {
+	if p.hot.max <= 0 {
+		return nil
+	}
+	var a [hotKeyBuf]byte
+	b := append(a[:0], n.scheme...)
+	b = append(b, "://"...)
+	b = append(b, n.host...)
+	b = append(b, n.path...)
+	if n.query != "" {
+		b = append(b, '?')
+		b = append(b, n.query...)
+	}
+	if len(b) > maxUnshortenedKey {
+		return nil // shortened keys take the slow path
+	}
+	names, known := p.vary.getBytes(b)
+	if !known {
+		return nil
+	}
+	b = append(b, 0)
+	b = appendVariantKey(b, names, reqH)
+	e := p.hot.get(b, time.Now())
+	if e == nil || (!e.notAfter.IsZero() && !p.now().Before(e.notAfter)) {
+		return nil
+	}
+	return e
 }
 
 // lookup finds the stored entry for the request's variant of key. On a
@@ -50,14 +110,16 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entr
 		p.vary.set(key, names)
 	}
 	variant := variantKey(names, reqH)
-	hk := hotK{key, variant}
-	gen, wall := p.st.Generation(), time.Now()
-	if e := p.hot.get(hk, gen, wall); e != nil {
+	var a [hotKeyBuf]byte
+	hk := appendHotKey(a[:0], key, variant)
+	wall := time.Now()
+	if e := p.hot.get(hk, wall); e != nil {
 		if !e.notAfter.IsZero() && !p.now().Before(e.notAfter) {
 			return nil, fwdMiss, "not-after"
 		}
 		return e, "", ""
 	}
+	t := p.hot.before(hk)
 	rec, err := p.st.Get(ctx, key, variant)
 	if err != nil {
 		var ce *store.CorruptError
@@ -107,8 +169,8 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entr
 		pol = computePolicy(rec.Status, h, p.parser.response(h), rec.RequestTime, rec.ResponseTime, p.fc)
 	}
 	e.pol = pol
-	e.clen = []string{strconv.Itoa(len(rec.Body))}
-	p.hot.put(hk, e, gen, wall)
+	e.prepare()
+	p.hot.put(t, hk, e, wall)
 	return e, "", ""
 }
 
@@ -148,6 +210,14 @@ func (v *varyMemory) set(key string, names []string) {
 	}
 	v.m[key] = names
 	v.mu.Unlock()
+}
+
+// getBytes is get for a key in a byte slice, without allocating.
+func (v *varyMemory) getBytes(key []byte) ([]string, bool) {
+	v.mu.RLock()
+	names, ok := v.m[string(key)]
+	v.mu.RUnlock()
+	return names, ok
 }
 
 func (v *varyMemory) forget(key string) {

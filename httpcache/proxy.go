@@ -28,20 +28,22 @@ import (
 // the MaxBuffered reservation and the store write), tee.go (the body copy),
 // invalidate.go (unsafe methods).
 type Proxy struct {
-	cfg     Config
-	st      *store.Store
-	rp      *httputil.ReverseProxy
-	parser  directiveParser
-	ignore  *ignoreList
-	hosts   []hostMatch
-	fc      freshnessConfig
-	log     *slog.Logger
-	now     func() time.Time
-	met     *metrics
-	flights flightGroup
-	pass    passMemory
-	vary    varyMemory
-	hot     hotCache
+	cfg         Config
+	st          *store.Store
+	rp          *httputil.ReverseProxy
+	parser      directiveParser
+	ignore      *ignoreList
+	hosts       []hostMatch
+	fc          freshnessConfig
+	log         *slog.Logger
+	now         func() time.Time
+	met         *metrics
+	flights     flightGroup
+	pass        passMemory
+	vary        varyMemory
+	hot         hotCache
+	unwatch     func() // stops the memory tier's store.Watch
+	unwatchOnce sync.Once
 
 	buffered atomic.Int64 // bytes held by streaming copies (Config.MaxBuffered)
 
@@ -85,7 +87,10 @@ func New(cfg Config) (*Proxy, error) {
 		},
 	}
 	p.ignore, _ = newIgnoreList(cfg.IgnoreParams)
-	p.hot.max = cfg.MemoryCacheSize
+	p.hot.init(cfg.MemoryCacheSize, cfg.Store)
+	if p.hot.max > 0 {
+		p.unwatch = cfg.Store.Watch(p.hot.changed)
+	}
 	for _, h := range cfg.Hosts {
 		hm := hostMatch{}
 		hn, _ := normalizeHost("http", h)
@@ -126,6 +131,13 @@ func (p *Proxy) Close(ctx context.Context) error {
 	if err := p.Wait(ctx); err != nil {
 		return fmt.Errorf("httpcache: close: %w", err)
 	}
+	p.unwatchOnce.Do(func() {
+		p.hot.off.Store(true)
+		if p.unwatch != nil {
+			p.unwatch()
+		}
+		p.hot.invalidateAll()
+	})
 	return nil
 }
 

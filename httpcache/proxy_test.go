@@ -661,8 +661,7 @@ func counterValue(c prometheus.Collector) float64 {
 
 func TestHotCache_PurgeThroughStore(t *testing.T) {
 	// An admin purge goes to the store directly; the in-memory copy of a
-	// hot entry must not outlive it (hot entries are validated with
-	// store.Generation).
+	// hot entry must not outlive it (the memory tier follows store.Watch).
 	ctx := context.Background()
 	for _, tt := range []struct {
 		name  string

@@ -219,15 +219,31 @@ func plainError(w http.ResponseWriter, code int, msg string) {
 func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	ctx := r.Context()
 	ex.rq = p.parser.request(r.Header)
-	ex.key = ex.n.key()
 	if r.Header.Get("If-Match") != "" || r.Header.Get("If-Unmodified-Since") != "" {
 		// Preconditions for state-changing semantics: let the origin decide.
+		ex.key = ex.n.key()
 		ex.cs = cacheStatus{fwd: fwdBypass, detail: "precondition"}
 		p.forward(w, r, ex)
 		return
 	}
+	// The memory tier first, without building the key string: an entry
+	// found there carries it.
+	hot := p.lookupHot(&ex.n, r.Header)
+	if hot != nil {
+		ex.key = hot.rec.Key
+	} else {
+		ex.key = ex.n.key()
+	}
 	for attempt := 0; ; attempt++ {
-		e, fwd, detail := p.lookup(ctx, ex.key, r.Header)
+		var (
+			e           *entry
+			fwd, detail string
+		)
+		if attempt == 0 && hot != nil {
+			e = hot
+		} else {
+			e, fwd, detail = p.lookup(ctx, ex.key, r.Header)
+		}
 		if e != nil {
 			if p.serveStored(w, r, ex, e) {
 				return

@@ -341,7 +341,7 @@ func (s *Store) ResetCluster(ctx context.Context, stream string, applied uint64)
 	err := s.do(ctx, 0, func(w *wtx) error {
 		n = int(w.cnt.Records)
 		epoch = max(w.nowNs, cl.epochNs.Load())
-		w.changed = true
+		w.noteChangeAll()
 		if err := w.putCluster(clusterEpoch, binary.BigEndian.AppendUint64(nil, uint64(epoch))); err != nil {
 			return err
 		}
@@ -432,7 +432,7 @@ type progress struct {
 func (w *wtx) apply(inv *Invalidation, p *progress, budget *int, epoch int64) (n int, fin bool, newEpoch int64, err error) {
 	switch {
 	case inv.All:
-		w.changed = true
+		w.noteChangeAll()
 		return int(w.cnt.Records), true, max(w.nowNs, epoch), nil
 	case len(inv.Keys) > 0:
 		for p.key < len(inv.Keys) {

@@ -263,7 +263,7 @@ func (s *Store) DeleteAll(ctx context.Context) (int, error) {
 			}
 		}
 		w.cnt.Records, w.cnt.Bytes = 0, 0
-		w.changed = true
+		w.noteChangeAll()
 		return nil
 	})
 	return n, err

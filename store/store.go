@@ -208,6 +208,7 @@ type Store struct {
 	generation atomic.Uint64
 
 	access accessTracker
+	watch  watchers
 	// cl is the cluster state (applied.go): applied sequence, purge-all epoch.
 	cl clusterState
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -63,6 +64,12 @@ type wtx struct {
 	// changed is set by every change to records (put, del, DeleteAll), so
 	// that the commit advances Store.generation.
 	changed bool
+	// changes lists the records put or deleted (bbolt keys, copied) for
+	// the Watch callbacks; changedAll replaces it when every record may
+	// have changed (DeleteAll, a purge-all epoch) or the list grew past
+	// maxChangeList.
+	changes    [][]byte
+	changedAll bool
 	// key is scratch space for index keys: bbolt copies the keys given to
 	// Put and keeps none given to Get or Delete.
 	key []byte
@@ -195,7 +202,8 @@ func (s *Store) commit(batch []*op) {
 func (s *Store) runTx(batch []*op) (err error) {
 	cnt := s.cnt
 	var size int64
-	var changed bool
+	var changed, all bool
+	var changes [][]byte
 	var opErr error
 	defer func() {
 		if p := recover(); p != nil {
@@ -230,7 +238,7 @@ func (s *Store) runTx(batch []*op) (err error) {
 			return err
 		}
 		size = tx.Size()
-		changed = w.changed
+		changed, all, changes = w.changed, w.changedAll, w.changes
 		return nil
 	})
 	if err != nil {
@@ -249,11 +257,39 @@ func (s *Store) runTx(batch []*op) (err error) {
 		// After the commit, so that a reader who sees the old generation
 		// cannot have read data older than it.
 		s.generation.Add(1)
+		// Still before any op of the batch returns: a caller whose write
+		// (a purge) was acknowledged knows every watcher has seen it.
+		s.notify(all, changes)
 	}
 	return nil
 }
 
 func clampNs(ns int64) int64 { return max(ns, 0) }
+
+// maxChangeList bounds the record keys one transaction reports to
+// watchers one by one; past it the change is reported as "all".
+const maxChangeList = 1 << 16
+
+// noteChange records that record ck was put or deleted.
+func (w *wtx) noteChange(ck []byte) {
+	w.changed = true
+	if w.changedAll {
+		return
+	}
+	if n := len(w.changes); n > 0 && bytes.Equal(w.changes[n-1], ck) {
+		return // a put replacing the record it just deleted
+	}
+	if len(w.changes) >= maxChangeList {
+		w.changedAll, w.changes = true, nil
+		return
+	}
+	w.changes = append(w.changes, bytes.Clone(ck))
+}
+
+// noteChangeAll records that every record may have changed.
+func (w *wtx) noteChangeAll() {
+	w.changed, w.changedAll, w.changes = true, true, nil
+}
 
 // appendTsKey appends an index key ordered by time: 8-byte big-endian ns,
 // then ck.
@@ -305,7 +341,7 @@ func (w *wtx) del(ck, v []byte) error {
 	}
 	w.cnt.Records--
 	w.cnt.Bytes -= int64(len(ck) + len(v))
-	w.changed = true
+	w.noteChange(ck)
 	return must(w.rec.Delete(ck))
 }
 
@@ -336,7 +372,7 @@ func (w *wtx) put(ck, v []byte, tags []string, expires time.Time, atimeNs int64)
 	}
 	w.cnt.Records++
 	w.cnt.Bytes += int64(len(ck) + len(v))
-	w.changed = true
+	w.noteChange(ck)
 	return nil
 }
 
