@@ -94,7 +94,8 @@ type decoded struct {
 	// embedded one; absent for :infinity.
 	EffectiveExpires *time.Time `json:"effective_expires,omitempty"`
 	Expired          bool       `json:"expired"`
-	// State is "valid", "EXPIRED" or "no expiry".
+	// State is "not expired", "EXPIRED" or "no expiry" (of the
+	// signature it says nothing: see Signature).
 	State string `json:"state"`
 }
 
@@ -135,7 +136,7 @@ func (c *decodeCmd) run(ctx context.Context, e env) error {
 	}
 	if d.EffectiveExpires != nil {
 		d.Expired = !d.EffectiveExpires.After(now)
-		d.State = "valid"
+		d.State = "not expired"
 		if d.Expired {
 			d.State = "EXPIRED"
 		}
@@ -164,7 +165,7 @@ func stateLine(d decoded, now time.Time) string {
 	case d.Expired:
 		v = "EXPIRED " + humanDuration(now.Sub(*d.EffectiveExpires)) + " ago: the application refuses it (a cached page carrying it cannot go live)"
 	default:
-		v = "valid for " + humanDuration(d.EffectiveExpires.Sub(now))
+		v = "not expired: " + humanDuration(d.EffectiveExpires.Sub(now)) + " left"
 	}
 	return fmt.Sprintf("%-17s %s\n", "state:", v)
 }

@@ -127,7 +127,7 @@ func writeDetail(w io.Writer, d admin.EntryDetail, now time.Time, decoded bool) 
 	}
 	row("STATE", st)
 	row("STORED AT", timeAndRelative(d.StoredAt, now))
-	row("AGE", fmt.Sprintf("%ds (%s)", d.AgeS, humanDuration(time.Duration(d.AgeS)*time.Second)))
+	row("AGE", humanDuration(time.Duration(d.AgeS)*time.Second))
 	if d.Expiry.At != nil {
 		row("EXPIRES", timeAndRelative(*d.Expiry.At, now))
 	} else {
@@ -139,7 +139,7 @@ func writeDetail(w io.Writer, d admin.EntryDetail, now time.Time, decoded bool) 
 	}
 	row("WHY", why)
 	if d.NotAfter != nil {
-		row("NOT AFTER", timeAndRelative(*d.NotAfter, now)+" (the earliest Phoenix token's expiry: never served after)")
+		row("NOT AFTER", timeAndRelative(*d.NotAfter, now)+", the earliest Phoenix token's expiry: never served after it")
 	}
 	row("SIZE", fmt.Sprintf("%s stored, %d bytes of body", humanBytes(d.Size), d.BodySize))
 	if d.Hits >= 0 {

@@ -185,10 +185,10 @@ func TestDecode_ExpiryAndDays(t *testing.T) {
 		maxAge string
 		want   string
 	}{
-		{"14d", "state:            valid for 11d0h\n"},
+		{"14d", "state:            not expired: 11d0h left"},
 		{"2d", "state:            EXPIRED 1d0h ago"},
-		{"0", "state:            valid for 27d0h\n"}, // the embedded 30 days
-		{"72h30m", "state:            valid for 30m\n"},
+		{"0", "state:            not expired: 27d0h left"}, // the embedded 30 days
+		{"72h30m", "state:            not expired: 30m left"},
 	} {
 		code, out, errOut := decode("--lv-max-age", tt.maxAge, tok)
 		if code != 0 || !strings.Contains(out, tt.want) {
@@ -197,7 +197,7 @@ func TestDecode_ExpiryAndDays(t *testing.T) {
 	}
 	// The former flag name still works, with a warning.
 	code, out, errOut := decode("--verifier-max-age", "14d", tok)
-	if code != 0 || !strings.Contains(out, "valid for 11d0h") || !strings.Contains(errOut, "former name") {
+	if code != 0 || !strings.Contains(out, "not expired: 11d0h left") || !strings.Contains(errOut, "former name") {
 		t.Errorf("--verifier-max-age: %d %q %q", code, out, errOut)
 	}
 }

@@ -104,7 +104,7 @@ func (c *compactCmd) run(ctx context.Context, e env) error {
 		case ce != nil && c.conn.explicitAdmin():
 			return &exitError{code: exitConn, err: c.conn.connFailure(ce, tok)}
 		case ce != nil:
-			tried = fmt.Sprintf("no admin API answered at %s (%v), and ", ce.Where, short(ce.Err))
+			tried = fmt.Sprintf("no admin API answered at %s (%v), and ", ce.Where, ce.Err)
 		default:
 			defer s.Close()
 			res, err = s.client.Compact(ctx)
@@ -132,7 +132,7 @@ func (c *compactCmd) run(ctx context.Context, e env) error {
 		}
 		where = "file " + c.conn.db + " (offline)"
 		if tried != "" {
-			fmt.Fprintf(e.stderr, "admin: %scompacted %s offline\n", tried, c.conn.db)
+			fmt.Fprintf(e.stderr, "admin: no server at %s: compacted %s offline\n", c.conn.baseURL(), c.conn.db)
 		}
 	}
 	if c.json {

@@ -58,11 +58,15 @@ func (c *statsCmd) run(ctx context.Context, e env) error {
 func writeStats(w io.Writer, st admin.Stats, s *session) error {
 	tw := newTable(w)
 	row := func(k, f string, a ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(f, a...)) }
-	mode := "read-write"
-	if st.ReadOnly {
-		mode = "read-only"
+	if s.offline {
+		row("SOURCE", "%s", s.where)
+	} else {
+		mode := "read-write"
+		if st.ReadOnly {
+			mode = "read-only"
+		}
+		row("SOURCE", "%s (%s)", s.where, mode)
 	}
-	row("SOURCE", "%s (%s)", s.where, mode)
 	if st.Instance != "" {
 		row("INSTANCE", "%s", clean(st.Instance))
 	}
