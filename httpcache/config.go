@@ -19,11 +19,14 @@ import (
 type HostPolicy int
 
 const (
+	// RefuseHost answers such requests with 421 Misdirected Request
+	// (Cache-Status detail=host-not-cached), the default: an origin told
+	// to render for a host it does not serve builds links, redirects and
+	// socket URLs for that host.
+	RefuseHost HostPolicy = iota
 	// ForwardUncached forwards such requests to the origin without
 	// looking them up or storing them (Cache-Status detail=host-not-cached).
-	ForwardUncached HostPolicy = iota
-	// RefuseHost answers such requests with 421 Misdirected Request.
-	RefuseHost
+	ForwardUncached
 )
 
 // Config configures a [Proxy]. The zero value of every field except
@@ -59,8 +62,10 @@ type Config struct {
 	// and "[::1]" are cached (any port), which keeps the cache keyed on
 	// names the operator chose rather than on any Host a client sends.
 	Hosts []string
-	// OtherHosts says what happens to requests for hosts not in Hosts.
-	// The zero value is ForwardUncached.
+	// OtherHosts says what happens to requests for hosts not in Hosts
+	// (the Host field, the authority of an absolute-form request-target,
+	// which net/http puts in its place, or with TrustForwarded the
+	// X-Forwarded-Host). The zero value is RefuseHost (421).
 	OtherHosts HostPolicy
 	// IgnoreParams lists query parameter names removed from both the key
 	// and the request forwarded to the origin ("prefix*" matches a
@@ -72,6 +77,70 @@ type Config struct {
 	// either. If nil, "/live/websocket" and "/live/longpoll" are bypassed;
 	// an empty non-nil slice bypasses nothing.
 	BypassPrefixes []string
+
+	// IgnoreCookies lists request cookie names ("name", or "prefix*")
+	// that no response depends on: analytics, consent, theme. A GET or
+	// HEAD whose cookies are all allowed (by this list, SessionCookies
+	// under PublicPrefixes, or AllowCookie) is served from the cache, and
+	// those cookies are removed from the request forwarded to the origin,
+	// so the render cannot depend on them. Any other cookie makes the
+	// request per-user: no lookup, no store, forwarded as sent
+	// (Cache-Status fwd=bypass; detail=cookie). If nil, no cookie is
+	// allowed: every request with a cookie is per-user.
+	IgnoreCookies []string
+	// PublicPrefixes lists path prefixes the operator declares public:
+	// their first render is the same for every visitor, logged in or not
+	// (the LiveView pattern: private data only after the live socket
+	// connects, which still carries the cookie). Under them the
+	// SessionCookies are allowed too, and removed before forwarding.
+	// Matching is on the normalized, escaped path. Nil means none; it
+	// must be set together with SessionCookies.
+	PublicPrefixes []string
+	// SessionCookies names the application's session cookies ("name" or
+	// "prefix*", e.g. "_myapp_key"), allowed under PublicPrefixes only.
+	SessionCookies []string
+	// AllowCookie, when set, is asked about each cookie the lists above
+	// do not allow: it reports whether cookie name on a request for path
+	// (normalized, escaped) is one the response does not depend on; such
+	// a cookie is removed from the forwarded request like the others.
+	// It is the hook for features that read such a cookie beside the
+	// cache (a splice of per-visitor tokens into a cached page reads the
+	// session cookie from the client's request on its own paths). It
+	// must be fast and safe for concurrent use. Authorization is never
+	// allowed: a request with it always bypasses (detail=authorization).
+	AllowCookie func(path, name string) bool
+
+	// MaxHeaderValue is the longest request header value, in bytes, and
+	// MaxHeaders the most request header field lines (Host included):
+	// beyond them the proxy answers 431 itself and closes the
+	// connection. They sit at or below the origin's own limits, so an
+	// oversized header cannot make the origin answer an error for a
+	// clean URL. If zero, DefaultMaxHeaderValue (4096) and
+	// DefaultMaxHeaders (100), Cowboy's limits; negative disables.
+	MaxHeaderValue int
+	MaxHeaders     int
+
+	// StoreErrors opts error statuses (400-599) into storing: a listed
+	// status is stored, under the normal key, when the response is
+	// otherwise storable, with a freshness lifetime of at most the given
+	// duration (the origin's own, if shorter). If nil, no error status is
+	// stored (detail=status): one attacker's request that makes the
+	// origin fail would otherwise be every visitor's answer. Whatever
+	// it says, an error never replaces a stored good response: a
+	// revalidation answered with an error serves the stored one within
+	// stale-if-error, and otherwise forwards the error uncached, keeping
+	// the stored one.
+	StoreErrors map[int]time.Duration
+
+	// StoreEmptyHTML stores a 200 with an empty body whose Content-Type
+	// is HTML (or absent). If false, such a response is not stored
+	// (detail=empty-body): a page that rendered nothing is a failure.
+	StoreEmptyHTML bool
+
+	// MaxVariants bounds the stored variants (Vary) of one URL; a
+	// response for one more variant is not stored (detail=max-variants).
+	// If zero, DefaultMaxVariants (16); negative means no bound.
+	MaxVariants int
 
 	// MaxObjectSize is the largest body stored; larger bodies are
 	// streamed through and not stored. If zero, 16 MiB (the store's own
@@ -199,6 +268,15 @@ func (c *Config) setDefaults() {
 	if c.MaxObjectSize == 0 {
 		c.MaxObjectSize = DefaultMaxObjectSize
 	}
+	if c.MaxHeaderValue == 0 {
+		c.MaxHeaderValue = DefaultMaxHeaderValue
+	}
+	if c.MaxHeaders == 0 {
+		c.MaxHeaders = DefaultMaxHeaders
+	}
+	if c.MaxVariants == 0 {
+		c.MaxVariants = DefaultMaxVariants
+	}
 	if c.MaxBuffered == 0 {
 		c.MaxBuffered = DefaultMaxBuffered
 	}
@@ -274,6 +352,27 @@ func (c *Config) validate() error {
 	for _, p := range c.BypassPrefixes {
 		if !strings.HasPrefix(p, "/") {
 			errs = append(errs, fmt.Errorf("BypassPrefixes entry %q must start with /", p))
+		}
+	}
+	for name, list := range map[string][]string{"IgnoreCookies": c.IgnoreCookies, "SessionCookies": c.SessionCookies} {
+		if _, err := newIgnoreList(list); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	for _, p := range c.PublicPrefixes {
+		if !strings.HasPrefix(p, "/") {
+			errs = append(errs, fmt.Errorf("PublicPrefixes entry %q must start with /", p))
+		}
+	}
+	if (len(c.PublicPrefixes) == 0) != (len(c.SessionCookies) == 0) {
+		errs = append(errs, errors.New("PublicPrefixes and SessionCookies must be set together: the session cookie is allowed only under public prefixes"))
+	}
+	for code, d := range c.StoreErrors {
+		if code < 400 || code > 599 {
+			errs = append(errs, fmt.Errorf("StoreErrors: status %d is not an error status (400-599)", code))
+		}
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("StoreErrors: status %d needs a positive freshness, got %v", code, d))
 		}
 	}
 	for _, p := range c.StripSetCookie {

@@ -17,6 +17,8 @@ const (
 	DefaultMaxObjectSize = store.DefaultMaxObjectSize
 	// DefaultMaxBuffered is Config.MaxBuffered's default.
 	DefaultMaxBuffered = 256 << 20
+	// DefaultMaxVariants is Config.MaxVariants's default.
+	DefaultMaxVariants = 16
 	// DefaultOriginTimeout is Config.OriginTimeout's default.
 	DefaultOriginTimeout = 30 * time.Second
 	// LongpollPath is Phoenix's long-poll transport path, which

@@ -158,6 +158,7 @@ const (
 	reasonAuthorization  = "authorization"
 	reasonSetCookie      = "set-cookie"
 	reasonStatus         = "status"
+	reasonErrorStatus    = "error-status" // 4xx/5xx: not stored unless Config.StoreErrors opts it in
 	reasonMustUnderstand = "must-understand"
 	reasonVaryStar       = "vary-star"
 	reasonTooLarge       = "too-large"
@@ -202,8 +203,10 @@ func storable(method string, reqH http.Header, rq reqDirectives, status int, res
 	if d.private {
 		return reasonPrivate
 	}
-	// RFC 9111 §3.5.
-	if reqH.Get("Authorization") != "" && !d.public && d.sMaxAge < 0 && !d.mustRevalidate {
+	// Stricter than RFC 9111 §3.5 (which allows public, s-maxage and
+	// must-revalidate): the proxy never lets such a request reach here
+	// (privacy.go), and this rule keeps it so for every caller.
+	if _, ok := reqH["Authorization"]; ok {
 		return reasonAuthorization
 	}
 	if _, star := parseVary(respH); star {

@@ -117,6 +117,12 @@ func (f *fill) finish() {
 func (f *fill) decide(resp *http.Response, ex *exchange, respTime time.Time) error {
 	p := f.p
 	job, reason := p.decideStore(ex.in, ex.n.path, ex.key, ex.rq, resp.StatusCode, resp.Header, resp.ContentLength, ex.call.reqTime, respTime)
+	if job != nil && ex.mode == modeRevalidate && resp.StatusCode >= 400 && ex.entry.rec.Status < 400 {
+		// An error never replaces a good stored response, even a status
+		// opted into StoreErrors: the stored one stays for the next
+		// request (this one gets the error, uncached).
+		job, reason = nil, reasonErrorStatus
+	}
 	if job == nil {
 		ex.cs.detail = reason
 		p.met.refuse(reason)
@@ -127,8 +133,11 @@ func (f *fill) decide(resp *http.Response, ex *exchange, respTime time.Time) err
 		}
 		p.pass.remember(ex.key, reason, p.now().Add(p.cfg.HitForPassTTL))
 		f.release(nil) // waiters need not wait for the body
-		if ex.mode == modeRevalidate && resp.StatusCode < 500 && !requestOnly(reason) {
-			f.remove = ex.entry // the origin's new answer supersedes the stored one
+		if ex.mode == modeRevalidate && resp.StatusCode < 400 && !requestOnly(reason) {
+			// The origin's new answer supersedes the stored one. An error
+			// does not: it may be one client's doing (an oversized or
+			// override header), or a restart.
+			f.remove = ex.entry
 		}
 		return nil
 	}
@@ -232,6 +241,12 @@ func (p *Proxy) decideStore(req *http.Request, path, key string, rq reqDirective
 			reason = reasonSetCookie
 		}
 	}
+	var errorTTL time.Duration
+	if reason == "" && status >= 400 {
+		if errorTTL = p.cfg.StoreErrors[status]; errorTTL == 0 {
+			reason = reasonErrorStatus
+		}
+	}
 	if reason == "" && contentLength > p.cfg.MaxObjectSize {
 		reason = reasonTooLarge
 	}
@@ -239,6 +254,11 @@ func (p *Proxy) decideStore(req *http.Request, path, key string, rq reqDirective
 		reason = "closing"
 	}
 	pol := computePolicy(status, h, d, reqTime, respTime, p.fc)
+	if errorTTL > 0 && (pol.lifetime <= 0 || pol.lifetime > errorTTL) {
+		// StoreErrors: the operator's freshness, unless the origin's is
+		// shorter; and no stale serving of an error.
+		pol.lifetime, pol.heuristic, pol.swr, pol.sie = errorTTL, false, 0, 0
+	}
 	if reason == "" {
 		useful := hasValidator(h) || (!pol.noCache && (pol.lifetime > pol.initialAge || pol.swr > 0 || pol.sie > 0))
 		if !useful {

@@ -340,6 +340,9 @@ func TestFill_InspectorVary(t *testing.T) {
 				w.Header().Set("Vary", "Accept-Encoding, Cookie")
 				w.Write([]byte("page"))
 			}, func(c *Config) {
+				// The cookies are allowed (removed before forwarding):
+				// otherwise the requests are per-user and bypass.
+				c.IgnoreCookies = []string{"a", "b"}
 				c.InspectBuffer = inspectBuffer
 				c.Inspector = InspectorFunc(func(req *http.Request, res *Response) Verdict {
 					res.Header.Set("Vary", "Accept-Encoding")

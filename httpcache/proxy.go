@@ -33,6 +33,7 @@ type Proxy struct {
 	rp          *httputil.ReverseProxy
 	parser      directiveParser
 	ignore      *ignoreList
+	cookies     cookieRules
 	hosts       []hostMatch
 	fc          freshnessConfig
 	log         *slog.Logger
@@ -87,6 +88,11 @@ func New(cfg Config) (*Proxy, error) {
 		},
 	}
 	p.ignore, _ = newIgnoreList(cfg.IgnoreParams)
+	p.cookies.ignore, _ = newIgnoreList(cfg.IgnoreCookies)
+	if len(cfg.SessionCookies) > 0 {
+		p.cookies.session, _ = newIgnoreList(cfg.SessionCookies)
+	}
+	p.cookies.public, p.cookies.allowFun = cfg.PublicPrefixes, cfg.AllowCookie
 	p.hot.init(cfg.MemoryCacheSize, cfg.Store)
 	if p.hot.max > 0 {
 		p.unwatch = cfg.Store.Watch(p.hot.changed)

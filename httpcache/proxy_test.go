@@ -483,7 +483,7 @@ func TestForwarding(t *testing.T) {
 	})
 	t.Run("TrustForwarded keeps and appends", func(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) { w.Header().Set("Cache-Control", "no-store") },
-			func(c *Config) { c.TrustForwarded = true })
+			func(c *Config) { c.TrustForwarded, c.Hosts = true, []string{"www.example"} })
 		r.Get("/", "X-Forwarded-For", "10.0.0.1", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "www.example")
 		h := r.Origin.LastRequest().Header
 		if got := h.Get("X-Forwarded-For"); got != "10.0.0.1, 127.0.0.1" {

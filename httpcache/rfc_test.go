@@ -132,10 +132,13 @@ func TestRFC9111_Storing(t *testing.T) {
 				{hdr: []string{"Authorization", "Bearer a"}, wantCS: []string{"detail=authorization"}, wantOrigin: 1},
 				{hdr: []string{"Authorization", "Bearer a"}, wantOrigin: 2},
 			}},
-		{name: "Authorization with s-maxage is stored", origin: respond("Cache-Control", "s-maxage=60"),
+		// Stricter than RFC 9111 §3.5, which would store these: a request
+		// with Authorization is never looked up nor stored.
+		{name: "Authorization with s-maxage or public is not stored either", origin: respond("Cache-Control", "public, s-maxage=60"),
 			steps: []step{
-				{hdr: []string{"Authorization", "Bearer a"}, wantCS: []string{"stored"}, wantOrigin: 1},
-				{wantCS: []string{"hit"}, wantOrigin: 1},
+				{hdr: []string{"Authorization", "Bearer a"}, wantCS: []string{"fwd=bypass", "detail=authorization"}, wantOrigin: 1},
+				{wantCS: []string{"fwd=uri-miss", "stored"}, wantOrigin: 2},
+				{hdr: []string{"Authorization", "Bearer a"}, wantCS: []string{"fwd=bypass", "detail=authorization"}, wantOrigin: 3},
 			}},
 		{name: "hop-by-hop fields are not stored", origin: respond("Cache-Control", "max-age=60", "Connection", "X-Hop", "X-Hop", "1", "X-End", "2"),
 			steps: []step{
@@ -525,10 +528,10 @@ func TestKeys(t *testing.T) {
 			t.Errorf("dot segments: Cache-Status %q, want a hit", cs)
 		}
 	})
-	t.Run("hosts that are not configured are forwarded uncached", func(t *testing.T) {
+	t.Run("hosts that are not configured can be forwarded uncached", func(t *testing.T) {
 		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
 			respond("Cache-Control", "max-age=60")(storetest.NewClock(time.Time{}), 1, w, req)
-		}, nil)
+		}, func(c *Config) { c.OtherHosts = ForwardUncached })
 		for i := 1; i <= 2; i++ {
 			res := r.DoWith(http.MethodGet, "/", func(req *http.Request) { req.Host = "other.example" })
 			if cs := csOf(t, res.Header); !match(cs, "fwd=bypass; fwd-status=200; detail=host-not-cached") || r.Origin.Count() != int64(i) {
@@ -536,8 +539,8 @@ func TestKeys(t *testing.T) {
 			}
 		}
 	})
-	t.Run("hosts that are not configured can be refused", func(t *testing.T) {
-		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {}, func(c *Config) { c.OtherHosts = RefuseHost })
+	t.Run("hosts that are not configured are refused by default", func(t *testing.T) {
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {}, nil)
 		res := r.DoWith(http.MethodGet, "/", func(req *http.Request) { req.Host = "other.example" })
 		if res.Status != http.StatusMisdirectedRequest || r.Origin.Count() != 0 {
 			t.Errorf("got %d, origin %d; want 421 and 0", res.Status, r.Origin.Count())

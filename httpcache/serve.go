@@ -46,7 +46,8 @@ const (
 // the store, collapse.go from a flight, origin.go and fill.go from the
 // origin's answer).
 type exchange struct {
-	in         *http.Request // as forwarded: h2c and Connection-nominated fields removed
+	in         *http.Request // as forwarded: h2c and Connection-nominated fields removed, see forwardable
+	client     *http.Request // as the client sent it (cookies included): for features that read what in lacks
 	n          nurl          // the normalized target; key and origin URL come from it
 	key        string        // primary key; "" until the request is found cacheable
 	rq         reqDirectives // the request's Cache-Control
@@ -84,8 +85,11 @@ func exchangeOf(r *http.Request) *exchange { return r.Context().Value(exKey{}).(
 // ServeHTTP returns.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	ex := &exchange{in: r, result: ResultPass}
+	ex := &exchange{in: r, client: r, result: ResultPass}
 	defer p.observe(r, ex, start)
+	if p.refuseAtEdge(w, r, ex) {
+		return
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -139,10 +143,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// parameters, and the key does not hold it. Forward, never store.
 		ex.cs = cacheStatus{fwd: fwdBypass, detail: reasonRequestBody}
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
-		// Key the variant and judge Authorization on what the origin will
-		// see: fields named in Connection never reach it.
-		r = hop.WithoutNominated(r)
+		// Key the variant and judge Authorization and cookies on what the
+		// origin will see: fields named in Connection never reach it;
+		// method overrides and allowed cookies are removed, and
+		// Accept-Encoding normalized (privacy.go, encoding.go).
+		r, reason := p.forwardable(hop.WithoutNominated(r), ex.n.path)
 		ex.in = r
+		if reason != "" {
+			ex.cs = cacheStatus{fwd: fwdBypass, detail: reason}
+			break
+		}
 		p.serveCacheable(w, r, ex)
 		return
 	default:
@@ -152,7 +162,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ex.mode = modeInvalidate
 		}
 	}
-	p.forward(w, r, ex)
+	p.forward(w, ex.in, ex)
 }
 
 // observe records a served request in the metrics and in the request's
