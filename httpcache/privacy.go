@@ -88,10 +88,12 @@ func (p *Proxy) forwardable(r *http.Request, path string) (*http.Request, string
 	if _, ok := h["Authorization"]; ok {
 		reason = reasonRequestAuthorization
 	} else if cookies, ok := h["Cookie"]; ok {
-		if p.cookiesAllowed(path, cookies) {
-			delete(edit(), "Cookie")
-		} else {
+		if keep, ok := p.cookiesAllowed(path, cookies); !ok {
 			reason = reasonRequestCookie
+		} else if keep == "" {
+			delete(edit(), "Cookie")
+		} else if len(cookies) != 1 || cookies[0] != keep {
+			edit()["Cookie"] = []string{keep}
 		}
 	}
 	if reason == "" {
@@ -112,10 +114,15 @@ func (p *Proxy) forwardable(r *http.Request, path string) (*http.Request, string
 }
 
 // cookiesAllowed reports whether every cookie in the Cookie field lines
-// is allowed on path. An empty field, or one with only empty pairs,
-// carries no cookie. A pair without '=' is a cookie named by the whole
-// pair (as browsers send document.cookie = "x").
-func (p *Proxy) cookiesAllowed(path string, lines []string) bool {
+// is allowed on path, and returns the Cookie value to keep: the splice
+// session cookie on a splice path ([Proxy.SessionCookie]), which the
+// splice reads from the request and rewrite removes from fills; "" for
+// none. An empty field, or one with only empty pairs, carries no cookie.
+// A pair without '=' is a cookie named by the whole pair (as browsers
+// send document.cookie = "x").
+func (p *Proxy) cookiesAllowed(path string, lines []string) (string, bool) {
+	splice := p.SessionCookie(path)
+	var keep []string
 	for _, line := range lines {
 		for pair := range strings.SplitSeq(line, ";") {
 			pair = textproto.TrimString(pair)
@@ -123,10 +130,14 @@ func (p *Proxy) cookiesAllowed(path string, lines []string) bool {
 				continue
 			}
 			name, _, _ := strings.Cut(pair, "=")
-			if !p.cookies.allowed(path, textproto.TrimString(name)) {
-				return false
+			name = textproto.TrimString(name)
+			switch {
+			case splice != "" && name == splice:
+				keep = append(keep, pair)
+			case !p.cookies.allowed(path, name):
+				return "", false
 			}
 		}
 	}
-	return true
+	return strings.Join(keep, "; "), true
 }

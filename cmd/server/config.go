@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,7 @@ type flags struct {
 	objectSize    int64 // both the proxy's and the store's limit
 	setCookie     string
 	stripCookie   []string
+	storeErrors   []string                  // "status=duration"
 	lvPolicy      map[liveview.Kind]*string // one --lv-<kind> flag per lint kind
 	lvMargin      time.Duration             // 0 = no margin
 	lvSecret      string
@@ -71,7 +73,7 @@ Usage: firstrender [flags]`
 func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	*f = flags{
 		adminListen:   server.DefaultAdminListen,
-		uncachedHosts: "pass",
+		uncachedHosts: "refuse",
 		objectSize:    httpcache.DefaultMaxObjectSize,
 		setCookie:     "refuse",
 		lvPolicy:      map[liveview.Kind]*string{},
@@ -89,6 +91,9 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	c.Cache.MaxBuffered = httpcache.DefaultMaxBuffered
 	c.Cache.IgnoreParams = append([]string{}, httpcache.DefaultIgnoreParams...)
 	c.Cache.OriginTimeout = httpcache.DefaultOriginTimeout
+	c.Cache.MaxHeaderValue = httpcache.DefaultMaxHeaderValue
+	c.Cache.MaxHeaders = httpcache.DefaultMaxHeaders
+	c.Cache.MaxVariants = httpcache.DefaultMaxVariants
 	c.LiveView.LiveViewMaxAge = phxtoken.DefaultLiveViewMaxAge
 	c.Sockets.Paths = []string{livesocket.DefaultPath}
 	c.Sockets.MaxSockets = livesocket.DefaultMaxSockets
@@ -115,6 +120,13 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	add(cli.Duration(&c.Cache.StaleWhileRevalidate, true), "stale-while-revalidate", "default stale-while-revalidate `duration` when the origin gives none; 0 = off")
 	add(cli.Duration(&c.Cache.StaleIfError, true), "stale-if-error", "default stale-if-error `duration` when the origin gives none; 0 = off")
 	add(cli.Enum(&f.setCookie, "refuse", "strip"), "set-cookie", "`policy` for responses carrying Set-Cookie: refuse (not stored) or strip (stored without it)")
+	add(cli.List(&c.Cache.IgnoreCookies, cookieItem), "ignore-cookies", "comma-separated request cookie `names` no page depends on (analytics, consent, theme; trailing * matches a prefix): removed before forwarding, the page served from the cache; any other cookie bypasses it")
+	add(cli.List(&c.Cache.PublicPrefixes, pathItem), "public-prefixes", "comma-separated path `prefixes` whose first render is the same for every visitor: there --session-cookies are removed before forwarding and the page is cached")
+	add(cli.List(&c.Cache.SessionCookies, cookieItem), "session-cookies", "the application's session cookie `names` (e.g. _myapp_key), allowed only under --public-prefixes")
+	add(cli.List(&f.storeErrors, statusTTLItem), "store-errors", "comma-separated `status=duration` pairs (404=30s) storing those error statuses for at most the duration; empty stores no error")
+	add(cli.Int(&c.Cache.MaxHeaderValue, -1), "max-header-value", "longest request header value in `bytes` (431 beyond); at or below the origin's (Cowboy: 4096); -1 = no limit")
+	add(cli.Int(&c.Cache.MaxHeaders, -1), "max-headers", "most request header `lines` (431 beyond); at or below the origin's (Cowboy: 100); -1 = no limit")
+	add(cli.Int(&c.Cache.MaxVariants, -1), "max-variants", "most stored Vary `variants` of one URL; -1 = no limit")
 	add(cli.List(&f.stripCookie, pathItem), "strip-set-cookie", "comma-separated path `prefixes` where Set-Cookie is stripped and the page stored even with --set-cookie=refuse")
 	add(cli.Duration(&c.Cache.OriginTimeout, false), "origin-timeout", "`duration` an origin request may take before it fails (504, or the stale copy under stale-if-error; an unreachable origin gives 502)")
 
@@ -210,8 +222,15 @@ func (f *flags) config() (server.Config, error) {
 	if len(f.hosts) > 0 {
 		c.Cache.Hosts = f.hosts
 	}
-	if f.uncachedHosts == "refuse" {
-		c.Cache.OtherHosts = httpcache.RefuseHost
+	if f.uncachedHosts == "pass" {
+		c.Cache.OtherHosts = httpcache.ForwardUncached
+	}
+	if len(f.storeErrors) > 0 {
+		c.Cache.StoreErrors = map[int]time.Duration{}
+		for _, it := range f.storeErrors {
+			code, d, _ := parseStatusTTL(it) // checked by statusTTLItem
+			c.Cache.StoreErrors[code] = d
+		}
 	}
 	c.Cache.StripSetCookie = f.stripCookie
 	if f.setCookie == "strip" {
@@ -405,4 +424,36 @@ var lintStrip = map[liveview.Kind]string{
 	liveview.KindCSRFMeta:   "blank it",
 	liveview.KindSetCookie:  "store without it",
 	liveview.KindVaryCookie: "drop Cookie from Vary",
+}
+
+// cookieItem checks one cookie name pattern with the proxy's rules.
+func cookieItem(s string) (string, error) {
+	if strings.ContainsAny(s, "=; \t") {
+		return "", errors.New("want a cookie name (no '=', ';' or spaces)")
+	}
+	if err := httpcache.CheckIgnoreParams([]string{s}); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// statusTTLItem checks one --store-errors pair.
+func statusTTLItem(s string) (string, error) {
+	if _, _, err := parseStatusTTL(s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+func parseStatusTTL(s string) (int, time.Duration, error) {
+	code, dur, ok := strings.Cut(s, "=")
+	n, err := strconv.Atoi(code)
+	if !ok || err != nil || n < 400 || n > 599 {
+		return 0, 0, errors.New("want status=duration with an error status 400-599, e.g. 404=30s")
+	}
+	d, err := time.ParseDuration(dur)
+	if err != nil || d <= 0 {
+		return 0, 0, errors.New("want status=duration with a positive duration, e.g. 404=30s")
+	}
+	return n, d, nil
 }

@@ -74,7 +74,7 @@ func TestParseConfig_Defaults(t *testing.T) {
 		{"max sockets", cfg.Sockets.MaxSockets, 10000},
 		{"read limit", cfg.Sockets.ReadLimit, int64(1 << 20)},
 		{"log level", f.logLevel, slog.LevelInfo},
-		{"uncached hosts pass", cfg.Cache.OtherHosts, httpcache.ForwardUncached},
+		{"uncached hosts refused", cfg.Cache.OtherHosts, httpcache.RefuseHost},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
