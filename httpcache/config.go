@@ -40,7 +40,9 @@ type Config struct {
 	Store *store.Store
 	// Transport sends requests to the origin. If nil, a dedicated
 	// *http.Transport with DialTimeout, OriginTimeout as response-header
-	// timeout and HTTP/1.1 keep-alives is used.
+	// timeout, HTTP/1.1 keep-alives and DisableCompression (so the origin
+	// sees the Accept-Encoding the proxy normalized, and gzip bodies stay
+	// encoded in the store) is used.
 	Transport http.RoundTripper
 	// Logger receives warnings (store failures, origin errors). If nil,
 	// slog.Default() is used.
@@ -133,7 +135,8 @@ type Config struct {
 	StoreErrors map[int]time.Duration
 
 	// StoreEmptyHTML stores a 200 with an empty body whose Content-Type
-	// is HTML (or absent). If false, such a response is not stored
+	// is HTML (or absent, when the request accepts text/html: a page
+	// navigation). If false, such a response is not stored
 	// (detail=empty-body): a page that rendered nothing is a failure.
 	StoreEmptyHTML bool
 
@@ -315,7 +318,10 @@ func (c *Config) setDefaults() {
 	}
 	if c.Transport == nil {
 		c.Transport = &http.Transport{
-			Proxy:                 nil, // never an environment proxy for the origin
+			Proxy: nil, // never an environment proxy for the origin
+			// The origin sees the normalized Accept-Encoding and nothing
+			// else (encoding.go); the proxy decodes gzip itself.
+			DisableCompression:    true,
 			DialContext:           (&net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:          256,
 			MaxIdleConnsPerHost:   256,

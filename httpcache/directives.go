@@ -22,6 +22,7 @@ type respDirectives struct {
 	mustUnderstand  bool
 	immutable       bool
 	invalid         bool // unparsable: RFC 9111 §4.2.1 encourages treating as stale; we do not store
+	targeted        bool // from a targeted field (targeted.go): Expires is ignored
 	invalidReason   string
 }
 
@@ -55,6 +56,11 @@ func joinField(h http.Header, name string) string {
 }
 
 func (cacheobjectParser) response(h http.Header) respDirectives {
+	if len(h["Firstrender-Cache-Control"])+len(h["Cdn-Cache-Control"])+len(h["Surrogate-Control"]) > 0 {
+		if d, ok := targetedDirectives(h); ok {
+			return d
+		}
+	}
 	return parseResponseCC(joinField(h, "Cache-Control"))
 }
 
@@ -214,7 +220,7 @@ func storable(method string, reqH http.Header, rq reqDirectives, status int, res
 	}
 	// RFC 9111 §3, last bullet: explicit freshness, public, or a
 	// heuristically cacheable status.
-	if d.public || d.maxAge >= 0 || d.sMaxAge >= 0 || len(respH["Expires"]) > 0 || heuristicallyCacheable(status) {
+	if d.public || d.maxAge >= 0 || d.sMaxAge >= 0 || (len(respH["Expires"]) > 0 && !d.targeted) || heuristicallyCacheable(status) {
 		return ""
 	}
 	return reasonStatus

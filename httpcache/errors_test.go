@@ -91,3 +91,50 @@ func TestErrors_StoreErrorsOptIn(t *testing.T) {
 		t.Errorf("410 not opted in: Cache-Status %q, want detail=error-status", got.Header.Get("Cache-Status"))
 	}
 }
+
+// TestErrors_EmptyHTMLNotStored: an empty 200 on an HTML route (a failed
+// render) is not stored, with a known length or without one, and does
+// not replace a stored page; StoreEmptyHTML opts out.
+func TestErrors_EmptyHTMLNotStored(t *testing.T) {
+	var empty atomic.Bool
+	page := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Etag", `"e"`)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if r.URL.Query().Get("chunked") != "" {
+			w.(http.Flusher).Flush() // no Content-Length
+		}
+		if !empty.Load() {
+			w.Write([]byte("<p>page</p>"))
+		}
+	}
+	for _, q := range []string{"", "?chunked=1"} {
+		t.Run("path"+q, func(t *testing.T) {
+			empty.Store(true)
+			r := newRig(t, page, nil)
+			if got := r.Get("/" + q); match(cs(t, got), "stored") && q == "" {
+				t.Errorf("empty page claims stored: %q", got.Header.Get("Cache-Status"))
+			}
+			if got := r.Get("/" + q); match(cs(t, got), "hit") {
+				t.Errorf("empty page was stored: %q", got.Header.Get("Cache-Status"))
+			}
+			empty.Store(false)
+			r.Get("/" + q)
+			r.Clock.Advance(2 * time.Minute)
+			empty.Store(true)
+			r.Get("/" + q) // revalidation answered with an empty 200
+			empty.Store(false)
+			r.Get("/" + q)
+			if last := r.Origin.LastRequest(); last.Header.Get("If-None-Match") != `"e"` {
+				t.Errorf("the empty answer replaced the stored page (next request not conditional)")
+			}
+		})
+	}
+	t.Run("StoreEmptyHTML", func(t *testing.T) {
+		empty.Store(true)
+		r := newRig(t, page, func(c *Config) { c.StoreEmptyHTML = true })
+		if got := r.Get("/"); !match(cs(t, got), "stored") {
+			t.Errorf("StoreEmptyHTML: Cache-Status %q, want stored", got.Header.Get("Cache-Status"))
+		}
+	})
+}

@@ -133,10 +133,10 @@ func (f *fill) decide(resp *http.Response, ex *exchange, respTime time.Time) err
 		}
 		p.pass.remember(ex.key, reason, p.now().Add(p.cfg.HitForPassTTL))
 		f.release(nil) // waiters need not wait for the body
-		if ex.mode == modeRevalidate && resp.StatusCode < 400 && !requestOnly(reason) {
+		if ex.mode == modeRevalidate && resp.StatusCode < 400 && !requestOnly(reason) && reason != reasonEmptyBody {
 			// The origin's new answer supersedes the stored one. An error
-			// does not: it may be one client's doing (an oversized or
-			// override header), or a restart.
+			// or an empty page does not: it may be one client's doing (an
+			// oversized or override header), or a restart.
 			f.remove = ex.entry
 		}
 		return nil
@@ -247,6 +247,14 @@ func (p *Proxy) decideStore(req *http.Request, path, key string, rq reqDirective
 			reason = reasonErrorStatus
 		}
 	}
+	if reason == "" && !storableEncoding(h) {
+		reason = reasonContentEncoding // one the cache could not decode for other clients
+	}
+	if reason == "" && p.cfg.Inspector == nil {
+		// With an Inspector these are judged on the copy it leaves
+		// (inspect): it may take Cookie out of Vary.
+		reason = p.afterInspection(req, status, h, contentLength)
+	}
 	if reason == "" && contentLength > p.cfg.MaxObjectSize {
 		reason = reasonTooLarge
 	}
@@ -273,6 +281,9 @@ func (p *Proxy) decideStore(req *http.Request, path, key string, rq reqDirective
 		delete(sh, "Set-Cookie")
 	}
 	names, _ := parseVary(h)
+	if reason := p.variantRoom(req, key, names); reason != "" {
+		return nil, reason
+	}
 	return &fillJob{
 		req:      req,
 		path:     path,
@@ -451,6 +462,9 @@ func (p *Proxy) store(f *fill) {
 			p.refused(job, v.Refuse)
 		}
 	}
+	if v.Refuse == reasonEmptyBody {
+		return // a failed render does not replace what is stored
+	}
 	if v.Refuse != "" {
 		// An older copy must not outlive the origin's new answer.
 		if err := p.st.Delete(context.Background(), job.key, job.variant); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -516,6 +530,11 @@ func (p *Proxy) inspect(job *fillJob, body []byte) (res *Response, v Verdict) {
 		} else {
 			job.splice = page
 		}
+	}
+	if v.Refuse == "" && p.cfg.Inspector != nil {
+		v.Refuse = p.afterInspection(job.req, res.Status, res.Header, int64(len(res.Body)))
+	} else if v.Refuse == "" && len(res.Body) == 0 {
+		v.Refuse = p.afterInspection(job.req, res.Status, res.Header, 0) // a body of unknown length that was empty
 	}
 	if v.Refuse == "" && job.splicing && len(res.Header["Set-Cookie"]) > 0 {
 		// Let through for the splice, but the Inspector kept it.
@@ -637,4 +656,59 @@ func (p *passMemory) forget(key string) {
 	p.mu.Lock()
 	delete(p.m, key)
 	p.mu.Unlock()
+}
+
+// Reasons judged on the response as it would be stored.
+const (
+	reasonVaryCookie        = "vary-cookie"        // Vary: Cookie: one entry per visitor's cookie
+	reasonVaryAuthorization = "vary-authorization" // Vary: Authorization: one entry per credential
+	reasonEmptyBody         = "empty-body"         // an empty 200 on an HTML (or untyped) route
+	reasonMaxVariants       = "max-variants"       // Config.MaxVariants variants are stored already
+)
+
+// afterInspection judges what a response would store (with an Inspector,
+// the copy it left): Vary naming Cookie or Authorization is per-user (a
+// shared cache would keep one entry per visitor, and the requests that
+// could match are bypassed anyway), and an empty 200 whose Content-Type
+// is HTML (or absent, for a request that accepts HTML: a page
+// navigation) is a failed render (unless Config.StoreEmptyHTML). bodyLen
+// < 0 means not known yet.
+func (p *Proxy) afterInspection(req *http.Request, status int, h http.Header, bodyLen int64) string {
+	names, _ := parseVary(h)
+	for _, n := range names {
+		switch n {
+		case "Cookie":
+			return reasonVaryCookie
+		case "Authorization":
+			return reasonVaryAuthorization
+		}
+	}
+	if bodyLen == 0 && status == http.StatusOK && !p.cfg.StoreEmptyHTML {
+		ct := strings.ToLower(strings.TrimSpace(h.Get("Content-Type")))
+		html := strings.HasPrefix(ct, "text/html") || strings.HasPrefix(ct, "application/xhtml+xml")
+		if html || (ct == "" && strings.Contains(strings.ToLower(strings.Join(req.Header["Accept"], ",")), "text/html")) {
+			return reasonEmptyBody
+		}
+	}
+	return ""
+}
+
+// variantRoom reports why one more variant of key cannot be stored
+// (Config.MaxVariants are stored and this request's is not among them),
+// or "".
+func (p *Proxy) variantRoom(req *http.Request, key string, names []string) string {
+	if len(names) == 0 || p.cfg.MaxVariants < 0 {
+		return ""
+	}
+	metas, err := p.st.Variants(req.Context(), key)
+	if err != nil || len(metas) < p.cfg.MaxVariants {
+		return ""
+	}
+	variant := variantKey(names, req.Header)
+	for i := range metas {
+		if metas[i].Variant == variant {
+			return "" // a replacement
+		}
+	}
+	return reasonMaxVariants
 }

@@ -133,7 +133,7 @@ func computePolicy(status int, h http.Header, d respDirectives, reqTime, respTim
 		p.lifetime = secs(d.sMaxAge)
 	case d.maxAge >= 0:
 		p.lifetime = secs(d.maxAge)
-	case len(h["Expires"]) > 0:
+	case len(h["Expires"]) > 0 && !d.targeted: // RFC 9213 §2.1: a targeted field overrides Expires
 		// §5.3: an invalid Expires (e.g. "0") means already expired.
 		if exp, err := http.ParseTime(h.Get("Expires")); err == nil && exp.After(date) {
 			p.lifetime = exp.Sub(date)

@@ -131,6 +131,12 @@ func (p *Proxy) entryResponse(h http.Header, r *http.Request, e *entry, cs *cach
 		delete(h, "Content-Encoding")
 		return http.StatusNotModified, nil
 	}
+	stripTargeted(h)
+	if isGzip(h) || hasRange(r) {
+		// Decoded for a client that does not accept gzip (encoding.go),
+		// a part of it for a Range request (range.go).
+		return p.representation(h, r, e, status)
+	}
 	if e.clen == nil {
 		h["Content-Length"] = []string{strconv.Itoa(len(e.rec.Body))}
 	} else {

@@ -180,6 +180,10 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		resp.Body = http.NoBody
 	}
 	p.wrapBody(resp, ex)
+	if !ex.personal {
+		p.decodeForClient(resp, ex) // over the copy being stored, which stays encoded
+	}
+	stripTargeted(resp.Header)
 	appendCacheStatus(resp.Header, ex.cs)
 	return nil
 }
