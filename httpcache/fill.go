@@ -594,7 +594,10 @@ func (p *Proxy) newEntry(job *fillJob, res *Response, v Verdict) *entry {
 		Tags:         tags,
 		Annotations:  ann,
 	}
-	e := &entry{rec: rec, pol: job.pol, vary: job.vary, splice: job.splice}
+	e := &entry{rec: rec, pol: job.pol, vary: job.vary}
+	if job.splice != nil {
+		e.setSplice(job.splice)
+	}
 	if !v.NotAfter.IsZero() {
 		e.notAfter = v.NotAfter.UTC()
 	}

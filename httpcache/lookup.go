@@ -28,6 +28,7 @@ type entry struct {
 	hdr    []headerField
 	hit    atomic.Pointer[hitHeader]
 	splice SplicePage // non-nil: served only through it (splice.go)
+	privCC []string   // with splice: the Cache-Control sent to one visitor
 }
 
 type headerField struct {
@@ -161,7 +162,7 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entr
 			p.log.Warn("httpcache: stored splice data unusable", "key", key, "variant", variant, "err", err)
 			return nil, fwdMiss, "splice-invalid"
 		}
-		e.splice = page
+		e.setSplice(page)
 	}
 	pol, ok := decodePolicy(rec.Annotations[AnnotationPolicy])
 	if !ok {

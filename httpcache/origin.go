@@ -169,7 +169,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	} else if f := ex.fill; f != nil && f.job != nil && f.job.e != nil && f.job.e.splice != nil {
 		// The origin's own fresh session and token for this visitor,
 		// but what they get is theirs alone.
-		privateHeader(resp.Header, nil)
+		privateHeader(resp.Header, nil, nil)
 	}
 	if ex.mode == modeInvalidate && resp.StatusCode < 400 {
 		p.invalidate(resp.Request.Context(), ex, resp)

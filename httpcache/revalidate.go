@@ -201,7 +201,10 @@ func (p *Proxy) freshen(ex *exchange, h304 http.Header, respTime time.Time) (*en
 		rec.Annotations = map[string]string{}
 	}
 	rec.Annotations[AnnotationPolicy] = pol.encode()
-	ne := &entry{rec: &rec, pol: pol, vary: e.vary, notAfter: e.notAfter, splice: e.splice} // same body, same splice points
+	ne := &entry{rec: &rec, pol: pol, vary: e.vary, notAfter: e.notAfter}
+	if e.splice != nil {
+		ne.setSplice(e.splice) // same body, same splice points
+	}
 	rec.Expires = p.expiresHint(ne, nh)
 	if reason := storable(ex.in.Method, ex.in.Header, ex.rq, rec.Status, nh, d); reason != "" {
 		if !requestOnly(reason) {

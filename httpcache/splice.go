@@ -136,14 +136,26 @@ func removeCookie(h http.Header, name string) bool {
 	return true
 }
 
+// setSplice makes e a spliced entry served through page.
+func (e *entry) setSplice(page SplicePage) {
+	e.splice = page
+	e.privCC = []string{privateCacheControl(e.rec.Header["Cache-Control"])}
+}
+
 // privateHeader turns the header of a page spliced for one visitor into
 // what that visitor may get: Cache-Control private (the page holds their
 // token: RFC 9111 §5.2.2.7), no validator that claims the bytes are the
 // same for everyone (a strong ETag; a spliced page is never answered
 // with 304 either), and sp's Set-Cookie and length. Slices shared with
 // the stored header are replaced, never modified.
-func privateHeader(h http.Header, sp *Spliced) {
-	h["Cache-Control"] = []string{privateCacheControl(h["Cache-Control"])}
+//
+// cc is the private Cache-Control (entry.privCC), or nil to compute it
+// from h.
+func privateHeader(h http.Header, sp *Spliced, cc []string) {
+	if cc == nil {
+		cc = []string{privateCacheControl(h["Cache-Control"])}
+	}
+	h["Cache-Control"] = cc
 	delete(h, "Etag")
 	if sp != nil {
 		if sp.SetCookie != "" {
@@ -183,7 +195,8 @@ func privateCacheControl(values []string) string {
 }
 
 // splitDirectives splits a Cache-Control value on commas outside quoted
-// strings, trimming each directive and dropping empty ones.
+// strings, trimming each directive and dropping empty ones (and a last
+// one whose quoted string never ends).
 func splitDirectives(v string) []string {
 	var out []string
 	start, quoted := 0, false
@@ -200,8 +213,8 @@ func splitDirectives(v string) []string {
 			start = i + 1
 		}
 	}
-	if d := strings.TrimSpace(v[start:]); d != "" {
-		out = append(out, d)
+	if d := strings.TrimSpace(v[start:]); d != "" && !quoted {
+		out = append(out, d) // an unterminated quoted string is no directive
 	}
 	return out
 }
@@ -247,7 +260,8 @@ func (p *Proxy) serveSpliced(w http.ResponseWriter, r *http.Request, ex *exchang
 	cs.ttl, cs.hasTTL = ttlOf(e, now), true
 	cs.detail = splicedDetail(cs.detail)
 	h["Cache-Status"] = []string{cs.String()}
-	privateHeader(h, sp)
+	privateHeader(h, sp, e.privCC)
+	stripTargeted(h) // CDN-Cache-Control and the like are for caches
 	ex.result, ex.cs = result, cs
 	w.WriteHeader(e.rec.Status)
 	if r.Method == http.MethodHead {
@@ -289,7 +303,8 @@ func (p *Proxy) splicedResponse(resp *http.Response, ex *exchange) error {
 	for k, v := range e.rec.Header {
 		h[k] = v
 	}
-	privateHeader(h, sp)
+	privateHeader(h, sp, e.privCC)
+	stripTargeted(h) // CDN-Cache-Control and the like are for caches
 	resp.StatusCode = e.rec.Status
 	resp.Status = strconv.Itoa(e.rec.Status) + " " + http.StatusText(e.rec.Status)
 	resp.Header = h
@@ -330,7 +345,8 @@ func (p *Proxy) replaceWithSpliced(resp *http.Response, ex *exchange, e *entry, 
 	ex.cs.ttl, ex.cs.hasTTL = ttlOf(e, now), true
 	ex.cs.detail = splicedDetail(ex.cs.detail)
 	h["Cache-Status"] = []string{ex.cs.String()}
-	privateHeader(h, sp)
+	privateHeader(h, sp, e.privCC)
+	stripTargeted(h) // CDN-Cache-Control and the like are for caches
 	resp.StatusCode = e.rec.Status
 	resp.Status = strconv.Itoa(e.rec.Status) + " " + http.StatusText(e.rec.Status)
 	resp.Header = h

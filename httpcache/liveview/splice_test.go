@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -531,4 +532,41 @@ func mustURL(t testing.TB, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// FuzzSpliceLoad feeds arbitrary splice data (the httpcache.splice
+// annotation, read back from the store) and bodies to Splicer.Load.
+// Properties: no panic; data that loads splices to a body of the stored
+// length, in which every recorded span holds one and the same token.
+func FuzzSpliceLoad(f *testing.F) {
+	sp := mustSplicer(f, defaultSplice())
+	body := phxTestPage(strings.Repeat("A", plugsession.MaskedTokenSize))
+	spans, err := plugsession.FindTokens([]byte(body), plugsession.FindOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	d := spliceData{V: 1, Key: sp.fp}
+	for _, s := range spans {
+		d.Spans = append(d.Spans, [3]int{s.Start, s.End, int(s.Kind)})
+	}
+	good, _ := json.Marshal(d)
+	f.Add(string(good), body)
+	f.Add(`{"v":1,"key":"`+sp.fp+`","spans":[[0,56,1],[10,66,1]]}`, body)
+	f.Add(`{"v":1,"key":"`+sp.fp+`","spans":[[-5,51,1]],"cookie":{"Path":"/\r\nX: y","HasPath":true}}`, body)
+	f.Add(`{"v":2}`, "")
+	f.Fuzz(func(t *testing.T, data, body string) {
+		page, err := sp.Load([]byte(body), data)
+		if err != nil {
+			return
+		}
+		res, err := page.Splice(nil)
+		if err != nil {
+			t.Fatalf("a loaded page does not splice: %v", err)
+		}
+		var b bytes.Buffer
+		bufs := res.Body
+		if n, _ := bufs.WriteTo(&b); n != res.Len || int(n) != len(body) {
+			t.Fatalf("spliced %d bytes, Len %d, body %d", n, res.Len, len(body))
+		}
+	})
 }

@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"sync"
 
 	"github.com/firstrender/firstrender/httpcache/liveview/erlterm"
 )
@@ -76,6 +78,7 @@ type Codec struct {
 	enc             Encryption
 	maxSize         int
 	random          io.Reader
+	macs            sync.Pool // HMAC-SHA256 under signKey (newMAC)
 }
 
 // NewCodec validates cfg the way Plug.Session.COOKIE.init/1 and its derive/3
@@ -131,7 +134,7 @@ func (c *Codec) Open(value string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(value), c.maxSize)
 	}
 	if c.encKey == nil {
-		return Verify(value, c.signKey)
+		return verifyMAC(value, c.newMAC, c.doneMAC)
 	}
 	return Decrypt(value, DefaultAAD, c.encKey, c.signKey)
 }
@@ -141,7 +144,10 @@ func (c *Codec) Open(value string) ([]byte, error) {
 func (c *Codec) Seal(payload []byte) (string, error) {
 	switch {
 	case c.encKey == nil:
-		return Sign(payload, c.signKey)
+		m := c.newMAC("HS256", sha256.New)
+		tok := string(appendSigned(make([]byte, 0, len(hs256Prefix)+(len(payload)*4+2)/3+44), payload, m))
+		c.doneMAC(m)
+		return tok, nil
 	case c.enc == A128GCM:
 		return EncryptA128GCM(payload, c.encKey, c.signKey, c.random)
 	default:
@@ -289,6 +295,27 @@ func PutToken(m erlterm.Map, token string) erlterm.Map {
 	out = append(out, m[:at]...)
 	out = append(out, erlterm.MapPair{Key: key, Value: erlterm.Binary(token)})
 	return append(out, m[at:]...)
+}
+
+// newMAC returns an HMAC keyed with the signing key over h: for SHA-256
+// (every cookie Plug.Session signs) one from the codec's pool, reset, so
+// the key schedule is not recomputed per cookie.
+func (c *Codec) newMAC(alg string, h func() hash.Hash) hash.Hash {
+	if alg != "HS256" {
+		return hmac.New(h, c.signKey)
+	}
+	if m, ok := c.macs.Get().(hash.Hash); ok {
+		m.Reset()
+		return m
+	}
+	return hmac.New(sha256.New, c.signKey)
+}
+
+// doneMAC returns a SHA-256 HMAC from newMAC to the pool.
+func (c *Codec) doneMAC(m hash.Hash) {
+	if m.Size() == sha256.Size {
+		c.macs.Put(m)
+	}
 }
 
 // Fingerprint identifies the codec's keys without revealing them: the

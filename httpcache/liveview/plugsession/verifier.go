@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"hash"
+	"io"
 	"strings"
 )
 
@@ -29,7 +30,7 @@ func Sign(message, secret []byte) (string, error) {
 	if len(secret) == 0 {
 		return "", errEmptySecret
 	}
-	return string(appendSigned(nil, message, secret)), nil
+	return string(appendSigned(nil, message, hmac.New(sha256.New, secret))), nil
 }
 
 var errEmptySecret = wrapConfig("empty signing secret")
@@ -41,12 +42,13 @@ type configError struct{ msg string }
 func (e *configError) Error() string { return "plugsession: bad configuration: " + e.msg }
 func (e *configError) Unwrap() error { return ErrConfig }
 
-func appendSigned(dst, message, secret []byte) []byte {
+// appendSigned appends the HS256 token of message, m being a fresh (or
+// Reset) HMAC-SHA256 keyed with the secret.
+func appendSigned(dst, message []byte, m hash.Hash) []byte {
 	enc := base64.RawURLEncoding
 	start := len(dst)
 	dst = append(dst, hs256Prefix...)
 	dst = enc.AppendEncode(dst, message)
-	m := hmac.New(sha256.New, secret)
 	m.Write(dst[start:])
 	var sum [sha256.Size]byte
 	dst = append(dst, '.')
@@ -63,6 +65,13 @@ func Verify(token string, secret []byte) ([]byte, error) {
 	if len(secret) == 0 {
 		return nil, errEmptySecret
 	}
+	return verifyMAC(token, func(_ string, h func() hash.Hash) hash.Hash { return hmac.New(h, secret) }, nil)
+}
+
+// verifyMAC is Verify with the HMAC made by newMAC for the token's
+// algorithm ("HS256", "HS384", "HS512") and hash (and handed back to done,
+// if set, once used).
+func verifyMAC(token string, newMAC func(alg string, h func() hash.Hash) hash.Hash, done func(hash.Hash)) ([]byte, error) {
 	protected, rest, ok := strings.Cut(token, ".")
 	if !ok {
 		return nil, invalid("not three dot-separated parts")
@@ -94,9 +103,14 @@ func Verify(token string, secret []byte) ([]byte, error) {
 	if err != nil {
 		return nil, invalid("signature is not base64url")
 	}
-	m := hmac.New(h, secret)
-	m.Write([]byte(token[:len(protected)+1+len(payload)]))
-	if !hmac.Equal(m.Sum(nil), sig) {
+	m := newMAC(string(alg), h)
+	io.WriteString(m, token[:len(protected)+1+len(payload)])
+	var sum [sha512.Size]byte
+	ok = hmac.Equal(m.Sum(sum[:0]), sig)
+	if done != nil {
+		done(m)
+	}
+	if !ok {
 		return nil, invalid("signature does not match")
 	}
 	return msg, nil
