@@ -1,6 +1,7 @@
 package httpcache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache/hop"
 	"github.com/firstrender/firstrender/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -322,7 +324,7 @@ func (c *Config) setDefaults() {
 			// The origin sees the normalized Accept-Encoding and nothing
 			// else (encoding.go); the proxy decodes gzip itself.
 			DisableCompression:    true,
-			DialContext:           (&net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext:           guardedDial(&net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}),
 			MaxIdleConns:          256,
 			MaxIdleConnsPerHost:   256,
 			IdleConnTimeout:       90 * time.Second,
@@ -425,4 +427,17 @@ func (c *Config) validate() error {
 		return fmt.Errorf("httpcache: invalid config: %w", err)
 	}
 	return nil
+}
+
+// guardedDial dials the origin through d and guards each connection's
+// framing (hop.GuardConn): a response with both Content-Length and
+// Transfer-Encoding reads as hop.ErrFraming, which the proxy answers 502.
+func guardedDial(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return hop.GuardConn(c), nil
+	}
 }

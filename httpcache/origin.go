@@ -3,11 +3,13 @@ package httpcache
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/firstrender/firstrender/httpcache/hop"
@@ -46,7 +48,11 @@ func (p *Proxy) forwardOnce(w http.ResponseWriter, r *http.Request, ex *exchange
 	}()
 	ex.call.reqTime = p.now()
 	ex.call.wall = time.Now()
-	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exKey{}, ex)))
+	in := r.WithContext(context.WithValue(r.Context(), exKey{}, ex))
+	if in.Body != nil && in.Body != http.NoBody {
+		in.Body = &clientBody{ReadCloser: in.Body, failed: &ex.call.bodyFailed}
+	}
+	p.rp.ServeHTTP(&interimWriter{ResponseWriter: w}, in)
 }
 
 // originURL builds the URL forwarded to the origin from the normalized
@@ -227,6 +233,13 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		// instead of queueing for another origin timeout each.
 		ex.fill.fail(timeout)
 	}
+	if ex.call.bodyFailed.Load() {
+		// The client's own body could not be read (a chunk line ending
+		// in a bare LF, a body cut short): its fault, not the origin's.
+		w.Header().Set("Connection", "close")
+		p.replyError(w, ex, http.StatusBadRequest, cacheStatus{fwd: ex.cs.fwd, detail: "bad-request-body"}, "bad request: the request body is malformed or incomplete")
+		return
+	}
 	revalidating := ex.entry != nil && ex.mode == modeRevalidate
 	if revalidating && p.staleIfErrorOK(ex.entry, now) {
 		cs := ex.cs
@@ -246,6 +259,12 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		cs.detail = "must-revalidate"
 		p.replyError(w, ex, http.StatusGatewayTimeout, cs, "gateway timeout: stored response must be revalidated and the origin is unreachable")
 		p.log.Warn("httpcache: origin error", "url", ex.n.key(), "background", ex.background, "err", err)
+	case errors.Is(err, hop.ErrFraming) || errors.Is(err, io.ErrUnexpectedEOF):
+		// Content-Length with Transfer-Encoding, conflicting lengths, a
+		// malformed chunk, a body shorter than announced: never stored.
+		cs.detail = "origin-framing"
+		p.replyError(w, ex, http.StatusBadGateway, cs, "bad gateway: the origin's response framing is malformed")
+		p.log.Warn("httpcache: origin framing", "url", ex.n.key(), "background", ex.background, "err", err)
 	default:
 		cs.detail = "origin-unreachable"
 		p.replyError(w, ex, http.StatusBadGateway, cs, "bad gateway: origin unreachable")
@@ -256,4 +275,46 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// clientBody is the body of a client's request on its way to the origin;
+// it notes when reading it failed (not at its end), so the error handler
+// answers 400, not 502.
+type clientBody struct {
+	io.ReadCloser
+	failed *atomic.Bool
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.failed.Store(true)
+	}
+	return n, err
+}
+
+// interimWriter removes hop-by-hop fields, and those named in Connection,
+// from the 1xx responses ReverseProxy relays (it copies an interim
+// response's header as it came, RFC 9110 §7.6.1 says they go too).
+// Final responses are cleaned by ReverseProxy itself.
+type interimWriter struct {
+	http.ResponseWriter
+}
+
+func (w *interimWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		hop.Remove(w.ResponseWriter.Header())
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the writer underneath
+// (Flush, Hijack for upgrades, deadlines).
+func (w *interimWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush forwards to the writer underneath when it can flush.
+func (w *interimWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }

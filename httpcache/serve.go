@@ -71,6 +71,8 @@ type originCall struct {
 	cancel   context.CancelFunc
 	hdrTimer *time.Timer // OriginTimeout for the response headers
 	timedOut atomic.Bool
+	// bodyFailed: reading the client's request body failed (clientBody)
+	bodyFailed atomic.Bool
 }
 
 type exKey struct{}

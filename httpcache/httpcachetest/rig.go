@@ -135,8 +135,19 @@ func (r *Rig[H]) Get(path string, hdr ...string) Result {
 }
 
 // DoWith sends method path after mod changed the request (nil: none),
-// reads the whole body and settles.
+// reads the whole body and settles. A transport error fails the test.
 func (r *Rig[H]) DoWith(method, path string, mod func(*http.Request)) Result {
+	r.t.Helper()
+	res, err := r.TryWith(method, path, mod)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return res
+}
+
+// TryWith is DoWith returning a transport error (a response cut short,
+// say) instead of failing the test; it settles either way.
+func (r *Rig[H]) TryWith(method, path string, mod func(*http.Request)) (Result, error) {
 	r.t.Helper()
 	req, err := http.NewRequest(method, r.Front.URL+path, nil)
 	if err != nil {
@@ -147,15 +158,13 @@ func (r *Rig[H]) DoWith(method, path string, mod func(*http.Request)) Result {
 	}
 	resp, err := r.Client.Do(req)
 	if err != nil {
-		r.t.Fatal(err)
+		r.Settle()
+		return Result{}, err
 	}
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if err != nil {
-		r.t.Fatal(err)
-	}
 	r.Settle()
-	return Result{resp.StatusCode, resp.Header, string(b)}
+	return Result{resp.StatusCode, resp.Header, string(b)}, err
 }
 
 // Origin is an httptest origin that counts its requests and keeps the

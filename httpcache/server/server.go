@@ -28,6 +28,7 @@ import (
 
 	"github.com/firstrender/firstrender/httpcache"
 	"github.com/firstrender/firstrender/httpcache/demo"
+	"github.com/firstrender/firstrender/httpcache/hop"
 	"github.com/firstrender/firstrender/httpcache/livesocket"
 	"github.com/firstrender/firstrender/httpcache/liveview"
 	"github.com/firstrender/firstrender/store"
@@ -402,14 +403,18 @@ func (s *Server) Run(ctx context.Context) error {
 		Handler:           acc.handler(accessLog(s.broker.Wrap(s.proxy), log.With("component", "access"), cfg.TrustForwarded, &inflight)),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ConnContext:       acc.connContext,
-		ConnState:         acc.connState,
+		// The whole header block; single values and the field count are
+		// bounded lower, at the origin's limits, by the proxy (431).
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnContext:    acc.connContext,
+		ConnState:      acc.connState,
 	}
 	publicLn := &onceCloseListener{Listener: s.publicLn}
 	errc := make(chan error, 2)
-	go func() { errc <- serveErr("Listen", cfg.Listen, public.Serve(publicLn)) }()
+	// Ambiguous framing (Content-Length with Transfer-Encoding, a bare LF
+	// in a chunk line) is refused below net/http, which accepts the first.
+	go func() { errc <- serveErr("Listen", cfg.Listen, public.Serve(hop.GuardListener(publicLn))) }()
 	var admin *http.Server
 	if s.adminLn != nil {
 		admin = &http.Server{

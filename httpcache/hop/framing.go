@@ -1,0 +1,379 @@
+package hop
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Message framing on the wire (RFC 9112 §6).
+//
+// net/http accepts a message carrying both Content-Length and
+// Transfer-Encoding: chunked (it drops Content-Length, as RFC 9112 §6.3
+// allows), and nothing after it can tell: the field is gone. Such a
+// message is the raw material of request smuggling and response
+// splitting, so firstrender refuses it at both ends, below net/http, on
+// the connection itself:
+//
+//   - [GuardListener] wraps the public listener: a request whose header
+//     block carries both fields gets 400 and the connection is closed
+//     (the header block is replaced by a malformed request line, which
+//     net/http answers with "400 Bad Request" and closes on); a chunk-size
+//     line ending in a bare LF fails the body's read (net/http rejects it
+//     too) and the connection;
+//   - [GuardConn] wraps a connection to the origin: a response with both
+//     fields fails with [ErrFraming] before net/http sees it, so the
+//     proxy answers 502 and the connection is not reused.
+//
+// A header block is held back until it is complete and checked (at most
+// maxHeaderBlock bytes); bodies pass through as they arrive, tracked by
+// their Content-Length or chunks so the next message is found.
+
+// ErrFraming is the error a guarded connection reads when the peer sent
+// an ambiguous or malformed message framing.
+var ErrFraming = errors.New("hop: ambiguous or malformed HTTP message framing")
+
+const maxHeaderBlock = 1 << 20
+
+type framingState int
+
+const (
+	stHeader      framingState = iota // at a message's start (or inside its header block)
+	stLen                             // n bytes of a Content-Length body left
+	stChunkSize                       // at a chunk-size line
+	stChunkData                       // n bytes of chunk data left, then CRLF
+	stChunkCRLF                       // the CRLF after chunk data
+	stTrailer                         // trailer fields, up to an empty line
+	stRaw                             // no more framing: until close (upgrade, or a response without length)
+)
+
+// framer follows the framing of a stream of HTTP/1 messages.
+type framer struct {
+	response bool
+	state    framingState
+	n        int64
+	methods  []string // responses: methods of the requests sent, oldest first
+	finals   int      // responses: final response headers seen
+}
+
+var crlf = []byte("\r\n")
+
+// scan advances over buf (bytes not yet scanned) and returns how many of
+// them are checked and may be delivered, or ErrFraming. It returns fewer
+// than len(buf) when it needs more bytes to go on (an incomplete header
+// block or chunk-size line).
+func (f *framer) scan(buf []byte) (int, error) {
+	done := 0
+	for done < len(buf) {
+		b := buf[done:]
+		switch f.state {
+		case stRaw:
+			return len(buf), nil
+		case stLen, stChunkData:
+			m := min(int64(len(b)), f.n)
+			f.n -= m
+			done += int(m)
+			if f.n == 0 {
+				if f.state == stLen {
+					f.state = stHeader
+				} else {
+					f.state = stChunkCRLF
+				}
+			}
+		case stChunkCRLF:
+			if len(b) < 2 {
+				return done, nil
+			}
+			if !bytes.HasPrefix(b, crlf) {
+				return done, ErrFraming
+			}
+			done += 2
+			f.state = stChunkSize
+		case stChunkSize:
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				if len(b) > 4096 {
+					return done, ErrFraming
+				}
+				return done, nil
+			}
+			line := b[:i+1]
+			if i == 0 || line[i-1] != '\r' || bytes.IndexByte(line[:i-1], '\r') >= 0 {
+				return done, ErrFraming // a bare LF (or a stray CR) ends the line
+			}
+			size, _, _ := bytes.Cut(line[:i-1], []byte(";"))
+			n, err := strconv.ParseUint(strings.TrimRight(string(size), " \t"), 16, 62)
+			if err != nil || len(size) == 0 {
+				return done, ErrFraming
+			}
+			done += i + 1
+			if n == 0 {
+				f.state = stTrailer
+			} else {
+				f.state, f.n = stChunkData, int64(n)
+			}
+		case stTrailer:
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				if len(b) > maxHeaderBlock {
+					return done, ErrFraming
+				}
+				return done, nil
+			}
+			done += i + 1
+			if i == 0 || (i == 1 && b[0] == '\r') {
+				f.state = stHeader
+			}
+		case stHeader:
+			// Empty lines before a request line are ignored (RFC 9112 §2.2).
+			if !f.response && (b[0] == '\r' || b[0] == '\n') {
+				if b[0] == '\n' {
+					done++
+					continue
+				}
+				if len(b) < 2 {
+					return done, nil
+				}
+				if b[1] == '\n' {
+					done += 2
+					continue
+				}
+			}
+			end := headerEnd(b)
+			if end < 0 {
+				if len(b) > maxHeaderBlock {
+					return done, ErrFraming
+				}
+				return done, nil
+			}
+			if err := f.header(b[:end]); err != nil {
+				return done, err
+			}
+			done += end
+		}
+	}
+	return done, nil
+}
+
+// headerEnd returns the length of the header block at the start of b
+// (through its empty line; net/http accepts a bare LF in header lines),
+// or -1 when it is not complete.
+func headerEnd(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		if i+1 < len(b) && b[i+1] == '\n' {
+			return i + 2
+		}
+		if i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n' {
+			return i + 3
+		}
+	}
+	return -1
+}
+
+// header checks one header block and sets the state for its body.
+func (f *framer) header(block []byte) error {
+	lines := strings.Split(strings.ReplaceAll(string(block), "\r\n", "\n"), "\n")
+	var cl, te, upgrade, connUpgrade bool
+	var clen int64 = -1
+	chunked := false
+	for _, l := range lines[1:] {
+		name, val, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		val = strings.TrimSpace(val)
+		switch {
+		case strings.EqualFold(name, "Content-Length"):
+			cl = true
+			if n, err := strconv.ParseInt(val, 10, 64); err == nil && n >= 0 {
+				if clen >= 0 && clen != n {
+					return ErrFraming
+				}
+				clen = n
+			}
+		case strings.EqualFold(name, "Transfer-Encoding"):
+			te = true
+			for c := range strings.SplitSeq(val, ",") {
+				chunked = strings.EqualFold(strings.TrimSpace(c), "chunked")
+			}
+		case strings.EqualFold(name, "Upgrade"):
+			upgrade = true
+		case strings.EqualFold(name, "Connection"):
+			for c := range strings.SplitSeq(val, ",") {
+				connUpgrade = connUpgrade || strings.EqualFold(strings.TrimSpace(c), "upgrade")
+			}
+		}
+	}
+	if cl && te {
+		return ErrFraming
+	}
+	noBody := false
+	if f.response {
+		status := 0
+		if _, rest, ok := strings.Cut(lines[0], " "); ok && len(rest) >= 3 {
+			status, _ = strconv.Atoi(rest[:3])
+		}
+		if status >= 100 && status < 200 {
+			if status == 101 {
+				f.state = stRaw
+			}
+			return nil // an interim response: the final one follows
+		}
+		f.finals++
+		method := ""
+		if len(f.methods) > 0 {
+			method, f.methods = f.methods[0], f.methods[1:]
+		}
+		noBody = method == "HEAD" || status == 204 || status == 304
+	} else if upgrade && connUpgrade {
+		f.state = stRaw // the connection may switch protocols: stop reading it as HTTP
+		return nil
+	}
+	switch {
+	case noBody:
+		f.state = stHeader
+	case te && chunked:
+		f.state = stChunkSize
+	case te:
+		if f.response {
+			f.state = stRaw // read until close (RFC 9112 §6.3)
+		} else {
+			return ErrFraming // a request body without a length
+		}
+	case clen > 0:
+		f.state, f.n = stLen, clen
+	case clen == 0 || !f.response:
+		f.state = stHeader
+	default:
+		f.state = stRaw
+	}
+	return nil
+}
+
+// guardedConn is a net.Conn whose reads go through a framer. Reads are
+// not concurrent (net/http has one reader per connection at a time);
+// Write, on a connection to the origin, runs beside them and shares only
+// the method queue, under mu.
+type guardedConn struct {
+	net.Conn
+	f       framer
+	buf     []byte // read from the connection, not delivered yet
+	checked int    // buf[:checked] is checked and may be delivered
+	err     error  // sticky: ErrFraming, or the end of the stream
+	inject  []byte // edge: what the server reads instead of a refused header block
+	edge    bool
+
+	mu     sync.Mutex
+	queue  []string // methods written, not yet answered
+	expect bool     // the next write starts a request
+}
+
+func (c *guardedConn) Read(p []byte) (int, error) {
+	for {
+		if c.checked > 0 {
+			n := copy(p, c.buf[:c.checked])
+			c.buf = c.buf[n:]
+			c.checked -= n
+			return n, nil
+		}
+		if len(c.inject) > 0 {
+			n := copy(p, c.inject)
+			c.inject = c.inject[n:]
+			return n, nil
+		}
+		if c.err != nil {
+			return 0, c.err
+		}
+		var tmp [8192]byte
+		n, err := c.Conn.Read(tmp[:])
+		if n > 0 {
+			c.buf = append(c.buf, tmp[:n]...)
+			if c.f.response {
+				c.mu.Lock()
+				c.f.methods = append(c.f.methods, c.queue...)
+				c.queue = c.queue[:0]
+				c.mu.Unlock()
+			}
+			finals := c.f.finals
+			m, ferr := c.f.scan(c.buf)
+			c.checked = m
+			if ferr != nil {
+				c.refuse()
+			} else if c.f.finals != finals {
+				c.mu.Lock()
+				c.expect = true // a final response came: the next write may start a request
+				c.mu.Unlock()
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				c.err = err // the end: sticky
+			}
+			if c.checked > 0 || len(c.inject) > 0 {
+				continue // deliver what was checked first
+			}
+			if c.err == nil {
+				return 0, err // a deadline and the like: the caller may read again
+			}
+		}
+	}
+}
+
+// refuse ends the stream after what was checked: at the edge a refused
+// header block becomes a malformed request line (net/http answers 400
+// and closes); elsewhere reads fail with ErrFraming.
+func (c *guardedConn) refuse() {
+	c.buf = c.buf[:c.checked]
+	if c.edge && c.f.state == stHeader {
+		c.inject = []byte("BAD FRAMING\r\n\r\n")
+	}
+	c.err = ErrFraming
+}
+
+// Write records, on a connection to the origin, the method of each
+// request it starts (a HEAD's response has no body).
+func (c *guardedConn) Write(p []byte) (int, error) {
+	if c.f.response {
+		c.mu.Lock()
+		if c.expect {
+			line, _, _ := bytes.Cut(p, []byte("\n"))
+			if sp := bytes.IndexByte(line, ' '); sp > 0 && bytes.Contains(line, []byte(" HTTP/1.")) {
+				c.queue = append(c.queue, string(p[:sp]))
+				c.expect = false
+			}
+		}
+		c.mu.Unlock()
+	}
+	return c.Conn.Write(p)
+}
+
+// GuardConn wraps c, a connection to an origin, so that a response with
+// ambiguous framing (Content-Length with Transfer-Encoding, conflicting
+// Content-Lengths, a malformed chunk line) reads as [ErrFraming] instead
+// of reaching net/http. Use it in a Transport's DialContext.
+func GuardConn(c net.Conn) net.Conn {
+	return &guardedConn{Conn: c, f: framer{response: true}, expect: true}
+}
+
+// GuardListener wraps ln so that every accepted connection refuses
+// requests with ambiguous framing: both Content-Length and
+// Transfer-Encoding, conflicting Content-Lengths, or a chunk-size line
+// not ending in CRLF (see the package's framing notes).
+func GuardListener(ln net.Listener) net.Listener { return guardListener{ln} }
+
+type guardListener struct{ net.Listener }
+
+func (l guardListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &guardedConn{Conn: c, edge: true}, nil
+}
