@@ -42,13 +42,13 @@ const maxHeaderBlock = 1 << 20
 type framingState int
 
 const (
-	stHeader      framingState = iota // at a message's start (or inside its header block)
-	stLen                             // n bytes of a Content-Length body left
-	stChunkSize                       // at a chunk-size line
-	stChunkData                       // n bytes of chunk data left, then CRLF
-	stChunkCRLF                       // the CRLF after chunk data
-	stTrailer                         // trailer fields, up to an empty line
-	stRaw                             // no more framing: until close (upgrade, or a response without length)
+	stHeader    framingState = iota // at a message's start (or inside its header block)
+	stLen                           // n bytes of a Content-Length body left
+	stChunkSize                     // at a chunk-size line
+	stChunkData                     // n bytes of chunk data left, then CRLF
+	stChunkCRLF                     // the CRLF after chunk data
+	stTrailer                       // trailer fields, up to an empty line
+	stRaw                           // no more framing: until close (upgrade, or a response without length)
 )
 
 // framer follows the framing of a stream of HTTP/1 messages.
