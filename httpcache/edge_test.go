@@ -110,3 +110,17 @@ func TestPoison_ErrorsFromUnkeyedInput(t *testing.T) {
 		{Name: "method override to DELETE gets 405 at the origin", Path: "/", A: []string{"X-Http-Method-Override", "DELETE"}},
 	})
 }
+
+// TestEdge_SocketPathsNeverCached: the live socket transports are never
+// cached, under any spelling the application routes the same way.
+func TestEdge_SocketPathsNeverCached(t *testing.T) {
+	r := newRig(t, httpcachetest.Echo, nil)
+	for _, p := range []string{"/live/longpoll", "/live//longpoll?vsn=2", "/live/./longpoll", "/live/%6Congpoll", "/live/websocket"} {
+		for range 2 {
+			got := r.Get(p)
+			if !match(cs(t, got), "fwd=bypass; detail=socket-path", "stored", "hit") {
+				t.Errorf("%s: Cache-Status %q, want fwd=bypass; detail=socket-path", p, got.Header.Get("Cache-Status"))
+			}
+		}
+	}
+}

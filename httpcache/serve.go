@@ -200,6 +200,11 @@ func (p *Proxy) hasSessionCookie(ex *exchange) bool {
 }
 
 func (p *Proxy) bypassPath(path string) bool {
+	// Empty segments are dropped as Plug routes them: "/live//longpoll"
+	// is the long-poll transport too.
+	for strings.Contains(path, "//") {
+		path = strings.ReplaceAll(path, "//", "/")
+	}
 	for _, b := range p.cfg.BypassPrefixes {
 		if strings.HasPrefix(path, b) {
 			return true

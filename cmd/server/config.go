@@ -153,7 +153,7 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	fs.Secret(&f.lvSessionEncSalt, "lv-session-encryption-salt", "the session cookie's encryption_salt when the app encrypts it (Plug.Session :encryption_salt); never logged")
 	add(cli.List(&f.lvSplicePaths, pathItem), "lv-splice-paths", "comma-separated path `prefixes` where the session is spliced (and the session cookie kept from cache fills); empty: every cached path")
 
-	add(cli.List(&f.checkOrigin, originItem), "check-origin", "allowed WebSocket `origins`, Phoenix check_origin forms (//host, https://*.example.com, https://host:8443); true = --public-url and localhost; false = any site, only with --allow-any-origin")
+	add(cli.List(&f.checkOrigin, originItem), "check-origin", "allowed WebSocket `origins`, Phoenix check_origin forms (//host, https://*.example.com, https://host:8443); true = exactly the --public-url origin (scheme, host and port; its loopback aliases when it is loopback); false = any site, only with --allow-any-origin")
 	add(cli.Bool(&f.allowAny), "allow-any-origin", "the explicit opt-in --check-origin=false needs: accept sockets from any site (cross-site WebSocket hijacking risk); logged as a warning")
 	add(cli.Bool(&c.Origins.AllowMissing), "allow-no-origin", "allow WebSocket upgrades without an Origin header (native clients); logged at start-up")
 	add(cli.List(&c.Sockets.Paths, pathItem), "socket-paths", "comma-separated live socket `paths` brokered to the origin (never cached)")

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +25,9 @@ import (
 
 // DefaultPath is LiveView's WebSocket transport path.
 const DefaultPath = "/live/websocket"
+
+// DefaultLongpollPath is LiveView's long-poll transport path.
+const DefaultLongpollPath = "/live/longpoll"
 
 // Config configures a [Broker]. Zero durations and sizes take the defaults
 // documented on each field; negative ones switch the feature off where that
@@ -39,6 +44,20 @@ type Config struct {
 	// Paths are the socket transport paths that are brokered with the join
 	// guard. Nil means []string{DefaultPath}.
 	Paths []string
+
+	// LongpollPaths are the paths of Phoenix's long-poll transport, the
+	// fallback the Phoenix client uses when WebSocket fails. Wrap
+	// Origin-checks every request to them, on every method, before the
+	// cache (which must bypass them) forwards it: a request with an
+	// Origin must pass Policy; one without (a browser omits Origin on a
+	// same-origin GET or HEAD) passes only as a GET, HEAD or OPTIONS whose
+	// Sec-Fetch-Site, if any, is same-origin or none, or with
+	// AllowMissing. Matching is on the cleaned path (dot segments and
+	// empty segments removed, as Plug routes it) and covers sub-paths.
+	// Nil means each Paths entry ending in "/websocket" with "/longpoll"
+	// instead, plus DefaultLongpollPath; an empty non-nil slice checks
+	// none.
+	LongpollPaths []string
 
 	// Tunnel brokers WebSocket upgrades on other paths too (Origin-checked,
 	// without the join guard). If false they get 404.
@@ -126,6 +145,21 @@ func (c *Config) setDefaults() error {
 	for _, p := range c.Paths {
 		if !strings.HasPrefix(p, "/") {
 			return fmt.Errorf("livesocket: socket path %q must start with /", p)
+		}
+	}
+	if c.LongpollPaths == nil {
+		for _, p := range c.Paths {
+			if base, ok := strings.CutSuffix(p, "/websocket"); ok && !slices.Contains(c.LongpollPaths, base+"/longpoll") {
+				c.LongpollPaths = append(c.LongpollPaths, base+"/longpoll")
+			}
+		}
+		if !slices.Contains(c.LongpollPaths, DefaultLongpollPath) {
+			c.LongpollPaths = append(c.LongpollPaths, DefaultLongpollPath)
+		}
+	}
+	for _, p := range c.LongpollPaths {
+		if !strings.HasPrefix(p, "/") {
+			return fmt.Errorf("livesocket: long-poll path %q must start with /", p)
 		}
 	}
 	def := func(d *time.Duration, v time.Duration) {
@@ -266,15 +300,64 @@ func (b *Broker) FlushGuard(ctx context.Context) error {
 
 // Wrap returns a handler that sends WebSocket upgrades (any path) to the
 // broker, answers plain requests on socket paths with 400 (they never reach
-// the cache), and passes everything else to next.
+// the cache), Origin-checks requests to the long-poll paths (403 when
+// refused, see Config.LongpollPaths) before passing them on, and passes
+// everything else to next.
 func (b *Broker) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if websocket.IsWebSocketUpgrade(r) || b.paths[r.URL.Path] {
+		clean := cleanPath(r.URL.Path)
+		if websocket.IsWebSocketUpgrade(r) || b.paths[r.URL.Path] || b.paths[clean] {
 			b.ServeHTTP(w, r)
 			return
 		}
+		if b.longpoll(clean) {
+			if err := b.checkLongpoll(r); err != nil {
+				w.Header().Set("Cache-Status", cacheStatus(true, 0))
+				w.Header().Set("Cache-Control", "no-store")
+				b.cfg.Policy.refuse(w, r, err)
+				return
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// cleanPath is p as Plug routes it: dot segments resolved and empty
+// segments dropped.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	return path.Clean("/" + p)
+}
+
+func (b *Broker) longpoll(clean string) bool {
+	for _, lp := range b.cfg.LongpollPaths {
+		if clean == lp || strings.HasPrefix(clean, strings.TrimSuffix(lp, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLongpoll is the Origin check of a long-poll request: the policy
+// when it carries an Origin; without one, only a safe method (a browser
+// omits Origin on a same-origin GET or HEAD) not marked cross-site or
+// same-site by Sec-Fetch-Site, unless the policy allows a missing Origin.
+func (b *Broker) checkLongpoll(r *http.Request) error {
+	if len(r.Header.Values("Origin")) > 0 || b.cfg.Policy.allowMissing {
+		return b.cfg.Policy.Check(r)
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		return &OriginError{Reason: ReasonNoOrigin}
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return nil
+	}
+	return &OriginError{Reason: ReasonOriginDenied, Origin: "Sec-Fetch-Site: " + r.Header.Get("Sec-Fetch-Site")}
 }
 
 // Open returns the number of sockets being brokered now.

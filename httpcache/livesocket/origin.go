@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -58,9 +59,13 @@ type OriginConfig struct {
 	// default port ("https://example.com" pins 443). A leading "*." matches
 	// the bare domain and any subdomain (with a dot boundary), nothing else.
 	// Hosts compare case-insensitively. If nil (and CheckOff is false), the
-	// policy is check_origin: true: the host of PublicURL plus localhost
-	// (and 127.0.0.1, ::1), any scheme and port, as Phoenix compares only
-	// the host for true.
+	// policy is check_origin: true, stricter than Phoenix's (which
+	// compares the host only): the full origin of PublicURL, scheme, host
+	// and port, a default port equal to none ("https://example.com" and
+	// "https://example.com:443" are one; http://, another port, ws:// or
+	// wss:// are refused). A loopback PublicURL also allows its loopback
+	// aliases (localhost, 127.0.0.1, ::1) with the same scheme and port.
+	// Without PublicURL: the loopback hosts, http or https, any port.
 	Allowed []string
 
 	// PublicURL is how visitors reach the server ("https://example.com").
@@ -159,16 +164,38 @@ func NewOriginPolicy(cfg OriginConfig) (*OriginPolicy, error) {
 			p.rules = append(p.rules, r)
 		}
 	default:
-		hosts := []string{"localhost", "127.0.0.1", "::1"}
-		if cfg.PublicURL != "" {
-			u, err := url.Parse(cfg.PublicURL)
-			if err != nil || u.Hostname() == "" || (u.Scheme != "http" && u.Scheme != "https") {
-				return nil, fmt.Errorf("livesocket: public URL %q: want http(s)://host[:port]", cfg.PublicURL)
+		// check_origin: true, stricter than Phoenix (which compares the
+		// host alone): the full origin of the public URL, scheme, host
+		// and port, a default port equal to none. A loopback public URL
+		// also allows its loopback aliases (same scheme and port), since
+		// a local visitor may type any of them.
+		loopback := []string{"localhost", "127.0.0.1", "::1"}
+		if cfg.PublicURL == "" {
+			// No public URL: loopback only, http or https, any port.
+			for _, h := range loopback {
+				for _, sc := range []string{"http", "https"} {
+					p.rules = append(p.rules, originRule{scheme: sc, host: h, source: sc + "://" + h})
+				}
 			}
-			hosts = append([]string{strings.ToLower(u.Hostname())}, hosts...)
+			break
+		}
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || u.Hostname() == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, fmt.Errorf("livesocket: public URL %q: want http(s)://host[:port]", cfg.PublicURL)
+		}
+		port := defaultPorts[u.Scheme]
+		if ps := u.Port(); ps != "" {
+			if port, err = strconv.Atoi(ps); err != nil || port < 1 || port > 65535 {
+				return nil, fmt.Errorf("livesocket: public URL %q: bad port", cfg.PublicURL)
+			}
+		}
+		host := strings.ToLower(u.Hostname())
+		hosts := []string{host}
+		if slices.Contains(loopback, host) {
+			hosts = loopback
 		}
 		for _, h := range hosts {
-			p.rules = append(p.rules, originRule{host: h, source: "//" + h})
+			p.rules = append(p.rules, originRule{scheme: u.Scheme, host: h, port: port, source: u.Scheme + "://" + net.JoinHostPort(h, strconv.Itoa(port))})
 		}
 	}
 	if cfg.AllowMissing {

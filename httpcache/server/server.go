@@ -206,9 +206,9 @@ func (s *Server) build() error {
 	if s.broker, err = livesocket.New(sc); err != nil {
 		return err
 	}
-	origins := "true (localhost)"
-	if h, _ := url.Parse(oc.PublicURL); h != nil && h.Hostname() != "localhost" {
-		origins = "true (" + h.Hostname() + " and localhost)"
+	origins := "true (loopback only)"
+	if h, _ := url.Parse(oc.PublicURL); h != nil && h.Host != "" {
+		origins = "true (" + h.Scheme + "://" + h.Host + " only: scheme, host and port)"
 	}
 	if len(oc.Allowed) > 0 {
 		origins = fmt.Sprint(oc.Allowed)
