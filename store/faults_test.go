@@ -265,7 +265,11 @@ func TestStore_DamagedInterior_SetAside(t *testing.T) {
 					defer wg.Done()
 					for i := w; i < n; i += 4 {
 						k := fmt.Sprintf("/page/%05d", i)
-						_, _ = s.Get(ctx, k, "")
+						if _, err := s.Get(ctx, k, ""); err != nil && !errors.Is(err, ErrNotFound) {
+							if _, ok := errors.AsType[*CorruptError](err); !ok {
+								t.Errorf("Get(%s) on a damaged file = %v, want a record or a *CorruptError", k, err)
+							}
+						}
 						_, _ = s.Scan(ctx, ScanOptions{After: k, Limit: 5})
 						r := mkrec(k, "")
 						r.Body = []byte("rewritten")

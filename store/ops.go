@@ -46,6 +46,11 @@ func (s *Store) Get(ctx context.Context, key, variant string) (*Record, error) {
 		return nil
 	})
 	if err != nil {
+		if _, ok := errors.AsType[*CorruptError](err); !ok && errors.Is(err, ErrCorrupt) {
+			// bbolt panicked on a damaged page (recovered in view, which
+			// reported the damage): the record cannot be read.
+			err = &CorruptError{Key: key, Variant: variant, Err: err}
+		}
 		return nil, err
 	}
 	if s.beforeEpoch(r.StoredTime) { // cluster purge-all epoch (applied.go)
