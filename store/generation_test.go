@@ -101,14 +101,21 @@ func TestStore_Generation_Background(t *testing.T) {
 		done := make(chan int, 16)
 		body := make([]byte, 1000)
 		s := newTestStore(t, Options{MaxSize: 5000, evictDone: done})
+		// Fill to just under MaxSize (no eviction can start), then one Put
+		// that goes over: the eviction cannot run before before is read.
 		var before uint64
+		size := int64(0)
 		for i := 0; ; i++ {
 			r := mkrec(fmt.Sprintf("k%02d", i), "")
 			r.Body = body
-			before = s.Generation()
+			if last := s.Stats().Bytes; size > 0 && last+size > s.opts.MaxSize {
+				before = s.Generation()
+				mustPut(t, s, r) // this Put starts an eviction
+				break
+			}
 			mustPut(t, s, r)
-			if s.Stats().Bytes > s.opts.MaxSize {
-				break // this Put started an eviction
+			if size == 0 {
+				size = s.Stats().Bytes // every record has the same size
 			}
 		}
 		if n := <-done; n == 0 {
