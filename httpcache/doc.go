@@ -17,11 +17,30 @@
 // request headers. The Vary names are kept in the httpcache.vary
 // annotation.
 //
+// # Requests that bypass
+//
+// Every decision is taken on the request as it will be forwarded (fields
+// named in Connection removed, method-override headers stripped, allowed
+// cookies removed, Accept-Encoding normalized to gzip or identity). A
+// GET or HEAD with Authorization, or with a cookie that [Config].IgnoreCookies,
+// SessionCookies under PublicPrefixes or AllowCookie do not allow, is
+// forwarded without lookup or store (detail=authorization, cookie). The
+// proxy itself answers oversized headers (431), CONNECT and TRACE (405), a
+// raw '#' in the target (400) and hosts outside Hosts (421).
+//
 // # What is stored
 //
 // Only complete responses to GET that RFC 9111 §3 lets a shared cache
 // store, without hop-by-hop fields, and by default nothing with
-// Set-Cookie (see [Config].StripSetCookie). A HEAD is answered from a
+// Set-Cookie (see [Config].StripSetCookie), no error status
+// ([Config].StoreErrors), no empty HTML 200, nothing that varies on Cookie
+// or Authorization, no coding but gzip or identity, at most
+// [Config].MaxVariants variants per URL. An error or an empty answer never
+// replaces a stored page. Targeted fields (Firstrender-Cache-Control,
+// CDN-Cache-Control, RFC 9213; Surrogate-Control) take precedence over
+// Cache-Control and are stripped from clients. Range requests are cut from
+// stored full responses (range.go); gzip bodies are decoded for clients
+// that do not accept them (encoding.go). A HEAD is answered from a
 // stored GET response but never fills one. Each stored record carries the
 // annotations httpcache.policy (freshness computed at store time, so a
 // hit parses no Cache-Control), httpcache.vary, and, from an [Inspector]
@@ -72,7 +91,9 @@
 // collapse.go, origin.go (forward and the ReverseProxy hooks: the one way
 // to the origin, for clients and background revalidations alike),
 // revalidate.go, fill.go (the store decision, the MaxBuffered reservation,
-// the store write), tee.go, invalidate.go, status.go. Hop-by-hop and
+// the store write), tee.go, invalidate.go, status.go; beside them edge.go
+// (refusals before anything else), privacy.go (per-user requests, method
+// overrides), encoding.go, range.go and targeted.go. Hop-by-hop and
 // forwarding rules are in the leaf package httpcache/hop; test rigs in
 // httpcachetest.
 package httpcache
