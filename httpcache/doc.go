@@ -84,6 +84,17 @@
 // (result, detail, key, stored) once ServeHTTP returned, instead of
 // parsing Cache-Status.
 //
+// # Splicing
+//
+// With a [Config].Splicer (opt-in; httpcache/liveview's session splice),
+// a record the Inspector marked with Verdict.Splice (the [AnnotationSplice]
+// annotation) holds one visitor's CSRF token and is only ever served
+// personalized: each hit gets the visitor's own copy (written as
+// segments, Cache-Control private, no ETag, never 304,
+// detail=spliced). On [Config].SplicePaths a fill is forwarded without the
+// Splicer's session cookie and answered with that visitor's spliced copy.
+// A plain hit pays one nil check for it (splice.go).
+//
 // # Layout
 //
 // The request path is in files named by step: serve.go (classify; the
@@ -93,7 +104,7 @@
 // revalidate.go, fill.go (the store decision, the MaxBuffered reservation,
 // the store write), tee.go, invalidate.go, status.go; beside them edge.go
 // (refusals before anything else), privacy.go (per-user requests, method
-// overrides), encoding.go, range.go and targeted.go. Hop-by-hop and
+// overrides), encoding.go, range.go, targeted.go and splice.go. Hop-by-hop and
 // forwarding rules are in the leaf package httpcache/hop; test rigs in
 // httpcachetest.
 package httpcache

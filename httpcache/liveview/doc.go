@@ -13,6 +13,15 @@
 // life at the earliest token expiry minus a margin, so a page is never
 // served after its tokens stop working.
 //
+// # Session splice
+//
+// With [Config].Splice (a [Splicer], also the proxy's
+// httpcache.Config.Splicer), a first render whose only per-visitor parts
+// are the CSRF token and a fresh Plug.Session cookie is stored once, with
+// its token spans (the httpcache.splice annotation), and every hit gets the
+// visitor's own masked token and, when needed, session cookie
+// (package [plugsession]); see docs/liveview.md, "Session splice".
+//
 // # Expiry
 //
 // LiveView verifies data-phx-session and data-phx-static with its own
