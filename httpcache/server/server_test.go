@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 	"github.com/firstrender/firstrender/httpcache"
 	"github.com/firstrender/firstrender/httpcache/livesocket"
 	"github.com/firstrender/firstrender/httpcache/liveview"
+	"github.com/firstrender/firstrender/httpcache/liveview/plugsession"
 	"github.com/firstrender/firstrender/store"
 	"github.com/firstrender/firstrender/store/storetest"
 	"github.com/gorilla/websocket"
@@ -665,6 +667,8 @@ func TestNew_RefusesBadConfig(t *testing.T) {
 		{"admin on the public address", Config{Listen: "127.0.0.1:8080", AdminListen: "127.0.0.1:8080"}, "public listener"},
 		{"library refusal", Config{Upstream: u, Cache: httpcache.Config{MaxBuffered: 1, MaxObjectSize: 2}}, "MaxBuffered"},
 		{"bad origin", Config{Upstream: u, Origins: livesocket.OriginConfig{Allowed: []string{"example.com"}}}, "example.com"},
+		{"splicer set directly", Config{Upstream: u, Cache: httpcache.Config{Splicer: testSplicer(t)}}, "Cache.Splicer"},
+		{"splice paths without the splice", Config{Upstream: u, Cache: httpcache.Config{SplicePaths: []string{"/shop"}}}, "LiveView.Splice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -738,5 +742,48 @@ func TestNew_FieldErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func testSplicer(t *testing.T) *liveview.Splicer {
+	t.Helper()
+	sp, err := liveview.NewSplicer(liveview.SpliceConfig{
+		Session:    plugsession.Config{SecretKeyBase: strings.Repeat("s3cret-key-base-", 5), SigningSalt: "session-salt-value"},
+		CookieName: "_shop_key",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp
+}
+
+// TestServer_SessionSplice: LiveView.Splice is the proxy's Splicer on
+// every path by default (or Cache.SplicePaths), and the policy line names
+// the cookie and the paths, never the secret or the salt.
+func TestServer_SessionSplice(t *testing.T) {
+	t.Parallel()
+	origin, _ := countingOrigin(t)
+	for _, tc := range []struct {
+		paths, want []string
+	}{
+		{nil, []string{"/"}},
+		{[]string{"/shop", "/blog"}, []string{"/shop", "/blog"}},
+	} {
+		s := startServer(t, Config{Upstream: mustURL(t, origin.URL), LiveView: liveview.Config{Splice: testSplicer(t)}, Cache: httpcache.Config{SplicePaths: tc.paths}})
+		if got := s.srv.Proxy().SplicePaths(); !slices.Equal(got, tc.want) {
+			t.Errorf("SplicePaths = %v, want %v", got, tc.want)
+		}
+		if got := s.srv.Proxy().SessionCookie(tc.want[0] + "x"); got != "_shop_key" {
+			t.Errorf("SessionCookie = %q, want _shop_key", got)
+		}
+		logs := s.logs.String()
+		if !strings.Contains(logs, `"session_splice":"cookie _shop_key (signed) on `+strings.Join(tc.want, ",")+`"`) {
+			t.Errorf("policy line lacks the session splice:\n%s", logs)
+		}
+		for _, secret := range []string{"s3cret-key-base-", "session-salt-value"} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("the log shows a secret %q", secret)
+			}
+		}
 	}
 }
