@@ -63,6 +63,11 @@ type HandlerConfig struct {
 	// POST purge (except dry runs), POST enable and PURGE answer 409
 	// "read_only".
 	Purger Purger
+	// Cluster, when clustering is on, carries purges of scope "cluster"
+	// (the default then) and serves GET cluster; see Cluster. Nil means
+	// a single node: purges are local, scope=cluster and GET cluster
+	// answer 409 "not_clustered".
+	Cluster Cluster
 	// Key normalizes a request's URL into the primary key, exactly as the
 	// proxy does for the requests it caches. The PURGE method calls it
 	// with the PURGE request turned into a GET (same URL, Host and
@@ -209,6 +214,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	h.mux.HandleFunc("POST "+p+"enable", h.enable)
 	h.mux.HandleFunc("POST "+p+"check", h.check)
 	h.mux.HandleFunc("POST "+p+"compact", h.compact)
+	h.mux.HandleFunc("GET "+p+"cluster", h.cluster)
 	h.mux.HandleFunc("/", h.notFound)
 	h.root = a.wrap(http.HandlerFunc(h.route))
 	return h, nil
@@ -245,7 +251,7 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeError(w, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such admin endpoint: " + r.URL.Path + " (see /admin/" + Version + "/: entries, entry, decode, purge, purges, stats, events, enable, check, compact)"})
+	writeError(w, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such admin endpoint: " + r.URL.Path + " (see /admin/" + Version + "/: entries, entry, decode, purge, purges, stats, events, enable, check, compact, cluster)"})
 }
 
 // writeJSON writes v with status 200.
@@ -406,10 +412,18 @@ func (h *Handler) purge(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	wait, waitFor, err := waitOf(r.URL.Query())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	res, err := h.doPurge(r.Context(), clientOf(r), req, sel)
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	if wait && res.Sequence > 0 {
+		h.waitApplied(r.Context(), waitFor, &res)
 	}
 	writeJSON(w, res)
 }
@@ -440,9 +454,19 @@ func (h *Handler) doPurge(ctx context.Context, client string, req PurgeRequest, 
 	if h.cfg.Purger == nil {
 		return PurgeResult{}, &Error{Status: 409, Code: "read_only", Message: "this admin API is read-only (no purger: the store is open read-only)"}
 	}
+	scope, err := h.scopeOf(sel)
+	if err != nil {
+		return PurgeResult{}, err
+	}
+	sel.Scope = scope
 	start := h.now()
-	n, err = h.cfg.Purger.Purge(ctx, sel)
-	rec := PurgeRecord{ID: res.ID, Time: start.UTC(), Client: client, Selector: req, Count: n}
+	if scope == "cluster" {
+		n, err = h.clusterPurge(ctx, sel, &res)
+	} else {
+		n, err = h.cfg.Purger.Purge(ctx, sel)
+	}
+	rec := PurgeRecord{ID: res.ID, Time: start.UTC(), Client: client, Selector: req, Count: n, Sequence: res.Sequence}
+	rec.Selector.Scope = scope
 	rec.Selector.Confirm = ""
 	if len(rec.Selector.Keys) > 20 {
 		// Keep the audit ring small: the count and the first keys tell the story.
@@ -456,12 +480,12 @@ func (h *Handler) doPurge(ctx context.Context, client string, req PurgeRequest, 
 		h.purged.Add(int64(n))
 	}
 	h.log.Info("admin: purge", "id", rec.ID, "client", client, "selector", describeSelector(sel), "soft", sel.Soft,
-		"count", n, "took", h.now().Sub(start).Round(time.Microsecond).String(), "err", rec.Error)
+		"scope", scope, "sequence", rec.Sequence, "count", n, "took", h.now().Sub(start).Round(time.Microsecond).String(), "err", rec.Error)
 	h.cfg.Events.Publish(Event{Type: "purge", Time: rec.Time, Key: sel.Key, Purge: &rec})
 	if err != nil {
 		e := storeErr(err)
 		var ae *Error
-		if errors.As(e, &ae) {
+		if errors.As(e, &ae) && ae.Code != "not_durable" {
 			ae.Message = fmt.Sprintf("purge %s stopped after %d records: %s", rec.ID, n, ae.Message)
 		}
 		return PurgeResult{}, e
@@ -488,7 +512,8 @@ func describeSelector(s Selector) string {
 
 // purgeMethod serves the Varnish-style "PURGE /path?q HTTP/1.1, Host: ...":
 // every variant of the URL's key, normalized as a GET of it would be.
-// "X-Purge-Soft: 1" makes it soft; "X-Purge-Dry-Run: 1" counts only.
+// "X-Purge-Soft: 1" makes it soft; "X-Purge-Dry-Run: 1" counts only;
+// "X-Purge-Scope: local" or "cluster" is PurgeRequest.Scope.
 func (h *Handler) purgeMethod(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.Key == nil {
 		writeError(w, &Error{Status: 501, Code: "unavailable", Message: "PURGE needs the server's key normalization, which this handler was not given"})
@@ -524,8 +549,15 @@ func (h *Handler) purgeMethod(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	req := PurgeRequest{Key: key, Soft: soft, DryRun: dry}
-	res, err := h.doPurge(r.Context(), clientOf(r), req, Selector{Key: key, Soft: soft})
+	scope := r.Header.Get("X-Purge-Scope")
+	switch scope {
+	case "", "local", "cluster":
+	default:
+		writeError(w, &Error{Status: 400, Code: "bad_request", Message: "X-Purge-Scope " + strconv.Quote(scope) + " is neither \"local\" nor \"cluster\""})
+		return
+	}
+	req := PurgeRequest{Key: key, Soft: soft, DryRun: dry, Scope: scope}
+	res, err := h.doPurge(r.Context(), clientOf(r), req, Selector{Key: key, Soft: soft, Scope: scope})
 	if err != nil {
 		writeError(w, err)
 		return

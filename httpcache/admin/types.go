@@ -204,6 +204,54 @@ type NodeStatus struct {
 	Node    string `json:"node"`
 	Applied bool   `json:"applied"`
 	Error   string `json:"error,omitempty"`
+	// Sequence is the node's applied stream sequence when last heard.
+	Sequence uint64 `json:"sequence,omitempty"`
+}
+
+// ClusterNode is one node of GET cluster (the cluster view): what its
+// last heartbeat said, and what this node adds (LastSeen, Gone, Self).
+type ClusterNode struct {
+	ID        string    `json:"id"`
+	Address   string    `json:"address,omitempty"`
+	Version   string    `json:"version,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+	UptimeS   int64     `json:"uptime_s"`
+	// Stream is the stream incarnation Applied counts in.
+	Stream string `json:"stream,omitempty"`
+	// Applied is the node's applied stream sequence; Last the stream's
+	// last sequence as the node knows it; Lag is Last - Applied.
+	Applied uint64 `json:"applied"`
+	Last    uint64 `json:"last"`
+	Lag     uint64 `json:"lag"`
+	// Connected: to NATS, with its consumer running. Blind: no contact
+	// with the stream for longer than the bound. Serving: hits are served
+	// (caught up); a node that is not serving forwards every request.
+	Connected bool    `json:"connected"`
+	Blind     bool    `json:"blind"`
+	Serving   bool    `json:"serving"`
+	Entries   int64   `json:"entries"`
+	Bytes     int64   `json:"bytes"`
+	HitRatio  float64 `json:"hit_ratio"`
+	Sockets   int64   `json:"open_sockets"`
+	// LastApplyLatencyS is from the stream storing the last message the
+	// node applied to its commit there.
+	LastApplyLatencyS float64 `json:"last_apply_latency_s"`
+	// Outbox is how many of the node's invalidations wait to be published.
+	Outbox   int64     `json:"outbox"`
+	LastSeen time.Time `json:"last_seen"`
+	// Gone: not heard from for longer than the bound, or it said it was
+	// leaving.
+	Gone bool `json:"gone"`
+	// Self marks the node that answered.
+	Self bool `json:"self,omitempty"`
+}
+
+// ClusterView is GET cluster's reply: the cluster's name, the node that
+// answered and every node it knows of, sorted by id.
+type ClusterView struct {
+	Cluster string        `json:"cluster"`
+	Node    string        `json:"node"`
+	Nodes   []ClusterNode `json:"nodes"`
 }
 
 // PurgeRecord is one line of the purge audit log (GET purges).
@@ -214,6 +262,9 @@ type PurgeRecord struct {
 	Selector PurgeRequest `json:"selector"`
 	Count    int          `json:"count"`
 	Error    string       `json:"error,omitempty"`
+	// Sequence is the stream sequence of a cluster purge (0: local, or
+	// not acknowledged).
+	Sequence uint64 `json:"sequence,omitempty"`
 }
 
 // EnableRequest is POST enable's body: undo a join-guard or manual disable.
@@ -293,6 +344,11 @@ type Error struct {
 	Message string `json:"error"`
 	Code    string `json:"code"`
 	Status  int    `json:"-"`
+	// ID and Count are set on a purge's "not_durable" error (503): the
+	// purge was applied on this node (Count records) and queued for the
+	// cluster, but the stream did not acknowledge it in time.
+	ID    string `json:"id,omitempty"`
+	Count *int   `json:"count,omitempty"`
 }
 
 func (e *Error) Error() string { return "admin: " + e.Code + ": " + e.Message }
