@@ -249,6 +249,24 @@ type Config struct {
 	// Only set it behind a proxy that overwrites those headers. The
 	// default (false) discards them and sets them from the connection.
 	TrustForwarded bool
+
+	// HitGate, if set, is asked before every lookup of a cacheable
+	// request whether stored responses may be served: a non-empty reason
+	// makes the proxy forward the request instead, neither serving nor
+	// storing (Cache-Status: fwd=bypass; detail=<reason>). The cluster
+	// mode sets it while the node may have missed invalidations
+	// ("cluster-catching-up"). It is on the hit path: it must be cheap
+	// (an atomic load) and safe for concurrent use. Nil serves hits.
+	HitGate func() (reason string)
+	// Unsafe, if set, carries out the RFC 9111 §4.4 invalidation after an
+	// unsafe method instead of the proxy's own deletes: keys are the
+	// normalized primary keys of the target URI and of same-origin
+	// Location / Content-Location. The cluster mode sets it (the node
+	// applies them through [Proxy.Invalidate] and publishes them). It is
+	// called after the origin answered, before the response is relayed;
+	// on an error the proxy deletes the keys itself as well. Nil: the
+	// proxy's own deletes.
+	Unsafe func(ctx context.Context, keys []string) error
 }
 
 func (c *Config) setDefaults() {

@@ -36,6 +36,16 @@ func (p *Proxy) invalidate(ctx context.Context, ex *exchange, resp *http.Respons
 		}
 		keys = append(keys, nu.key())
 	}
+	if p.cfg.Unsafe != nil {
+		err := p.cfg.Unsafe(ctx, keys)
+		if err == nil {
+			if p.met != nil {
+				p.met.invalidations.Add(float64(len(keys)))
+			}
+			return
+		}
+		p.log.Warn("httpcache: invalidate through Config.Unsafe failed; deleting here", "keys", len(keys), "err", err)
+	}
 	for _, k := range keys {
 		p.vary.forget(k)
 		p.pass.forget(k)

@@ -243,6 +243,14 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 		p.forward(w, r, ex)
 		return
 	}
+	if g := p.cfg.HitGate; g != nil {
+		if why := g(); why != "" {
+			ex.key = ex.n.key()
+			ex.cs = cacheStatus{fwd: fwdBypass, detail: why}
+			p.forward(w, r, ex)
+			return
+		}
+	}
 	// The memory tier first, without building the key string: an entry
 	// found there carries it.
 	hot := p.lookupHot(&ex.n, r.Header)
