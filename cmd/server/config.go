@@ -12,6 +12,7 @@ import (
 
 	"github.com/firstrender/firstrender/cmd/internal/cli"
 	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/httpcache/cluster"
 	"github.com/firstrender/firstrender/httpcache/livesocket"
 	"github.com/firstrender/firstrender/httpcache/liveview"
 	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
@@ -44,6 +45,9 @@ type flags struct {
 	checkOrigin      []string
 	allowAny         bool
 	idleTimeout      time.Duration // 0 = never
+	// Cluster mode (issue 15): the stream limits only matter with one
+	// of --cluster-nats / --cluster-embedded-nats.
+	clusterSet map[string]bool
 
 	logFormat   string
 	logLevel    slog.Level
@@ -101,6 +105,12 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	c.JoinGuardThreshold = defaultJoinThreshold
 	c.ShutdownTimeout = server.DefaultShutdownTimeout
 	c.Store.Timeout = defaultLockWait
+	c.Cluster.ClusterName = cluster.DefaultClusterName
+	c.Cluster.MaxAge = cluster.DefaultMaxAge
+	c.Cluster.MaxBytes = cluster.DefaultMaxBytes
+	c.Cluster.Replicas = 1
+	c.Cluster.Blind = cluster.DefaultBlind
+	c.Cluster.PublishTimeout = cluster.DefaultPublishTimeout
 
 	fs := cli.NewFlagSet("firstrender", usageHeader, help)
 	add := fs.Var
@@ -163,6 +173,16 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	add(cli.Int(&c.JoinGuardThreshold, -1), "join-guard-threshold", "failed LiveView joins from distinct `clients` after which a cached page stops being served; -1 = count only")
 	add(cli.Bool(&c.TrustForwarded), "trust-forwarded", "keep the client's X-Forwarded-For/-Proto/-Host (only behind a load balancer that sets them)")
 
+	add(cli.String(&c.Cluster.NATSURL), "cluster-nats", "join a cluster through this NATS (JetStream) `URL`; comma-separate the servers of a NATS cluster (nats://10.0.0.1:4222,nats://10.0.0.2:4222); empty: a single node")
+	add(cli.Addr(&c.Cluster.EmbeddedAddr, true), "cluster-embedded-nats", "run a NATS server with JetStream inside this process on `address` (data in <db>.nats) and join it; other nodes join with --cluster-nats nats://<address>")
+	add(cli.String(&c.Cluster.ClusterName), "cluster-name", "cluster `name`: the stream FIRSTRENDER_<name> and its subjects (letters, digits, - and _)")
+	add(cli.String(&c.Cluster.NodeID), "node-id", "this node's `id` in the cluster view and message ids; empty: <host name>-<listen port>")
+	add(cli.Duration(&c.Cluster.MaxAge, false), "cluster-max-age", "how long the invalidation stream keeps messages (when this node creates it); keep it well beyond the longest cache lifetime: a node down longer drops its cache")
+	add(cli.Size(&c.Cluster.MaxBytes, false), "cluster-max-bytes", "most `bytes` the invalidation stream keeps (when this node creates it)")
+	add(cli.Int(&c.Cluster.Replicas, 1), "cluster-replicas", "`replicas` of the invalidation stream in a NATS cluster (1, 3 or 5; when this node creates it)")
+	add(cli.Duration(&c.Cluster.Blind, false), "cluster-blind", "`duration` without contact with the stream after which the node serves no hits until it has caught up")
+	add(cli.Duration(&c.Cluster.PublishTimeout, false), "cluster-publish-timeout", "`duration` a purge waits for the stream's acknowledgement before answering 503 (applied locally, not cluster-durable)")
+
 	add(cli.Enum(&f.logFormat, "text", "json"), "log-format", "log `format`: text or json")
 	add(cli.Level(&f.logLevel), "log-level", "log `level`: debug, info, warn or error")
 	add(cli.Duration(&c.ShutdownTimeout, false), "shutdown-timeout", "how long in-flight requests and sockets may take to finish on SIGINT/SIGTERM")
@@ -190,6 +210,12 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), help io.Wr
 	if len(fs.Args()) > 0 {
 		return flags{}, fs, fmt.Errorf("unexpected argument %q (flags only; see --help)", fs.Args()[0])
 	}
+	f.clusterSet = map[string]bool{}
+	for _, fl := range fs.Flags() {
+		if fl.Source != "default" {
+			f.clusterSet[fl.Name] = true
+		}
+	}
 	return f, fs, nil
 }
 
@@ -214,6 +240,9 @@ func (f *flags) config() (server.Config, error) {
 	}
 	if c.Cache.MaxBuffered < f.objectSize {
 		return c, fmt.Errorf("--max-buffered %d is below --max-object-size %d: the largest pages could never be stored", c.Cache.MaxBuffered, f.objectSize)
+	}
+	if err := f.clusterConfig(&c); err != nil {
+		return c, err
 	}
 	if len(c.Sockets.Paths) == 0 {
 		return c, errors.New("--socket-paths is empty: give at least one path (default " + livesocket.DefaultPath + ")")
@@ -456,4 +485,42 @@ func parseStatusTTL(s string) (int, time.Duration, error) {
 		return 0, 0, errors.New("want status=duration with a positive duration, e.g. 404=30s")
 	}
 	return n, d, nil
+}
+
+// clusterFlags are the flags that only mean something in cluster mode.
+var clusterFlags = []string{"cluster-name", "node-id", "cluster-max-age", "cluster-max-bytes", "cluster-replicas", "cluster-blind", "cluster-publish-timeout"}
+
+// clusterConfig checks the cluster flags: one of --cluster-nats and
+// --cluster-embedded-nats, the others only with one of them. Off, the
+// cluster config is cleared, so a single node runs no NATS code.
+func (f *flags) clusterConfig(c *server.Config) error {
+	cl := &c.Cluster
+	switch {
+	case cl.NATSURL != "" && cl.EmbeddedAddr != "":
+		return errors.New("--cluster-nats and --cluster-embedded-nats are both given: join an operator-run NATS, or run one inside this node (the others then join it with --cluster-nats), not both")
+	case cl.NATSURL == "" && cl.EmbeddedAddr == "":
+		for _, name := range clusterFlags {
+			if f.clusterSet[name] {
+				return fmt.Errorf("--%s needs --cluster-nats or --cluster-embedded-nats (cluster mode is off)", name)
+			}
+		}
+		*cl = cluster.Config{}
+		return nil
+	}
+	for _, u := range strings.Split(cl.NATSURL, ",") {
+		if cl.NATSURL == "" {
+			break
+		}
+		u = strings.TrimSpace(u)
+		if !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") || len(u) <= len("nats://") {
+			return fmt.Errorf("--cluster-nats %q: each server is nats://host:port or tls://host:port", u)
+		}
+	}
+	switch cl.Replicas {
+	case 1, 3, 5:
+	default:
+		return fmt.Errorf("--cluster-replicas %d: 1, 3 or 5", cl.Replicas)
+	}
+	cl.Version = cli.Version("firstrender")
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/httpcache/cluster"
 	"github.com/firstrender/firstrender/httpcache/livesocket"
 	"github.com/firstrender/firstrender/httpcache/liveview"
 	"github.com/firstrender/firstrender/store"
@@ -108,7 +109,23 @@ type Config struct {
 	// Sockets configures the live socket broker (livesocket.Config),
 	// which runs with the join guard in front of the proxy.
 	Sockets livesocket.Config
+
+	// Cluster is the cluster mode (cluster.Config; docs/cluster.md). It
+	// is off unless Cluster.NATSURL or Cluster.EmbeddedAddr is set: a
+	// single node then starts no NATS code and behaves as without it.
+	// With it, the node starts after the store and the proxy and closes
+	// before the store; every invalidation (admin purges of scope
+	// cluster, the §4.4 invalidations after unsafe methods, other nodes'
+	// purges) goes through the proxy's one purge path, and the proxy
+	// serves no hits while the node may have missed invalidations
+	// (Cache-Status detail=cluster-catching-up). NodeID empty means
+	// cluster.DefaultNodeID of the public listener; Address empty means
+	// the public listener's address.
+	Cluster cluster.Config
 }
+
+// Clustered reports whether c turns the cluster mode on.
+func (c *Config) Clustered() bool { return c.Cluster.NATSURL != "" || c.Cluster.EmbeddedAddr != "" }
 
 // check refuses what New would otherwise misuse: wiring fields set by the
 // caller, and combinations no single library can see.
@@ -124,6 +141,8 @@ func (c *Config) check() error {
 		"Sockets.Policy (use Origins)":           c.Sockets.Policy != nil,
 		"Sockets.Guard (use JoinGuardThreshold)": c.Sockets.Guard != nil,
 		"Sockets.Registerer":                     c.Sockets.Registerer != nil,
+		"Cache.HitGate (use Cluster)":            c.Cache.HitGate != nil,
+		"Cache.Unsafe (use Cluster)":             c.Cache.Unsafe != nil,
 	} {
 		if set {
 			errs = append(errs, fmt.Errorf("%s is set by the server; leave it zero", name))
@@ -134,6 +153,9 @@ func (c *Config) check() error {
 	}
 	if !c.NoAdmin && c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		errs = append(errs, fmt.Errorf("AdminListen %q equals Listen: admin endpoints must not be on the public listener", c.AdminListen))
+	}
+	if c.Cluster.NATSURL != "" && c.Cluster.EmbeddedAddr != "" {
+		errs = append(errs, errors.New("Cluster.NATSURL and Cluster.EmbeddedAddr are both set: join an operator-run NATS or run one inside, not both"))
 	}
 	if c.NoAdmin && c.AdminListener != nil {
 		errs = append(errs, errors.New("AdminListener is given but NoAdmin is set"))
