@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -98,12 +99,15 @@ func (p *Proxy) SessionCookie(path string) string {
 }
 
 // hasCookie reports whether the Cookie header lines carry a cookie called
-// name (pairs split on ';', names trimmed, as Plug reads them).
+// name: pairs split on ';', names trimmed of white space on both sides, as
+// the cookie policy (privacy.go) reads them. That is looser than Plug,
+// which does not read a name with white space in it: removing such a pair
+// from a fill loses nothing the origin would have read.
 func hasCookie(lines []string, name string) bool {
 	for _, line := range lines {
 		for kv := range strings.SplitSeq(line, ";") {
 			k, _, _ := strings.Cut(kv, "=")
-			if strings.TrimLeft(k, " \t") == name {
+			if textproto.TrimString(k) == name {
 				return true
 			}
 		}
@@ -122,7 +126,7 @@ func removeCookie(h http.Header, name string) bool {
 	for _, line := range lines {
 		for kv := range strings.SplitSeq(line, ";") {
 			k, _, _ := strings.Cut(kv, "=")
-			if strings.TrimLeft(k, " \t") == name || strings.TrimSpace(kv) == "" {
+			if textproto.TrimString(k) == name || strings.TrimSpace(kv) == "" {
 				continue
 			}
 			keep = append(keep, strings.TrimSpace(kv))

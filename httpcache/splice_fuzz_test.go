@@ -2,6 +2,7 @@ package httpcache
 
 import (
 	"net/http"
+	"net/textproto"
 	"strings"
 	"testing"
 )
@@ -37,7 +38,7 @@ func FuzzSpliceHeaders(f *testing.F) {
 			var want []string
 			for kv := range strings.SplitSeq(cookie, ";") {
 				k, _, _ := strings.Cut(kv, "=")
-				if strings.TrimLeft(k, " \t") != name && strings.TrimSpace(kv) != "" {
+				if textproto.TrimString(k) != name && strings.TrimSpace(kv) != "" {
 					want = append(want, strings.TrimSpace(kv))
 				}
 			}
