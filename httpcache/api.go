@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 
 	"github.com/firstrender/firstrender/store"
@@ -58,5 +59,28 @@ func (p *Proxy) Disable(ctx context.Context, key, variant, reason string) error 
 	if err := p.st.Annotate(ctx, key, variant, map[string]string{AnnotationDisabled: reason}); err != nil {
 		return fmt.Errorf("httpcache: disable %q: %w", key, err)
 	}
+	p.hot.forgetKey(key)
+	p.fig.disabled.Add(1)
+	p.event(Event{Type: EventDisable, Key: key, Variant: variant, Reason: reason})
 	return nil
+}
+
+// RequestKey returns the primary cache key ServeHTTP would use for r, a
+// GET as it reaches the public listener: scheme from TLS (or, with
+// TrustForwarded, X-Forwarded-Proto), host from Host (or
+// X-Forwarded-Host), path and query normalized with IgnoreParams. A
+// request whose URL is absolute (http.NewRequest("GET", "https://...")),
+// as a client-side request is, is keyed on that URL's scheme and host
+// instead. The admin API's PURGE method and URL purges use it. Errors are
+// *[KeyError].
+func (p *Proxy) RequestKey(r *http.Request) (string, error) {
+	scheme, host := p.requestOrigin(r)
+	if r.URL.IsAbs() {
+		scheme, host = r.URL.Scheme, r.URL.Host
+	}
+	n, err := normalize(scheme, host, r.URL.EscapedPath(), r.URL.RawQuery, p.ignore)
+	if err != nil {
+		return "", err
+	}
+	return n.key(), nil
 }

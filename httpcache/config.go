@@ -52,6 +52,11 @@ type Config struct {
 	// Registerer receives the proxy's Prometheus metrics. If nil, no
 	// metrics are registered.
 	Registerer prometheus.Registerer
+	// OnEvent, if set, is called for every [Event] (a fill stored, an
+	// entry disabled or enabled), synchronously from the goroutine that
+	// made the change, after it committed: it must not block (the admin
+	// API's event hub drops slow readers instead). Nil: no events.
+	OnEvent func(Event)
 	// Inspector examines every complete GET response before it is stored.
 	// If nil, responses are stored as received.
 	Inspector Inspector

@@ -46,6 +46,10 @@ type fill struct {
 	put      *store.Record
 	remove   *entry
 	storing  bool // finish started the store write of job
+	// since is the purge log's sequence when the origin fetch started
+	// (forwardOnce): a purge registered after it that covers the record
+	// keeps the record out of the store (purgeLog.admit).
+	since uint64
 	// storeFailing: the store's writes were failing when the response was
 	// judged, so neither Cache-Status nor the Outcome claims "stored".
 	storeFailing bool
@@ -87,10 +91,16 @@ func (f *fill) finish() {
 	case f.job != nil:
 		p.unreserve() // the body did not arrive whole
 	case f.put != nil:
-		rec := f.put
+		rec, since := f.put, f.since
 		p.goBackground(func() {
-			if err := p.st.Put(context.Background(), rec); err != nil {
-				p.storeErr("httpcache: store put (304 refresh)", rec.Key, err)
+			if !p.purges.admit(since, rec.Key, rec.Tags, func() {
+				if err := p.st.Put(context.Background(), rec); err != nil {
+					p.storeErr("httpcache: store put (304 refresh)", rec.Key, err)
+					return
+				}
+				p.fig.stores.Add(1)
+			}) {
+				p.purgeDropped(rec.Key)
 			}
 		})
 	case f.remove != nil:
@@ -476,16 +486,31 @@ func (p *Proxy) store(f *fill) {
 		e = p.newEntry(job, res, v)
 	}
 	f.release(e)
-	if prev, ok := p.vary.get(job.key); ok && !slices.Equal(prev, job.vary) {
-		// The Vary of the resource changed: older variants are unusable.
-		_, _ = p.st.DeleteKey(context.Background(), job.key)
+	// A purge that covers the record and was registered after the fetch
+	// started wins: the record is not written (the check and the write
+	// are ordered against purges by the purge log).
+	if !p.purges.admit(f.since, job.key, e.rec.Tags, func() {
+		if prev, ok := p.vary.get(job.key); ok && !slices.Equal(prev, job.vary) {
+			// The Vary of the resource changed: older variants are unusable.
+			_, _ = p.st.DeleteKey(context.Background(), job.key)
+		}
+		if err := p.st.Put(context.Background(), e.rec); err != nil {
+			p.storeErr("httpcache: store put", job.key, err)
+			return
+		}
+		p.vary.set(job.key, job.vary)
+		p.pass.forget(job.key)
+		p.fig.stores.Add(1)
+		p.event(Event{Type: EventStore, Key: job.key, Variant: job.variant})
+	}) {
+		p.purgeDropped(job.key)
 	}
-	if err := p.st.Put(context.Background(), e.rec); err != nil {
-		p.storeErr("httpcache: store put", job.key, err)
-		return
-	}
-	p.vary.set(job.key, job.vary)
-	p.pass.forget(job.key)
+}
+
+// purgeDropped records a fill not stored because a purge covered it.
+func (p *Proxy) purgeDropped(key string) {
+	p.fig.purgeDropped.Add(1)
+	p.log.Debug("httpcache: response not stored: purged while its origin fetch was under way", "key", key)
 }
 
 // storeErr logs a failed store write: at debug level when it is a

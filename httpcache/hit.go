@@ -15,7 +15,7 @@ import (
 func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, ex *exchange, e *entry) bool {
 	now := p.now()
 	age := e.pol.age(e.rec.ResponseTime, now)
-	remaining := e.pol.lifetime - age
+	remaining := e.softCap(e.pol.lifetime-age, now) // a soft purge makes it stale
 	fresh := remaining > 0 && !e.pol.noCache
 	rq := ex.rq
 	cs := cacheStatus{hit: true}
@@ -150,7 +150,7 @@ func (p *Proxy) entryResponse(h http.Header, r *http.Request, e *entry, cs *cach
 
 // ttlOf returns the remaining freshness, capped by not-after.
 func ttlOf(e *entry, now time.Time) time.Duration {
-	ttl := e.pol.lifetime - e.pol.age(e.rec.ResponseTime, now)
+	ttl := e.softCap(e.pol.lifetime-e.pol.age(e.rec.ResponseTime, now), now)
 	if !e.notAfter.IsZero() {
 		if left := e.notAfter.Sub(now); left < ttl {
 			ttl = left

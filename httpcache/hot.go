@@ -3,6 +3,7 @@ package httpcache
 import (
 	"hash/maphash"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -285,3 +286,35 @@ func (e *entry) hitHeader(age, ttl time.Duration) (ageV, cs []string) {
 // oneValue is a header value slice whose capacity is its length, so an
 // Add by anyone copies instead of writing into the shared array.
 func oneValue(v string) []string { return []string{v}[:1:1] }
+
+// forgetKey drops every hot variant of key (a purge, a disable) and
+// refuses inserts of copies read before now.
+func (h *hotCache) forgetKey(key string) {
+	h.forgetMatching(func(k string) bool { return k == key })
+}
+
+// forgetMatching drops the hot entries whose primary key match accepts
+// (nil: all), and refuses inserts of copies read before now. Purges call
+// it through Proxy.forget (the store's Watch drops the records a change
+// touched as well; this covers what the proxy cannot name by record).
+func (h *hotCache) forgetMatching(match func(key string) bool) {
+	if h.max <= 0 {
+		return
+	}
+	if match == nil {
+		h.invalidateAll()
+		return
+	}
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		sh.inval.Add(1)
+		for hk, he := range sh.m {
+			key, _, _ := strings.Cut(hk, "\x00")
+			if match(key) {
+				sh.remove(he)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}

@@ -29,6 +29,19 @@ type entry struct {
 	hit    atomic.Pointer[hitHeader]
 	splice SplicePage // non-nil: served only through it (splice.go)
 	privCC []string   // with splice: the Cache-Control sent to one visitor
+	// soft: soft-purged at softAt (annSoftPurged): stale from then on.
+	soft   bool
+	softAt time.Time
+}
+
+// softCap caps remaining, the freshness left at now, for a soft-purged
+// entry: it is stale since its purge (never fresh, whatever the clock),
+// so stale-while-revalidate and stale-if-error windows count from then.
+func (e *entry) softCap(remaining time.Duration, now time.Time) time.Duration {
+	if !e.soft {
+		return remaining
+	}
+	return min(remaining, min(e.softAt.Sub(now), 0))
 }
 
 type headerField struct {
@@ -149,6 +162,14 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entr
 		e.notAfter = t
 		if !p.now().Before(t) {
 			return nil, fwdMiss, "not-after"
+		}
+	}
+	if v, ok := rec.Annotations[annSoftPurged]; ok {
+		e.soft = true
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			e.softAt = t
+		} else {
+			e.softAt = rec.ResponseTime // unreadable mark: stale since it was stored
 		}
 	}
 	if data, ok := rec.Annotations[AnnotationSplice]; ok {

@@ -48,6 +48,9 @@ func (p *Proxy) forwardOnce(w http.ResponseWriter, r *http.Request, ex *exchange
 	}()
 	ex.call.reqTime = p.now()
 	ex.call.wall = time.Now()
+	if ex.fill != nil {
+		ex.fill.since = p.purges.since() // purges from now on cover this fetch
+	}
 	in := r.WithContext(context.WithValue(r.Context(), exKey{}, ex))
 	if in.Body != nil && in.Body != http.NoBody {
 		in.Body = &clientBody{ReadCloser: in.Body, failed: &ex.call.bodyFailed}
@@ -135,6 +138,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		return errOriginTimeout
 	}
 	respTime := p.now()
+	p.fig.originDone(resp.StatusCode, time.Since(ex.call.wall))
 	if p.met != nil {
 		p.met.origin(resp.StatusCode, time.Since(ex.call.wall))
 	}
@@ -224,6 +228,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		ex.result = ResultError
 		return
 	}
+	p.fig.originDone(0, time.Since(ex.call.wall))
 	if p.met != nil {
 		p.met.origin(0, time.Since(ex.call.wall))
 	}

@@ -45,6 +45,8 @@ type Proxy struct {
 	hot         hotCache
 	unwatch     func() // stops the memory tier's store.Watch
 	unwatchOnce sync.Once
+	purges      purgeLog // orders purges against fills (purge.go)
+	fig         figures  // Figures' counters
 
 	buffered atomic.Int64 // bytes held by streaming copies (Config.MaxBuffered)
 

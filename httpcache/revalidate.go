@@ -82,7 +82,7 @@ func (p *Proxy) staleIfErrorOK(e *entry, now time.Time) bool {
 	if !e.notAfter.IsZero() && !now.Before(e.notAfter) {
 		return false
 	}
-	staleBy := e.pol.age(e.rec.ResponseTime, now) - e.pol.lifetime
+	staleBy := -e.softCap(e.pol.lifetime-e.pol.age(e.rec.ResponseTime, now), now)
 	return staleBy <= e.pol.sie
 }
 
@@ -142,6 +142,11 @@ func (p *Proxy) refetch(resp *http.Response) error {
 	}
 	wall := time.Now()
 	nr, err := p.cfg.Transport.RoundTrip(out)
+	if err != nil {
+		p.fig.originDone(0, time.Since(wall))
+	} else {
+		p.fig.originDone(nr.StatusCode, time.Since(wall))
+	}
 	if p.met != nil {
 		code := 0
 		if err == nil {
@@ -201,6 +206,7 @@ func (p *Proxy) freshen(ex *exchange, h304 http.Header, respTime time.Time) (*en
 		rec.Annotations = map[string]string{}
 	}
 	rec.Annotations[AnnotationPolicy] = pol.encode()
+	delete(rec.Annotations, annSoftPurged) // revalidated: fresh again
 	ne := &entry{rec: &rec, pol: pol, vary: e.vary, notAfter: e.notAfter}
 	if e.splice != nil {
 		ne.setSplice(e.splice) // same body, same splice points

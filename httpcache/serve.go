@@ -92,22 +92,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.refuseAtEdge(w, r, ex) {
 		return
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	host := r.Host
-	if p.cfg.TrustForwarded {
-		if fp := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))); fp == "http" || fp == "https" {
-			scheme = fp
-		}
-		// The origin renders for X-Forwarded-Host (hop.SetForwarded): key
-		// on it too, or every public host behind a proxy that sends its
-		// own name as Host would share one entry.
-		if fh, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Host"), ","); strings.TrimSpace(fh) != "" {
-			host = strings.TrimSpace(fh)
-		}
-	}
+	scheme, host := p.requestOrigin(r)
 	n, err := normalize(scheme, host, r.URL.EscapedPath(), r.URL.RawQuery, p.ignore)
 	if err != nil {
 		reason := err.Error()
@@ -167,9 +152,33 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.forward(w, ex.in, ex)
 }
 
+// requestOrigin is the scheme and host a request is keyed on: its own,
+// or with TrustForwarded the client's X-Forwarded-Proto / -Host.
+// [Proxy.RequestKey] uses it too, so purges normalize like requests.
+func (p *Proxy) requestOrigin(r *http.Request) (scheme, host string) {
+	scheme = "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host = r.Host
+	if p.cfg.TrustForwarded {
+		if fp := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))); fp == "http" || fp == "https" {
+			scheme = fp
+		}
+		// The origin renders for X-Forwarded-Host (hop.SetForwarded): key
+		// on it too, or every public host behind a proxy that sends its
+		// own name as Host would share one entry.
+		if fh, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Host"), ","); strings.TrimSpace(fh) != "" {
+			host = strings.TrimSpace(fh)
+		}
+	}
+	return scheme, host
+}
+
 // observe records a served request in the metrics and in the request's
 // Outcome, if it carries one.
 func (p *Proxy) observe(r *http.Request, ex *exchange, start time.Time) {
+	p.fig.observe(ex.result)
 	if p.met != nil {
 		p.met.observe(ex.result, time.Since(start))
 	}

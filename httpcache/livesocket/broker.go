@@ -298,6 +298,19 @@ func (b *Broker) FlushGuard(ctx context.Context) error {
 	return b.guard.sync(ctx)
 }
 
+// ForgetJoins makes the join guard forget the refused joins it counted
+// for the entries whose primary key match accepts (nil: every entry), as
+// a purge or an enable of them must: a refill, or an entry enabled again,
+// is counted afresh and can be disabled again. It waits until the guard's
+// worker has done it (after the failures queued before), or ctx ends. It
+// returns nil when the guard is off.
+func (b *Broker) ForgetJoins(ctx context.Context, match func(key string) bool) error {
+	if b.guard == nil {
+		return nil
+	}
+	return b.guard.forgetSync(ctx, match)
+}
+
 // Wrap returns a handler that sends WebSocket upgrades (any path) to the
 // broker, answers plain requests on socket paths with 400 (they never reach
 // the cache), Origin-checks requests to the long-poll paths (403 when

@@ -87,6 +87,10 @@ type GuardConfig struct {
 type joinFailure struct {
 	url, token, client, reason string
 	flushed                    chan struct{} // test/sync sentinel when non-nil
+	// forget, when non-nil (with flushed), makes the worker drop the
+	// counts of every entry whose key it accepts (nil accepts all).
+	forget    func(key string) bool
+	forgetAll bool
 }
 
 type guard struct {
@@ -172,6 +176,34 @@ func (g *guard) sync(ctx context.Context) error {
 	}
 }
 
+// forget drops the counts of the entries whose key match accepts (nil:
+// all). Worker only.
+func (g *guard) forget(match func(string) bool) {
+	for id := range g.seen {
+		key, _, _ := strings.Cut(id, "\x00")
+		if match == nil || match(key) {
+			delete(g.seen, id)
+		}
+	}
+}
+
+// forgetSync has the worker forget (see forget) after every failure
+// queued before it, and waits for it.
+func (g *guard) forgetSync(ctx context.Context, match func(string) bool) error {
+	done := make(chan struct{})
+	select {
+	case g.q <- joinFailure{flushed: done, forget: match, forgetAll: match == nil}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func (g *guard) report(f joinFailure) {
 	g.m.joinFailures.Inc()
 	g.log.Info("livesocket: LiveView join refused by the origin", "reason", f.reason, "url", f.url, "token", f.token, "client", f.client)
@@ -190,6 +222,9 @@ func (g *guard) work() {
 			return
 		case f := <-g.q:
 			if f.flushed != nil {
+				if f.forget != nil || f.forgetAll {
+					g.forget(f.forget)
+				}
 				close(f.flushed)
 				continue
 			}
