@@ -35,11 +35,8 @@ func (s Selection) validate() error {
 			n++
 		}
 	}
-	switch {
-	case n != 1:
+	if n != 1 {
 		return fmt.Errorf("httpcache: purge: exactly one of Keys, Prefix, Tag, All must be set (got %d)", n)
-	case s.All && s.Soft:
-		return errors.New("httpcache: purge: a soft purge of everything is not supported (purge All hard, or soft by prefix)")
 	}
 	return nil
 }
@@ -232,7 +229,7 @@ func hasTag(tags []string, tag string) bool {
 // Safe for concurrent use.
 func (p *Proxy) Invalidate(ctx context.Context, sels []Selection, commit func(context.Context) error) error {
 	for _, s := range sels {
-		if err := s.validate(); err != nil && !(s.All && s.Soft) {
+		if err := s.validate(); err != nil {
 			return err
 		}
 	}

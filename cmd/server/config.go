@@ -12,6 +12,7 @@ import (
 
 	"github.com/firstrender/firstrender/cmd/internal/cli"
 	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/httpcache/admin"
 	"github.com/firstrender/firstrender/httpcache/cluster"
 	"github.com/firstrender/firstrender/httpcache/livesocket"
 	"github.com/firstrender/firstrender/httpcache/liveview"
@@ -118,7 +119,10 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	add(cli.URL(&c.Upstream), "upstream", "origin `URL` (http or https); empty starts the built-in demo origin on loopback")
 	add(cli.NonEmpty(&c.DB), "db", "page store `file` (bbolt); created if missing (its directory must exist)")
 	add(cli.Duration(&c.Store.Timeout, false), "db-lock-wait", "`duration` to wait for the database lock another process holds (a restart: the old process still draining) before giving up")
-	add(cli.Addr(&f.adminListen, true), "admin-listen", "admin `address` serving /metrics (keep it on loopback); empty disables it")
+	add(cli.Addr(&f.adminListen, true), "admin-listen", "admin `address` serving the admin API, /metrics and /healthz (keep it on loopback); empty disables it")
+	fs.Secret(&c.AdminToken, "admin-token", "admin API bearer `token` (at least 16 characters); empty: the token kept in <db>.admin-token (generated 0600 on first start, reused); never logged")
+	add(cli.String(&c.AdminSocket), "admin-socket", "unix socket `path` also serving the admin API (mode 0600, removed on shutdown); empty: none")
+	add(cli.Bool(&c.AdminMetricsAuth), "admin-metrics-auth", "require the admin token on /metrics too")
 	add(cli.URL(&c.PublicURL), "public-url", "`URL` visitors use to reach firstrender (e.g. https://example.com); empty: http://localhost:<listen port>")
 	add(cli.List(&f.hosts, hostItem), "hosts", "comma-separated `hosts` whose pages are cached; empty: localhost, 127.0.0.1, ::1 and the --public-url host")
 	add(cli.Enum(&f.uncachedHosts, "pass", "refuse"), "uncached-hosts", "`policy` for requests to hosts not in --hosts: pass (forward uncached) or refuse (421)")
@@ -227,6 +231,11 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), help io.Wr
 func (f *flags) config() (server.Config, error) {
 	c := f.cfg
 	c.NoAdmin = f.adminListen == ""
+	if c.AdminToken != "" {
+		if err := admin.ValidateToken(c.AdminToken); err != nil {
+			return c, fmt.Errorf("--admin-token: %w", err)
+		}
+	}
 	c.AdminListen = f.adminListen
 	if c.Upstream != nil && c.PublicURL != nil &&
 		strings.EqualFold(c.Upstream.Hostname(), c.PublicURL.Hostname()) && port(c.Upstream.Scheme, c.Upstream.Port()) == port(c.PublicURL.Scheme, c.PublicURL.Port()) {

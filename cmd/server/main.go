@@ -47,7 +47,8 @@ func main() {
 }
 
 // fieldFlags names the flag behind each server.FieldError field.
-var fieldFlags = map[string]string{"Listen": "--listen", "AdminListen": "--admin-listen", "DB": "--db"}
+var fieldFlags = map[string]string{"Listen": "--listen", "AdminListen": "--admin-listen", "DB": "--db",
+	"AdminToken": "--admin-token", "AdminSocket": "--admin-socket"}
 
 // otherEnv are FIRSTRENDER_* variables that are not flags of this binary
 // but are read elsewhere, so not worth a warning: the demo origin's
@@ -90,6 +91,7 @@ func realMain(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "firstrender: %v\nRun with --help to see every flag.\n", err)
 		return 2
 	}
+	cfg.Version = cli.Version("firstrender")
 	warnings := append(fs.Warnings(), fs.UnknownEnv(environ, otherEnv...)...)
 	if f.checkConfig {
 		return checkConfig(cfg, fs, warnings, stdout, stderr)

@@ -6,10 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/httpcache/admin"
 	"github.com/firstrender/firstrender/httpcache/cluster"
 	"github.com/firstrender/firstrender/httpcache/livesocket"
 	"github.com/firstrender/firstrender/httpcache/liveview"
@@ -46,8 +49,27 @@ type Config struct {
 	// on the public listener. Empty means DefaultAdminListen; keep it on
 	// loopback (a warning is logged otherwise).
 	AdminListen string
-	// NoAdmin disables the admin listener (no /metrics).
+	// NoAdmin disables the admin listener (no /metrics). The admin API
+	// is then served only on AdminSocket, if that is set.
 	NoAdmin bool
+	// AdminToken is the bearer token of the admin API (httpcache/admin,
+	// mounted on the admin listener and AdminSocket; at least
+	// admin.MinTokenLen bytes, see admin.ValidateToken). Empty means the
+	// token kept in "<DB>.admin-token" (admin.TokenFile), generated there
+	// with mode 0600 on first start and reused across restarts; the
+	// start-up log names the file, never the token.
+	AdminToken string
+	// AdminSocket, if set, is the path of a unix socket serving what the
+	// admin listener serves (the admin API, /metrics, /healthz), created
+	// with mode 0600 (a stale socket left by a crash is replaced) and
+	// removed on shutdown. The token is required there too.
+	AdminSocket string
+	// AdminMetricsAuth makes /metrics require the admin token as well.
+	// False leaves it readable without one (the Prometheus convention on
+	// a loopback listener).
+	AdminMetricsAuth bool
+	// Version is reported by the admin API's stats ("" reports "").
+	Version string
 	// PublicListener and AdminListener, when non-nil, are served instead
 	// of binding Listen and AdminListen: listeners handed over by a
 	// supervisor (systemd socket activation, see [SystemdListeners]), so
@@ -137,6 +159,7 @@ func (c *Config) check() error {
 		"Cache.Inspector (use LiveView)":         c.Cache.Inspector != nil,
 		"Cache.Splicer (use LiveView.Splice)":    c.Cache.Splicer != nil,
 		"Cache.Registerer":                       c.Cache.Registerer != nil,
+		"Cache.OnEvent":                          c.Cache.OnEvent != nil,
 		"Sockets.Origin (use Upstream)":          c.Sockets.Origin != nil,
 		"Sockets.Policy (use Origins)":           c.Sockets.Policy != nil,
 		"Sockets.Guard (use JoinGuardThreshold)": c.Sockets.Guard != nil,
@@ -156,6 +179,16 @@ func (c *Config) check() error {
 	}
 	if c.Cluster.NATSURL != "" && c.Cluster.EmbeddedAddr != "" {
 		errs = append(errs, errors.New("Cluster.NATSURL and Cluster.EmbeddedAddr are both set: join an operator-run NATS or run one inside, not both"))
+	}
+	if c.AdminToken != "" {
+		if err := admin.ValidateToken(c.AdminToken); err != nil {
+			errs = append(errs, fmt.Errorf("AdminToken: %w", err))
+		}
+	}
+	if c.AdminSocket != "" {
+		if fi, err := os.Stat(filepath.Dir(c.AdminSocket)); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("AdminSocket %q: directory %s does not exist", c.AdminSocket, filepath.Dir(c.AdminSocket)))
+		}
 	}
 	if c.NoAdmin && c.AdminListener != nil {
 		errs = append(errs, errors.New("AdminListener is given but NoAdmin is set"))

@@ -44,12 +44,21 @@ func newRegistry() *prometheus.Registry {
 // /healthz and the readiness probe /readyz. Nothing here is ever mounted
 // on the public listener.
 func adminMux(reg *prometheus.Registry, logger *slog.Logger, rd *readiness) *http.ServeMux {
+	return adminMuxWith(reg, logger, rd, nil)
+}
+
+// adminMuxWith is adminMux with /metrics wrapped by guard (nil: none).
+func adminMuxWith(reg *prometheus.Registry, logger *slog.Logger, rd *readiness, guard func(http.Handler) http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	var metrics http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		Registry:          reg,
 		EnableOpenMetrics: true,
-	}))
+	})
+	if guard != nil {
+		metrics = guard(metrics)
+	}
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

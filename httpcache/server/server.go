@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/httpcache/admin"
 	"github.com/firstrender/firstrender/httpcache/demo"
 	"github.com/firstrender/firstrender/httpcache/hop"
 	"github.com/firstrender/firstrender/httpcache/livesocket"
@@ -60,6 +61,13 @@ type Server struct {
 	lint   *liveview.Linter
 
 	readiness *readiness
+
+	// The admin API (admin.go): nil with neither admin listener nor socket.
+	admin          *admin.Handler
+	events         *admin.Events
+	adminSock      *net.UnixListener // Config.AdminSocket
+	adminTokenFile string            // "" when the token was given
+	started        time.Time
 }
 
 // New validates cfg, binds the listeners (a taken address fails here,
@@ -72,7 +80,8 @@ func New(cfg Config) (_ *Server, err error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, reg: newRegistry(), ready: make(chan struct{}), readiness: &readiness{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: newRegistry(), ready: make(chan struct{}), readiness: &readiness{},
+		events: admin.NewEvents(0), started: time.Now()}
 	defer func() {
 		if err != nil {
 			s.release()
@@ -90,7 +99,6 @@ func New(cfg Config) (_ *Server, err error) {
 				return nil, &FieldError{"AdminListen", cfg.AdminListen, err}
 			}
 		}
-		s.adminMux = adminMux(s.reg, s.log, s.readiness)
 	}
 
 	s.upstream = cfg.Upstream
@@ -116,8 +124,24 @@ func New(cfg Config) (_ *Server, err error) {
 	if err := s.openStore(); err != nil {
 		return nil, err
 	}
+	var token string
+	if !cfg.NoAdmin || cfg.AdminSocket != "" {
+		if token, err = s.adminToken(); err != nil {
+			return nil, err
+		}
+		var guard func(http.Handler) http.Handler
+		if cfg.AdminMetricsAuth {
+			guard = func(h http.Handler) http.Handler { return metricsAuth(token, h) }
+		}
+		s.adminMux = adminMuxWith(s.reg, s.log, s.readiness, guard)
+	}
 	if err := s.build(); err != nil {
 		return nil, err
+	}
+	if s.adminMux != nil {
+		if err := s.buildAdmin(token); err != nil {
+			return nil, err
+		}
 	}
 	s.readiness.store, s.readiness.origin = s.store, s.upstream
 	return s, nil
@@ -173,6 +197,7 @@ func (s *Server) build() error {
 
 	hc := cfg.Cache
 	hc.Upstream, hc.Store, hc.Inspector, hc.Registerer = s.upstream, s.store, lint, s.reg
+	hc.OnEvent = s.publishProxyEvent
 	if cfg.LiveView.Splice != nil { // not a typed nil in the interface
 		hc.Splicer = cfg.LiveView.Splice // the lint's, so both use the same keys
 	}
@@ -334,6 +359,16 @@ func (s *Server) HandleAdmin(pattern string, h http.Handler) error {
 	return nil
 }
 
+// Admin is the admin API handler mounted on the admin listener and
+// socket, or nil when there is neither (Config.NoAdmin without
+// AdminSocket). Its Events hub is where parts plugged into the server
+// (the cluster mode) publish what they do.
+func (s *Server) Admin() *admin.Handler { return s.admin }
+
+// AdminTokenFile is the token file the admin API's token was read from or
+// generated into, or "" when Config.AdminToken gave it.
+func (s *Server) AdminTokenFile() string { return s.adminTokenFile }
+
 // Ready is closed once Run serves both listeners (the "listening" lines
 // are logged just before).
 func (s *Server) Ready() <-chan struct{} { return s.ready }
@@ -372,6 +407,7 @@ func (s *Server) release() error {
 			ln.Close()
 		}
 	}
+	s.removeSocket()
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("store: %w", err))
@@ -424,11 +460,25 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		go func() { errc <- serveErr("AdminListen", cfg.AdminListen, admin.Serve(s.adminLn)) }()
 	}
+	var sock *http.Server
+	if s.adminSock != nil {
+		sock = &http.Server{
+			Handler:           s.adminMux,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
+		go func() { errc <- serveErr("AdminSocket", cfg.AdminSocket, sock.Serve(s.adminSock)) }()
+		log.Info("listening", "listener", "admin-socket", "path", cfg.AdminSocket, "mode", "0600")
+	}
+	evCtx, evStop := context.WithCancel(context.Background())
+	defer evStop()
+	go s.watchEvictions(evCtx)
 
 	log.Info("listening", "listener", "public", "addr", s.publicLn.Addr().String(), "public_url", s.publicURL.String(), "upstream", s.upstream.String(), "db", cfg.DB)
 	if s.adminLn != nil {
 		a := s.adminLn.Addr()
-		log.Info("listening", "listener", "admin", "addr", a.String(), "metrics", "http://"+a.String()+"/metrics", "healthz", "http://"+a.String()+"/healthz", "readyz", "http://"+a.String()+"/readyz")
+		log.Info("listening", "listener", "admin", "addr", a.String(), "metrics", "http://"+a.String()+"/metrics", "healthz", "http://"+a.String()+"/healthz", "readyz", "http://"+a.String()+"/readyz",
+			"admin_api", "http://"+a.String()+"/admin/v1/", "metrics_auth", cfg.AdminMetricsAuth)
 		if ip, ok := a.(*net.TCPAddr); ok && !ip.IP.IsLoopback() {
 			log.Warn("the admin listener is not on loopback: anyone who can reach it reads /metrics", "addr", a.String())
 		}
@@ -499,6 +549,12 @@ func (s *Server) Run(ctx context.Context) error {
 		if err := admin.Shutdown(sctx); err != nil {
 			admin.Close()
 		}
+	}
+	if sock != nil {
+		if err := sock.Shutdown(sctx); err != nil {
+			sock.Close()
+		}
+		s.removeSocket()
 	}
 	if s.demo != nil {
 		if err := s.demo.Shutdown(sctx); err != nil {

@@ -239,9 +239,10 @@ func TestServer_AdminAndPublicListenersAreSeparate(t *testing.T) {
 		t.Errorf("GET admin /healthz status = %d, want 200", res.StatusCode)
 	}
 
-	// And the admin listener does not proxy.
-	if res, _ := fetch(t, "GET", s.admin+"/"); res.StatusCode != 404 {
-		t.Errorf("GET admin / status = %d, want 404", res.StatusCode)
+	// And the admin listener does not proxy: its root is the admin API,
+	// behind the token.
+	if res, _ := fetch(t, "GET", s.admin+"/"); res.StatusCode != 401 {
+		t.Errorf("GET admin / status = %d, want 401 (the admin API without a token)", res.StatusCode)
 	}
 	if got := hits(counts, "/"); got != 0 {
 		t.Errorf("admin GET / reached the origin %d times, want 0", got)
