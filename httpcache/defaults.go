@@ -19,6 +19,9 @@ const (
 	DefaultMaxBuffered = 256 << 20
 	// DefaultMaxVariants is Config.MaxVariants's default.
 	DefaultMaxVariants = 16
+	// DefaultMemoryCacheSize is Config.MemoryCacheSize's default: the
+	// memory tier's bytes.
+	DefaultMemoryCacheSize = 256 << 20
 	// DefaultOriginTimeout is Config.OriginTimeout's default.
 	DefaultOriginTimeout = 30 * time.Second
 	// LongpollPath is Phoenix's long-poll transport path, which

@@ -42,7 +42,7 @@ const (
 	hotEntryCost    = 512 // bytes charged per entry beyond body, key and headers
 	hotTouchEvery   = time.Second
 	hotDoorkeeperN  = 8192 // key hashes remembered per shard before it is cleared
-	defaultHotBytes = 256 << 20
+	defaultHotBytes = DefaultMemoryCacheSize
 )
 
 type hotCache struct {

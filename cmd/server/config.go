@@ -94,6 +94,7 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	c.Store.MaxSize = defaultMaxDBSize
 	c.Store.ExpireInterval = defaultExpireEvery
 	c.Cache.MaxBuffered = httpcache.DefaultMaxBuffered
+	c.Cache.MemoryCacheSize = httpcache.DefaultMemoryCacheSize
 	c.Cache.IgnoreParams = append([]string{}, httpcache.DefaultIgnoreParams...)
 	c.Cache.OriginTimeout = httpcache.DefaultOriginTimeout
 	c.Cache.MaxHeaderValue = httpcache.DefaultMaxHeaderValue
@@ -129,6 +130,7 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	add(cli.Size(&c.Store.MaxSize, true), "max-db-size", "maximum `bytes` of stored pages (KiB, MiB, GiB, KB, MB, GB suffixes); least recently used pages are evicted; 0 = unbounded")
 	add(cli.Size(&f.objectSize, false), "max-object-size", "largest response `bytes` stored; bigger ones are passed through")
 	add(cli.Size(&c.Cache.MaxBuffered, false), "max-buffered", "memory `bytes` all responses being copied for storing may hold at once; beyond it responses stream on unstored")
+	add(cli.Size(&c.Cache.MemoryCacheSize, true), "memory-cache-size", "memory `bytes` for copies of pages requested at least twice, so hits skip the store; 0 = off")
 	add(cli.Duration(&c.Store.ExpireInterval, true), "expire-interval", "how often expired pages are removed from the store in the background; 0 = only when evicting")
 	add(cli.List(&c.Cache.IgnoreParams, paramItem), "ignore-params", "comma-separated query `parameters` dropped from keys and origin requests (trailing * matches a prefix); empty ignores none")
 	add(cli.Duration(&c.Cache.StaleWhileRevalidate, true), "stale-while-revalidate", "default stale-while-revalidate `duration` when the origin gives none; 0 = off")
@@ -230,6 +232,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), help io.Wr
 // operator sees.
 func (f *flags) config() (server.Config, error) {
 	c := f.cfg
+	if c.Cache.MemoryCacheSize == 0 {
+		c.Cache.MemoryCacheSize = -1 // --memory-cache-size=0: off (httpcache's zero is its default)
+	}
 	c.NoAdmin = f.adminListen == ""
 	if c.AdminToken != "" {
 		if err := admin.ValidateToken(c.AdminToken); err != nil {
