@@ -35,12 +35,15 @@ import (
 //     checked on every hit, since the store publishes it after the commit.
 //   - Access times: a hit from memory tells the store of the access
 //     (store.Store.Touch, kept in memory and flushed in batches) at most
-//     once per hotTouchEvery per entry, so the store's LRU order stays
-//     right without a lock on the hit path.
+//     once per hotTouchEvery (30s) per entry, so the store's LRU order
+//     stays right to that resolution without a lock on the hit path. (At
+//     1s, a working set cycled every few seconds touched the store on
+//     almost every hit: about 20 allocations and a share of an access-time
+//     transaction per request; docs/performance.md.)
 const (
 	hotShards       = 64
 	hotEntryCost    = 512 // bytes charged per entry beyond body, key and headers
-	hotTouchEvery   = time.Second
+	hotTouchEvery   = 30 * time.Second
 	hotDoorkeeperN  = 8192 // key hashes remembered per shard before it is cleared
 	defaultHotBytes = DefaultMemoryCacheSize
 )

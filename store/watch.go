@@ -106,5 +106,5 @@ func (s *Store) Touch(key, variant string) {
 	if s.ops == nil || key == "" {
 		return
 	}
-	s.access.touch(string(recKey(key, variant)), s.opts.Now().UnixNano())
+	s.access.touch(key+"\x00"+variant, s.opts.Now().UnixNano())
 }
