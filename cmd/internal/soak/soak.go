@@ -96,6 +96,8 @@ type Sample struct {
 	Sockets       int64 // socket sessions completed in the interval
 	SocketErrors  int64
 	RSS           int64 // bytes, /proc/<pid>/status VmRSS
+	RSSAnon       int64 // of which anonymous (the Go heap, stacks): RssAnon
+	RSSFile       int64 // of which file-backed (the store's mmap'd pages): RssFile
 	FDs           int   // entries in /proc/<pid>/fd
 	Goroutines    int   // go_goroutines from /metrics
 	OpenFDs       int   // process_open_fds from /metrics
@@ -230,14 +232,14 @@ loop:
 }
 
 // Header is the Markdown table header matching Sample.Row.
-const Header = "| t | requests | req/s | p50 | p99 | max | errors | sockets (errors) | RSS MiB | fds (/proc) | go_goroutines | process_open_fds | heap MiB | store entries |\n" +
+const Header = "| t | requests | req/s | p50 | p99 | max | errors | sockets (errors) | RSS MiB (anon + file) | fds (/proc) | go_goroutines | process_open_fds | heap MiB | store entries |\n" +
 	"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 
 // Row renders s as a Markdown table row.
 func (s Sample) Row() string {
-	return fmt.Sprintf("| %s | %d | %.0f | %s | %s | %s | %d | %d (%d) | %.1f | %d | %d | %d | %.1f | %d |",
+	return fmt.Sprintf("| %s | %d | %.0f | %s | %s | %s | %d | %d (%d) | %.0f (%.0f + %.0f) | %d | %d | %d | %.1f | %d |",
 		s.At.Round(time.Second), s.Requests, s.RPS, ms(s.P50), ms(s.P99), ms(s.Max), s.Errors, s.Sockets, s.SocketErrors,
-		float64(s.RSS)/(1<<20), s.FDs, s.Goroutines, s.OpenFDs, float64(s.HeapInuse)/(1<<20), s.StoreEntries)
+		float64(s.RSS)/(1<<20), float64(s.RSSAnon)/(1<<20), float64(s.RSSFile)/(1<<20), s.FDs, s.Goroutines, s.OpenFDs, float64(s.HeapInuse)/(1<<20), s.StoreEntries)
 }
 
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) + " ms" }
@@ -262,6 +264,7 @@ func (r *Report) Flat() (ok bool, why string) {
 	}
 	ok = true
 	check("RSS", func(s Sample) float64 { return float64(s.RSS) }, 8<<20)
+	check("anonymous RSS", func(s Sample) float64 { return float64(s.RSSAnon) }, 8<<20)
 	check("goroutines", func(s Sample) float64 { return float64(s.Goroutines) }, 20)
 	check("open files", func(s Sample) float64 { return float64(s.OpenFDs) }, 10)
 	return ok, strings.TrimSuffix(why, "; ")
@@ -390,7 +393,7 @@ func (l *load) sample(at time.Duration, pid int, metricsURL string) Sample {
 	l.mu.Unlock()
 	l.errTotal.Add(s.Errors)
 	s.Sockets, s.SocketErrors = l.sockN.Swap(0), l.sockErrN.Swap(0)
-	s.RSS = procRSS(pid)
+	s.RSS, s.RSSAnon, s.RSSFile = procRSS(pid)
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 		s.FDs = len(ents)
 	}
@@ -400,20 +403,30 @@ func (l *load) sample(at time.Duration, pid int, metricsURL string) Sample {
 	return s
 }
 
-func procRSS(pid int) int64 {
+// procRSS returns VmRSS, RssAnon and RssFile (+ RssShmem) in bytes.
+func procRSS(pid int) (rss, anon, file int64) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return 0, 0, 0
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
+	kb := func(v string) int64 {
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		return n << 10
+	}
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
+		k, v, _ := strings.Cut(sc.Text(), ":")
+		switch k {
+		case "VmRSS":
+			rss = kb(v)
+		case "RssAnon":
+			anon = kb(v)
+		case "RssFile", "RssShmem":
+			file += kb(v)
 		}
 	}
-	return 0
+	return rss, anon, file
 }
 
 // scrape reads the unlabelled series of a Prometheus text exposition.
