@@ -113,8 +113,11 @@ type Report struct {
 	Errors       int64
 	Sockets      int64 // socket sessions completed
 	SocketErrors int64
-	Latency      [3]time.Duration // p50, p99, max over the whole run (HTTP)
-	Elapsed      time.Duration
+	// FirstErrors are the first few request and socket errors, for the
+	// report.
+	FirstErrors []string
+	Latency     [3]time.Duration // p50, p99, max over the whole run (HTTP)
+	Elapsed     time.Duration
 }
 
 // Run starts the origin and the firstrender process, drives the load
@@ -224,7 +227,7 @@ loop:
 		return rep, errors.New("soak: firstrender did not stop within 30s of SIGTERM")
 	}
 	l.mu.Lock()
-	rep.Requests, rep.Statuses = l.kinds, l.statuses
+	rep.Requests, rep.Statuses, rep.FirstErrors = l.kinds, l.statuses, l.firstErrs
 	l.mu.Unlock()
 	rep.Errors, rep.Sockets, rep.SocketErrors = l.errTotal.Load(), l.sockTotal.Load(), l.sockErrTotal.Load()
 	rep.Latency = [3]time.Duration{l.all.quantile(0.5), l.all.quantile(0.99), l.all.max()}
@@ -292,6 +295,8 @@ type load struct {
 	reqs     int64
 	errs     int64
 
+	firstErrs []string // under mu, at most 5
+
 	errTotal, sockTotal, sockErrTotal atomic.Int64
 	sockN, sockErrN                   atomic.Int64
 	lastAt                            time.Duration
@@ -325,16 +330,22 @@ func (l *load) httpWorker(ctx context.Context, seed uint64) {
 		l.kinds[kind]++
 		l.interval.add(d)
 		l.all.add(d)
+		var bad string
 		if err != nil {
 			l.errs++
 			l.statuses[0]++
+			bad = fmt.Sprintf("%s %s: %v", method, path, err)
 		} else {
 			l.statuses[res.StatusCode]++
 			if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusNoContent {
 				l.errs++
+				bad = fmt.Sprintf("%s %s: %s", method, path, res.Status)
 			}
 		}
 		l.mu.Unlock()
+		if bad != "" {
+			l.noteErr(bad)
+		}
 	}
 }
 
@@ -376,8 +387,17 @@ func (l *load) socketWorker(ctx context.Context, seed uint64) {
 		if err != nil {
 			l.sockErrTotal.Add(1)
 			l.sockErrN.Add(1)
+			l.noteErr("socket: " + err.Error())
 		}
 	}
+}
+
+func (l *load) noteErr(s string) {
+	l.mu.Lock()
+	if len(l.firstErrs) < 5 {
+		l.firstErrs = append(l.firstErrs, s)
+	}
+	l.mu.Unlock()
 }
 
 // sample takes the interval's figures and the process's state.

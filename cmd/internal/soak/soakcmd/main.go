@@ -73,6 +73,9 @@ func summary(r *soak.Report) {
 	for _, c := range codes {
 		fmt.Printf("  status %d: %d\n", c, r.Statuses[c])
 	}
+	for _, e := range r.FirstErrors {
+		fmt.Println("  error:", e)
+	}
 	if ok, why := r.Flat(); !ok {
 		fmt.Println("  not flat:", why)
 	}
