@@ -247,19 +247,22 @@ func (s Sample) Row() string {
 
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) + " ms" }
 
-// Flat reports whether resident memory, goroutines and open files stayed
-// flat: their maxima over the last third of the samples exceed those
-// over the second third by no more than 20% (plus a small absolute
-// slack), after the first third warmed up (the store filling to its
-// bound, the socket pool opening). why says which grew.
+// Flat reports whether resident memory (all of it, and its anonymous
+// part: the Go heap and stacks), goroutines and open files stayed flat:
+// a leak keeps reaching new highs, so the maximum over the last third of
+// the samples may exceed the maximum of every earlier sample (the first,
+// taken before the load, excluded) by no more than 20% plus a small
+// absolute slack. Memory follows the load (the garbage of a busy interval
+// is collected later), so a busy last interval is not growth; a new high
+// beyond the band is. why says which grew.
 func (r *Report) Flat() (ok bool, why string) {
 	n := len(r.Samples)
 	if n < 6 {
 		return false, "too few samples to judge"
 	}
-	mid, last := r.Samples[n/3:2*n/3], r.Samples[2*n/3:]
+	before, last := r.Samples[1:2*n/3], r.Samples[2*n/3:]
 	check := func(name string, f func(Sample) float64, slack float64) {
-		a, b := maxOf(mid, f), maxOf(last, f)
+		a, b := maxOf(before, f), maxOf(last, f)
 		if b > a*1.2+slack {
 			ok = false
 			why += fmt.Sprintf("%s grew from %.0f to %.0f; ", name, a, b)
