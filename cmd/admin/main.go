@@ -115,7 +115,7 @@ func lineOnly(names ...string) {
 func init() {
 	lineOnly("key", "keys", "prefix", "contains", "tag", "status", "findings", "disabled", "all", "confirm",
 		"dry-run", "soft", "variant", "body", "decode", "limit", "after", "before", "count", "stats",
-		"read-only", "mouse", "url")
+		"read-only", "mouse", "url", "scope", "wait")
 }
 
 // parseFlags parses a subcommand's flags the one way every subcommand
@@ -174,6 +174,7 @@ var commands = []command{
 	{name: "events", summary: "tail the server's events (stores, purges, evictions, disables)", parse: parseEvents},
 	{name: "check", summary: "the store's integrity check (exit 1 when records are damaged)", parse: parseCheck},
 	{name: "compact", summary: "compact the database file (by the server, or offline when unlocked)", parse: parseCompact},
+	{name: "cluster", summary: "the cluster view: every node's applied sequence, lag, state and figures", parse: parseCluster},
 	{name: "enable", summary: "serve again an entry the join guard (or an operator) disabled", parse: parseEnable},
 	{name: "decode", summary: "decode a Phoenix token (signed-at, max age, expiry, data)", parse: parseDecode},
 	{name: "tui", summary: "the terminal UI (the default without a subcommand)", parse: parseTUI, hidden: true},

@@ -14,6 +14,7 @@ type purgeCmd struct {
 	conn connFlags
 	req  admin.PurgeRequest
 	json bool
+	wait bool // ?wait=applied
 }
 
 const purgeUsage = `usage: admin purge [flags] (--key K... | --url URL | --prefix P | --tag T | --all)
@@ -25,6 +26,12 @@ normalized by the server exactly like a request. --all needs --confirm all,
 or the word typed at the prompt when run in a terminal. --dry-run only
 counts; --soft marks the entries stale instead (the next request
 revalidates; others may get the stale copy meanwhile).
+
+On a cluster node the purge is cluster-wide by default (--scope local
+keeps it to this node): it returns once the cluster's log acknowledged it,
+with its sequence; --wait also waits until every live node applied it and
+prints each node. If the log does not answer in time the purge was applied
+on this node only (queued for the others) and the command exits 1.
 
 Without a server, the database is purged directly, but only when no process
 holds it; a running server must do it (its proxy forgets what it remembers
@@ -59,10 +66,15 @@ func parsePurge(args []string, e env) (runner, error) {
 	fs.Var(cli.String(&c.req.Confirm), "confirm", "`all` to confirm --all without a prompt")
 	fs.Var(cli.Bool(&c.req.DryRun), "dry-run", "only count what would be purged")
 	fs.Var(cli.Bool(&c.req.Soft), "soft", "mark stale instead of deleting (revalidated on the next request)")
+	fs.Var(cli.Enum(&c.req.Scope, "cluster", "local"), "scope", "on a cluster node: `scope` cluster (every node; the default there) or local (this node only)")
+	fs.Var(cli.Bool(&c.wait), "wait", "on a cluster node: also wait until every live node applied the purge, and print each node")
 	fs.Var(cli.Bool(&c.json), "json", "print the result as JSON")
 	c.conn.add(fs)
 	if err := parseFlags(fs, args, e); err != nil {
 		return nil, err
+	}
+	if c.wait && c.req.Scope == "local" {
+		return nil, usagef("purge: --wait is for cluster purges, not --scope local")
 	}
 	if len(fs.Args()) > 0 {
 		return nil, usagef("purge: unexpected argument %q: name what to purge with --key, --url, --prefix, --tag or --all", fs.Args()[0])
@@ -115,7 +127,15 @@ func (c *purgeCmd) run(ctx context.Context, e env) error {
 			return err
 		}
 	}
-	res, err := s.client.Purge(ctx, c.req)
+	if s.offline && (c.wait || c.req.Scope == "cluster") {
+		return failf("purge: --scope cluster and --wait need the running server (a cluster node); offline purges are local")
+	}
+	var res admin.PurgeResult
+	if c.wait && !c.req.DryRun {
+		res, err = s.client.PurgeWait(ctx, c.req, 0)
+	} else {
+		res, err = s.client.Purge(ctx, c.req)
+	}
 	if err != nil {
 		return err
 	}
@@ -130,6 +150,19 @@ func (c *purgeCmd) run(ctx context.Context, e env) error {
 		fmt.Fprintf(e.stdout, "marked %d %s stale (%s; soft purge %s)\n", res.Count, entries(res.Count), what, res.ID)
 	default:
 		fmt.Fprintf(e.stdout, "purged %d %s (%s; purge %s)\n", res.Count, entries(res.Count), what, res.ID)
+	}
+	if res.Sequence > 0 {
+		fmt.Fprintf(e.stdout, "cluster-durable at stream sequence %d\n", res.Sequence)
+	}
+	if len(res.Nodes) > 0 {
+		tw := newTable(e.stdout)
+		fmt.Fprintln(tw, "NODE\tAPPLIED\tSEQUENCE\tERROR")
+		for _, n := range res.Nodes {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", clean(n.Node), yesNo(n.Applied), n.Sequence, clean(n.Error))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	if s.offline && !res.DryRun {
 		fmt.Fprintf(e.stderr, "admin: purged offline in %s; a server started later will not serve them\n", c.conn.db)
