@@ -46,13 +46,15 @@ func (p *Proxy) invalidate(ctx context.Context, ex *exchange, resp *http.Respons
 		}
 		p.log.Warn("httpcache: invalidate through Config.Unsafe failed; deleting here", "keys", len(keys), "err", err)
 	}
-	for _, k := range keys {
-		p.vary.forget(k)
-		p.pass.forget(k)
-		if _, err := p.st.DeleteKey(ctx, k); err != nil && !errors.Is(err, store.ErrNotFound) {
-			p.log.Warn("httpcache: invalidate", "key", k, "err", err)
+	// The proxy's one purge path: memory forgotten, fills under way fenced.
+	_ = p.Invalidate(ctx, []Selection{{Keys: keys}}, func(ctx context.Context) error {
+		for _, k := range keys {
+			if _, err := p.st.DeleteKey(ctx, k); err != nil && !errors.Is(err, store.ErrNotFound) {
+				p.log.Warn("httpcache: invalidate", "key", k, "err", err)
+			}
 		}
-	}
+		return nil
+	})
 	if p.met != nil {
 		p.met.invalidations.Add(float64(len(keys)))
 	}

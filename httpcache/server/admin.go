@@ -54,7 +54,8 @@ func (s *Server) buildAdmin(token string) error {
 	h, err := admin.NewHandler(admin.HandlerConfig{
 		Token:          token,
 		Store:          s.store,
-		Purger:         &proxyPurger{proxy: s.proxy, broker: s.broker, store: s.store},
+		Purger:         s.purgePath(),
+		Cluster:        s.adminCluster(),
 		Key:            s.proxy.RequestKey,
 		Stats:          s.adminStats,
 		Events:         s.events,

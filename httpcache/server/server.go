@@ -28,6 +28,7 @@ import (
 
 	"github.com/firstrender/firstrender/httpcache"
 	"github.com/firstrender/firstrender/httpcache/admin"
+	"github.com/firstrender/firstrender/httpcache/cluster"
 	"github.com/firstrender/firstrender/httpcache/demo"
 	"github.com/firstrender/firstrender/httpcache/hop"
 	"github.com/firstrender/firstrender/httpcache/livesocket"
@@ -63,7 +64,11 @@ type Server struct {
 	readiness *readiness
 
 	// The admin API (admin.go): nil with neither admin listener nor socket.
-	admin          *admin.Handler
+	admin *admin.Handler
+	// The cluster mode (cluster.go): nil when Config.Cluster is off.
+	node           *cluster.Node
+	clusterAPI     *clusterAdmin
+	purger         *proxyPurger // the proxy's purge path, shared by the admin API and the node
 	events         *admin.Events
 	adminSock      *net.UnixListener // Config.AdminSocket
 	adminTokenFile string            // "" when the token was given
@@ -138,10 +143,16 @@ func New(cfg Config) (_ *Server, err error) {
 	if err := s.build(); err != nil {
 		return nil, err
 	}
+	if err := s.newCluster(); err != nil {
+		return nil, err
+	}
 	if s.adminMux != nil {
 		if err := s.buildAdmin(token); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.startCluster(); err != nil {
+		return nil, err
 	}
 	s.readiness.store, s.readiness.origin = s.store, s.upstream
 	return s, nil
@@ -206,6 +217,9 @@ func (s *Server) build() error {
 	}
 	if hc.Hosts == nil {
 		hc.Hosts = defaultHosts(s.publicURL)
+	}
+	if cfg.Clustered() {
+		hc.HitGate, hc.Unsafe = s.hitGate, s.unsafeInvalidate
 	}
 	if s.proxy, err = httpcache.New(hc); err != nil {
 		return err
@@ -389,6 +403,9 @@ func (s *Server) Close() error {
 // release closes whatever New opened, without waiting.
 func (s *Server) release() error {
 	var errs []error
+	if err := s.closeCluster(); err != nil {
+		errs = append(errs, fmt.Errorf("cluster: %w", err))
+	}
 	if s.broker != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
@@ -560,6 +577,10 @@ func (s *Server) Run(ctx context.Context) error {
 		if err := s.demo.Shutdown(sctx); err != nil {
 			s.demo.Close()
 		}
+	}
+	// The node applies invalidations to the store: it stops first.
+	if err := s.closeCluster(); err != nil {
+		errs = append(errs, fmt.Errorf("cluster: %w", err))
 	}
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: %w", err))
