@@ -543,9 +543,8 @@ const maxBisect = 1024
 // than 4n exist (atStart true). The store scans only forward, so it finds
 // a starting position from the hints (where earlier searches went; a
 // hint is good for n..4n records), else by bisecting the byte space
-// between a lower bound known to leave at least 2n records and an upper
-// bound known to leave fewer, both snapped to record positions, for a
-// chunk of 2n..4n: taking n of those leaves a hint for the next n below.
+// between a lower bound known to leave at least 2n records (snapped to a
+// record) and an upper bound known to leave fewer, for a chunk of 2n..4n: taking n of those leaves a hint for the next n below.
 // Each probe is one short Scan of at most 4n+1 records; reads counts the
 // records they read.
 func (l *lister) before(ctx context.Context, prefix string, top bound, n int, reads *int) ([]store.Meta, bool, error) {
@@ -605,11 +604,11 @@ func (l *lister) before(ctx context.Context, prefix string, top bound, n int, re
 		case !reached: // more than 4n between s and top: raise lo
 			lo = recPos(recs[2*n].Key, recs[2*n].Variant)
 			l.hints.add(s) // a start for pages further down
-		case len(recs) < 2*n: // too few: lower hb to the first record above s
+		case len(recs) < 2*n:
+			// Too few: every position from s up leaves too few. (Not the
+			// first record above s: it is higher, and need not be below
+			// the old hb, which would stall the search.)
 			hb = bound{s: s}
-			if len(recs) > 0 {
-				hb = bound{s: recPos(recs[0].Key, recs[0].Variant)}
-			}
 		default:
 			l.hints.add(s)
 			return recs, false, nil
