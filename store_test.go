@@ -4,8 +4,9 @@ package firstrender_test
 // meet it: the page store alone (open, put, close, reopen, read back,
 // purge, reopen), the whole server assembled by httpcache/server (origin
 // -> server -> bbolt file -> restart -> invalidation), and the real
-// cmd/server binary on its embedded defaults with the demo origin. Later
-// issues extend it with the admin purge.
+// cmd/server binary on its embedded defaults with the demo origin; and
+// the admin purge after a restart (origin -> server -> store -> restart ->
+// cmd/admin purge -> miss).
 
 import (
 	"bufio"
@@ -30,6 +31,7 @@ import (
 	"time"
 
 	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/httpcache/admin"
 	"github.com/firstrender/firstrender/httpcache/server"
 	"github.com/firstrender/firstrender/store"
 	"github.com/firstrender/firstrender/store/storetest"
@@ -184,7 +186,8 @@ func TestPageStore_LockedWhileOpen(t *testing.T) {
 // integrity check.
 func runServer(t *testing.T, cfg server.Config) (srv *server.Server, public string, stop func()) {
 	t.Helper()
-	cfg.Listen, cfg.NoAdmin = "127.0.0.1:0", true
+	cfg.Listen = "127.0.0.1:0"
+	cfg.NoAdmin = cfg.AdminListen == "" // the admin listener only when asked for
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -350,6 +353,84 @@ func TestServer_MissHitRestartInvalidate(t *testing.T) {
 	}
 	if got := gets.Load(); got != 2 {
 		t.Errorf("origin GETs after POST + GET = %d, want 2", got)
+	}
+	stop()
+}
+
+// TestServer_RestartThenAdminPurge is the admin step: origin -> server ->
+// store -> restart -> cmd/admin purge (the real binary, finding the token
+// in <db>.admin-token) -> the next request is a miss with a fresh render,
+// while another page still hits; then a prefix purge through the Go client.
+func TestServer_RestartThenAdminPurge(t *testing.T) {
+	t.Parallel()
+	var gets atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := gets.Add(1)
+		w.Header().Set("Cache-Control", "public, s-maxage=600")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, "<p>page %s, render %d</p>\n", r.URL.Path, n)
+	}))
+	defer origin.Close()
+	upstream, _ := url.Parse(origin.URL)
+	const host = "shop.example"
+	db := filepath.Join(t.TempDir(), "firstrender.db")
+	cfg := server.Config{Upstream: upstream, DB: db, AdminListen: "127.0.0.1:0", Cache: httpcache.Config{Hosts: []string{host}}}
+
+	srv, public, stop := runServer(t, cfg)
+	first := do(t, "GET", public+"/products", host)
+	other := do(t, "GET", public+"/about", host)
+	stored(t, srv)
+	if !isStored(first.cacheStatus) || !isStored(other.cacheStatus) {
+		t.Fatalf("first GETs: Cache-Status %q / %q; want both stored", first.cacheStatus, other.cacheStatus)
+	}
+	stop()
+
+	srv, public, stop = runServer(t, cfg)
+	if r := do(t, "GET", public+"/products", host); !isHit(r.cacheStatus) || r.body != first.body {
+		t.Fatalf("GET after restart: %q %q; want a hit with the first render", r.cacheStatus, r.body)
+	}
+	adminURL := "http://" + srv.AdminAddr().String()
+	bin := filepath.Join(t.TempDir(), "admin")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/admin").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/admin: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "purge", "--admin", adminURL, "--db", db, "--url", "http://"+host+"/products", "--json")
+	cmd.Env = append(os.Environ(), "FIRSTRENDER_ADMIN_TOKEN=", "FIRSTRENDER_ADMIN_TOKEN_FILE=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("admin purge: %v\n%s", err, out)
+	}
+	var res admin.PurgeResult
+	if err := json.Unmarshal(out, &res); err != nil || res.Count != 1 {
+		t.Errorf("admin purge --json = %s (%v); want a count of 1", out, err)
+	}
+	before := gets.Load()
+	after := do(t, "GET", public+"/products", host)
+	if isHit(after.cacheStatus) || after.body == first.body || gets.Load() != before+1 {
+		t.Errorf("GET after the admin purge: Cache-Status %q, body %q; want a miss with a fresh render", after.cacheStatus, after.body)
+	}
+	if r := do(t, "GET", public+"/about", host); !isHit(r.cacheStatus) || r.body != other.body {
+		t.Errorf("the page not purged: Cache-Status %q; want still a hit", r.cacheStatus)
+	}
+
+	// The Go client: a prefix purge of the host.
+	tok, err := os.ReadFile(admin.TokenFile(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := admin.NewClient(adminURL, strings.TrimSpace(string(tok)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stored(t, srv)
+	pr, err := c.Purge(ctx, admin.PurgeRequest{Prefix: "http://" + host + "/"})
+	if err != nil || pr.Count != 2 {
+		t.Fatalf("client prefix purge = %+v, %v; want 2 records", pr, err)
+	}
+	if r := do(t, "GET", public+"/about", host); isHit(r.cacheStatus) {
+		t.Errorf("GET /about after the prefix purge: %q, want a miss", r.cacheStatus)
 	}
 	stop()
 }

@@ -216,3 +216,67 @@ func TestAdmin_MetricsAuth(t *testing.T) {
 		t.Errorf("/healthz = %d, want 200 (probes stay open)", res.StatusCode)
 	}
 }
+
+// TestAdmin_PurgesReachTheProxy: purges through the mounted API (the
+// PURGE method, POST purge by prefix, soft) act on the running proxy:
+// the purged page's next request goes to the origin, others still hit,
+// and a soft purge's mark (admin.AnnotationSoftPurged) is the one the
+// proxy's freshness check honours.
+func TestAdmin_PurgesReachTheProxy(t *testing.T) {
+	t.Parallel()
+	origin, counts := countingOrigin(t)
+	s := startServer(t, Config{Upstream: mustURL(t, origin.URL), AdminToken: testToken})
+	c := adminClient(t, s.admin, testToken)
+	for _, p := range []string{"/a/1", "/a/2", "/b"} {
+		fetch(t, "GET", s.public+p)
+	}
+	s.stored(t)
+	get := func(p string) string {
+		res, _ := fetch(t, "GET", s.public+p)
+		return res.Header.Get("Cache-Status")
+	}
+	isHit := func(cs string) bool { return strings.Contains(cs, "firstrender; hit") }
+
+	res, err := c.PurgeURL(tctx(t), s.public+"/a/1", false)
+	if err != nil || res.Count != 1 {
+		t.Fatalf("PURGE /a/1 = %+v, %v; want 1", res, err)
+	}
+	if cs := get("/a/1"); isHit(cs) || hits(counts, "/a/1") != 2 {
+		t.Errorf("after PURGE: /a/1 %q (origin %d); want a miss", cs, hits(counts, "/a/1"))
+	}
+	if cs := get("/a/2"); !isHit(cs) {
+		t.Errorf("after PURGE /a/1: /a/2 %q, want a hit", cs)
+	}
+	s.stored(t)
+
+	key, err := s.srv.Proxy().Key(s.public + "/a/2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := strings.TrimSuffix(key, "2")
+	res, err = c.Purge(tctx(t), admin.PurgeRequest{Prefix: prefix, Soft: true})
+	if err != nil || res.Count != 2 {
+		t.Fatalf("soft prefix purge = %+v, %v; want 2", res, err)
+	}
+	rec, err := s.srv.Store().Get(tctx(t), key, "")
+	if err != nil {
+		t.Fatalf("soft purge removed the record: %v", err)
+	}
+	if _, ok := rec.Annotations[admin.AnnotationSoftPurged]; !ok {
+		t.Fatalf("record lacks %s: %v", admin.AnnotationSoftPurged, rec.Annotations)
+	}
+	if cs := get("/a/2"); isHit(cs) || !strings.Contains(cs, "fwd=stale") || hits(counts, "/a/2") != 2 {
+		t.Errorf("after the soft purge: /a/2 %q (origin %d); want revalidated (fwd=stale)", cs, hits(counts, "/a/2"))
+	}
+	if cs := get("/b"); !isHit(cs) {
+		t.Errorf("after the soft purge of %s: /b %q, want a hit", prefix, cs)
+	}
+
+	st, err := c.Stats(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Hits < 2 || st.Misses < 3 || st.OriginRequests < 5 || st.Entries != 3 || st.Instance == "" {
+		t.Errorf("Stats = %+v; want the proxy's counters and the store's figures", st)
+	}
+}
