@@ -328,7 +328,7 @@ func decodeMeta(v []byte) (*Meta, error) {
 		}
 	}
 	if n := d.count(); n > 0 {
-		m.Annotations = make(map[string]string, n)
+		m.Annotations = make(map[string]string, min(n, 16)) // n is bounded by the bytes left, not by what is sane: no hint from damaged data
 		for range n {
 			if d.err != nil {
 				break
