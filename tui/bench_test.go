@@ -44,8 +44,10 @@ func benchFirstPage(b *testing.B, src Source, needle string) {
 		out := &firstDraw{needle: []byte(needle), done: make(chan struct{})}
 		in, inw := io.Pipe()
 		start := time.Now()
+		ctx, cancel := context.WithCancel(context.Background())
 		m := New(src, Options{Renderer: asciiRenderer()})
-		p := tea.NewProgram(m, tea.WithInput(in), tea.WithOutput(out), tea.WithContext(context.Background()))
+		m.ctx = ctx // the event stream ends with the run
+		p := tea.NewProgram(m, tea.WithInput(in), tea.WithOutput(out), tea.WithContext(ctx))
 		errc := make(chan error, 1)
 		go func() { _, err := p.Run(); errc <- err }()
 		p.Send(tea.WindowSizeMsg{Width: 120, Height: 40})
@@ -57,6 +59,7 @@ func benchFirstPage(b *testing.B, src Source, needle string) {
 		total += time.Since(start)
 		p.Kill()
 		<-errc
+		cancel()
 		inw.Close()
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/first-page")

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/firstrender/firstrender/httpcache/admin"
@@ -31,6 +32,7 @@ type fakeSource struct {
 	purges   []admin.PurgeRequest
 	lists    []admin.ListQuery
 	nextID   int
+	statsN   int // Stats calls
 }
 
 func (f *fakeSource) size() int {
@@ -135,11 +137,12 @@ func (f *fakeSource) List(ctx context.Context, q admin.ListQuery) (admin.Page, e
 			items[l], items[r] = items[r], items[l]
 		}
 		p.Done = i < 0
-		switch {
-		case len(items) > 0:
-			p.Prev = fakeCursor(pos(items[0]))
+		// Like the API: Prev is the earliest record examined (the next
+		// page backward starts below it), Next the last match.
+		if len(items) > 0 {
 			p.Next = fakeCursor(pos(items[len(items)-1]))
-		case i >= 0:
+		}
+		if i+1 < hi {
 			p.Prev = fakeCursor(pos(f.at(i + 1)))
 		}
 		if hi >= f.size() {
@@ -162,11 +165,12 @@ func (f *fakeSource) List(ctx context.Context, q admin.ListQuery) (admin.Page, e
 			}
 		}
 		p.Done = i >= f.size()
-		switch {
-		case len(items) > 0:
+		// Like the API: Next is the last record examined (the next page
+		// starts after it), Prev the first match.
+		if len(items) > 0 {
 			p.Prev = fakeCursor(pos(items[0]))
-			p.Next = fakeCursor(pos(items[len(items)-1]))
-		case i < f.size():
+		}
+		if i > lo {
 			p.Next = fakeCursor(pos(f.at(i - 1)))
 		}
 		if lo == 0 {
@@ -256,6 +260,7 @@ func (f *fakeSource) Purge(ctx context.Context, req admin.PurgeRequest) (admin.P
 func (f *fakeSource) Stats(ctx context.Context) (admin.Stats, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.statsN++
 	if f.statsErr != nil {
 		return admin.Stats{}, f.statsErr
 	}
@@ -292,3 +297,94 @@ func bigSource(n int) *fakeSource {
 			BodySize: 4000, StoredAt: at, AgeS: 3600, Expires: &exp, Hits: int64(i % 97)}
 	}, stats: admin.Stats{Instance: "127.0.0.1:8080", Version: "test", UptimeS: 100}}
 }
+
+func (f *fakeSource) statsCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.statsN
+}
+
+func (f *fakeSource) drop(keys ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	kept := f.entries[:0:0]
+	for _, e := range f.entries {
+		if !hasString(keys, e.Key) {
+			kept = append(kept, e)
+		}
+	}
+	f.entries = kept
+}
+
+// liveSource is a fakeSource with an event stream the test feeds: each
+// openEvents makes a new fakeStream, sent on opened.
+type liveSource struct {
+	*fakeSource
+	mu      sync.Mutex
+	openErr error
+	opens   int
+	opened  chan *fakeStream
+}
+
+func newLive(f *fakeSource) *liveSource {
+	return &liveSource{fakeSource: f, opened: make(chan *fakeStream, 16)}
+}
+
+func (l *liveSource) openEvents(ctx context.Context) (eventReader, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.opens++
+	if l.openErr != nil {
+		return nil, l.openErr
+	}
+	s := &fakeStream{ctx: ctx, ch: make(chan admin.Event), end: make(chan error, 1), closed: make(chan struct{})}
+	l.opened <- s
+	return s, nil
+}
+
+func (l *liveSource) setOpenErr(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.openErr = err
+}
+
+// fakeStream hands over events unbuffered: send returns once the TUI's
+// reader goroutine took the event, so a reader that blocked would block
+// the test (which send reports instead of hanging).
+type fakeStream struct {
+	ctx       context.Context
+	ch        chan admin.Event
+	end       chan error
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (s *fakeStream) Next() (admin.Event, error) {
+	select {
+	case ev := <-s.ch:
+		return ev, nil
+	case err := <-s.end:
+		return admin.Event{}, err
+	case <-s.ctx.Done():
+		return admin.Event{}, s.ctx.Err()
+	}
+}
+
+func (s *fakeStream) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	return nil
+}
+
+// send hands ev to the reader, failing the test if it is not taken
+// within a generous bound (the reader must never wait on the TUI).
+func (s *fakeStream) send(t testing.TB, ev admin.Event) {
+	t.Helper()
+	select {
+	case s.ch <- ev:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the TUI's event reader did not take %s within 20s: it blocks", ev.Type)
+	}
+}
+
+// fail ends the stream with err.
+func (s *fakeStream) fail(err error) { s.end <- err }

@@ -99,7 +99,12 @@ func TestFlow_MarkPurgeWithConfirm(t *testing.T) {
 		t.Fatalf("enter on the default button: dialog %v, purges %+v; want cancelled, nothing sent", h.m.dialog, f.purges)
 	}
 	listsBefore := f.listCalls()
-	h.keys("d", "tab", "enter")
+	h.keys("d", "tab")
+	h.hold = true
+	h.key("enter")
+	h.releaseOne(purgeMsg{})
+	// The rows leave as the result comes, before any reply to the
+	// follow-up calls (the stats and the visible page, asked again).
 	real := f.purges[len(f.purges)-1]
 	if real.DryRun || len(real.Keys) != 2 {
 		t.Fatalf("confirmed request %+v, want a real purge of the 2 keys", real)
@@ -115,8 +120,14 @@ func TestFlow_MarkPurgeWithConfirm(t *testing.T) {
 	if !strings.Contains(h.m.status.text, "purged 2 entries") || !strings.Contains(h.m.status.text, "audit id p-0001") {
 		t.Errorf("status %q, want the count and the audit id", h.m.status.text)
 	}
-	if n := f.listCalls() - listsBefore; n != 0 {
-		t.Errorf("the purge cost %d list calls; purged rows should leave without a reload", n)
+	if n := f.listCalls() - listsBefore; n != 1 {
+		t.Errorf("the purge cost %d list calls, want 1 (the visible page refreshed, no reload)", n)
+	} else if q := f.lists[len(f.lists)-1]; q.Last || q.Before != "" {
+		t.Errorf("follow-up list call %+v, want the refresh of the first page", q)
+	}
+	h.release()
+	if n := h.m.list.win.len(); n != 13 {
+		t.Errorf("%d rows after the refresh, want 13", n)
 	}
 }
 

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -64,7 +65,11 @@ type harness struct {
 	hold   bool
 	held   []tea.Msg
 	quit   bool
+	waits  []tea.Cmd // blocking waits on the event stream, run by events()
 }
+
+// recvMsg is a wait on the event stream the harness holds.
+type recvMsg struct{ cmd tea.Cmd }
 
 func asciiRenderer() *lipgloss.Renderer {
 	r := lipgloss.NewRenderer(io.Discard)
@@ -87,6 +92,7 @@ func newHarness(t testing.TB, src Source, opts Options, w, h int) *harness {
 	hs.m.after = func(d time.Duration, msg tea.Msg) tea.Cmd {
 		return func() tea.Msg { return timerMsg{d: d, msg: msg} }
 	}
+	hs.hookStream()
 	hs.send(tea.WindowSizeMsg{Width: w, Height: h})
 	hs.run(hs.m.Init())
 	return hs
@@ -118,6 +124,8 @@ func (h *harness) run(cmd tea.Cmd) {
 		}
 	case timerMsg:
 		h.timers = append(h.timers, msg)
+	case recvMsg:
+		h.waits = append(h.waits, msg.cmd)
 	case tea.QuitMsg:
 		h.quit = true
 	default:
@@ -127,6 +135,53 @@ func (h *harness) run(cmd tea.Cmd) {
 		}
 		h.send(msg)
 	}
+}
+
+// hookStream makes the model's waits on the event stream come to the
+// harness (events runs them) and ends the stream with the test.
+func (h *harness) hookStream() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.t.Cleanup(cancel)
+	h.m.ctx = ctx
+	h.m.recv = func(c tea.Cmd) tea.Cmd { return func() tea.Msg { return recvMsg{cmd: c} } }
+}
+
+// events runs the held waits on the event stream until until reports
+// true, delivering each batch to Update. A wait blocks until the stream's
+// goroutine delivers (channel synchronisation, no sleeping); the test
+// fails if nothing comes within a generous bound.
+func (h *harness) events(until func() bool) {
+	h.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for !until() {
+		if len(h.waits) == 0 {
+			h.t.Fatal("no wait on the event stream is pending (stream closed or never opened)")
+		}
+		w := h.waits[0]
+		h.waits = h.waits[1:]
+		got := make(chan tea.Msg, 1)
+		go func() { got <- w() }()
+		select {
+		case msg := <-got:
+			h.send(msg)
+		case <-deadline:
+			h.t.Fatal("the event stream delivered nothing within 20s")
+		}
+	}
+}
+
+// releaseOne delivers the first held reply of like's type and keeps
+// holding the others.
+func (h *harness) releaseOne(like tea.Msg) {
+	h.t.Helper()
+	for i, m := range h.held {
+		if fmt.Sprintf("%T", m) == fmt.Sprintf("%T", like) {
+			h.held = append(h.held[:i:i], h.held[i+1:]...)
+			h.send(m)
+			return
+		}
+	}
+	h.t.Fatalf("no held %T among %d held replies", like, len(h.held))
 }
 
 // release delivers the held replies in order and stops holding.

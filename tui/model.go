@@ -44,9 +44,14 @@ type Options struct {
 	// SlowAfter is how long a call runs before a spinner shows; zero
 	// means 250 ms.
 	SlowAfter time.Duration
-	// MaxRetry caps the backoff between reconnection attempts; zero means
-	// 30 s.
+	// MaxRetry caps the backoff between reconnection attempts (of the
+	// Stats poll and of the event stream); zero means 30 s.
 	MaxRetry time.Duration
+	// EventBuffer is how many events from the stream (see EventSource)
+	// wait for the TUI before further ones are counted as lost, which
+	// makes the TUI fetch the figures and the visible page again; zero
+	// means 1024.
+	EventBuffer int
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -86,6 +91,9 @@ func (o *Options) setDefaults() {
 	if o.MaxRetry <= 0 {
 		o.MaxRetry = 30 * time.Second
 	}
+	if o.EventBuffer <= 0 {
+		o.EventBuffer = 1024
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -111,6 +119,9 @@ type Model struct {
 	ctx   context.Context
 	now   func() time.Time
 	after func(d time.Duration, msg tea.Msg) tea.Cmd
+	// recv wraps each blocking wait on the event stream (identity; tests
+	// hold the waits instead of running them).
+	recv func(tea.Cmd) tea.Cmd
 
 	keys KeyMap
 	st   styles
@@ -130,8 +141,9 @@ type Model struct {
 	spinning bool
 	dropped  int // late or superseded replies dropped
 
-	conn conn
-	hist *history
+	conn   conn
+	hist   *history
+	stream streamState
 
 	list listState
 	det  *detailState
@@ -157,14 +169,18 @@ type conn struct {
 
 // listState is the entry list: filter, resident window, cursor, marks.
 type listState struct {
-	f         filter
-	win       window
-	cur, top  int
-	marks     map[string]struct{} // marked keys (a purge takes all variants)
-	total     int64               // approximate records in the store
-	scanned   int64               // records the server examined for this load
-	loaded    bool                // a first reply came for this filter
-	resetting bool                // a reset load (first/last/filter) is pending
+	f        filter
+	win      window
+	cur, top int
+	marks    map[string]struct{} // marked keys (a purge takes all variants)
+	total    int64               // approximate records in the store
+	// scanned sums the records the server examined for the calls that
+	// built this filter's window (refreshes excluded; a page fetched again
+	// after it slid out counts again), so it can exceed total.
+	scanned   int64
+	loaded    bool // a first reply came for this filter
+	resetting bool // a reset load (first/last/filter) is pending
+	dirty     bool // an event changed rows on screen: refresh the page
 	err       error
 	saved     *listSnapshot // the unfiltered list to come back to on esc
 }
@@ -245,6 +261,7 @@ func New(src Source, opts Options) Model {
 		ctx:   context.Background(),
 		now:   opts.Now,
 		after: defaultAfter,
+		recv:  func(c tea.Cmd) tea.Cmd { return c },
 		keys:  DefaultKeyMap(),
 		st:    defaultStyles(opts.Renderer),
 		help:  help.New(),
@@ -254,6 +271,7 @@ func New(src Source, opts Options) Model {
 		hist:  &history{},
 	}
 	m.list.marks = map[string]struct{}{}
+	m.stream.open = eventsOf(src)
 	m.applyHelpStyles()
 	m.syncKeys()
 	return m
@@ -283,4 +301,13 @@ func (m *Model) top() screen { return m.stack[len(m.stack)-1] }
 // source says so (offline file access).
 func (m *Model) readOnly() bool {
 	return m.opts.ReadOnly || (m.conn.stats != nil && m.conn.stats.ReadOnly)
+}
+
+// entry is what the detail shows, as a list row: the fetched entry, or
+// just its key and variant before the reply.
+func (d *detailState) entry() *admin.Entry {
+	if d.d != nil {
+		return &d.d.Entry
+	}
+	return &admin.Entry{Key: d.key, Variant: d.variant}
 }

@@ -34,6 +34,9 @@ func Run(ctx context.Context, src Source, opts Options) error {
 		}
 		opts.Renderer = r
 	}
+	// The event stream and calls in flight end with Run.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	m := New(src, opts)
 	m.ctx = ctx
 	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithOutput(out)}

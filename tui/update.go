@@ -25,7 +25,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *Model) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case initMsg:
-		return tea.Batch(m.statsCmd(), m.loadReset(dirFirst), m.after(time.Second, heartbeatMsg{}))
+		cmds := []tea.Cmd{m.statsCmd(), m.loadReset(dirFirst), m.after(time.Second, heartbeatMsg{})}
+		if m.streamDue(m.now()) {
+			cmds = append(cmds, m.openStreamCmd())
+		}
+		return tea.Batch(cmds...)
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.help.Width = msg.Width
@@ -61,6 +65,10 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.onDecode(msg)
 	case purgeMsg:
 		return m.onPurge(msg)
+	case streamOpenMsg:
+		return m.onStreamOpen(msg)
+	case eventsMsg:
+		return m.onEvents(msg)
 	case tea.KeyMsg:
 		return m.onKey(msg)
 	case tea.MouseMsg:
@@ -88,15 +96,22 @@ func (m *Model) setErr(err error) {
 }
 
 // heartbeat runs once a second: the Stats poll (or the reconnection
-// attempt when its countdown ran out), the refresh of the visible page,
-// and a redraw for the countdowns.
+// attempt when its countdown ran out) unless the event stream brings the
+// figures, the (re)opening of the event stream, the refresh of the visible
+// page (periodic, or because an event touched it), and a redraw for the
+// countdowns.
 func (m *Model) heartbeat() tea.Cmd {
 	now := m.now()
 	cmds := []tea.Cmd{m.after(time.Second, heartbeatMsg{})}
-	if m.pending[reqStats].id == 0 && (m.conn.failures == 0 || !now.Before(m.conn.retryAt)) {
+	if !m.stream.live() && m.pending[reqStats].id == 0 && (m.conn.failures == 0 || !now.Before(m.conn.retryAt)) {
 		cmds = append(cmds, m.statsCmd())
 	}
-	if m.opts.Refresh > 0 && m.top() == scrList && m.dialog == nil && m.prompt == promptNone &&
+	if m.streamDue(now) {
+		cmds = append(cmds, m.openStreamCmd())
+	}
+	if c := m.refreshIfDirty(true); c != nil {
+		cmds = append(cmds, c)
+	} else if m.opts.Refresh > 0 && m.top() == scrList && m.dialog == nil && m.prompt == promptNone &&
 		m.conn.ok && m.list.loaded && m.pending[reqList].id == 0 && !m.list.resetting &&
 		now.Sub(m.lastRefresh) >= m.opts.Refresh {
 		cmds = append(cmds, m.refreshCmd())
@@ -127,11 +142,17 @@ func (m *Model) onStats(msg statsMsg) tea.Cmd {
 		m.conn.retryAt = now.Add(backoff)
 		return nil
 	}
+	return m.applyStats(msg.stats)
+}
+
+// applyStats takes fresh figures, from a poll or the event stream.
+func (m *Model) applyStats(s *admin.Stats) tea.Cmd {
+	now := m.now()
 	wasDown := m.conn.failures > 0
 	m.conn.prevStats, m.conn.prevAt = m.conn.stats, m.conn.statsAt
-	m.conn.stats, m.conn.statsAt = msg.stats, now
+	m.conn.stats, m.conn.statsAt = s, now
 	m.conn.ok, m.conn.failures, m.conn.lastErr = true, 0, nil
-	m.hist.add(sampleOf(now, msg.stats))
+	m.hist.add(sampleOf(now, s))
 	if m.readOnly() {
 		m.list.marks = map[string]struct{}{}
 		if m.dialog != nil && !m.dialog.running {
@@ -153,6 +174,7 @@ func (m *Model) onStats(msg statsMsg) tea.Cmd {
 func (m *Model) loadReset(dir fetchDir) tea.Cmd {
 	m.list.resetting = true
 	m.list.scanned = 0
+	m.list.dirty = false
 	return m.listCmd(dir, origin{first: dir == dirFirst, last: dir == dirLast})
 }
 
@@ -162,6 +184,7 @@ func (m *Model) refreshCmd() tea.Cmd {
 		return m.loadReset(dirFirst)
 	}
 	m.lastRefresh = m.now()
+	m.list.dirty = false
 	return m.listCmd(dirRefresh, w.pages[w.pageOf(m.list.cur)].from)
 }
 
@@ -183,13 +206,16 @@ func (m *Model) onList(msg listMsg) tea.Cmd {
 	p := msg.page
 	l.err = nil
 	l.total = p.ApproxTotal
-	l.scanned += int64(p.Scanned)
+	if msg.dir != dirRefresh {
+		// A refresh examines records already counted.
+		l.scanned += int64(p.Scanned)
+	}
 	pg := page{items: p.Items, prev: p.Prev, next: p.Next, from: msg.from}
 	backward := msg.from.last || msg.from.before != ""
-	if msg.from.first {
+	if msg.from.first || msg.from.fromStart {
 		pg.prev = ""
 	}
-	if msg.from.last {
+	if msg.from.last || msg.from.toEnd {
 		pg.next = ""
 	}
 	if p.Done {
@@ -212,10 +238,15 @@ func (m *Model) onList(msg listMsg) tea.Cmd {
 			m.setErr(fmt.Errorf("list: %w", l.err))
 			return nil
 		}
-		if cont != "" && msg.dir != dirRefresh {
-			next := origin{after: cont}
+		if cont != "" && msg.dir == dirRefresh {
+			// The refresh ran out of scan budget before a match: it
+			// proves nothing about the rows shown, which stay.
+			return nil
+		}
+		if cont != "" {
+			next := origin{after: cont, fromStart: msg.from.first || msg.from.fromStart}
 			if backward {
-				next = origin{before: cont}
+				next = origin{before: cont, toEnd: msg.from.last || msg.from.toEnd}
 			}
 			return m.listCmd(msg.dir, next)
 		}
@@ -410,8 +441,7 @@ func (m *Model) moveList(delta int) tea.Cmd {
 
 func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
 	if key.Matches(k, m.keys.Quit) {
-		m.quitting = true
-		return tea.Quit
+		return m.quit()
 	}
 	if m.prompt != promptNone {
 		return m.promptKey(k)
@@ -459,8 +489,7 @@ func (m *Model) back(quit bool) tea.Cmd {
 	switch m.top() {
 	case scrList:
 		if quit {
-			m.quitting = true
-			return tea.Quit
+			return m.quit()
 		}
 		return nil
 	case scrDetail:
@@ -480,6 +509,13 @@ func (m *Model) back(quit bool) tea.Cmd {
 		return m.ensureWindow()
 	}
 	return nil
+}
+
+// quit ends the program, closing the event stream first.
+func (m *Model) quit() tea.Cmd {
+	m.quitting = true
+	m.stopStream()
+	return tea.Quit
 }
 
 func (m *Model) push(s screen) {
@@ -545,7 +581,10 @@ func (m *Model) listKey(k tea.KeyMsg) tea.Cmd {
 				keys = append(keys, k)
 			}
 			sort.Strings(keys)
-			set := l.marks
+			set := make(map[string]struct{}, len(keys))
+			for _, k := range keys {
+				set[k] = struct{}{}
+			}
 			return m.openPurge(admin.PurgeRequest{Keys: keys}, fmt.Sprintf("%d marked keys", len(keys)),
 				func(e *admin.Entry) bool { _, ok := set[e.Key]; return ok })
 		}
@@ -730,8 +769,7 @@ func (m *Model) runCommand(c command) tea.Cmd {
 	case "refresh":
 		return m.onKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("r")})
 	case "quit":
-		m.quitting = true
-		return tea.Quit
+		return m.quit()
 	}
 	return nil
 }
@@ -832,34 +870,56 @@ func (m *Model) onPurge(msg purgeMsg) tea.Cmd {
 	}
 	res := msg.res
 	m.setStatus("purged %s entries (%s) · audit id %s", group(int64(res.Count)), clean(d.what), clean(res.ID))
-	return m.removePurged(d, res.Count)
+	l := &m.list
+	l.total = max(0, l.total-int64(res.Count))
+	if s := l.saved; s != nil {
+		s.total = max(0, s.total-int64(res.Count))
+	}
+	var cmds []tea.Cmd
+	if d.match != nil {
+		cmds = append(cmds, m.dropRows(d.match, true))
+	}
+	for k := range l.marks {
+		if hasString(d.req.Keys, k) {
+			delete(l.marks, k)
+		}
+	}
+	// The figures in the header and the rows on screen are from before
+	// the purge: ask again now (a poll already in flight may have been
+	// answered before the purge committed; its reply is dropped). The
+	// last figures stay on screen until the answer comes.
+	cmds = append(cmds, m.statsCmd())
+	if m.pending[reqList].id == 0 && !l.resetting && l.win.len() > 0 {
+		cmds = append(cmds, m.refreshCmd())
+	}
+	return tea.Batch(cmds...)
 }
 
-// removePurged takes the purged rows out of the resident list (no reload)
-// and out of the marks.
-func (m *Model) removePurged(d *purgeDialog, count int) tea.Cmd {
+// dropRows takes the rows match selects out of the resident list (and the
+// list saved under a filter) without a reload; with purged, their keys
+// leave the marks, and a detail or decode panel open on one closes. When
+// the window empties, the list loads again from the start.
+func (m *Model) dropRows(match func(*admin.Entry) bool, purged bool) tea.Cmd {
 	l := &m.list
-	if d.match != nil {
-		before, _ := l.win.remove(d.match, l.cur)
-		l.cur -= before
-		if s := l.saved; s != nil {
-			b, _ := s.win.remove(d.match, s.cur)
-			s.cur -= b
-			s.total = max(0, s.total-int64(count))
-		}
+	before, _ := l.win.remove(match, l.cur)
+	l.cur -= before
+	if s := l.saved; s != nil {
+		b, _ := s.win.remove(match, s.cur)
+		s.cur -= b
+	}
+	if purged {
 		for k := range l.marks {
-			if d.match(&admin.Entry{Key: k}) || hasString(d.req.Keys, k) {
+			if match(&admin.Entry{Key: k}) {
 				delete(l.marks, k)
 			}
 		}
-	}
-	l.total = max(0, l.total-int64(count))
-	if m.top() == scrDetail || m.top() == scrDecode {
-		if m.det != nil && d.match != nil && d.match(&admin.Entry{Key: m.det.key}) {
-			m.stack = m.stack[:1]
-			m.det, m.dec = nil, nil
-			m.forget(reqDetail)
-			m.forget(reqDecode)
+		if m.top() == scrDetail || m.top() == scrDecode {
+			if m.det != nil && match(m.det.entry()) {
+				m.stack = m.stack[:1]
+				m.det, m.dec = nil, nil
+				m.forget(reqDetail)
+				m.forget(reqDecode)
+			}
 		}
 	}
 	m.scrollIntoView()

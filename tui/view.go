@@ -117,6 +117,9 @@ func (m *Model) viewHeader() string {
 			entries = countShort(s.Entries) + " entries"
 		}
 		figures = []string{"up " + uptime(max(0, up)), mode, entries, bytesLong(s.Bytes), group(s.OpenSockets) + " sockets"}
+		if m.stream.live() {
+			figures = append(figures, st.Good.Render("◉ live"))
+		}
 		hits := "hit"
 		for _, w := range []struct {
 			label string
@@ -217,12 +220,16 @@ func (m *Model) viewStatus() string {
 }
 
 // position is "rows 201-240 of ~2,418,310" (or the filtered equivalent).
+// Every figure in it holds: the total is exact ("of 15") only when both
+// ends of the list are resident, and otherwise the server's approximate
+// record count, raised to what is known to exist; the scan count is
+// compared with that count only when it does not exceed it.
 func (m *Model) position() string {
 	l := &m.list
 	n := l.win.len()
 	if n == 0 {
 		if !l.f.isZero() && l.scanned > 0 {
-			return "scanned " + group(l.scanned) + " of ~" + group(l.total)
+			return scanText(l.scanned, l.total)
 		}
 		return ""
 	}
@@ -233,17 +240,41 @@ func (m *Model) position() string {
 	if l.win.approx {
 		approx = "~"
 	}
+	// exact: the row numbers count from the start and the end is here.
+	exact := l.win.atEnd() && l.win.baseKnown && !l.win.approx
 	if l.f.isZero() {
-		return fmt.Sprintf("rows %s%s-%s of ~%s", approx, group(a), group(b), group(l.total))
+		if exact {
+			return fmt.Sprintf("rows %s-%s of %s", group(a), group(b), group(l.win.base+int64(n)))
+		}
+		atLeast := l.win.base + int64(n) // rows known to exist
+		if !l.win.atEnd() {
+			atLeast++
+		}
+		return fmt.Sprintf("rows %s%s-%s of ~%s", approx, group(a), group(b), group(max(l.total, atLeast)))
+	}
+	scan := scanText(l.scanned, l.total)
+	if !l.win.baseKnown {
+		return "matches near the end · " + scan
+	}
+	if exact {
+		return fmt.Sprintf("matches %s-%s of %s · %s", group(a), group(b), group(l.win.base+int64(n)), scan)
 	}
 	more := ""
 	if !l.win.atEnd() {
 		more = "+"
 	}
-	if !l.win.baseKnown {
-		return fmt.Sprintf("matches near the end · scanned %s of ~%s", group(l.scanned), group(l.total))
+	return fmt.Sprintf("matches %s%s-%s%s · %s", approx, group(a), group(b), more, scan)
+}
+
+// scanText says how many records a filtered scan examined. The count sums
+// the calls behind the window (a page fetched again counts again) and
+// total is the store's record count now (it may have shrunk since), so
+// the count is put against the total only when it does not exceed it.
+func scanText(scanned, total int64) string {
+	if total > 0 && scanned <= total {
+		return "scanned " + group(scanned) + " of ~" + group(total)
 	}
-	return fmt.Sprintf("matches %s-%s%s · scanned %s of ~%s", group(a), group(b), more, group(l.scanned), group(l.total))
+	return "scanned " + group(scanned)
 }
 
 // list columns

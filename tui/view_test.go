@@ -121,6 +121,7 @@ func newHeld(t *testing.T, f *fakeSource, opts Options, w, h int) *harness {
 	opts.Instance = "127.0.0.1:9090"
 	hs.m = New(f, opts)
 	hs.m.after = newHarness(t, &fakeSource{}, Options{}, 1, 1).m.after
+	hs.hookStream()
 	hs.send(sizeMsg(w, h))
 	hs.run(hs.m.Init())
 	hs.fire(slowMsg{})

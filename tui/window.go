@@ -3,9 +3,13 @@ package tui
 import "github.com/firstrender/firstrender/httpcache/admin"
 
 // origin is how a page was asked for, so a refresh can ask again.
+// fromStart and toEnd carry what a filtered scan that went on across
+// budget-limited calls already proved: nothing before (after) the cursor
+// matches, so the page is the first (last) one.
 type origin struct {
-	after, before string
-	first, last   bool
+	after, before    string
+	first, last      bool
+	fromStart, toEnd bool
 }
 
 // page is one fetched run of entries with the cursors on either side
