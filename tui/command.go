@@ -22,7 +22,7 @@ type command struct {
 //	purge prefix PREFIX       every key starting with PREFIX
 //	purge tag TAG             every entry carrying TAG
 //	purge all                 everything (asks for a typed confirmation)
-//	stats | help | refresh | quit (q)
+//	stats | cluster | help | refresh | quit (q)
 //
 // Errors name the command and what it expected.
 func parseCommand(line string) (command, error) {
@@ -32,7 +32,7 @@ func parseCommand(line string) (command, error) {
 	switch name {
 	case "decode":
 		return command{name: "decode", token: strings.Join(strings.Fields(rest), "")}, nil
-	case "stats", "help", "refresh":
+	case "stats", "help", "refresh", "cluster":
 		if rest != "" {
 			return command{}, fmt.Errorf(":%s takes no argument", name)
 		}
@@ -72,5 +72,5 @@ func parseCommand(line string) (command, error) {
 	case "":
 		return command{}, fmt.Errorf("empty command")
 	}
-	return command{}, fmt.Errorf("unknown command :%s (decode, purge, stats, help, refresh, quit)", clean(name))
+	return command{}, fmt.Errorf("unknown command :%s (decode, purge, stats, cluster, help, refresh, quit)", clean(name))
 }

@@ -13,8 +13,10 @@
 // by cursor, keeping only a few pages resident (see [Options.MaxPages]).
 // enter opens an entry's detail (overview, headers, body, tokens, findings),
 // enter on a token or ":decode" opens the decode panel, d / space /
-// ":purge …" open the purge dialog (never in read-only mode), ? the help and
-// ":stats" the counters. Every screen shares the header (instance, uptime,
+// ":purge …" open the purge dialog (never in read-only mode), ? the help,
+// ":stats" the counters and ":cluster" the cluster's nodes (when the Source
+// is a [ClusterSource]). A Source that is also an [EventSource] updates the
+// header and the visible rows live from the server's event stream. Every screen shares the header (instance, uptime,
 // hit ratio over 10/100/1000 s, requests/s, entries, bytes, sockets).
 //
 // # Concurrency
@@ -23,7 +25,9 @@
 // with its own timeout and carries a request id; a reply whose id is no
 // longer the one the model waits for (the user left the screen, or asked
 // again) is dropped. A Source must be safe for concurrent use, since calls
-// of different kinds may overlap.
+// of different kinds may overlap. The event stream is read on a goroutine
+// of its own into a bounded buffer and reaches Update as messages; it ends
+// when the program quits or Run's context ends.
 //
 // # Output safety
 //

@@ -10,6 +10,7 @@ const (
 	scrDetail
 	scrDecode
 	scrStats
+	scrCluster
 )
 
 // KeyMap is every binding of the TUI. The same bindings feed the short help
@@ -115,7 +116,7 @@ func (k KeyMap) ShortHelp() []key.Binding {
 		return []key.Binding{k.NextTab, k.PrevVariant, k.NextVariant, k.Search, k.NextMatch, k.Decode, k.Purge, k.Back, k.Help}
 	case scrDecode:
 		return []key.Binding{k.Down, k.Up, k.Deeper, k.Shallower, k.Back, k.Help}
-	case scrStats:
+	case scrStats, scrCluster:
 		return []key.Binding{k.Refresh, k.Back, k.Help}
 	}
 	return []key.Binding{k.Down, k.Up, k.Open, k.Filter, k.ClearFilter, k.Mark, k.Purge, k.Top, k.Bottom, k.Command, k.Help, k.Back}
@@ -139,7 +140,7 @@ func (k KeyMap) FullHelp() [][]key.Binding {
 		}
 	case scrDecode:
 		return [][]key.Binding{{k.Down, k.Up, k.PageDown, k.PageUp, k.Deeper, k.Shallower}, global}
-	case scrStats:
+	case scrStats, scrCluster:
 		return [][]key.Binding{global}
 	}
 	return [][]key.Binding{

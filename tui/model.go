@@ -148,6 +148,7 @@ type Model struct {
 	list listState
 	det  *detailState
 	dec  *decodeState
+	clus *clusterState
 
 	status      statusLine
 	lastRefresh time.Time

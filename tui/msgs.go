@@ -19,10 +19,11 @@ const (
 	reqDetail
 	reqDecode
 	reqPurge
+	reqCluster
 	numReqs
 )
 
-var reqNames = [numReqs]string{"stats", "page", "entry", "token", "purge"}
+var reqNames = [numReqs]string{"stats", "page", "entry", "token", "purge", "cluster"}
 
 // call is the in-flight request of one slot (id 0: none).
 type call struct {

@@ -69,6 +69,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.onStreamOpen(msg)
 	case eventsMsg:
 		return m.onEvents(msg)
+	case clusterMsg:
+		return m.onCluster(msg)
 	case tea.KeyMsg:
 		return m.onKey(msg)
 	case tea.MouseMsg:
@@ -79,7 +81,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 
 // slowCall names a slow call in flight ("" when none).
 func (m *Model) slowCall() string {
-	for _, k := range []reqKind{reqList, reqDetail, reqDecode, reqPurge, reqStats} {
+	for _, k := range []reqKind{reqList, reqDetail, reqDecode, reqPurge, reqCluster, reqStats} {
 		if m.pending[k].id != 0 && m.pending[k].slow {
 			return reqNames[k]
 		}
@@ -118,6 +120,9 @@ func (m *Model) heartbeat() tea.Cmd {
 	}
 	if m.top() == scrDecode {
 		m.relayout() // the countdown moves
+	}
+	if m.top() == scrCluster && m.pending[reqCluster].id == 0 && (m.clus == nil || !m.clus.off) {
+		cmds = append(cmds, m.clusterCmd())
 	}
 	return tea.Batch(cmds...)
 }
@@ -479,6 +484,13 @@ func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
 		if k.Type == tea.KeyEsc {
 			return m.back(false)
 		}
+	case scrCluster:
+		if key.Matches(k, m.keys.Refresh) && m.pending[reqCluster].id == 0 {
+			return m.clusterCmd()
+		}
+		if k.Type == tea.KeyEsc {
+			return m.back(false)
+		}
 	}
 	return nil
 }
@@ -498,6 +510,8 @@ func (m *Model) back(quit bool) tea.Cmd {
 	case scrDecode:
 		m.forget(reqDecode)
 		m.dec = nil
+	case scrCluster:
+		m.forget(reqCluster)
 	}
 	m.stack = m.stack[:len(m.stack)-1]
 	// Going back to a detail under a decode panel: it is still there.
@@ -655,6 +669,9 @@ func (m *Model) openPrompt(kind promptKind, value string) {
 		m.input.Placeholder = "tag:blog status:2xx findings disabled prefix:https://… or text"
 	case promptCommand:
 		m.input.Placeholder = "decode TOKEN · purge prefix P · purge tag T · purge all · stats"
+		if m.hasCluster() {
+			m.input.Placeholder += " · cluster"
+		}
 	case promptSearch:
 		m.input.Placeholder = "text in the body"
 	case promptDecode:
@@ -763,6 +780,8 @@ func (m *Model) runCommand(c command) tea.Cmd {
 	case "stats":
 		m.push(scrStats)
 		return nil
+	case "cluster":
+		return m.openCluster()
 	case "help":
 		m.showHelp = true
 		return nil

@@ -37,6 +37,8 @@ func (m Model) View() string {
 			body = m.viewDecode(h)
 		case scrStats:
 			body = m.viewStats(h)
+		case scrCluster:
+			body = m.viewCluster(h)
 		}
 	}
 	parts := []string{
@@ -732,7 +734,7 @@ func button(label string, focus, enabled bool, st styles) string {
 
 func (m *Model) viewHelp(h int) string {
 	st := m.st
-	names := map[screen]string{scrList: "entry list", scrDetail: "entry detail", scrDecode: "decode panel", scrStats: "stats"}
+	names := map[screen]string{scrList: "entry list", scrDetail: "entry detail", scrDecode: "decode panel", scrStats: "stats", scrCluster: "cluster"}
 	title := "Keys · " + names[m.top()]
 	if m.dialog != nil {
 		title = "Keys · purge dialog"

@@ -17,6 +17,7 @@ func TestView_Golden(t *testing.T) {
 		name string
 		opts Options
 		src  func() *fakeSource
+		wrap func(f *fakeSource) Source // a Source with more than fakeSource's methods
 		do   func(h *harness, f *fakeSource)
 	}{
 		{name: "list_empty", src: func() *fakeSource { f := seeded(); f.entries = nil; return f }},
@@ -83,6 +84,19 @@ func TestView_Golden(t *testing.T) {
 		{name: "purge_done", do: func(h *harness, f *fakeSource) {
 			h.keys("j", "j", "j", "d", "tab", "enter")
 		}},
+		{name: "cluster", wrap: func(f *fakeSource) Source { return newClusterFake(f) }, do: func(h *harness, f *fakeSource) {
+			h.key(":")
+			h.typ("cluster")
+			h.key("enter")
+		}},
+		{name: "cluster_stale", wrap: func(f *fakeSource) Source { return newClusterFake(f) }, do: func(h *harness, f *fakeSource) {
+			h.key(":")
+			h.typ("cluster")
+			h.key("enter")
+			h.m.src.(*clusterFake).setErr(errors.New("connection refused"))
+			h.tick()
+			h.tick()
+		}},
 		{name: "stats", do: func(h *harness, f *fakeSource) {
 			h.key(":")
 			h.typ("stats")
@@ -99,6 +113,9 @@ func TestView_Golden(t *testing.T) {
 				var h *harness
 				if c.name == "list_loading" {
 					h = newHeld(t, f, c.opts, sz.w, sz.h)
+				} else if c.wrap != nil {
+					h = newHarness(t, c.wrap(f), c.opts, sz.w, sz.h)
+					warm(h, f, 130)
 				} else {
 					h = newHarness(t, f, c.opts, sz.w, sz.h)
 					warm(h, f, 130)
