@@ -222,10 +222,11 @@ func (m *Model) viewStatus() string {
 }
 
 // position is "rows 201-240 of ~2,418,310" (or the filtered equivalent).
-// Every figure in it holds: the total is exact ("of 15") only when both
-// ends of the list are resident, and otherwise the server's approximate
-// record count, raised to what is known to exist; the scan count is
-// compared with that count only when it does not exceed it.
+// Every figure in it holds: the unfiltered total is the server's
+// approximate record count, raised to the rows known to exist (all of
+// them when both ends are resident); a filtered total ("matches 1-5 of
+// 5") shows only when both ends are resident; the scan count is compared
+// with the record count only when it does not exceed it.
 func (m *Model) position() string {
 	l := &m.list
 	n := l.win.len()
@@ -245,14 +246,17 @@ func (m *Model) position() string {
 	// exact: the row numbers count from the start and the end is here.
 	exact := l.win.atEnd() && l.win.baseKnown && !l.win.approx
 	if l.f.isZero() {
-		if exact {
-			return fmt.Sprintf("rows %s-%s of %s", group(a), group(b), group(l.win.base+int64(n)))
+		tot := l.win.base + int64(n) // rows known to exist
+		switch {
+		case exact:
+			// Every row is resident: that is the count (still "~": the
+			// store changes under the window).
+		case !l.win.atEnd():
+			tot = max(l.total, tot+1)
+		default:
+			tot = max(l.total, tot)
 		}
-		atLeast := l.win.base + int64(n) // rows known to exist
-		if !l.win.atEnd() {
-			atLeast++
-		}
-		return fmt.Sprintf("rows %s%s-%s of ~%s", approx, group(a), group(b), group(max(l.total, atLeast)))
+		return fmt.Sprintf("rows %s%s-%s of ~%s", approx, group(a), group(b), group(tot))
 	}
 	scan := scanText(l.scanned, l.total)
 	if !l.win.baseKnown {
