@@ -69,7 +69,6 @@ func (s *Store) swapFresh(reason error) bool {
 	if !s.opts.SetAsideCorrupt || s.opts.ReadOnly {
 		return false
 	}
-	old := s.db.Load()
 	fresh := s.path + ".fresh"
 	_ = os.Remove(fresh)
 	db, err := openBolt(fresh, s.opts)
@@ -96,7 +95,7 @@ func (s *Store) swapFresh(reason error) bool {
 		// temporary name: serving goes on; the next start creates path.
 		s.log.Error("store: the fresh database could not be renamed into place", "path", s.path, "fresh", fresh, "err", err)
 	}
-	s.db.Store(db)
+	s.swapDB(db) // the old file is closed once its readers finish
 	s.cnt = counters{}
 	s.publish()
 	s.fileSize.Store(0)
@@ -108,12 +107,6 @@ func (s *Store) swapFresh(reason error) bool {
 	s.health.asidePath.Store(&aside)
 	s.log.Warn("store: the database file is damaged; moved it aside, serving continues on a fresh empty file",
 		"path", s.path, "moved_to", aside, "reason", reason.Error())
-	// Close waits for the read transactions still open on the old file.
-	s.oldWG.Add(1)
-	go func() {
-		defer s.oldWG.Done()
-		_ = old.Close()
-	}()
 	return true
 }
 

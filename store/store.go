@@ -190,7 +190,7 @@ type Stats struct {
 type Store struct {
 	path string
 	opts Options
-	db   atomic.Pointer[bolt.DB] // replaced by swapFresh (aside.go)
+	db   atomic.Pointer[bolt.DB] // replaced by swapDB (compact.go): swapFresh, compactNow
 	log  *slog.Logger
 
 	// closeMu guards closed and sends on ops: senders hold it for reading.
@@ -217,8 +217,12 @@ type Store struct {
 	evictKick chan struct{}
 
 	health   healthTracker
-	damagedC chan damaged   // readers' reports of damaged pages, for the writer
-	oldWG    sync.WaitGroup // closing files set aside
+	damagedC chan damaged     // readers' reports of damaged pages, for the writer
+	compactC chan *compactReq // CompactInPlace's requests, for the writer (unbuffered)
+	// compactHook, if set (tests), is called before each step of
+	// compactNow (copy, reopen, verify, rename); an error fails that step.
+	compactHook func(step string) error
+	oldWG       sync.WaitGroup // closing files set aside
 }
 
 // Open opens (creating if needed, unless read-only) the store at path.
@@ -274,6 +278,7 @@ func open(path string, opts Options) (*Store, error) {
 	}
 	if !opts.ReadOnly {
 		s.damagedC = make(chan damaged, 1)
+		s.compactC = make(chan *compactReq)
 		s.ops = make(chan *op, 1024)
 		s.writerDone = make(chan struct{})
 		s.access.init()

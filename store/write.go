@@ -122,6 +122,11 @@ func (s *Store) writer() {
 				s.swapFresh(d.err)
 			}
 			continue
+		case r := <-s.compactC:
+			// Between transactions: queued ops wait in s.ops.
+			r.before, r.after, r.err = s.compactNow()
+			r.done <- struct{}{}
+			continue
 		case o2, ok := <-s.ops:
 			if !ok {
 				return
