@@ -562,3 +562,30 @@ func TestUsageAndHelp(t *testing.T) {
 	}
 	expect(t, 2, "--read-only", "--no-such-flag")
 }
+
+// TestCompactOnline: admin compact against a running server compacts its
+// file in place (no offline fallback, the lock is not needed) and the
+// server still serves every entry.
+func TestCompactOnline(t *testing.T) {
+	t.Parallel()
+	s := seeded(t)
+	fi, err := os.Stat(s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res admin.CompactResult
+	r := expect(t, 0, append([]string{"compact", "--json"}, s.flags()...)...)
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.BeforeBytes != fi.Size() || res.AfterBytes <= 0 || res.AfterBytes >= res.BeforeBytes {
+		t.Errorf("compact --json = %+v (%v), file was %d bytes; stderr %q", res, err, fi.Size(), r.stderr)
+	}
+	if strings.Contains(r.stderr, "offline") {
+		t.Errorf("compact fell back offline: %q", r.stderr)
+	}
+	r = expect(t, 0, append([]string{"compact"}, s.flags()...)...)
+	if !strings.Contains(r.stdout, "compacted "+s.admin) {
+		t.Errorf("compact stdout %q, want it to name the server", r.stdout)
+	}
+	if _, keys := keysOf(t, expect(t, 0, append([]string{"ls", "--json"}, s.flags()...)...).stdout); len(keys) != len(demoPaths) {
+		t.Errorf("after an online compact: %q", keys)
+	}
+}

@@ -95,6 +95,11 @@ func startServer(t *testing.T, db string) *liveServer {
 	h, err := admin.NewHandler(admin.HandlerConfig{
 		Token: testAdminToken, Store: srv.Store(), Purger: &admin.StorePurger{Store: srv.Store()},
 		Logger: slog.New(slog.NewTextHandler(logs, nil)), Version: "test",
+		// As httpcache/server wires it (TestAdmin_CompactOnline there).
+		Compact: func(ctx context.Context) (admin.CompactResult, error) {
+			b, a, err := srv.Store().CompactInPlace(ctx)
+			return admin.CompactResult{BeforeBytes: b, AfterBytes: a}, err
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -58,6 +58,7 @@ func (s *Server) buildAdmin(token string) error {
 		Cluster:        s.adminCluster(),
 		Key:            s.proxy.RequestKey,
 		Stats:          s.adminStats,
+		Compact:        s.compactStore,
 		Events:         s.events,
 		Signer:         cfg.LiveView.Signer,
 		LiveViewMaxAge: cfg.LiveView.LiveViewMaxAge,
@@ -207,6 +208,19 @@ func (s *Server) watchEvictions(ctx context.Context) {
 		}
 		last = now
 	}
+}
+
+// compactStore is the admin API's Compact on a running server: the store
+// compacts its file in place (store.Store.CompactInPlace), so POST compact
+// and cmd/admin compact work while the server serves. Hits and misses go
+// on meanwhile (writes, such as fills, wait for the swap); the memory
+// tier keeps its copies, since no record changes.
+func (s *Server) compactStore(ctx context.Context) (admin.CompactResult, error) {
+	before, after, err := s.store.CompactInPlace(ctx)
+	if err != nil {
+		return admin.CompactResult{}, err
+	}
+	return admin.CompactResult{BeforeBytes: before, AfterBytes: after}, nil
 }
 
 // proxyPurger is the admin API's Purger on a running server: every purge
