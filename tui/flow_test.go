@@ -494,3 +494,30 @@ func TestFlow_UnknownSignatureIsNotValid(t *testing.T) {
 		t.Errorf("signature(verified) = %q", got)
 	}
 }
+
+// Keys read together arrive from bubbletea as one message with several
+// runes (typed ahead on a busy terminal, or sent by tmux send-keys): at
+// the list each is a key of its own, and once one opens the filter the
+// rest is its text.
+func TestFlow_TypeaheadKeysReadTogether(t *testing.T) {
+	f := seeded()
+	h := newHarness(t, f, Options{}, 120, 40)
+	h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("jj")})
+	if h.m.list.cur != 2 {
+		t.Fatalf(`"jj" read together: cursor %d, want 2`, h.m.list.cur)
+	}
+	h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("/tag:docs")})
+	if h.m.prompt != promptFilter {
+		t.Fatalf(`"/tag:docs" read together did not open the filter (prompt %v)`, h.m.prompt)
+	}
+	h.key("enter")
+	if last := f.lists[len(f.lists)-1]; last.Tag != "docs" {
+		t.Fatalf("filter sent %+v, want Tag docs", last)
+	}
+	// Text pasted into an open prompt stays text.
+	h.key("/")
+	h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("qj")})
+	if h.quit || h.m.prompt != promptFilter {
+		t.Fatalf(`"qj" typed into the filter acted as keys (quit %v, prompt %v)`, h.quit, h.m.prompt)
+	}
+}

@@ -19,6 +19,11 @@ import (
 // unless opts.Renderer says otherwise; NO_COLOR in the environment turns
 // them off, and every state still reads through its glyph. Mouse
 // reporting is on only with opts.Mouse.
+//
+// The terminal's background is asked once, before the program starts
+// reading input (never with NO_COLOR), and the answer is also given to
+// lipgloss's default renderer, which the bubbles components draw with;
+// so no frame ever waits on a terminal reply.
 func Run(ctx context.Context, src Source, opts Options) error {
 	if src == nil {
 		return errors.New("tui: nil Source")
@@ -31,9 +36,13 @@ func Run(ctx context.Context, src Source, opts Options) error {
 		r := lipgloss.NewRenderer(out)
 		if os.Getenv("NO_COLOR") != "" {
 			r.SetColorProfile(termenv.Ascii)
+			// No colour is drawn, so the background cannot matter: say
+			// so rather than ask the terminal.
+			r.SetHasDarkBackground(true)
 		}
 		opts.Renderer = r
 	}
+	settleBackground(opts.Renderer)
 	// The event stream and calls in flight end with Run.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -54,4 +63,21 @@ func Run(ctx context.Context, src Source, opts Options) error {
 		return fmt.Errorf("tui: %w", err)
 	}
 	return nil
+}
+
+// settleBackground decides r's light or dark background before the
+// program starts, and gives the answer to lipgloss's default renderer.
+//
+// Left to itself, lipgloss asks the terminal on the first render of an
+// adaptive colour (termenv writes OSC 11 and a cursor position request and
+// reads the replies from the terminal): inside the program that render is
+// View, while bubbletea's input reader reads the same terminal, so either
+// may take the replies. termenv waits for input with select and then does
+// a blocking read; when the input reader took the bytes, the read blocks
+// until the next keystroke and the first frame is never drawn (the tmux
+// smoke test caught a blank pane this way), or the keys typed next are
+// swallowed as a reply. Asked here, before tea.NewProgram starts reading,
+// termenv is the only reader and its own timeout bounds the wait.
+func settleBackground(r *lipgloss.Renderer) {
+	lipgloss.SetHasDarkBackground(r.HasDarkBackground())
 }

@@ -72,6 +72,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case clusterMsg:
 		return m.onCluster(msg)
 	case tea.KeyMsg:
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
+			return m.typeahead(msg)
+		}
 		return m.onKey(msg)
 	case tea.MouseMsg:
 		return m.onMouse(msg)
@@ -442,6 +445,29 @@ func (m *Model) moveList(delta int) tea.Cmd {
 	m.list.cur += delta
 	m.scrollIntoView()
 	return m.ensureWindow()
+}
+
+// typeahead handles printable keys that bubbletea read together (typed
+// ahead while the program was busy, or sent by a script): it reports them
+// as one message with several runes, which would match no binding, so
+// "/p=1" would lose its "/". Where keys are commands (no prompt open) each
+// rune is a key of its own; once one opens a prompt, the rest is its text.
+// Text typed into a prompt or a dialog stays one message, as before.
+func (m *Model) typeahead(k tea.KeyMsg) tea.Cmd {
+	var cmds []tea.Cmd
+	for i, r := range k.Runes {
+		if m.prompt != promptNone || m.dialog != nil {
+			rest := k
+			rest.Runes = k.Runes[i:]
+			return tea.Batch(append(cmds, m.onKey(rest))...)
+		}
+		one := tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: k.Alt}
+		if r == ' ' {
+			one.Type = tea.KeySpace
+		}
+		cmds = append(cmds, m.onKey(one))
+	}
+	return tea.Batch(cmds...)
 }
 
 func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {

@@ -67,6 +67,8 @@ type tmuxSession struct {
 	t      *testing.T
 	socket string
 	name   string
+	// stderr is the file the TUI's stderr goes to, read when a wait fails.
+	stderr string
 }
 
 func (s *tmuxSession) tmux(args ...string) string {
@@ -101,10 +103,42 @@ func (s *tmuxSession) waitFor(what string, ok func(screen string) bool) string {
 			return screen
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("the TUI did not show %s within %v; screen:\n%s", what, smokeDeadline, screen)
+			s.t.Fatalf("the TUI did not show %s within %v; screen:\n%s\n%s", what, smokeDeadline, screen, s.diagnose())
 		}
 		time.Sleep(50 * time.Millisecond) // waiting on another process
 	}
+}
+
+// diagnose explains a failed wait: the pane's processes and their kernel
+// state, then the TUI's stderr after a SIGQUIT, which makes the Go runtime
+// print every goroutine's stack there (the shell keeps the pane open).
+func (s *tmuxSession) diagnose() string {
+	var b strings.Builder
+	out, err := exec.Command("tmux", "-L", s.socket, "-f", "/dev/null", "display-message", "-p", "-t", s.name, "#{pane_pid} #{pane_tty} #{pane_width}x#{pane_height} dead=#{pane_dead}").CombinedOutput()
+	fmt.Fprintf(&b, "pane: %s (%v)\n", strings.TrimSpace(string(out)), err)
+	pane := strings.Fields(string(out))
+	if len(pane) > 0 {
+		ps, _ := exec.Command("ps", "-o", "pid,ppid,stat,wchan:24,etime,args", "--ppid", pane[0], "-p", pane[0]).CombinedOutput()
+		fmt.Fprintf(&b, "ps:\n%s", ps)
+		if kids, err := exec.Command("pgrep", "-P", pane[0]).Output(); err == nil {
+			for _, pid := range strings.Fields(string(kids)) {
+				if comm, _ := os.ReadFile("/proc/" + pid + "/comm"); strings.TrimSpace(string(comm)) == "admin" {
+					exec.Command("kill", "-QUIT", pid).Run()
+				}
+			}
+		}
+	}
+	// The runtime writes the dump, then exits 2: wait for the shell's echo.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) { // waiting on another process
+		if c, _ := exec.Command("tmux", "-L", s.socket, "-f", "/dev/null", "capture-pane", "-p", "-t", s.name).Output(); strings.Contains(string(c), "EXITED") {
+			break
+		}
+	}
+	if s.stderr != "" {
+		e, err := os.ReadFile(s.stderr)
+		fmt.Fprintf(&b, "TUI stderr (%v):\n%s", err, e)
+	}
+	return b.String()
 }
 
 func (s *tmuxSession) waitText(subs ...string) string {
@@ -204,9 +238,10 @@ func TestSmoke_TUIInTmux(t *testing.T) {
 		}
 	}
 
-	s := &tmuxSession{t: t, socket: fmt.Sprintf("fr-smoke-%d-%d", os.Getpid(), time.Now().UnixNano()), name: "admin"}
-	// The shell keeps the pane open after the TUI exits, to read its code.
-	cmdline := fmt.Sprintf("env NO_COLOR=1 TERM=xterm-256color %s --admin %s --db %s; echo EXITED $?; sleep 600", adminBin, adminURL, db)
+	s := &tmuxSession{t: t, socket: fmt.Sprintf("fr-smoke-%d-%d", os.Getpid(), time.Now().UnixNano()), name: "admin", stderr: filepath.Join(dir, "tui.stderr")}
+	// The shell keeps the pane open after the TUI exits, to read its code;
+	// the TUI's stderr goes to a file, read when a wait fails.
+	cmdline := fmt.Sprintf("env NO_COLOR=1 TERM=xterm-256color GOTRACEBACK=all %s --admin %s --db %s 2>%s; echo EXITED $?; sleep 600", adminBin, adminURL, db, s.stderr)
 	s.tmux("new-session", "-d", "-s", s.name, "-x", "120", "-y", "40", cmdline)
 	t.Cleanup(func() { exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
 
