@@ -87,9 +87,16 @@ func (inv *Invalidation) validate() error {
 // [Store.ApplyInvalidations]. Count is an output: ApplyInvalidations adds
 // the records this item deleted or marked (for All: hid) once they are
 // committed.
+//
+// Done marks an invalidation whose effect this store already has (a node's
+// own purge, applied with [Store.ApplyAndQueue] before it was published):
+// only its sequence is recorded, in order with the other items and in the
+// same transaction style, and Inv is neither validated nor applied, so a
+// record stored since the local apply is not deleted again.
 type Sequenced struct {
 	Seq   uint64
 	Inv   Invalidation
+	Done  bool
 	Count int
 }
 
@@ -173,7 +180,8 @@ func (s *Store) ApplyInvalidation(ctx context.Context, seq uint64, inv Invalidat
 // the last one applied in the same transaction as its effect, so that
 // progress and effect commit together; it returns the records deleted or
 // marked. Items whose Seq is not above the applied sequence are skipped
-// (idempotent: a message delivered twice is applied once). Seqs must
+// (idempotent: a message delivered twice is applied once); a Done item
+// only advances the applied sequence. Seqs must
 // increase within batch and be non-zero (ErrInvalid otherwise, before
 // anything is applied).
 //
@@ -190,6 +198,9 @@ func (s *Store) ApplyInvalidations(ctx context.Context, batch []Sequenced) (int,
 			return 0, fmt.Errorf("store: apply invalidations: sequence %d after %d: %w", batch[i].Seq, prev, ErrInvalid)
 		}
 		prev = batch[i].Seq
+		if batch[i].Done {
+			continue
+		}
 		if err := batch[i].Inv.validate(); err != nil {
 			return 0, fmt.Errorf("store: apply invalidation %d: %w", batch[i].Seq, err)
 		}
@@ -219,6 +230,12 @@ func (s *Store) ApplyInvalidations(ctx context.Context, batch []Sequenced) (int,
 			budget := s.opts.chunk
 			for done < len(batch) && budget > 0 {
 				it := &batch[done]
+				if it.Done {
+					budget--
+					done++
+					last = it.Seq
+					continue
+				}
 				k, fin, e, err := w.apply(&it.Inv, &pp, &budget, epoch)
 				n += k
 				counts[done] += k

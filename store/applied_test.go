@@ -280,3 +280,54 @@ func TestStore_Outbox(t *testing.T) {
 		t.Error("ApplyAndQueue did not delete the record")
 	}
 }
+
+// TestStore_ApplyInvalidations_Done: a Done item (an invalidation this
+// store applied before it was sequenced) advances the applied sequence in
+// order with the others, deletes nothing, and needs no valid Inv; the
+// items around it are applied. With steps of 3 the batch spans several
+// transactions.
+func TestStore_ApplyInvalidations_Done(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newTestStore(t, Options{chunk: 3})
+	putN(t, s, "https://a.test/1", "https://a.test/2", "https://a.test/3", "https://a.test/own")
+	batch := []Sequenced{
+		{Seq: 1, Inv: Invalidation{Keys: []string{"https://a.test/1"}}},
+		{Seq: 2, Done: true, Inv: Invalidation{Keys: []string{"https://a.test/own"}}},
+		{Seq: 3, Done: true}, // no selector: not validated
+		{Seq: 4, Inv: Invalidation{Keys: []string{"https://a.test/2"}}},
+	}
+	n, err := s.ApplyInvalidations(ctx, batch)
+	if err != nil || n != 2 {
+		t.Fatalf("ApplyInvalidations = %d, %v; want 2, nil", n, err)
+	}
+	if got := s.AppliedSequence(); got != 4 {
+		t.Errorf("AppliedSequence = %d, want 4", got)
+	}
+	if present(s, "https://a.test/1", "") || present(s, "https://a.test/2", "") {
+		t.Error("an item around the Done ones was not applied")
+	}
+	if !present(s, "https://a.test/own", "") || !present(s, "https://a.test/3", "") {
+		t.Error("a Done item deleted a record")
+	}
+	if batch[1].Count != 0 || batch[2].Count != 0 {
+		t.Errorf("Done items' Count = %d, %d; want 0", batch[1].Count, batch[2].Count)
+	}
+	// Only Done items: the sequence still advances, and persists.
+	if _, err := s.ApplyInvalidations(ctx, []Sequenced{{Seq: 7, Done: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.AppliedSequence(); got != 7 {
+		t.Errorf("AppliedSequence after a lone Done item = %d, want 7", got)
+	}
+	path := s.Path()
+	s.Close()
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got := s2.AppliedSequence(); got != 7 {
+		t.Errorf("AppliedSequence after reopening = %d, want 7", got)
+	}
+}

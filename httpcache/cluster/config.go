@@ -249,6 +249,9 @@ type Applied struct {
 	Message Message
 	Count   int  // records deleted or marked (for all: hidden by the epoch)
 	Self    bool // published by this node
+	// Local: this node's own message, applied in full when it was made;
+	// only its sequence was recorded now (Count is 0).
+	Local bool
 	// Latency is from the stream storing the message to its commit here.
 	Latency time.Duration
 }

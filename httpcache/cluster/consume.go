@@ -202,6 +202,13 @@ func (n *Node) applyBatch(ctx context.Context, id string, msgs []jetstream.Msg) 
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
+		n.mu.Lock()
+		for i := range run {
+			if run[i].Done {
+				delete(n.local, decoded[i].ID)
+			}
+		}
+		n.mu.Unlock()
 		now := time.Now()
 		lat := now.Sub(stored[len(stored)-1])
 		n.applyLatency.Store(int64(lat))
@@ -209,7 +216,7 @@ func (n *Node) applyBatch(ctx context.Context, id string, msgs []jetstream.Msg) 
 		for i := range run {
 			sweep = sweep || decoded[i].All
 			if n.deps.OnApply != nil {
-				n.deps.OnApply(Applied{Seq: run[i].Seq, Message: decoded[i], Count: run[i].Count, Self: decoded[i].Node == n.cfg.NodeID, Latency: now.Sub(stored[i])})
+				n.deps.OnApply(Applied{Seq: run[i].Seq, Message: decoded[i], Count: run[i].Count, Self: decoded[i].Node == n.cfg.NodeID, Local: run[i].Done, Latency: now.Sub(stored[i])})
 			}
 		}
 		if sweep {
@@ -247,15 +254,26 @@ func (n *Node) applyBatch(ctx context.Context, id string, msgs []jetstream.Msg) 
 			}
 			continue
 		}
-		run = append(run, store.Sequenced{Seq: seq, Inv: n.invalidation(msg.Selector)})
+		// This node's own message, applied in full when it was made: record
+		// the sequence only (applying it again would delete pages stored
+		// since, by fills that started after it).
+		n.mu.Lock()
+		_, done := n.local[msg.ID]
+		n.mu.Unlock()
+		if done {
+			run = append(run, store.Sequenced{Seq: seq, Done: true})
+		} else {
+			run = append(run, store.Sequenced{Seq: seq, Inv: n.invalidation(msg.Selector)})
+			sels = append(sels, msg.Selector)
+		}
 		decoded = append(decoded, msg)
-		sels = append(sels, msg.Selector)
 		stored = append(stored, md.Timestamp)
 	}
 	if err := flush(); err != nil {
 		return err
 	}
 	n.mu.Lock()
+	n.pruneLocalLocked(n.st.AppliedSequence())
 	n.lastContact = time.Now()
 	n.lastSeq = max(n.lastSeq, last)
 	n.updateServingLocked()
@@ -441,12 +459,15 @@ func (n *Node) drain(ctx context.Context) {
 				continue
 			}
 			pctx, cancel := context.WithTimeout(ctx, n.cfg.PublishTimeout)
-			_, err := n.js.Publish(pctx, n.subj, it.Data, jetstream.WithMsgID(it.ID), jetstream.WithExpectStream(n.streamName))
+			ack, err := n.js.Publish(pctx, n.subj, it.Data, jetstream.WithMsgID(it.ID), jetstream.WithExpectStream(n.streamName))
 			cancel()
 			if err != nil {
 				stop = true
 				break
 			}
+			n.mu.Lock()
+			n.ackedLocked(it.ID, ack.Sequence)
+			n.mu.Unlock()
 			n.contact()
 			done = append(done, it.Seq)
 		}

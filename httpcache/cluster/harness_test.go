@@ -61,13 +61,26 @@ func startNATS(t testing.TB, addr, dir string) *Embedded {
 type recPurger struct {
 	mu   sync.Mutex
 	sels []Selector
+	// hold, when set, is called before commit (outside mu): a test can
+	// stop an apply there until it has done something first.
+	hold func(sels []Selector)
 }
 
 func (p *recPurger) Invalidate(ctx context.Context, sels []Selector, commit func(context.Context) error) error {
 	p.mu.Lock()
 	p.sels = append(p.sels, sels...)
+	hold := p.hold
 	p.mu.Unlock()
+	if hold != nil {
+		hold(sels)
+	}
 	return commit(ctx)
+}
+
+func (p *recPurger) setHold(hold func(sels []Selector)) {
+	p.mu.Lock()
+	p.hold = hold
+	p.mu.Unlock()
 }
 
 func (p *recPurger) count(pred func(Selector) bool) int {

@@ -92,7 +92,19 @@ type Node struct {
 	lastSeq     uint64
 	inflight    map[string]bool // message ids Purge is publishing itself
 	published   map[string]bool // message ids acknowledged, still in the outbox
+	// local holds the ids of this node's own messages whose whole effect it
+	// committed before publishing them, with the stream sequence once
+	// acknowledged (0 before). The consumer records such a message's
+	// sequence without applying it again (a second apply would delete pages
+	// stored since). Entries go when the message is applied or the applied
+	// sequence passes theirs; at most maxLocal (beyond, a message is simply
+	// applied again: extra misses only). Lost on restart, with the same
+	// consequence.
+	local map[string]uint64
 }
+
+// maxLocal bounds Node.local.
+const maxLocal = 1 << 16
 
 type peer struct {
 	info NodeInfo
@@ -133,6 +145,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		gated:      true,
 		inflight:   map[string]bool{},
 		published:  map[string]bool{},
+		local:      map[string]uint64{},
 	}
 	return n, nil
 }
@@ -364,6 +377,11 @@ func (n *Node) publish(ctx context.Context, kind Kind, sel Selector, wait bool) 
 		return res, err
 	}
 	n.outboxN.Add(1)
+	n.mu.Lock()
+	if len(n.local) < maxLocal {
+		n.local[m.ID] = 0
+	}
+	n.mu.Unlock()
 	if kind == KindAll {
 		n.kick(n.sweepC)
 	}
@@ -383,14 +401,34 @@ func (n *Node) publish(ctx context.Context, kind Kind, sel Selector, wait bool) 
 	// one commit: no extra fsync on the purge's path.
 	n.mu.Lock()
 	n.published[m.ID] = true
+	n.ackedLocked(m.ID, ack.Sequence)
 	n.mu.Unlock()
 	res.Sequence = ack.Sequence
 	return res, nil
 }
 
-// through applies sels through the proxy (Deps.Purger) around commit.
+// ackedLocked records the stream sequence of an own message in n.local
+// (if it is there). n.mu is held.
+func (n *Node) ackedLocked(id string, seq uint64) {
+	if _, ok := n.local[id]; ok {
+		n.local[id] = seq
+	}
+}
+
+// pruneLocalLocked forgets own messages at or below the applied sequence
+// (passed by a reset, say): they will not be delivered. n.mu is held.
+func (n *Node) pruneLocalLocked(applied uint64) {
+	for id, seq := range n.local {
+		if seq != 0 && seq <= applied {
+			delete(n.local, id)
+		}
+	}
+}
+
+// through applies sels through the proxy (Deps.Purger) around commit. With
+// no sels (nothing to invalidate) it only commits.
 func (n *Node) through(ctx context.Context, sels []Selector, commit func(context.Context) error) error {
-	if n.deps.Purger == nil {
+	if n.deps.Purger == nil || len(sels) == 0 {
 		return commit(ctx)
 	}
 	called := false
