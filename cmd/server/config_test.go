@@ -390,7 +390,7 @@ func TestRun_ErrorsNameTheFlag(t *testing.T) {
 		want []string
 	}{
 		{"address in use", []string{"--listen", taken.Addr().String(), "--admin-listen="}, []string{"--listen " + taken.Addr().String() + ": ", "address already in use"}},
-		{"locked database", []string{"--listen", "127.0.0.1:0", "--admin-listen=", "--db", held}, []string{"--db " + held + ": ", "locked"}},
+		{"locked database", []string{"--listen", "127.0.0.1:0", "--admin-listen=", "--db", held, "--db-lock-wait", "100ms"}, []string{"--db " + held + ": ", "locked"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
