@@ -221,6 +221,11 @@ func appendRecord(b []byte, r *Record) []byte {
 type decoder struct {
 	b   []byte
 	err error
+	// s, when set, is a string copy of the first len(s) bytes of the
+	// input, which was full bytes long: strings inside it are slices of
+	// s instead of an allocation each (decodeRecord's header fields).
+	s    string
+	full int
 }
 
 func (d *decoder) uvarint() uint64 {
@@ -258,7 +263,12 @@ func (d *decoder) string() string {
 		d.err = errTruncated
 		return ""
 	}
-	s := string(d.b[:n])
+	var s string
+	if at := d.full - len(d.b); d.s != "" && at >= 0 && at+int(n) <= len(d.s) {
+		s = d.s[at : at+int(n)]
+	} else {
+		s = string(d.b[:n])
+	}
 	d.b = d.b[n:]
 	return s
 }
@@ -362,6 +372,11 @@ func decodeRecord(v []byte) (*Record, *Meta, error) {
 		return nil, nil, fmt.Errorf("payload %w", errChecksum)
 	}
 	d := decoder{b: payload}
+	if hl := int64(len(payload)) - m.BodySize; hl > 0 && m.BodySize >= 0 {
+		// One string for every header name and value (~15 allocations
+		// fewer per Get of a page); they live as long as the record.
+		d.s, d.full = string(payload[:hl]), len(payload)
+	}
 	var header map[string][]string
 	if n := d.count(); n > 0 {
 		header = make(map[string][]string, min(n, 64))

@@ -257,6 +257,13 @@ func (f *framer) header(block []byte) error {
 	return nil
 }
 
+// guardedReadSize is the read buffer of a guarded connection; a read is
+// given at least guardedReadMin bytes of room.
+const (
+	guardedReadSize = 16 << 10
+	guardedReadMin  = 4 << 10
+)
+
 // guardedConn is a net.Conn whose reads go through a framer. Reads are
 // not concurrent (net/http has one reader per connection at a time);
 // Write, on a connection to the origin, runs beside them and shares only
@@ -265,6 +272,7 @@ type guardedConn struct {
 	net.Conn
 	f       framer
 	buf     []byte // read from the connection, not delivered yet
+	home    []byte // buf's array from its start, length 0 (reused once buf is drained)
 	checked int    // buf[:checked] is checked and may be delivered
 	err     error  // sticky: ErrFraming, or the end of the stream
 	inject  []byte // edge: what the server reads instead of a refused header block
@@ -291,10 +299,27 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 		if c.err != nil {
 			return 0, c.err
 		}
-		var tmp [8192]byte
-		n, err := c.Conn.Read(tmp[:])
+		// Read straight into buf's spare room. Once buf is drained it
+		// starts over at the start of its array (home), so a connection
+		// reuses one buffer instead of allocating per read (an 8 KB stack
+		// array passed to Conn.Read escaped: 8 KB of garbage per read,
+		// the largest allocation of the miss path; docs/performance.md).
+		// Nothing keeps a slice of buf beyond a Read: scan only counts,
+		// and Read copies out.
+		if len(c.buf) == 0 && c.home != nil {
+			c.buf = c.home
+		}
+		if cap(c.buf)-len(c.buf) < guardedReadMin && c.home != nil && len(c.buf)+guardedReadMin <= cap(c.home) {
+			c.buf = c.home[:copy(c.home[:len(c.buf)], c.buf)] // compact (memmove)
+		}
+		if cap(c.buf)-len(c.buf) < guardedReadMin {
+			nb := make([]byte, len(c.buf), max(guardedReadSize, 2*len(c.buf)))
+			copy(nb, c.buf)
+			c.buf, c.home = nb, nb[:0]
+		}
+		n, err := c.Conn.Read(c.buf[len(c.buf):cap(c.buf)])
 		if n > 0 {
-			c.buf = append(c.buf, tmp[:n]...)
+			c.buf = c.buf[:len(c.buf)+n]
 			if c.f.response {
 				c.mu.Lock()
 				c.f.methods = append(c.f.methods, c.queue...)

@@ -392,6 +392,9 @@ func (p *Proc) Wait(ctx context.Context) error {
 	}
 }
 
+// readyTimeout bounds how long a child may take to print READY.
+const readyTimeout = 15 * time.Minute
+
 // start runs the child with role and args, on cpu ("0", "1"; "" unpinned),
 // and waits (bounded) for its READY line.
 func (e *Env) start(ctx context.Context, role, cpu string, args ...string) (*Proc, error) {
@@ -415,8 +418,18 @@ func (e *Env) start(ctx context.Context, role, cpu string, args ...string) (*Pro
 		return nil, err
 	}
 	p := &Proc{Role: role, cmd: cmd, in: in, done: make(chan struct{}), Info: map[string]string{}}
+	// The child prints READY and may exit right after it (a prefill with
+	// -exit-after-prefill): Wait closes the stdout pipe once the child has
+	// exited, so it must not run before the scanner has read everything
+	// (os/exec: "it is incorrect to call Wait before all reads from the
+	// pipe have completed"), and done must not be closed before a READY
+	// line already written is in ready. Otherwise the READY line was lost
+	// or lost the select below, and the start failed with "exited before
+	// it was ready: <nil>" (exit status 0).
 	ready := make(chan string, 1)
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if l := sc.Text(); strings.HasPrefix(l, "READY ") {
@@ -426,30 +439,41 @@ func (e *Env) start(ctx context.Context, role, cpu string, args ...string) (*Pro
 				}
 			}
 		}
+		io.Copy(io.Discard, out) // a line too long for the scanner: keep draining
 	}()
 	go func() {
+		<-scanned
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
 	e.mu.Lock()
 	e.procs = append(e.procs, p)
 	e.mu.Unlock()
-	// Prefilling a million records takes a while; nothing else does.
-	t := time.NewTimer(5 * time.Minute)
+	// Prefilling a million records takes a while (3.5 to 4.5 minutes on
+	// the loaded 2-core machine); nothing else does.
+	t := time.NewTimer(readyTimeout)
 	defer t.Stop()
-	select {
-	case l := <-ready:
+	parse := func(l string) (*Proc, error) {
 		for _, f := range strings.Fields(l)[1:] {
 			k, v, _ := strings.Cut(f, "=")
 			p.Info[k] = v
 		}
 		p.Addr = p.Info["addr"]
 		return p, nil
+	}
+	select {
+	case l := <-ready:
+		return parse(l)
 	case <-p.done:
+		select {
+		case l := <-ready: // READY, then exited by itself (scanned before done)
+			return parse(l)
+		default:
+		}
 		return nil, fmt.Errorf("%s exited before it was ready: %v", role, p.err)
 	case <-t.C:
 		p.Stop()
-		return nil, fmt.Errorf("%s not ready within 5m", role)
+		return nil, fmt.Errorf("%s not ready within %v", role, readyTimeout)
 	case <-ctx.Done():
 		p.Stop()
 		return nil, ctx.Err()
