@@ -118,7 +118,7 @@ func TestProxy_TokenExpiryCapsFreshness(t *testing.T) {
 			if !cs.has("hit") {
 				t.Fatalf("GET at +1m Cache-Status %s, want a hit", cs)
 			}
-			if got := cs.params["ttl"]; got != "30" {
+			if got := cs.param("ttl"); got != "30" {
 				t.Errorf("GET at +1m Cache-Status %s: ttl=%s, want ttl=30 (token cap, not s-maxage)", cs, got)
 			}
 			if n := r.origin.Load(); n != 1 {

@@ -235,7 +235,7 @@ func TestBrowser_SessionSplice(t *testing.T) {
 		resp = r
 	}
 	m := proxyStatus(t, resp.Header)
-	if !m.has("hit") || m.params["detail"] != "spliced" {
+	if !m.has("hit") || m.param("detail") != "spliced" {
 		t.Errorf("Cache-Status %s, want a hit with detail=spliced", m)
 	}
 	if cc := resp.Header.Get("Cache-Control"); !strings.HasPrefix(cc, "private") {
