@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -189,7 +190,7 @@ func (p *Proxy) scanSelected(ctx context.Context, sel Selection, fn func(*store.
 		}
 		for i := range pg.Entries {
 			m := &pg.Entries[i]
-			if sel.Tag != "" && !hasTag(m.Tags, sel.Tag) {
+			if sel.Tag != "" && !slices.Contains(m.Tags, sel.Tag) {
 				continue
 			}
 			if !fn(m) {
@@ -201,15 +202,6 @@ func (p *Proxy) scanSelected(ctx context.Context, sel Selection, fn func(*store.
 		}
 		after = pg.Next
 	}
-}
-
-func hasTag(tags []string, tag string) bool {
-	for _, t := range tags {
-		if t == tag {
-			return true
-		}
-	}
-	return false
 }
 
 // Invalidate applies an invalidation made by commit (which changes the
@@ -396,7 +388,7 @@ func (m *purgeMark) covers(key string, tags []string) bool {
 	case m.prefix != "":
 		return strings.HasPrefix(key, m.prefix)
 	case m.tag != "":
-		return hasTag(tags, m.tag)
+		return slices.Contains(tags, m.tag)
 	}
 	return false
 }

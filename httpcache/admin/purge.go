@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -189,7 +190,7 @@ func forEachSelected(ctx context.Context, r Reader, sel Selector, fn func(*store
 		}
 		for i := range pg.Entries {
 			m := &pg.Entries[i]
-			if sel.Tag != "" && !hasTag(m, sel.Tag) {
+			if sel.Tag != "" && !slices.Contains(m.Tags, sel.Tag) {
 				continue
 			}
 			if !fn(m) {
@@ -202,15 +203,6 @@ func forEachSelected(ctx context.Context, r Reader, sel Selector, fn func(*store
 		last := pg.Entries[len(pg.Entries)-1]
 		after = recPos(last.Key, last.Variant)
 	}
-}
-
-func hasTag(m *store.Meta, tag string) bool {
-	for _, t := range m.Tags {
-		if t == tag {
-			return true
-		}
-	}
-	return false
 }
 
 // countSelected is a dry run: how many records sel covers now.
