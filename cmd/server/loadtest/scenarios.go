@@ -61,6 +61,9 @@ func pair(ctx context.Context, env *Env, name string, base, fr *Proc, mk func() 
 	for k := range max(1, env.Opts.Rounds) {
 		lb := mk()
 		lb.addr = base.Addr
+		if k == 0 {
+			lb.profile = name + ".baseline"
+		}
 		mb, _ := env.Measure(ctx, base, lb)
 		mb.HitRatio = -1
 		lf := mk()
