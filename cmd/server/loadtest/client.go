@@ -29,8 +29,12 @@ type conn struct {
 // response is what the load generator keeps of a response.
 type response struct {
 	status int
-	hit    bool // Cache-Status member "firstrender; hit" (not collapsed)
-	body   int
+	// hit: firstrender's Cache-Status member says "hit" (not collapsed),
+	// or a peer's X-Cache says HIT (nginx's $upstream_cache_status,
+	// Varnish's obj.hits > 0: see peers.go).
+	hit  bool
+	age  int // the Age field's value; -1 absent
+	body int
 }
 
 func dial(addr string) (*conn, error) {
@@ -92,6 +96,8 @@ var (
 	hTransferEnc   = []byte("transfer-encoding:")
 	hCacheStatus   = []byte("cache-status:")
 	hConnection    = []byte("connection:")
+	hXCache        = []byte("x-cache:")
+	hAge           = []byte("age:")
 )
 
 func hasPrefixFold(line, prefix []byte) bool {
@@ -99,7 +105,7 @@ func hasPrefixFold(line, prefix []byte) bool {
 }
 
 func (c *conn) read(head bool) (response, error) {
-	var r response
+	r := response{age: -1}
 	line, err := c.br.ReadSlice('\n')
 	if err != nil {
 		return r, err
@@ -137,6 +143,13 @@ func (c *conn) read(head bool) (response, error) {
 					m = m[:j]
 				}
 				r.hit = bytes.Contains(m, []byte("; hit")) && !bytes.Contains(m, []byte("collapsed"))
+			}
+		case hasPrefixFold(line, hXCache):
+			v := bytes.TrimSpace(line[len(hXCache):])
+			r.hit = r.hit || hasPrefixFold(v, []byte("hit"))
+		case hasPrefixFold(line, hAge):
+			if n, err := strconv.Atoi(string(bytes.TrimSpace(line[len(hAge):]))); err == nil {
+				r.age = n
 			}
 		case hasPrefixFold(line, hConnection):
 			closeAfter = bytes.Contains(bytes.ToLower(line), []byte("close"))

@@ -9,9 +9,14 @@
 // origin, the baseline (a plain net/http handler writing the same 20 KB
 // body and header fields a cache hit carries, from memory) and the real
 // server (package httpcache/server, which cmd/server runs, on a temporary
-// database in -dir, with the admin API mounted). With taskset and at least
-// two CPUs, the measured server (baseline or firstrender) is pinned to CPU
-// 0 and the load generator (this process) and the origin to CPU 1. The
+// database in -dir, with the admin API mounted). The hit scenarios (hot,
+// working-set, large) also measure nginx proxy_cache and Varnish in front
+// of the same origin, and live measures nginx as a WebSocket proxy, when
+// they are installed (peers.go: -nginx, -varnishd; a row "skipped: why"
+// otherwise). With taskset and at least two CPUs, the measured server
+// (baseline, firstrender, nginx or Varnish) is pinned to CPU 0 and the
+// load generator (this process) and the origin to CPU 1 (live places the
+// origin per group of rows: see runLive). The
 // load generator drives -conns keep-alive connections (default 32) with a
 // minimal HTTP/1.1 client, for -duration after a warm-up, and prints one
 // table: requests/s, p50, p99, server CPU per request (utime+stime of the
@@ -28,7 +33,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -92,7 +96,9 @@ type Options struct {
 	Pin         bool
 	Profile     string // directory: CPU/alloc/block/mutex profiles of the server under each scenario
 	WSMessage   int
-	Rounds      int // baseline/firstrender alternations per pair
+	Rounds      int    // baseline/firstrender alternations per pair
+	Nginx       string // nginx binary ("" look it up, "off" not run); see peers.go
+	Varnishd    string // varnishd binary (same)
 }
 
 // Row is one line of the table. Ref, when set, is the measurement the
@@ -102,6 +108,9 @@ type Row struct {
 	M                Measurement
 	Ref              *Measurement
 	Note             string
+	// Skipped rows (a peer not installed or not hitting) print no
+	// figures, only Note.
+	Skipped bool
 }
 
 // Measurement is what one load run measured.
@@ -146,6 +155,8 @@ func parentMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Profile, "profile", "", "write the server's CPU, alloc, block and mutex profiles of each scenario's firstrender run into this directory")
 	fs.IntVar(&o.Rounds, "rounds", 1, "alternate baseline and firstrender this many times per scenario (1 to 9) and report the median round")
 	fs.IntVar(&o.WSMessage, "ws-message", 256, "live socket message bytes")
+	fs.StringVar(&o.Nginx, "nginx", "", "nginx binary of the nginx proxy_cache peer (default: nginx on PATH or in /usr/sbin; \"off\": leave it out)")
+	fs.StringVar(&o.Varnishd, "varnishd", "", "varnishd binary of the Varnish peer (default: varnishd on PATH or in /usr/sbin; \"off\": leave it out)")
 	fs.StringVar(&scen, "scenarios", "", "comma-separated scenarios (default: every default scenario; -list shows them)")
 	fs.BoolVar(&list, "list", false, "list the scenarios and exit")
 	if err := fs.Parse(args); err != nil {
@@ -158,6 +169,15 @@ func parentMain(args []string, stdout, stderr io.Writer) int {
 				d = " (default)"
 			}
 			fmt.Fprintf(stdout, "%-16s %s%s\n", s.Name, s.Doc, d)
+		}
+		fmt.Fprintln(stdout, "\nPeers (hot, working-set, large, mixed; nginx also in live), each optional: nginx proxy_cache (-nginx) and")
+		fmt.Fprintln(stdout, "Varnish (-varnishd), in front of the same origin, pinned with firstrender, configs in the run's dir.")
+		for _, pk := range [][3]string{{"nginx", o.Nginx, "nginx"}, {"varnishd", o.Varnishd, "varnishd"}} {
+			if p, why := lookPeer(pk[0], pk[1], pk[2]); p != "" {
+				fmt.Fprintf(stdout, "  %-8s %s\n", pk[2], p)
+			} else {
+				fmt.Fprintf(stdout, "  %-8s %s\n", pk[2], why)
+			}
 		}
 		return 0
 	}
@@ -201,7 +221,7 @@ func parentMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer env.cleanup()
-	fmt.Fprintf(stderr, "loadtest: %s; %d CPUs; load average %s; pinning: %s\n", runtime.Version(), runtime.NumCPU(), loadAvg(), env.pinNote)
+	fmt.Fprintf(stderr, "loadtest: %s; %d CPUs; load average %s; pinning: %s; peers: %s\n", runtime.Version(), runtime.NumCPU(), loadAvg(), env.pinNote, env.peersNote())
 	var rows []Row
 	failed := false
 	for _, s := range run {
@@ -255,6 +275,10 @@ func printTable(w io.Writer, rows []Row) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\ttarget\treq/s\tp50\tp99\tCPU/req\tallocs/req\tGC%\thit%\tx req/s\tx p99\tx CPU\tnote\t")
 	for _, r := range rows {
+		if r.Skipped {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t\t\t\t%s\t\n", r.Scenario, r.Target, r.Note)
+			continue
+		}
 		m := r.M
 		allocs, gc, hit := "-", "-", "-"
 		if m.Allocs >= 0 {
@@ -300,6 +324,9 @@ type Env struct {
 	pinNote string
 	mu      sync.Mutex
 	procs   []*Proc
+	// The peers' binaries ("" not run, and why in the note).
+	nginx, nginxNote      string
+	varnishd, varnishNote string
 }
 
 func newEnv(o Options, log io.Writer) (*Env, error) {
@@ -324,10 +351,24 @@ func newEnv(o Options, log io.Writer) (*Env, error) {
 			e.pinNote = "off (taskset: " + err.Error() + ")"
 		} else {
 			e.pin = true
-			e.pinNote = "server on CPU 0, load generator and origin on CPU 1"
+			e.pinNote = "server (baseline, firstrender, nginx, Varnish) on CPU 0, load generator and origin on CPU 1 (live: see its notes)"
 		}
 	}
+	e.nginx, e.nginxNote = lookPeer("nginx", o.Nginx, "nginx")
+	e.varnishd, e.varnishNote = lookPeer("varnishd", o.Varnishd, "varnishd")
 	return e, nil
+}
+
+func (e *Env) peersNote() string {
+	var s []string
+	for _, p := range [][3]string{{"nginx", e.nginx, e.nginxNote}, {"varnishd", e.varnishd, e.varnishNote}} {
+		if p[1] != "" {
+			s = append(s, p[0]+" "+p[1])
+		} else {
+			s = append(s, p[0]+" "+p[2])
+		}
+	}
+	return strings.Join(s, "; ")
 }
 
 // Dir is the directory for databases; removed at the end unless given.
@@ -359,6 +400,9 @@ type Proc struct {
 	in   io.WriteCloser
 	done chan struct{}
 	err  error
+	// group: a peer (peers.go) in a process group of its own, stopped by
+	// signals to the group, its CPU time summed over its descendants.
+	group bool
 }
 
 // Pid is the process id of the child itself (taskset execs it in place).
@@ -367,6 +411,10 @@ func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 // Stop ends the child (closing its stdin, then SIGTERM, then SIGKILL) and
 // waits for it.
 func (p *Proc) Stop() {
+	if p.group {
+		p.stopGroup()
+		return
+	}
 	p.in.Close()
 	select {
 	case <-p.done:
@@ -537,23 +585,16 @@ func (e *Env) StartServer(ctx context.Context, origin *Proc, so ServerOpts) (*Pr
 
 // cpuTime is a process's utime+stime from /proc/<pid>/stat.
 func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
+	_, d, err := readStat(pid)
+	return d, err
+}
+
+// cpu is p's CPU time: its own, or with its descendants' for a peer.
+func (p *Proc) cpu() (time.Duration, error) {
+	if p.group {
+		return treeCPU(p.Pid())
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("bad /proc stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, errors.New("bad /proc stat")
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const clkTck = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / clkTck, nil
+	return cpuTime(p.Pid())
 }
 
 // rssMB is a process's resident set from /proc/<pid>/status.
@@ -611,9 +652,9 @@ func (e *Env) Measure(ctx context.Context, p *Proc, l *load) (Measurement, *resu
 		profDone = e.startProfiles(p, l.profile)
 	}
 	m0, okm := p.memStats()
-	c0, errc := cpuTime(p.Pid())
+	c0, errc := p.cpu()
 	r := l.run(ctx)
-	c1, errc2 := cpuTime(p.Pid())
+	c1, errc2 := p.cpu()
 	m1, okm2 := p.memStats()
 	if profDone != nil {
 		<-profDone

@@ -22,7 +22,7 @@ func init() {
 	Register(Scenario{Name: "mixed", Default: true, Doc: "working set with 2% misses stored and 0.1% single-URL purges (admin API), vs the baseline", Run: runMixed})
 	Register(Scenario{Name: "miss", Default: true, Doc: "a 20 KB miss forwarded, inspected and stored vs forwarded without storing (no-store)", Run: runMiss})
 	Register(Scenario{Name: "growth", Default: true, Doc: "hits with -growth records in the store (memory tier on, and off); open time, RSS", Run: runGrowth})
-	Register(Scenario{Name: "live", Default: true, Doc: "live socket echo through the broker vs direct: 32-connection throughput, one-connection p99, CPU per message", Run: runLive})
+	Register(Scenario{Name: "live", Default: true, Doc: liveDoc, Run: runLive})
 }
 
 // gPath is the path of prefilled page i.
@@ -55,8 +55,16 @@ func uniform(n int) func(context.Context, int, int64, *conn) (string, error) {
 // With -rounds above 1 the two alternate and the round with the median
 // firstrender/baseline req/s ratio is reported, so a burst of load from
 // other work on the machine falls on both.
-func pair(ctx context.Context, env *Env, name string, base, fr *Proc, mk func() *load, note string) []Row {
-	type round struct{ b, f Measurement }
+//
+// Each of peers that started (nginx, Varnish) is measured in every round
+// too, after firstrender, and reported from the same round as firstrender
+// with its ratios against that round's baseline; a peer that did not
+// start gets a skipped row.
+func pair(ctx context.Context, env *Env, name string, base, fr *Proc, peers []peer, mk func() *load, note string) []Row {
+	type round struct {
+		b, f Measurement
+		p    []Measurement
+	}
 	var rs []round
 	for k := range max(1, env.Opts.Rounds) {
 		lb := mk()
@@ -72,22 +80,110 @@ func pair(ctx context.Context, env *Env, name string, base, fr *Proc, mk func() 
 			lf.profile = name
 		}
 		mf, _ := env.Measure(ctx, fr, lf)
-		rs = append(rs, round{mb, mf})
+		r := round{b: mb, f: mf, p: make([]Measurement, len(peers))}
+		for i, pe := range peers {
+			if pe.p == nil {
+				continue
+			}
+			lp := mk()
+			lp.addr = pe.p.Addr
+			r.p[i], _ = env.Measure(ctx, pe.p, lp)
+		}
+		rs = append(rs, r)
 	}
 	base.Stop()
 	slices.SortFunc(rs, func(a, b round) int {
 		return cmp.Compare(a.f.RPS/max(a.b.RPS, 1), b.f.RPS/max(b.b.RPS, 1))
 	})
-	mb, mf := rs[len(rs)/2].b, rs[len(rs)/2].f
+	med := rs[len(rs)/2]
+	mb, mf := med.b, med.f
 	if len(rs) > 1 {
 		note = strings.TrimSpace(note + fmt.Sprintf(" median of %d rounds", len(rs)))
 	}
-	return []Row{
+	rows := []Row{
 		{Scenario: name, Target: "baseline", M: mb},
 		{Scenario: name, Target: "firstrender", M: mf, Ref: &mb, Note: note},
 	}
+	return append(rows, peerRows(name, peers, med.p, &mb)...)
 }
 
+// peer is one peer's place in a scenario: p started and warm, or nil and
+// note says why not.
+type peer struct {
+	target string // the table's target column
+	p      *Proc
+	note   string
+}
+
+// peerRows are the rows of peers measured as ms (same order), against ref.
+func peerRows(scenario string, peers []peer, ms []Measurement, ref *Measurement) []Row {
+	var rows []Row
+	for i, pe := range peers {
+		if pe.p == nil {
+			rows = append(rows, Row{Scenario: scenario, Target: pe.target, Note: pe.note, Skipped: true})
+			continue
+		}
+		rows = append(rows, Row{Scenario: scenario, Target: pe.target, M: ms[i], Ref: ref, Note: pe.note})
+	}
+	return rows
+}
+
+// httpPeers starts nginx and Varnish in front of origin (each optional),
+// warms each with warmUp (the same warm-up firstrender had) and checks
+// that a request for verify then hits, by the peer's own X-Cache (and, for
+// Varnish, its Age field). A peer that is absent, fails, or does not hit
+// is stopped and left with a "skipped: why" note.
+func httpPeers(ctx context.Context, env *Env, origin *Proc, po PeerOpts, warmUp func(addr string) error, verify string) []peer {
+	kinds := []struct {
+		target string
+		start  func(context.Context, *Proc, PeerOpts) (*Proc, error)
+		age    bool
+	}{
+		{"nginx proxy_cache", env.StartNginx, false},
+		{"varnish", env.StartVarnish, true},
+	}
+	var out []peer
+	for _, k := range kinds {
+		pe := peer{target: k.target}
+		p, err := k.start(ctx, origin, po)
+		if err == nil {
+			err = warmUp(p.Addr)
+		}
+		if err == nil {
+			c := &conn{addr: p.Addr}
+			r, gerr := c.get(verify)
+			c.close()
+			switch {
+			case gerr != nil:
+				err = fmt.Errorf("verify GET %s: %w", verify, gerr)
+			case !r.hit:
+				err = fmt.Errorf("GET %s after the warm-up: status %d, X-Cache not HIT (not caching?)", verify, r.status)
+			case k.age && r.age < 0:
+				err = fmt.Errorf("GET %s after the warm-up: X-Cache HIT but no Age field", verify)
+			}
+		}
+		if err != nil {
+			if p != nil {
+				p.Stop()
+			}
+			pe.note = err.Error()
+			if !strings.HasPrefix(pe.note, "skipped") {
+				pe.note = "skipped: " + pe.note
+			}
+			fmt.Fprintf(env.log, "loadtest: %s: %s\n", k.target, pe.note)
+		} else {
+			pe.p = p
+			pe.note = p.Info["cache"] + ", warm-up verified X-Cache HIT"
+			if k.age {
+				pe.note += " and Age"
+			}
+		}
+		out = append(out, pe)
+	}
+	return out
+}
+
+// startTrio starts the origin, the baseline and firstrender.
 func startTrio(ctx context.Context, env *Env, so ServerOpts) (origin, base, fr *Proc, err error) {
 	if origin, err = env.StartOrigin(ctx); err != nil {
 		return
@@ -100,37 +196,47 @@ func startTrio(ctx context.Context, env *Env, so ServerOpts) (origin, base, fr *
 }
 
 func runHot(ctx context.Context, env *Env) ([]Row, error) {
-	_, base, fr, err := startTrio(ctx, env, ServerOpts{})
+	origin, base, fr, err := startTrio(ctx, env, ServerOpts{})
 	if err != nil {
 		return nil, err
 	}
-	if err := warm(ctx, fr.Addr, 1, 1, 3, func(int) string { return "/p/0" }); err != nil {
+	warmUp := func(addr string) error { return warm(ctx, addr, 1, 1, 3, func(int) string { return "/p/0" }) }
+	if err := warmUp(fr.Addr); err != nil {
 		return nil, err
 	}
-	return pair(ctx, env, "hot", base, fr, func() *load { return &load{next: fixed("/p/0")} }, ""), nil
+	peers := httpPeers(ctx, env, origin, PeerOpts{Pages: 1}, warmUp, "/p/0")
+	return pair(ctx, env, "hot", base, fr, peers, func() *load { return &load{next: fixed("/p/0")} }, ""), nil
 }
 
 func runWorkingSet(ctx context.Context, env *Env) ([]Row, error) {
 	n := env.Opts.Pages
-	_, base, fr, err := startTrio(ctx, env, ServerOpts{Prefill: n})
+	origin, base, fr, err := startTrio(ctx, env, ServerOpts{Prefill: n})
 	if err != nil {
 		return nil, err
 	}
 	// Two rounds: the memory tier admits a page on its second request.
-	if err := warm(ctx, fr.Addr, env.Opts.Conns, n, 2, gPath); err != nil {
+	// The peers get the same two (their first stores the page).
+	warmUp := func(addr string) error { return warm(ctx, addr, env.Opts.Conns, n, 2, gPath) }
+	if err := warmUp(fr.Addr); err != nil {
 		return nil, err
 	}
-	return pair(ctx, env, "working-set", base, fr, func() *load { return &load{next: cycle(n)} },
+	peers := httpPeers(ctx, env, origin, PeerOpts{Pages: n}, warmUp, gPath(n-1))
+	return pair(ctx, env, "working-set", base, fr, peers, func() *load { return &load{next: cycle(n)} },
 		fmt.Sprintf("%d pages cycled", n)), nil
 }
 
 func runLarge(ctx context.Context, env *Env) ([]Row, error) {
 	n := env.Opts.LargePages
-	_, base, fr, err := startTrio(ctx, env, ServerOpts{Prefill: n})
+	origin, base, fr, err := startTrio(ctx, env, ServerOpts{Prefill: n})
 	if err != nil {
 		return nil, err
 	}
-	return pair(ctx, env, "large", base, fr, func() *load { return &load{next: uniform(n)} },
+	// firstrender's pages are prefilled into the store (none in its memory
+	// tier); the peers have to be filled through their front door: every
+	// page once.
+	warmUp := func(addr string) error { return warm(ctx, addr, env.Opts.Conns, n, 1, gPath) }
+	peers := httpPeers(ctx, env, origin, PeerOpts{Pages: n}, warmUp, gPath(n-1))
+	return pair(ctx, env, "large", base, fr, peers, func() *load { return &load{next: uniform(n)} },
 		fmt.Sprintf("%d pages uniform, db %s MB", n, fr.Info["file_mb"])), nil
 }
 

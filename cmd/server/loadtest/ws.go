@@ -69,15 +69,25 @@ func wsLoad(ctx context.Context, url string, conns int, d time.Duration, msg []b
 	return res
 }
 
-// measureWS runs wsLoad against proc p (whose CPU is read) after a warm-up.
-func (e *Env) measureWS(ctx context.Context, p *Proc, url string, conns int, msg []byte) (Measurement, error) {
+// measureWS runs wsLoad against proc p (whose CPU is read) after a
+// warm-up. With also set (the origin behind a proxy p), also's CPU per
+// message over the same window goes into Extra.
+func (e *Env) measureWS(ctx context.Context, p *Proc, url string, conns int, msg []byte, also *Proc) (Measurement, error) {
 	if e.Opts.Warmup > 0 {
 		wsLoad(ctx, url, conns, e.Opts.Warmup, msg)
 	}
-	c0, _ := cpuTime(p.Pid())
+	c0, _ := p.cpu()
+	var a0 time.Duration
+	if also != nil {
+		a0, _ = also.cpu()
+	}
 	m0, okm := p.memStats()
 	r := wsLoad(ctx, url, conns, e.Opts.Duration, msg)
-	c1, _ := cpuTime(p.Pid())
+	c1, _ := p.cpu()
+	var a1 time.Duration
+	if also != nil {
+		a1, _ = also.cpu()
+	}
 	m1, okm2 := p.memStats()
 	if r.err != nil && r.msgs == 0 {
 		return Measurement{}, r.err
@@ -87,6 +97,9 @@ func (e *Env) measureWS(ctx context.Context, p *Proc, url string, conns int, msg
 		Allocs: -1, GCShare: -1, HitRatio: -1, RSSMB: rssMB(p.Pid())}
 	if r.msgs > 0 {
 		m.CPUPerReq = (c1 - c0) / time.Duration(r.msgs)
+		if also != nil {
+			m.Extra = "origin " + fmtDur((a1-a0)/time.Duration(r.msgs)) + "/msg"
+		}
 		if okm && okm2 {
 			m.Allocs = float64(m1.Allocs-m0.Allocs) / float64(r.msgs)
 			if d := m1.TotalCPU - m0.TotalCPU; d > 0 {
@@ -97,51 +110,88 @@ func (e *Env) measureWS(ctx context.Context, p *Proc, url string, conns int, msg
 	return m, nil
 }
 
-// runLive echoes -ws-message byte messages through the broker and
-// directly. Direct runs against an origin pinned to the server CPU (so
-// the echo process has a core to itself, as the broker does); the
-// broker's origin runs on the load generator's CPU. CPU per message is
-// that of the measured process: the broker's own for the broker, the
-// echo origin's for direct.
+// liveDoc is the live scenario's -list text.
+const liveDoc = "live socket echo, direct vs through the broker (firstrender) and nginx (if present), the origin placed alike in every row: " +
+	"32 conns (throughput): generator+origin on CPU 1, the proxy alone on CPU 0; 1 conn (round-trip p50/p99): generator on CPU 1, " +
+	"origin on CPU 0 (with the proxy), so each round trip crosses cores twice in every row; CPU/msg of the proxy (direct: of the origin)"
+
+// runLive echoes -ws-message byte messages directly to the origin and
+// through each proxy: the broker (firstrender's livesocket) and nginx as a
+// WebSocket proxy (optional, see peers.go).
+//
+// Topology (with taskset). In each group of rows the origin is placed
+// alike, so the rows differ by the hop alone:
+//
+//   - 32 connections (throughput): the origin and the load generator share
+//     CPU 1 in every row; the proxy runs alone on CPU 0 (direct has
+//     nothing there). x req/s is what the hop costs the end-to-end
+//     throughput when the generator and origin's core is the same.
+//   - 1 connection (round-trip latency): the generator is alone on CPU 1,
+//     the origin on CPU 0 in every row, the proxy beside it on CPU 0. A
+//     round trip crosses cores twice in every row (a cross-core wake-up
+//     costs tens of µs on this VM; with the origin on the generator's
+//     core, direct would cross none and a proxy four), and a single
+//     connection never needs more than one core, so x p99 is the latency
+//     the hop's own work adds.
+//
+// CPU/msg is that of the measured process: the proxy's own (utime+stime
+// of its process, of its process group for nginx) per echoed message, the
+// echo origin's for direct (the x CPU column compares the two); the note
+// of a proxy row gives the origin's CPU/msg over the same window.
 func runLive(ctx context.Context, env *Env) ([]Row, error) {
 	msg := []byte(`["4","12","lv:phx-F1","event",{"type":"click","event":"inc","value":{"pad":"` +
 		strings.Repeat("x", max(0, env.Opts.WSMessage-80)) + `"}}]`)
-	direct, err := env.start(ctx, "origin", "0", "-size=1024")
-	if err != nil {
-		return nil, err
+	groups := []struct {
+		scenario, originCPU, note string
+		conns                     int
+	}{
+		{"live 32 conns", "1", "generator+origin on CPU 1, proxy on CPU 0", env.Opts.Conns},
+		{"live 1 conn", "0", "generator on CPU 1, origin (+proxy) on CPU 0", 1},
 	}
-	durl := "ws://" + direct.Addr + "/live/websocket"
-	d32, err := env.measureWS(ctx, direct, durl, env.Opts.Conns, msg)
-	if err != nil {
-		return nil, fmt.Errorf("direct: %w", err)
+	var rows []Row
+	for _, g := range groups {
+		origin, err := env.start(ctx, "origin", g.originCPU, "-size=1024")
+		if err != nil {
+			return rows, err
+		}
+		durl := "ws://" + origin.Addr + "/live/websocket"
+		d, err := env.measureWS(ctx, origin, durl, g.conns, msg, nil)
+		if err != nil {
+			return rows, fmt.Errorf("%s direct: %w", g.scenario, err)
+		}
+		note := fmt.Sprintf("%d-byte messages; %s; CPU/msg: the origin's here, the proxy's own below", len(msg), g.note)
+		if !env.pin {
+			note = fmt.Sprintf("%d-byte messages; unpinned; CPU/msg: the origin's here, the proxy's own below", len(msg))
+		}
+		rows = append(rows, Row{Scenario: g.scenario, Target: "direct", M: d, Note: note})
+		ref := &rows[len(rows)-1].M
+		fr, err := env.StartServer(ctx, origin, ServerOpts{})
+		if err != nil {
+			return rows, err
+		}
+		b, err := env.measureWS(ctx, fr, "ws://"+fr.Addr+"/live/websocket", g.conns, msg, origin)
+		fr.Stop()
+		if err != nil {
+			return rows, fmt.Errorf("%s broker: %w", g.scenario, err)
+		}
+		rows = append(rows, Row{Scenario: g.scenario, Target: "broker", M: b, Ref: ref})
+		const ng = "nginx (websocket)"
+		nx, err := env.StartNginx(ctx, origin, PeerOpts{})
+		var n Measurement
+		if err == nil {
+			n, err = env.measureWS(ctx, nx, "ws://"+nx.Addr+"/live/websocket", g.conns, msg, origin)
+			nx.Stop()
+		}
+		if err != nil {
+			note := err.Error()
+			if !strings.HasPrefix(note, "skipped") {
+				note = "skipped: " + note
+			}
+			rows = append(rows, Row{Scenario: g.scenario, Target: ng, Note: note, Skipped: true})
+		} else {
+			rows = append(rows, Row{Scenario: g.scenario, Target: ng, M: n, Ref: ref})
+		}
+		origin.Stop()
 	}
-	d1, err := env.measureWS(ctx, direct, durl, 1, msg)
-	if err != nil {
-		return nil, fmt.Errorf("direct: %w", err)
-	}
-	direct.Stop()
-	origin, err := env.StartOrigin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fr, err := env.StartServer(ctx, origin, ServerOpts{})
-	if err != nil {
-		return nil, err
-	}
-	burl := "ws://" + fr.Addr + "/live/websocket"
-	b32, err := env.measureWS(ctx, fr, burl, env.Opts.Conns, msg)
-	if err != nil {
-		return nil, fmt.Errorf("broker: %w", err)
-	}
-	b1, err := env.measureWS(ctx, fr, burl, 1, msg)
-	if err != nil {
-		return nil, fmt.Errorf("broker: %w", err)
-	}
-	n := fmt.Sprintf("%d-byte messages; CPU/msg is the measured process's", len(msg))
-	return []Row{
-		{Scenario: "live 32 conns", Target: "direct", M: d32, Note: n},
-		{Scenario: "live 32 conns", Target: "broker", M: b32, Ref: &d32},
-		{Scenario: "live 1 conn", Target: "direct", M: d1},
-		{Scenario: "live 1 conn", Target: "broker", M: b1, Ref: &d1},
-	}, nil
+	return rows, nil
 }
