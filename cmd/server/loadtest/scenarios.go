@@ -16,10 +16,10 @@ import (
 )
 
 func init() {
-	Register(Scenario{Name: "hot", Default: true, Doc: "one cached URL vs the baseline", Run: runHot})
-	Register(Scenario{Name: "working-set", Default: true, Doc: "-pages distinct cached pages cycled vs the baseline", Run: runWorkingSet})
-	Register(Scenario{Name: "large", Default: true, Doc: "-large-pages distinct pages (more than the memory tier), uniform random, vs the baseline", Run: runLarge})
-	Register(Scenario{Name: "mixed", Default: true, Doc: "working set with 2% misses stored and 0.1% single-URL purges (admin API), vs the baseline", Run: runMixed})
+	Register(Scenario{Name: "hot", Default: true, Doc: "one cached URL vs the baseline (and the peers)", Run: runHot})
+	Register(Scenario{Name: "working-set", Default: true, Doc: "-pages distinct cached pages cycled vs the baseline (and the peers)", Run: runWorkingSet})
+	Register(Scenario{Name: "large", Default: true, Doc: "-large-pages distinct pages (more than the memory tier), uniform random, vs the baseline (and the peers, filled through their front door)", Run: runLarge})
+	Register(Scenario{Name: "mixed", Default: true, Doc: "working set with 2% misses stored and 0.1% single-URL purges (admin API; Varnish: PURGE; nginx: none), vs the baseline (and the peers)", Run: runMixed})
 	Register(Scenario{Name: "miss", Default: true, Doc: "a 20 KB miss forwarded, inspected and stored vs forwarded without storing (no-store)", Run: runMiss})
 	Register(Scenario{Name: "growth", Default: true, Doc: "hits with -growth records in the store (memory tier on, and off); open time, RSS", Run: runGrowth})
 	Register(Scenario{Name: "live", Default: true, Doc: liveDoc, Run: runLive})
@@ -246,81 +246,121 @@ func runLarge(ctx context.Context, env *Env) ([]Row, error) {
 // request asks for, cached (and admitted to the memory tier) beforehand;
 // right after each acknowledgement the purging worker requests the page,
 // and a hit there is a violation of purge semantics (counted in the note).
+//
+// The peers run the same mix after the same warm-up: Varnish purges with
+// its PURGE method (the VCL's return (purge), answered after the object
+// is gone), checked the same way; open-source nginx has no purge, so its
+// purge slots are hits of the working set like the baseline's.
 func runMixed(ctx context.Context, env *Env) ([]Row, error) {
 	n := env.Opts.Pages
 	conns := env.Opts.Conns
 	targets := 4000
-	_, base, fr, err := startTrio(ctx, env, ServerOpts{Prefill: n + targets})
+	origin, base, fr, err := startTrio(ctx, env, ServerOpts{Prefill: n + targets})
 	if err != nil {
 		return nil, err
 	}
-	if err := warm(ctx, fr.Addr, conns, n+targets, 2, gPath); err != nil {
+	warmUp := func(addr string) error { return warm(ctx, addr, conns, n+targets, 2, gPath) }
+	if err := warmUp(fr.Addr); err != nil {
 		return nil, err
 	}
+	peers := httpPeers(ctx, env, origin, PeerOpts{Pages: n + targets + n/10}, warmUp, gPath(n-1))
 	ac, err := admin.NewClient("http://"+fr.Info["admin"], adminToken)
 	if err != nil {
 		return nil, err
 	}
-	var violations, purges atomic.Int64
-	var purgeMu sync.Mutex
-	var purgeLat []time.Duration
 	var run atomic.Int64
-	mk := func(purge bool) func() *load {
-		return func() *load {
-			id := run.Add(1)
-			var miss atomic.Int64
-			next := func(ctx context.Context, w int, i int64, c *conn) (string, error) {
-				r := rand.IntN(1000)
-				switch {
-				case r < 1 && purge:
-					seq := int(purges.Add(1) - 1)
-					t := n + seq%targets
-					if seq >= targets {
-						return gPath(rand.IntN(n)), nil // every target purged once already
-					}
-					key := "http://" + fr.Addr + gPath(t)
-					t0 := time.Now()
-					if _, err := ac.Purge(ctx, admin.PurgeRequest{Key: key}); err != nil {
-						return "", fmt.Errorf("purge %s: %w", key, err)
-					}
-					d := time.Since(t0)
-					purgeMu.Lock()
-					purgeLat = append(purgeLat, d)
-					purgeMu.Unlock()
-					resp, err := c.get(gPath(t))
-					if err != nil {
-						return "", err
-					}
-					if resp.hit {
-						violations.Add(1)
-					}
-					return "", nil
-				case r < 21:
-					return "/m/" + strconv.FormatInt(id, 10) + "-" + strconv.FormatInt(miss.Add(1), 10), nil
-				}
-				return gPath(rand.IntN(n)), nil
-			}
-			return &load{next: next}
-		}
+	// mixedRun is one target's measurement: its purges and violations.
+	type mixedRun struct {
+		purges, violations atomic.Int64
+		mu                 sync.Mutex
+		lat                []time.Duration
 	}
-	lb := mk(false)()
+	// mk builds the load; purge (nil: none) purges one URL on c and
+	// returns after the acknowledgement.
+	mk := func(st *mixedRun, purge func(ctx context.Context, c *conn, path string) error) *load {
+		id := run.Add(1)
+		var miss atomic.Int64
+		next := func(ctx context.Context, w int, i int64, c *conn) (string, error) {
+			r := rand.IntN(1000)
+			switch {
+			case r < 1 && purge != nil:
+				seq := int(st.purges.Add(1) - 1)
+				t := n + seq%targets
+				if seq >= targets {
+					return gPath(rand.IntN(n)), nil // every target purged once already
+				}
+				t0 := time.Now()
+				if err := purge(ctx, c, gPath(t)); err != nil {
+					return "", fmt.Errorf("purge %s: %w", gPath(t), err)
+				}
+				d := time.Since(t0)
+				st.mu.Lock()
+				st.lat = append(st.lat, d)
+				st.mu.Unlock()
+				resp, err := c.get(gPath(t))
+				if err != nil {
+					return "", err
+				}
+				if resp.hit {
+					st.violations.Add(1)
+				}
+				return "", nil
+			case r < 21:
+				return "/m/" + strconv.FormatInt(id, 10) + "-" + strconv.FormatInt(miss.Add(1), 10), nil
+			}
+			return gPath(rand.IntN(n)), nil
+		}
+		return &load{next: next}
+	}
+	purgeNote := func(st *mixedRun) string {
+		st.mu.Lock()
+		pl := &result{lat: slices.Clone(st.lat)}
+		st.mu.Unlock()
+		sortDurations(pl.lat)
+		return fmt.Sprintf("purges=%d (p50 %s, p99 %s) served-after-purge=%d", len(pl.lat), fmtDur(pl.pct(0.5)), fmtDur(pl.pct(0.99)), st.violations.Load())
+	}
+	lb := mk(&mixedRun{}, nil)
 	lb.addr = base.Addr
 	mb, _ := env.Measure(ctx, base, lb)
 	mb.HitRatio = -1
 	base.Stop()
-	purges.Store(0)
-	lf := mk(true)()
+	frRun := &mixedRun{}
+	lf := mk(frRun, func(ctx context.Context, _ *conn, path string) error {
+		_, err := ac.Purge(ctx, admin.PurgeRequest{Key: "http://" + fr.Addr + path})
+		return err
+	})
 	lf.addr, lf.profile = fr.Addr, "mixed"
 	mf, _ := env.Measure(ctx, fr, lf)
-	purgeMu.Lock()
-	pl := &result{lat: purgeLat}
-	purgeMu.Unlock()
-	sortDurations(pl.lat)
-	note := fmt.Sprintf("purges=%d (p50 %s, p99 %s) served-after-purge=%d", len(pl.lat), fmtDur(pl.pct(0.5)), fmtDur(pl.pct(0.99)), violations.Load())
-	return []Row{
+	rows := []Row{
 		{Scenario: "mixed", Target: "baseline", M: mb, Note: "same path mix, no purges"},
-		{Scenario: "mixed", Target: "firstrender", M: mf, Ref: &mb, Note: note},
-	}, nil
+		{Scenario: "mixed", Target: "firstrender", M: mf, Ref: &mb, Note: purgeNote(frRun)},
+	}
+	ms := make([]Measurement, len(peers))
+	for i, pe := range peers {
+		if pe.p == nil {
+			continue
+		}
+		st := &mixedRun{}
+		var purge func(context.Context, *conn, string) error
+		if pe.p.Role == "varnish" {
+			purge = func(_ context.Context, c *conn, path string) error {
+				r, err := c.do("PURGE", path, "")
+				if err == nil && r.status != 200 {
+					err = fmt.Errorf("PURGE status %d", r.status)
+				}
+				return err
+			}
+		}
+		lp := mk(st, purge)
+		lp.addr = pe.p.Addr
+		ms[i], _ = env.Measure(ctx, pe.p, lp)
+		if purge != nil {
+			peers[i].note += "; " + purgeNote(st)
+		} else {
+			peers[i].note += "; no purge in open-source nginx (those 0.1% are hits)"
+		}
+	}
+	return append(rows, peerRows("mixed", peers, ms, &mb)...), nil
 }
 
 // runMiss compares a stored miss (a new URL each request: forwarded,
