@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/firstrender/firstrender/httpcache/hop"
 )
 
 // serveStored answers from a stored entry if the request and the entry's
@@ -90,12 +92,22 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, ex *exchange,
 	ex.result = result
 	status, body := p.entryResponse(w.Header(), r, e, &cs, now)
 	ex.cs = cs
+	// The whole response is in memory: header and body leave in one
+	// write on a guarded connection, instead of net/http's two for a
+	// body past its 4 KB buffer (hop.CorkWrites).
+	cork := hop.CorkWrites(r.Context())
 	w.WriteHeader(status)
 	if len(body) > 0 {
 		n, _ := w.Write(body)
 		if p.met != nil && !ex.background {
 			p.met.bytes.Add(float64(n))
 		}
+	}
+	if cork.Active() {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush() // what net/http still buffers joins the held write
+		}
+		cork.Release()
 	}
 }
 

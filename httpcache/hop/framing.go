@@ -2,6 +2,7 @@ package hop
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -281,6 +282,13 @@ type guardedConn struct {
 	mu     sync.Mutex
 	queue  []string // methods written, not yet answered
 	expect bool     // the next write starts a request
+
+	// Write batching on an accepted connection (see Cork); used by the
+	// connection's serving goroutine only, like net/http's own writes.
+	corked  bool
+	pending []byte      // a held write (a copy), sent with the next
+	iov     [2][]byte   // pending and the next write, for one writev
+	bufs    net.Buffers // over iov (a field: a local would escape)
 }
 
 func (c *guardedConn) Read(p []byte) (int, error) {
@@ -363,8 +371,13 @@ func (c *guardedConn) refuse() {
 }
 
 // Write records, on a connection to the origin, the method of each
-// request it starts (a HEAD's response has no body).
+// request it starts (a HEAD's response has no body). On a corked
+// connection it holds a write of at most corkHold bytes back until the
+// next write, which then sends both in one writev (see Cork).
 func (c *guardedConn) Write(p []byte) (int, error) {
+	if c.corked {
+		return c.corkedWrite(p)
+	}
 	if c.f.response {
 		c.mu.Lock()
 		if c.expect {
@@ -377,6 +390,91 @@ func (c *guardedConn) Write(p []byte) (int, error) {
 		c.mu.Unlock()
 	}
 	return c.Conn.Write(p)
+}
+
+// corkHold is the largest write a corked connection holds back:
+// net/http's connection buffer is 4 KB, so what it flushes ahead of a
+// body is at most that.
+const corkHold = 8 << 10
+
+func (c *guardedConn) corkedWrite(p []byte) (int, error) {
+	if len(c.pending) == 0 {
+		if len(p) <= corkHold {
+			c.pending = append(c.pending[:0], p...)
+			return len(p), nil
+		}
+		return c.Conn.Write(p)
+	}
+	held := len(c.pending)
+	c.iov[0], c.iov[1] = c.pending, p
+	c.bufs = c.iov[:]
+	n, err := c.bufs.WriteTo(c.Conn) // writev on a *net.TCPConn
+	c.iov, c.bufs = [2][]byte{}, nil
+	c.pending = c.pending[:0]
+	if err != nil {
+		return max(0, int(n)-held), err
+	}
+	return len(p), nil
+}
+
+// uncork sends what a corked connection holds and ends the batching.
+func (c *guardedConn) uncork() error {
+	c.corked = false
+	if len(c.pending) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.pending)
+	c.pending = c.pending[:0]
+	return err
+}
+
+type connKey struct{}
+
+// ConnContext is an [http.Server] ConnContext hook for a server on a
+// [GuardListener]: it records the connection in ctx for [CorkWrites].
+// Other connections leave ctx as it is.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if gc, ok := c.(*guardedConn); ok && gc.edge {
+		return context.WithValue(ctx, connKey{}, gc)
+	}
+	return ctx
+}
+
+// Cork is a batch of writes on a guarded connection; see [CorkWrites].
+// The zero Cork (no such connection) batches nothing.
+type Cork struct{ c *guardedConn }
+
+// CorkWrites starts batching the writes of the connection that ctx's
+// request arrived on (recorded by [ConnContext]), until [Cork.Release]:
+// one write of at most 8 KB is held back (copied) and sent together with
+// the next one in a single writev. net/http sends a response whose body
+// is larger than its 4 KB connection buffer in two writes (the buffer,
+// holding the header and the body's start, then the rest), each a
+// syscall and, on loopback, a wakeup of the reader; corked, it leaves in
+// one. Use it only around writing a response that is complete in memory,
+// from the handler's goroutine, and Release before the handler returns
+// (after flushing the ResponseWriter): a held write waits for the next
+// write or Release, so corking a streamed response would delay its
+// start. Without a recorded connection it returns the zero Cork.
+func CorkWrites(ctx context.Context) Cork {
+	gc, _ := ctx.Value(connKey{}).(*guardedConn)
+	if gc == nil {
+		return Cork{}
+	}
+	gc.corked = true
+	return Cork{gc}
+}
+
+// Active reports whether k batches writes of a connection.
+func (k Cork) Active() bool { return k.c != nil }
+
+// Release sends what k holds back and ends the batching; a write error
+// is returned (net/http sees the connection fail on its next write).
+func (k Cork) Release() error {
+	if k.c == nil {
+		return nil
+	}
+	return k.c.uncork()
 }
 
 // GuardConn wraps c, a connection to an origin, so that a response with

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/firstrender/firstrender/httpcache/hop"
 )
 
 // acceptGate tracks the public listener's connections that were accepted
@@ -23,7 +25,9 @@ type acceptGate struct {
 type gateConnKey struct{}
 
 func (g *acceptGate) connContext(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(ctx, gateConnKey{}, c)
+	// hop.ConnContext lets the proxy send a response from memory in one
+	// write (hop.CorkWrites).
+	return context.WithValue(hop.ConnContext(ctx, c), gateConnKey{}, c)
 }
 
 func (g *acceptGate) connState(c net.Conn, st http.ConnState) {
