@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -283,4 +284,89 @@ func TestHelperPeers(t *testing.T) {
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
+}
+
+// cpuNow is the process's user and system CPU time so far.
+func cpuNow() (user, sys time.Duration) {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
+}
+
+// BenchmarkEcho is the loadtest's live scenario in one process: conns
+// connections each send a 256-byte LiveView-like message and wait for its
+// echo, direct to the echo origin and through the broker (with the join
+// guard on, as the server runs it). One op is one echoed message. Besides
+// ns/op and allocs/op (the whole process: clients and origin included) it
+// reports the process's CPU per message (cpu-µs/msg, and its user and
+// system parts); the broker's own cost per message is the broker row minus
+// the direct row of the same run. The system part (loopback TCP, wake-ups)
+// is most of it and the noisiest on a shared machine; the user part is
+// what the broker's own code and the Go runtime spend.
+func BenchmarkEcho(b *testing.B) {
+	msg := []byte(`["4","12","lv:phx-F1","event",{"type":"click","event":"inc","value":{"pad":"` +
+		strings.Repeat("x", 256-80) + `"}}]`)
+	for _, conns := range []int{32, 1} {
+		for _, target := range []string{"direct", "broker"} {
+			b.Run(fmt.Sprintf("conns=%d/%s", conns, target), func(b *testing.B) {
+				origin := newTestOrigin(b, echo)
+				hdr := http.Header{}
+				hdr.Set("Origin", allowedOrigin)
+				cs := make([]*websocket.Conn, conns)
+				if target == "direct" {
+					for i := range cs {
+						c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(origin.srv.URL, "http")+"/live/websocket", hdr)
+						if err != nil {
+							b.Fatal(err)
+						}
+						b.Cleanup(func() { c.Close() })
+						cs[i] = c
+					}
+				} else {
+					tb := newTestBroker(b, origin.url(), func(c *Config) {
+						c.Registerer = nil
+						c.Guard = &GuardConfig{Cache: &fakeCache{}}
+					})
+					for i := range cs {
+						cs[i] = tb.mustDial(b, "/live/websocket", hdr)
+					}
+				}
+				echoAll := func(n int) {
+					var wg sync.WaitGroup
+					for i, c := range cs {
+						k := n / conns
+						if i < n%conns {
+							k++
+						}
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							for range k {
+								if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
+									b.Error(err)
+									return
+								}
+								if _, _, err := c.ReadMessage(); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						}()
+					}
+					wg.Wait()
+				}
+				echoAll(100 * conns) // warm up (and past the join guard's window)
+				b.ReportAllocs()
+				b.ResetTimer()
+				u0, s0 := cpuNow()
+				echoAll(b.N)
+				u1, s1 := cpuNow()
+				b.StopTimer()
+				perMsg := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(b.N) }
+				b.ReportMetric(perMsg(u1-u0+s1-s0), "cpu-µs/msg")
+				b.ReportMetric(perMsg(u1-u0), "user-µs/msg")
+				b.ReportMetric(perMsg(s1-s0), "sys-µs/msg")
+			})
+		}
+	}
 }

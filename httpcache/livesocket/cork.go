@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // corkSmall: messages smaller than this are batched.
@@ -25,6 +26,9 @@ var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, corkMax); return
 // so order is kept; a control frame that happens to be written while the
 // pump is corking joins the batch, which is written before the pump waits.
 // The batch buffer is pooled: an idle socket holds none.
+//
+// It also passes a write deadline on to the connection only when it
+// changes (see SetWriteDeadline).
 type corkConn struct {
 	net.Conn
 	peer *corkConn   // Read flushes the peer's batch first; set before the pumps start
@@ -33,6 +37,36 @@ type corkConn struct {
 	mu  sync.Mutex
 	buf *[]byte // nil when empty
 	err error   // sticky write error
+	// wd is the write deadline last set on Conn, valid when wdSet.
+	wd    time.Time
+	wdSet bool
+}
+
+// SetWriteDeadline sets Conn's write deadline unless t is the one set
+// last. gorilla sets the connection's write deadline before every frame
+// it writes (to the Conn's, which the pumps move only every
+// WriteTimeout/2), and each call re-arms a runtime timer even when t is
+// unchanged (internal/poll turns t into a duration from now): one timer
+// update per relayed message, for nothing.
+func (c *corkConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.wdSet && t.Equal(c.wd) {
+		return nil
+	}
+	err := c.Conn.SetWriteDeadline(t)
+	c.wd, c.wdSet = t, err == nil
+	return err
+}
+
+// SetDeadline sets both deadlines of Conn (gorilla's client handshake
+// uses it) and remembers the write deadline it set.
+func (c *corkConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.Conn.SetDeadline(t)
+	c.wd, c.wdSet = t, err == nil
+	return err
 }
 
 func (c *corkConn) Write(p []byte) (int, error) {

@@ -3,7 +3,9 @@ package livesocket
 import (
 	"io"
 	"net"
+	"slices"
 	"testing"
+	"time"
 )
 
 func TestCorkConn_OrderAndFlush(t *testing.T) {
@@ -60,5 +62,50 @@ func TestCorkConn_OrderAndFlush(t *testing.T) {
 	}
 	if c.buf != nil {
 		t.Errorf("batch buffer kept after flush: an idle socket should hold none")
+	}
+}
+
+// deadlineConn counts the write deadlines set on it.
+type deadlineConn struct {
+	net.Conn
+	writeDLs []time.Time
+	both     int
+}
+
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
+	d.writeDLs = append(d.writeDLs, t)
+	return nil
+}
+
+func (d *deadlineConn) SetDeadline(t time.Time) error {
+	d.both++
+	return nil
+}
+
+func TestCorkConn_WriteDeadlineOnlyWhenChanged(t *testing.T) {
+	t.Parallel()
+	d := &deadlineConn{}
+	c := &corkConn{Conn: d}
+	t1 := time.Now().Add(time.Second)
+	t2 := t1.Add(time.Second)
+	c.SetWriteDeadline(t1)
+	c.SetWriteDeadline(t1) // gorilla, before each frame: no timer update
+	c.SetWriteDeadline(t1)
+	c.SetWriteDeadline(t2) // moved: passed on
+	c.SetWriteDeadline(time.Time{})
+	c.SetWriteDeadline(time.Time{})
+	if want := []time.Time{t1, t2, {}}; !slices.EqualFunc(d.writeDLs, want, time.Time.Equal) {
+		t.Fatalf("write deadlines set on the conn = %v, want %v", d.writeDLs, want)
+	}
+	// SetDeadline sets the write deadline too: an equal write deadline
+	// after it is already in place, a different one is not.
+	c.SetDeadline(t1)
+	c.SetWriteDeadline(t1)
+	if d.both != 1 || len(d.writeDLs) != 3 {
+		t.Fatalf("after SetDeadline(t1), SetWriteDeadline(t1) reached the conn: %v", d.writeDLs)
+	}
+	c.SetWriteDeadline(time.Time{})
+	if len(d.writeDLs) != 4 {
+		t.Fatalf("SetWriteDeadline(zero) after SetDeadline(t1) did not reach the conn: %v", d.writeDLs)
 	}
 }

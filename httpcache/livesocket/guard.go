@@ -102,6 +102,10 @@ type guard struct {
 	stopped chan struct{}
 	once    sync.Once
 
+	// bufs lends the sockets' watchers a message buffer of MaxMessage+1
+	// bytes (*[]byte) for the message being inspected.
+	bufs sync.Pool
+
 	// worker-only state
 	seen map[string]*entryState
 }
@@ -144,6 +148,8 @@ func newGuard(cfg GuardConfig, m *metrics, log *slog.Logger) (*guard, error) {
 	}
 	g := &guard{cfg: cfg, m: m, log: log, q: make(chan joinFailure, cfg.Queue),
 		stop: make(chan struct{}), stopped: make(chan struct{}), seen: map[string]*entryState{}}
+	size := cfg.MaxMessage + 1
+	g.bufs.New = func() any { b := make([]byte, size); return &b }
 	go g.work()
 	return g, nil
 }
@@ -335,18 +341,22 @@ func (w *joinWatch) want(dir string) bool {
 }
 
 // copy relays one message from r to dst unchanged, inspecting it when it is
-// small enough.
+// small enough. The message is read into a buffer of the guard's pool
+// (MaxMessage+1 bytes), which nothing keeps once copy returns.
 func (w *joinWatch) copy(dst io.Writer, r io.Reader, dir string) (int64, error) {
-	max := w.g.cfg.MaxMessage
-	buf, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
-	if err != nil {
+	bp := w.g.bufs.Get().(*[]byte)
+	defer w.g.bufs.Put(bp)
+	buf := (*bp)[:cap(*bp)]
+	k, err := io.ReadFull(r, buf)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return 0, err
 	}
+	buf = buf[:k]
 	n, err := dst.Write(buf)
 	if err != nil {
 		return int64(n), err
 	}
-	if len(buf) > max {
+	if len(buf) > w.g.cfg.MaxMessage {
 		w.count(dir)
 		m, err := io.Copy(dst, r)
 		return int64(n) + m, err
@@ -355,18 +365,44 @@ func (w *joinWatch) copy(dst io.Writer, r io.Reader, dir string) (int64, error) 
 	return int64(n), nil
 }
 
-func (w *joinWatch) count(dir string) {
+// count counts one inspected message of dir and returns the number of
+// joins pending.
+func (w *joinWatch) count(dir string) int {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if dir == dirToOrigin {
 		w.toOrigin++
 	} else {
 		w.toClient++
 	}
-	w.mu.Unlock()
+	return len(w.pending)
 }
 
+// Event names the guard acts on, as they appear in a message (a JSON
+// string without escapes).
+var (
+	evJoin  = []byte(`"phx_join"`)
+	evReply = []byte(`"phx_reply"`)
+)
+
+// inspect looks at one message of dir; data is not kept. Only a phx_join
+// (to the origin) and the phx_reply to a pending join (to the client)
+// matter, so any other message (events, heartbeats, diffs, replies while
+// no join is pending) is counted and dropped without a decode: its event
+// name appears literally unless the message uses JSON escapes, and one
+// that does is decoded in full.
 func (w *joinWatch) inspect(data []byte, dir string) {
-	w.count(dir)
+	pending := w.count(dir)
+	ev := evJoin
+	if dir == dirToClient {
+		if pending == 0 {
+			return
+		}
+		ev = evReply
+	}
+	if !bytes.Contains(data, ev) && bytes.IndexByte(data, '\\') < 0 {
+		return
+	}
 	msg, ok := parseMessage(data)
 	if !ok || !strings.HasPrefix(msg.Topic, "lv:") {
 		return

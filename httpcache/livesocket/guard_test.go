@@ -1,10 +1,13 @@
 package livesocket
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -322,5 +325,80 @@ func TestJoinGuard_RefilledEntryDisabledAgain(t *testing.T) {
 	}
 	if got := annot["http://app.test/prices|"]; got != "2" {
 		t.Errorf("%s of render C = %q, want 2 (counted afresh)", AnnotationJoinFailures, got)
+	}
+}
+
+// TestJoinWatch_EscapedEventNames: the watcher skips the decode of a
+// message whose event name is not there literally, but a join and a reply
+// written with JSON escapes (which decode to the same event) are still
+// seen: the skip must not change what is counted.
+func TestJoinWatch_EscapedEventNames(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name        string
+		join, reply string
+		want        bool
+	}{
+		{"plain", `["4","4","lv:phx-1","phx_join",{"url":"http://app.test/p","session":"s"}]`,
+			`["4","4","lv:phx-1","phx_reply",{"status":"error","response":{"reason":"stale"}}]`, true},
+		{"escaped", `["4","4","lv:phx-1","phx\u005fjoin",{"url":"http://app.test/p","session":"s"}]`,
+			`["4","4","lv:phx-1","phx\u005Freply",{"status":"error","response":{"reason":"stale"}}]`, true},
+		{"object form", `{"topic":"lv:phx-1","event":"phx_join","payload":{"url":"http://app.test/p"},"ref":"4","join_ref":"4"}`,
+			`{"topic":"lv:phx-1","event":"phx_reply","payload":{"status":"error","response":{"reason":"stale"}},"ref":"4"}`, true},
+		{"ok reply", `["4","4","lv:phx-1","phx_join",{"url":"http://app.test/p"}]`,
+			`["4","4","lv:phx-1","phx_reply",{"status":"ok","response":{}}]`, false},
+		{"not a join", `["4","4","lv:phx-1","event",{"url":"http://app.test/p","note":"phx_reply"}]`,
+			`["4","4","lv:phx-1","phx_reply",{"status":"error","response":{"reason":"stale"}}]`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &guard{cfg: GuardConfig{Reasons: []string{"stale"}, Window: 16, MaxMessage: 1 << 10}, q: make(chan joinFailure, 1), m: mustMetrics(), log: quietLogger()}
+			w := &joinWatch{g: g, client: "c"}
+			w.inspect([]byte(tt.join), dirToOrigin)
+			w.inspect([]byte(tt.reply), dirToClient)
+			var got bool
+			select {
+			case f := <-g.q:
+				got = true
+				if f.url != "http://app.test/p" || f.reason != "stale" {
+					t.Errorf("failure = %+v, want url http://app.test/p, reason stale", f)
+				}
+			default:
+			}
+			if got != tt.want {
+				t.Errorf("join failure reported = %v, want %v", got, tt.want)
+			}
+			if w.toOrigin != 1 || w.toClient != 1 {
+				t.Errorf("window counts = %d/%d, want 1/1 (every inspected message counts)", w.toOrigin, w.toClient)
+			}
+		})
+	}
+}
+
+// BenchmarkJoinWatchCopy is the guard's cost per message inside its
+// window for a LiveView event and its reply (neither a join): the copy
+// through the watcher and the inspection.
+func BenchmarkJoinWatchCopy(b *testing.B) {
+	g, err := newGuard(GuardConfig{Cache: &fakeCache{}}, mustMetrics(), quietLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.close()
+	event := []byte(`["4","12","lv:phx-F1","event",{"type":"click","event":"inc","value":{"pad":"` +
+		strings.Repeat("x", 176) + `"}}]`)
+	reply := []byte(`["4","12","lv:phx-F1","phx_reply",{"status":"ok","response":{"diff":{"0":"` +
+		strings.Repeat("7", 160) + `"}}}]`)
+	w := &joinWatch{g: g, client: "c"}
+	var r bytes.Reader
+	b.ReportAllocs()
+	for b.Loop() {
+		w.toOrigin, w.toClient = 0, 0
+		r.Reset(event)
+		if _, err := w.copy(io.Discard, &r, dirToOrigin); err != nil {
+			b.Fatal(err)
+		}
+		r.Reset(reply)
+		if _, err := w.copy(io.Discard, &r, dirToClient); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
