@@ -474,7 +474,8 @@ func blank(body []byte, spans [][2]int) []byte {
 
 // Lint examines a response without modifying it. The findings carry the
 // configured action; Tokens lists every Phoenix token in the body. It is
-// a single pass per pattern over the body with no per-byte allocation.
+// one pass per pattern over the body, each on the pattern's rarest byte
+// (see pattern), with no per-byte allocation.
 func (l *Linter) Lint(h http.Header, body []byte) Report {
 	var rep Report
 	add := func(k Kind, format string, args ...any) {
@@ -507,7 +508,7 @@ func (l *Linter) Lint(h http.Header, body []byte) Report {
 		body = plain
 		rep.gzipped = plain
 	}
-	if !html && !bytes.Contains(body, []byte(phxtoken.TokenPrefix)) {
+	if !html && patTokenPrefix.index(body) < 0 {
 		return rep
 	}
 	l.scanTokens(&rep, body, add)
@@ -525,7 +526,7 @@ func (l *Linter) scanTokens(rep *Report, body []byte, add func(Kind, string, ...
 	seen := map[int]bool{}
 	// Every SFMyNTY.-prefixed value, wherever it is.
 	for pos := 0; ; {
-		i := bytes.Index(body[pos:], []byte(phxtoken.TokenPrefix))
+		i := patTokenPrefix.index(body[pos:])
 		if i < 0 {
 			break
 		}
@@ -539,9 +540,9 @@ func (l *Linter) scanTokens(rep *Report, body []byte, add func(Kind, string, ...
 		l.addToken(rep, attrBefore(body, start), start, string(body[start:end]), add)
 	}
 	// LiveView's own attributes, whatever their content (one pass for both).
-	pat := []byte("data-phx-s")
+	pat := patPhxS.s
 	for pos := 0; ; {
-		i := bytes.Index(body[pos:], pat)
+		i := patPhxS.index(body[pos:])
 		if i < 0 {
 			break
 		}
@@ -694,17 +695,15 @@ func isAttrNameByte(c byte) bool {
 	return c > ' ' && c != '"' && c != '\'' && c != '>' && c != '/' && c != '=' && c != '<' && c < 0x7f
 }
 
-var csrfPat = []byte("csrf-token")
-
 // scanCSRF finds <meta name="csrf-token" content="..."> tags.
 func (l *Linter) scanCSRF(rep *Report, body []byte, add func(Kind, string, ...any)) {
 	for pos := 0; ; {
-		i := bytes.Index(body[pos:], csrfPat)
+		i := patCSRF.index(body[pos:])
 		if i < 0 {
 			return
 		}
 		hit := pos + i
-		pos = hit + len(csrfPat)
+		pos = hit + len(patCSRF.s)
 		// The enclosing tag: back to '<' (within 1 KiB), forward to '>'.
 		lt := bytes.LastIndexByte(body[max(0, hit-1024):hit], '<')
 		if lt < 0 {
