@@ -1,11 +1,9 @@
 package httpcache
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -388,19 +386,29 @@ func (f *fill) prepare(resp *http.Response, ex *exchange) error {
 }
 
 // inspectNow reads the whole body of a storable response (its length,
-// cl, is already reserved in MaxBuffered), runs the Inspector on a copy
-// and records the exact outcome in ex.cs. The client gets the origin's
-// body unchanged; the store write still happens after the response
-// (finish starts it).
+// cl, is already reserved in MaxBuffered), runs the Inspector on it and
+// records the exact outcome in ex.cs. The client gets the origin's body
+// unchanged; the store write still happens after the response (finish
+// starts it).
+//
+// The body is read once, into one buffer that is never written again: it
+// is what the client is sent (memBody), what the Inspector sees (which
+// must not write to it, see [Inspector]), the stored record's Body and
+// the body collapsed waiters are served from the flight's entry. The
+// store's Put keeps a reference until its commit returns. No one owns it
+// in the sense of releasing it: it is not pooled, because the entry is
+// published to waiters that may still be writing it to their clients
+// after the store write ended; the GC frees it after the last of them.
 func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
 	p, job := f.p, f.job
 	cl := resp.ContentLength
 	t := p.newTeeBody(resp, ex)
-	// The client's bytes are counted by the tee wrapBody puts around the
-	// copy handed on below; counting this read too served every
-	// inspected page's bytes twice in firstrender_served_bytes_total.
+	// The client's bytes are counted by the memBody handed on below;
+	// counting this read too served every inspected page's bytes twice in
+	// firstrender_served_bytes_total.
+	counted := t.counted
 	t.counted = nil
-	body, err := readExactly(t, cl)
+	body, err := t.readExactly(cl)
 	t.finish(err == nil)
 	p.buffered.Add(-cl)
 	if err != nil {
@@ -414,10 +422,9 @@ func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
 		return fmt.Errorf("httpcache: reading the origin's body for inspection: %w", err)
 	}
 	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.Body = &memBody{b: body, counted: counted}
 
-	// The Inspector may change its copy in place; the client's is body.
-	res, v := p.inspect(job, bytes.Clone(body))
+	res, v := p.inspect(job, body)
 	job.inspected, job.res, job.verdict = true, res, v
 	f.complete, f.body = true, nil
 	if v.Refuse != "" {
@@ -433,27 +440,6 @@ func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
 	f.release(job.e)
 	ex.cs.ttl = ttlOf(job.e, p.now())
 	return nil
-}
-
-// readExactly reads exactly n bytes and then EOF from r.
-func readExactly(r io.Reader, n int64) ([]byte, error) {
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, err
-	}
-	var one [1]byte
-	for {
-		m, err := r.Read(one[:])
-		if m > 0 {
-			return nil, errors.New("body longer than its Content-Length")
-		}
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
 }
 
 // store inspects (unless inspectNow did) and stores f's complete

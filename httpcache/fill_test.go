@@ -23,10 +23,10 @@ func TestFillCacheStatus(t *testing.T) {
 		return Verdict{}
 	}
 	accept := func(r *http.Request, res *Response) Verdict { return Verdict{} }
-	// scribble changes the stored copy in place, as a lint blanking a
-	// token would; the first client must still get the origin's bytes.
+	// scribble replaces the stored body, as a lint blanking a token
+	// does; the first client must still get the origin's bytes.
 	scribble := func(r *http.Request, res *Response) Verdict {
-		copy(res.Body, "XXXXXX")
+		res.Body = append([]byte("XXXXXX"), res.Body[6:]...)
 		return Verdict{}
 	}
 	tests := []struct {
@@ -71,7 +71,7 @@ func TestFillCacheStatus(t *testing.T) {
 			wantStoredBody: page,
 		},
 		{
-			name:           "in-place changes reach only the stored copy",
+			name:           "a replaced body reaches only the stored copy",
 			inspect:        func(*rig) func(*http.Request, *Response) Verdict { return scribble },
 			wantFirst:      []string{"stored; ttl=600"},
 			wantSecond:     "hit",

@@ -19,9 +19,12 @@ import (
 // recovered and counts as a refusal ("inspector-panic").
 //
 // r is the client's request (its body already consumed; do not read it).
-// res is the copy that will be stored: the inspector may modify
-// res.Header and res.Body in place (strip or blank), which changes only
-// the stored copy, never the response the requesting client receives.
+// res is what will be stored. res.Header is the stored copy's own: the
+// inspector may modify it in place. res.Body's bytes are shared with the
+// response the requesting client receives (the body is read once, see
+// fill.inspectNow) and must not be modified: to store another body
+// (strip or blank), assign res.Body a new slice, which changes only the
+// stored copy. Neither may be kept after Inspect returns.
 type Inspector interface {
 	Inspect(r *http.Request, res *Response) Verdict
 }

@@ -1,6 +1,7 @@
 package httpcache
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -32,6 +33,9 @@ func (p *Proxy) wrapBody(resp *http.Response, ex *exchange) {
 	}
 	if resp.Body == nil || resp.Body == http.NoBody && job == nil {
 		return
+	}
+	if _, ok := resp.Body.(*memBody); ok {
+		return // read already (inspectNow): no idle timeout, counted
 	}
 	t := p.newTeeBody(resp, ex)
 	if job != nil {
@@ -77,6 +81,62 @@ type teeBody struct {
 	limit      int64
 	held       int64 // this transfer's share of budget
 	prepaid    bool  // held was reserved up front for the whole (known) length
+	one        [1]byte
+}
+
+// readExactly reads exactly n bytes and then EOF from t, into a new
+// slice of length n.
+func (t *teeBody) readExactly(n int64) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(t, b); err != nil {
+		return nil, err
+	}
+	for {
+		m, err := t.Read(t.one[:])
+		if m > 0 {
+			return nil, errors.New("body longer than its Content-Length")
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// memBody is the body of an inspected response on its way to the
+// client: the bytes inspectNow read (it only reads them). The bytes
+// relayed are added to counted (if set) once, at EOF or Close.
+type memBody struct {
+	b       []byte
+	off     int
+	counted interface{ Add(float64) }
+	done    bool
+}
+
+func (m *memBody) Read(p []byte) (int, error) {
+	n := copy(p, m.b[m.off:])
+	m.off += n
+	if m.off == len(m.b) {
+		m.count()
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (m *memBody) Close() error {
+	m.count()
+	return nil
+}
+
+func (m *memBody) count() {
+	if !m.done {
+		m.done = true
+		if m.counted != nil {
+			m.counted.Add(float64(m.off))
+		}
+	}
 }
 
 func (t *teeBody) release() {

@@ -353,7 +353,8 @@ func (r *Report) refusal(splicing bool) (Finding, bool) {
 }
 
 // Inspect implements httpcache.Inspector: it lints res, applies the
-// policy (stripping in place when the policy says so), and returns the
+// policy (stripping when the policy says so: the header in place, the
+// body by replacing res.Body with a blanked copy), and returns the
 // verdict with the liveview.* annotations and NotAfter.
 func (l *Linter) Inspect(r *http.Request, res *httpcache.Response) httpcache.Verdict {
 	rep := l.Lint(res.Header, res.Body)
