@@ -37,7 +37,8 @@ const AnnotationNotAfter = "httpcache.not-after"
 const AnnotationDisabled = "httpcache.disabled"
 
 func (p policy) encode() string {
-	var b []byte
+	var a [96]byte // room for every field at its largest: one allocation, the string
+	b := a[:0]
 	b = append(b, "lifetime="...)
 	b = strconv.AppendInt(b, int64(p.lifetime/time.Second), 10)
 	b = append(b, " age="...)

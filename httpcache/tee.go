@@ -13,7 +13,16 @@ func (p *Proxy) newTeeBody(resp *http.Response, ex *exchange) *teeBody {
 	if p.met != nil && !ex.background {
 		t.counted = p.met.originBytes // served to a client
 	}
-	if ex.call.cancel != nil {
+	switch {
+	case ex.call.hdrTimer != nil:
+		// The header timer (rewrite), stopped by modifyResponse before
+		// any body is wrapped, does what the idle timer does: re-armed,
+		// it saves a timer and a closure per response. A second tee of
+		// the same exchange (a spliced body after inspectNow's) comes
+		// after the first finished, which stopped it.
+		t.timer = ex.call.hdrTimer
+		t.timer.Reset(p.cfg.OriginIdleTimeout)
+	case ex.call.cancel != nil:
 		t.timer = time.AfterFunc(p.cfg.OriginIdleTimeout, func() {
 			ex.call.timedOut.Store(true)
 			ex.call.cancel()
