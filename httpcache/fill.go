@@ -124,7 +124,12 @@ func (f *fill) finish() {
 // read for inspection.
 func (f *fill) decide(resp *http.Response, ex *exchange, respTime time.Time) error {
 	p := f.p
-	job, reason := p.decideStore(ex.in, ex.n.path, ex.key, ex.rq, resp.StatusCode, resp.Header, resp.ContentLength, ex.call.reqTime, respTime)
+	// A miss whose lookup found no record of the URL at all (uri-miss) has
+	// room for a variant: MaxVariants is not asked of the store again.
+	// (Fills running at once could each pass the check anyway: the bound
+	// is checked before the body, not in the store's write.)
+	noVariants := ex.mode == modeMiss && ex.cs.fwd == fwdURIMiss
+	job, reason := p.decideStore(ex.in, ex.n.path, ex.key, ex.rq, resp.StatusCode, resp.Header, resp.ContentLength, ex.call.reqTime, respTime, noVariants)
 	if job != nil && ex.mode == modeRevalidate && resp.StatusCode >= 400 && ex.entry.rec.Status < 400 {
 		// An error never replaces a good stored response, even a status
 		// opted into StoreErrors: the stored one stays for the next
@@ -234,7 +239,9 @@ type fillJob struct {
 
 // decideStore applies RFC 9111 §3 and the proxy's policies to a response
 // for req. It returns a job (nil if not storable) and the reason.
-func (p *Proxy) decideStore(req *http.Request, path, key string, rq reqDirectives, status int, h http.Header, contentLength int64, reqTime, respTime time.Time) (*fillJob, string) {
+// noVariants: the request's lookup just found nothing stored for key, so
+// Config.MaxVariants need not be checked.
+func (p *Proxy) decideStore(req *http.Request, path, key string, rq reqDirectives, status int, h http.Header, contentLength int64, reqTime, respTime time.Time, noVariants bool) (*fillJob, string) {
 	d := p.parser.response(h)
 	reason := storable(req.Method, req.Header, rq, status, h, d)
 	stripCookie, splice := false, false
@@ -289,8 +296,10 @@ func (p *Proxy) decideStore(req *http.Request, path, key string, rq reqDirective
 		delete(sh, "Set-Cookie")
 	}
 	names, _ := parseVary(h)
-	if reason := p.variantRoom(req, key, names); reason != "" {
-		return nil, reason
+	if !noVariants {
+		if reason := p.variantRoom(req, key, names); reason != "" {
+			return nil, reason
+		}
 	}
 	return &fillJob{
 		req:      req,
