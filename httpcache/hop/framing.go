@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -178,37 +179,44 @@ func headerEnd(b []byte) int {
 	return -1
 }
 
-// header checks one header block and sets the state for its body.
+// header checks one header block and sets the state for its body. It
+// reads the block in place, line by line (lines end at LF, one CR before
+// it dropped), without allocating: it runs on every request the public
+// listener reads.
 func (f *framer) header(block []byte) error {
-	lines := strings.Split(strings.ReplaceAll(string(block), "\r\n", "\n"), "\n")
 	var cl, te, upgrade, connUpgrade bool
 	var clen int64 = -1
 	chunked := false
-	for _, l := range lines[1:] {
-		name, val, ok := strings.Cut(l, ":")
+	first, rest, _ := bytes.Cut(block, []byte("\n"))
+	first = bytes.TrimSuffix(first, []byte("\r"))
+	for len(rest) > 0 {
+		var l []byte
+		l, rest, _ = bytes.Cut(rest, []byte("\n"))
+		l = bytes.TrimSuffix(l, []byte("\r"))
+		name, val, ok := bytes.Cut(l, []byte(":"))
 		if !ok {
 			continue
 		}
-		val = strings.TrimSpace(val)
+		val = bytes.TrimSpace(val)
 		switch {
-		case strings.EqualFold(name, "Content-Length"):
+		case bytes.EqualFold(name, []byte("Content-Length")):
 			cl = true
-			if n, err := strconv.ParseInt(val, 10, 64); err == nil && n >= 0 {
+			if n, ok := parseDecimal(val); ok {
 				if clen >= 0 && clen != n {
 					return ErrFraming
 				}
 				clen = n
 			}
-		case strings.EqualFold(name, "Transfer-Encoding"):
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			te = true
-			for c := range strings.SplitSeq(val, ",") {
-				chunked = strings.EqualFold(strings.TrimSpace(c), "chunked")
+			for c := range bytes.SplitSeq(val, []byte(",")) {
+				chunked = bytes.EqualFold(bytes.TrimSpace(c), []byte("chunked"))
 			}
-		case strings.EqualFold(name, "Upgrade"):
+		case bytes.EqualFold(name, []byte("Upgrade")):
 			upgrade = true
-		case strings.EqualFold(name, "Connection"):
-			for c := range strings.SplitSeq(val, ",") {
-				connUpgrade = connUpgrade || strings.EqualFold(strings.TrimSpace(c), "upgrade")
+		case bytes.EqualFold(name, []byte("Connection")):
+			for c := range bytes.SplitSeq(val, []byte(",")) {
+				connUpgrade = connUpgrade || bytes.EqualFold(bytes.TrimSpace(c), []byte("upgrade"))
 			}
 		}
 	}
@@ -218,8 +226,8 @@ func (f *framer) header(block []byte) error {
 	noBody := false
 	if f.response {
 		status := 0
-		if _, rest, ok := strings.Cut(lines[0], " "); ok && len(rest) >= 3 {
-			status, _ = strconv.Atoi(rest[:3])
+		if _, rest, ok := bytes.Cut(first, []byte(" ")); ok && len(rest) >= 3 {
+			status, _ = strconv.Atoi(string(rest[:3]))
 		}
 		if status >= 100 && status < 200 {
 			if status == 101 {
@@ -256,6 +264,35 @@ func (f *framer) header(block []byte) error {
 		f.state = stRaw
 	}
 	return nil
+}
+
+// parseDecimal reports what strconv.ParseInt(string(b), 10, 64) gives
+// when it succeeds with n >= 0, without converting b: an optional sign,
+// then decimal digits ("-0" is 0; anything else negative, an underscore,
+// any other byte or an overflow fails).
+func parseDecimal(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		neg, b = b[0] == '-', b[1:]
+	}
+	if len(b) == 0 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	if neg && n != 0 {
+		return 0, false
+	}
+	return n, true
 }
 
 // guardedReadSize is the read buffer of a guarded connection; a read is

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -175,4 +177,134 @@ func FuzzFraming(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzFramingHeader holds the allocation-free header check to the first
+// one (headerRef, which split a string copy of the block): the same
+// error and the same state for any header block, request or response.
+func FuzzFramingHeader(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: +3\r\ncontent-length:3 \r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: -0\r\n\r\n",
+		"POST / HTTP/1.1\nTransfer-Encoding: gzip, chunked\n\n",
+		"GET / HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+		"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\n",
+		"HTTP/1.1 200 OK\r\r\nContent-Length:\t12\r\n\r\n",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, s string, response bool) {
+		a := framer{response: response, methods: []string{"GET", "HEAD"}}
+		b := a
+		b.methods = []string{"GET", "HEAD"}
+		errA := a.header([]byte(s))
+		errB := b.headerRef([]byte(s))
+		if errA != errB || a.state != b.state || a.n != b.n || a.finals != b.finals || len(a.methods) != len(b.methods) {
+			t.Fatalf("header(%q): %v state %d n %d finals %d; the reference: %v state %d n %d finals %d",
+				s, errA, a.state, a.n, a.finals, errB, b.state, b.n, b.finals)
+		}
+	})
+}
+
+// TestFramingHeaderAllocs checks that the request header check allocates
+// nothing (it runs on every request of the public listener).
+func TestFramingHeaderAllocs(t *testing.T) {
+	block := []byte("GET /p/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: x\r\nContent-Length: 0\r\nConnection: keep-alive\r\nAccept-Encoding: identity\r\n\r\n")
+	var f framer
+	if n := testing.AllocsPerRun(100, func() {
+		f = framer{}
+		if err := f.header(block); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("framer.header: %v allocations per request header, want 0", n)
+	}
+}
+
+// headerRef is the header check as it was written first (splitting a
+// string copy of the block): FuzzFramingHeader holds header to it.
+func (f *framer) headerRef(block []byte) error {
+	lines := strings.Split(strings.ReplaceAll(string(block), "\r\n", "\n"), "\n")
+	var cl, te, upgrade, connUpgrade bool
+	var clen int64 = -1
+	chunked := false
+	for _, l := range lines[1:] {
+		name, val, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		val = strings.TrimSpace(val)
+		switch {
+		case strings.EqualFold(name, "Content-Length"):
+			cl = true
+			if n, err := strconv.ParseInt(val, 10, 64); err == nil && n >= 0 {
+				if clen >= 0 && clen != n {
+					return ErrFraming
+				}
+				clen = n
+			}
+		case strings.EqualFold(name, "Transfer-Encoding"):
+			te = true
+			for c := range strings.SplitSeq(val, ",") {
+				chunked = strings.EqualFold(strings.TrimSpace(c), "chunked")
+			}
+		case strings.EqualFold(name, "Upgrade"):
+			upgrade = true
+		case strings.EqualFold(name, "Connection"):
+			for c := range strings.SplitSeq(val, ",") {
+				connUpgrade = connUpgrade || strings.EqualFold(strings.TrimSpace(c), "upgrade")
+			}
+		}
+	}
+	if cl && te {
+		return ErrFraming
+	}
+	noBody := false
+	if f.response {
+		status := 0
+		if _, rest, ok := strings.Cut(lines[0], " "); ok && len(rest) >= 3 {
+			status, _ = strconv.Atoi(rest[:3])
+		}
+		if status >= 100 && status < 200 {
+			if status == 101 {
+				f.state = stRaw
+			}
+			return nil // an interim response: the final one follows
+		}
+		f.finals++
+		method := ""
+		if len(f.methods) > 0 {
+			method, f.methods = f.methods[0], f.methods[1:]
+		}
+		noBody = method == "HEAD" || status == 204 || status == 304
+	} else if upgrade && connUpgrade {
+		f.state = stRaw // the connection may switch protocols: stop reading it as HTTP
+		return nil
+	}
+	switch {
+	case noBody:
+		f.state = stHeader
+	case te && chunked:
+		f.state = stChunkSize
+	case te:
+		if f.response {
+			f.state = stRaw // read until close (RFC 9112 §6.3)
+		} else {
+			return ErrFraming // a request body without a length
+		}
+	case clen > 0:
+		f.state, f.n = stLen, clen
+	case clen == 0 || !f.response:
+		f.state = stHeader
+	default:
+		f.state = stRaw
+	}
+	return nil
 }
