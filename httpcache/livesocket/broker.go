@@ -341,7 +341,12 @@ func cleanPath(p string) string {
 	if p == "" {
 		return "/"
 	}
-	return path.Clean("/" + p)
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	// Clean allocates only when it changes p: an already clean path (the
+	// common request) costs nothing per request.
+	return path.Clean(p)
 }
 
 func (b *Broker) longpoll(clean string) bool {
