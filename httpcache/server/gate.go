@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/firstrender/firstrender/httpcache/hop"
@@ -24,10 +25,17 @@ type acceptGate struct {
 
 type gateConnKey struct{}
 
+// gateConn is a connection in its context: settled once its first
+// request reached a handler, so later requests on it take no lock.
+type gateConn struct {
+	c       net.Conn
+	settled atomic.Bool
+}
+
 func (g *acceptGate) connContext(ctx context.Context, c net.Conn) context.Context {
 	// hop.ConnContext lets the proxy send a response from memory in one
 	// write (hop.CorkWrites).
-	return context.WithValue(hop.ConnContext(ctx, c), gateConnKey{}, c)
+	return context.WithValue(hop.ConnContext(ctx, c), gateConnKey{}, &gateConn{c: c})
 }
 
 func (g *acceptGate) connState(c net.Conn, st http.ConnState) {
@@ -58,11 +66,12 @@ func (g *acceptGate) settle(c net.Conn) {
 	}
 }
 
-// handler settles each request's connection as it reaches h.
+// handler settles a connection as its first request reaches h.
 func (g *acceptGate) handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c, ok := r.Context().Value(gateConnKey{}).(net.Conn); ok {
-			g.settle(c)
+		if gc, ok := r.Context().Value(gateConnKey{}).(*gateConn); ok && !gc.settled.Load() {
+			gc.settled.Store(true) // requests on one connection are not concurrent
+			g.settle(gc.c)
 		}
 		h.ServeHTTP(w, r)
 	})
