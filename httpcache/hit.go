@@ -103,12 +103,15 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, ex *exchange,
 			p.met.bytes.Add(float64(n))
 		}
 	}
-	if cork.Active() {
+	if cork.Holding() {
+		// net/http wrote its full buffer (held); what it still buffers
+		// joins it. A response that fit its buffer is not flushed here:
+		// it leaves in one write after the handler, as before.
 		if f, ok := w.(http.Flusher); ok {
-			f.Flush() // what net/http still buffers joins the held write
+			f.Flush()
 		}
-		cork.Release()
 	}
+	cork.Release()
 }
 
 // entryResponse writes into h the header of the response a stored entry

@@ -56,11 +56,14 @@ func TestCorkHolds(t *testing.T) {
 		t.Fatalf("held write: %d, %v", n, err)
 	}
 	head[0] = 'X' // the caller reuses its buffer (bufio does): the held copy must not change
-	if len(rc.got()) != 0 {
-		t.Fatalf("a corked 4 KB write reached the connection before the next write")
+	if len(rc.got()) != 0 || !k.Holding() {
+		t.Fatalf("a corked 4 KB write reached the connection before the next write (holding: %v)", k.Holding())
 	}
 	if n, err := gc.Write(rest); n != len(rest) || err != nil {
 		t.Fatalf("second write: %d, %v", n, err)
+	}
+	if k.Holding() {
+		t.Fatal("still holding after the next write")
 	}
 	want := append(bytes.Repeat([]byte("h"), 4096), rest...)
 	if !bytes.Equal(rc.got(), want) {
@@ -160,7 +163,9 @@ func TestCorkedResponses(t *testing.T) {
 			}
 			w.WriteHeader(http.StatusOK)
 			w.Write(b)
-			w.(http.Flusher).Flush()
+			if k.Holding() {
+				w.(http.Flusher).Flush()
+			}
 			if err := k.Release(); err != nil {
 				t.Error(err)
 			}

@@ -490,7 +490,8 @@ type Cork struct{ c *guardedConn }
 // syscall and, on loopback, a wakeup of the reader; corked, it leaves in
 // one. Use it only around writing a response that is complete in memory,
 // from the handler's goroutine, and Release before the handler returns
-// (after flushing the ResponseWriter): a held write waits for the next
+// (after flushing the ResponseWriter if it is [Cork.Holding] a write):
+// a held write waits for the next
 // write or Release, so corking a streamed response would delay its
 // start. Without a recorded connection it returns the zero Cork.
 func CorkWrites(ctx context.Context) Cork {
@@ -504,6 +505,13 @@ func CorkWrites(ctx context.Context) Cork {
 
 // Active reports whether k batches writes of a connection.
 func (k Cork) Active() bool { return k.c != nil }
+
+// Holding reports whether k holds a write back: the caller then flushes
+// its ResponseWriter before Release, so that what net/http still buffers
+// joins the held bytes in one write. Without one, nothing of the response
+// has been written yet, and flushing early would only send it before the
+// handler returns.
+func (k Cork) Holding() bool { return k.c != nil && len(k.c.pending) > 0 }
 
 // Release sends what k holds back and ends the batching; a write error
 // is returned (net/http sees the connection fail on its next write).
