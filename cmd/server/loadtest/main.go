@@ -45,6 +45,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -402,7 +403,8 @@ type Proc struct {
 	err  error
 	// group: a peer (peers.go) in a process group of its own, stopped by
 	// signals to the group, its CPU time summed over its descendants.
-	group bool
+	group    bool
+	stopping atomic.Bool // a group's Stop has begun
 }
 
 // Pid is the process id of the child itself (taskset execs it in place).

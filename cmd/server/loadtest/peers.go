@@ -362,7 +362,14 @@ func tailFile(files ...string) string {
 // stopGroup ends a peer: SIGTERM to its process group, then SIGKILL to
 // the group after peerStopWait, and a last SIGKILL to the group once the
 // leader is gone (a worker that outlived its master).
+//
+// Only the first call signals: the group's id may be reused once it is
+// gone.
 func (p *Proc) stopGroup() {
+	if !p.stopping.CompareAndSwap(false, true) {
+		<-p.done
+		return
+	}
 	pgid := p.cmd.Process.Pid
 	syscall.Kill(-pgid, syscall.SIGTERM)
 	select {

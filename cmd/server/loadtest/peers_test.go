@@ -222,3 +222,22 @@ func TestTreeCPU(t *testing.T) {
 		t.Errorf("treeCPU = %v, %v; own %v", tree, err, own)
 	}
 }
+
+// A skipped peer's row says why and shows no figures (no 0 req/s, no
+// ratios).
+func TestPrintTableSkipped(t *testing.T) {
+	var b strings.Builder
+	ref := Measurement{RPS: 100, P99: time.Millisecond, CPUPerReq: time.Microsecond, Allocs: -1, GCShare: -1, HitRatio: -1}
+	printTable(&b, []Row{
+		{Scenario: "hot", Target: "baseline", M: ref},
+		{Scenario: "hot", Target: "varnish", Note: "skipped: varnishd not found", Skipped: true},
+	})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("table:\n%s", b.String())
+	}
+	f := strings.Fields(lines[2])
+	if f[1] != "varnish" || f[2] != "-" || !strings.Contains(lines[2], "skipped: varnishd not found") || strings.Contains(lines[2], "0.00") {
+		t.Errorf("skipped row %q", lines[2])
+	}
+}
