@@ -152,7 +152,7 @@ func parentMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&growth, "growth", "1000,100000,1000000", "store sizes of the growth scenario")
 	fs.IntVar(&o.GrowthBody, "growth-body", 1024, "body bytes of the growth scenario's filler records (the 1,000 hit pages are -size)")
 	fs.StringVar(&o.Dir, "dir", "", "directory for the databases (default: a new temp dir, removed at the end)")
-	fs.BoolVar(&o.Pin, "pin", true, "pin the server to CPU 0 and the load generator and origin to CPU 1 with taskset")
+	fs.BoolVar(&o.Pin, "pin", true, "pin the server (and the peers) to CPU 0 and the load generator and origin to CPU 1 with taskset (live: see -list)")
 	fs.StringVar(&o.Profile, "profile", "", "write the server's CPU, alloc, block and mutex profiles of each scenario's firstrender run into this directory")
 	fs.IntVar(&o.Rounds, "rounds", 1, "alternate baseline and firstrender this many times per scenario (1 to 9) and report the median round")
 	fs.IntVar(&o.WSMessage, "ws-message", 256, "live socket message bytes")
