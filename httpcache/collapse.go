@@ -26,6 +26,10 @@ type flight struct {
 	failed   *flightFailure // set instead of res when the origin gave no answer
 	waiters  atomic.Int64
 	released atomic.Bool
+	// joined counts the requests join handed this flight to besides its
+	// leader (under flightGroup.mu): when none did, nobody but the
+	// leader's fill ever sees res (the fill may then recycle its body).
+	joined int
 }
 
 // flightFailure is the origin failure a flight's waiters share: none of
@@ -39,6 +43,7 @@ func (g *flightGroup) join(key string) (f *flight, leader bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if f, ok := g.m[key]; ok {
+		f.joined++
 		return f, false
 	}
 	if g.m == nil {
@@ -67,14 +72,17 @@ func (f *flight) fail(timeout bool) {
 	}
 }
 
-// end releases f (if not yet) and removes it from the group.
-func (g *flightGroup) end(f *flight) {
+// end releases f (if not yet) and removes it from the group. It reports
+// whether any request besides the leader joined f: after end none can.
+func (g *flightGroup) end(f *flight) (joined bool) {
 	f.release(nil)
 	g.mu.Lock()
 	if g.m[f.key] == f {
 		delete(g.m, f.key)
 	}
+	joined = f.joined > 0
 	g.mu.Unlock()
+	return joined
 }
 
 // await waits for another request's fetch f and answers r from its

@@ -44,6 +44,17 @@ type fill struct {
 	put      *store.Record
 	remove   *entry
 	storing  bool // finish started the store write of job
+	// pooled is the buffer (getBody) holding the body inspectNow read, or
+	// nil. The fill owns it until its end: the client's copy (memBody),
+	// the Inspector, the entry it builds (job.e: rec.Body and a splice
+	// page) and the store's Put (which does not retain it) all use it
+	// before then. Its end is the store write (Proxy.store) or finish,
+	// after flightGroup.end: the buffer is recycled there only if no
+	// other request joined the flight, as a waiter serves the published
+	// entry from it for as long as its client takes; otherwise it is left
+	// to the GC. Nothing else may keep the entry: it is never put in the
+	// memory tier (that reads the record back from the store).
+	pooled *[]byte
 	// since is the purge log's sequence when the origin fetch started
 	// (forwardOnce): a purge registered after it that covers the record
 	// keeps the record out of the store (purgeLog.admit).
@@ -109,9 +120,20 @@ func (f *fill) finish() {
 			}
 		})
 	}
+	f.end()
+}
+
+// end ends f's flight and recycles its pooled body unless another
+// request joined the flight (see fill.pooled). Called once, last.
+func (f *fill) end() {
+	joined := false
 	if f.flight != nil {
-		p.flights.end(f.flight)
+		joined = f.p.flights.end(f.flight)
 	}
+	if f.pooled != nil && !joined {
+		putBody(f.pooled)
+	}
+	f.pooled = nil
 }
 
 // decide judges the origin's response for ex (a miss, or a revalidation
@@ -400,14 +422,12 @@ func (f *fill) prepare(resp *http.Response, ex *exchange) error {
 // unchanged; the store write still happens after the response (finish
 // starts it).
 //
-// The body is read once, into one buffer that is never written again: it
-// is what the client is sent (memBody), what the Inspector sees (which
-// must not write to it, see [Inspector]), the stored record's Body and
-// the body collapsed waiters are served from the flight's entry. The
-// store's Put keeps a reference until its commit returns. No one owns it
-// in the sense of releasing it: it is not pooled, because the entry is
-// published to waiters that may still be writing it to their clients
-// after the store write ended; the GC frees it after the last of them.
+// The body is read once, into one pooled buffer that is not written
+// again until it is recycled: it is what the client is sent (memBody),
+// what the Inspector sees (which must not write to it, see [Inspector]),
+// the stored record's Body and the body collapsed waiters are served
+// from the flight's entry. fill.pooled says who owns it and when it is
+// recycled.
 func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
 	p, job := f.p, f.job
 	cl := resp.ContentLength
@@ -417,7 +437,7 @@ func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
 	// firstrender_served_bytes_total.
 	counted := t.counted
 	t.counted = nil
-	body, err := t.readExactly(cl)
+	body, pooled, err := t.readExactly(cl)
 	t.finish(err == nil)
 	p.buffered.Add(-cl)
 	if err != nil {
@@ -430,6 +450,7 @@ func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
 		}
 		return fmt.Errorf("httpcache: reading the origin's body for inspection: %w", err)
 	}
+	f.pooled = pooled
 	resp.Body.Close()
 	resp.Body = &memBody{b: body, counted: counted}
 
@@ -457,9 +478,7 @@ func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
 // still finds the result there.
 func (p *Proxy) store(f *fill) {
 	job, body := f.job, f.body
-	if f.flight != nil {
-		defer p.flights.end(f.flight)
-	}
+	defer f.end() // after the Put returned: the body may be recycled
 	res, v, e := job.res, job.verdict, job.e
 	if !job.inspected {
 		res, v = p.inspect(job, body)

@@ -1,14 +1,19 @@
 package httpcache
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/firstrender/firstrender/httpcache/httpcachetest"
 )
 
 // TestFillCacheStatus checks the Cache-Status of the response that fills
@@ -358,5 +363,134 @@ func TestFill_InspectorVary(t *testing.T) {
 				t.Errorf("served Vary = %q, want Accept-Encoding", v)
 			}
 		})
+	}
+}
+
+// blockedWriter is a ResponseWriter whose first Write hands its bytes to
+// the test (got) and blocks until unblock is closed: a client that has
+// not taken the body yet.
+type blockedWriter struct {
+	h       http.Header
+	got     chan []byte
+	unblock chan struct{}
+}
+
+func (w *blockedWriter) Header() http.Header { return w.h }
+func (w *blockedWriter) WriteHeader(int)     {}
+func (w *blockedWriter) Write(p []byte) (int, error) {
+	w.got <- p
+	<-w.unblock
+	return len(p), nil
+}
+
+// TestInspectedBody_WaiterKeepsItsBuffer: the body an inspected miss
+// reads is a pooled buffer (fill.pooled), and a collapsed waiter serves
+// the published entry from it. While that waiter's client has not taken
+// the body, the leader's store write ends and other misses are filled:
+// the buffer must not have been recycled into them, so the waiter's
+// bytes are still the page it waited for.
+func TestInspectedBody_WaiterKeepsItsBuffer(t *testing.T) {
+	const size = 20 << 10
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		c := byte('b')
+		if req.URL.Path == "/a" {
+			once.Do(func() { close(arrived) })
+			<-release
+			c = 'a'
+		}
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.Write(bytes.Repeat([]byte{c}, size))
+	}, func(c *Config) {
+		c.Inspector = InspectorFunc(func(*http.Request, *Response) Verdict { return Verdict{} })
+	})
+	waiting := make(chan struct{})
+	r.Proxy.onWait = func() { close(waiting) }
+	leader := make(chan httpcachetest.Result, 1)
+	go func() { leader <- r.Get("/a") }()
+	within(t, arrived, 10*time.Second, "the leader at the origin")
+
+	bw := &blockedWriter{h: http.Header{}, got: make(chan []byte, 1), unblock: make(chan struct{})}
+	waiterDone := make(chan struct{})
+	go func() {
+		defer close(waiterDone)
+		req := httptest.NewRequest(http.MethodGet, r.Front.URL+"/a", nil)
+		req.Host = strings.TrimPrefix(r.Front.URL, "http://")
+		r.Proxy.ServeHTTP(bw, req)
+	}()
+	within(t, waiting, 10*time.Second, "the second request to wait on the leader")
+	close(release)
+	var body []byte
+	select {
+	case body = <-bw.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter wrote no body")
+	}
+	if res := <-leader; res.Body != strings.Repeat("a", size) || !match(res.CacheStatus(t, CacheName), "stored") {
+		t.Fatalf("leader: %d bytes, Cache-Status %q", len(res.Body), res.Header.Get("Cache-Status"))
+	}
+	r.Settle() // the leader's store write has ended
+	for i := range 20 {
+		if res := r.Get(fmt.Sprintf("/b%d", i)); len(res.Body) != size {
+			t.Fatalf("/b%d: %d bytes", i, len(res.Body))
+		}
+	}
+	r.Settle()
+	if n := bytes.Count(body, []byte{'a'}); n != size {
+		t.Errorf("the waiter's body holds %d of %d bytes of its page: its buffer was recycled while in use", n, size)
+	}
+	close(bw.unblock)
+	<-waiterDone
+}
+
+// TestFlightGroup_Joined: end reports whether any request besides the
+// leader joined the flight (the condition for recycling a fill's body).
+func TestFlightGroup_Joined(t *testing.T) {
+	var g flightGroup
+	f, leader := g.join("k")
+	if !leader {
+		t.Fatal("first join is not the leader")
+	}
+	if g.end(f) {
+		t.Error("end: joined with no other request")
+	}
+	f, _ = g.join("k")
+	if f2, leader := g.join("k"); leader || f2 != f {
+		t.Fatal("second join did not get the flight")
+	}
+	if !g.end(f) {
+		t.Error("end: not joined, though a second request joined")
+	}
+	if f3, leader := g.join("k"); !leader || f3 == f {
+		t.Error("a join after end got the ended flight")
+	}
+}
+
+// TestBodyPool: getBody returns a buffer of the asked length whose
+// capacity is its class's, and putBody takes back only such buffers.
+func TestBodyPool(t *testing.T) {
+	for _, n := range []int{0, 1, 4 << 10, 4<<10 + 1, 20 << 10, 256 << 10, 256<<10 + 1, 1 << 20} {
+		b, bp := getBody(n)
+		if len(b) != n {
+			t.Errorf("getBody(%d): length %d", n, len(b))
+		}
+		if pooled := n <= 256<<10; (bp != nil) != pooled {
+			t.Errorf("getBody(%d): pooled %v, want %v", n, bp != nil, pooled)
+		}
+		if bp != nil {
+			if c := cap(*bp); c < n || c&(c-1) != 0 || c < 4<<10 {
+				t.Errorf("getBody(%d): capacity %d", n, c)
+			}
+		}
+		putBody(bp)
+	}
+	odd := make([]byte, 5000)
+	putBody(&odd) // not a class's capacity: dropped, not pooled
+	for range 10 {
+		if _, bp := getBody(5000); cap(*bp) != 8<<10 {
+			t.Fatalf("getBody(5000) after putting a 5000-byte buffer: capacity %d", cap(*bp))
+		}
 	}
 }

@@ -93,23 +93,30 @@ type teeBody struct {
 	one        [1]byte
 }
 
-// readExactly reads exactly n bytes and then EOF from t, into a new
-// slice of length n.
-func (t *teeBody) readExactly(n int64) ([]byte, error) {
-	b := make([]byte, n)
+// readExactly reads exactly n bytes and then EOF from t, into a buffer
+// from getBody: the body (capacity clipped to n, so an append elsewhere
+// cannot write into the rest of the buffer) and the buffer's handle for
+// putBody (nil: not pooled). On an error the buffer is recycled already.
+func (t *teeBody) readExactly(n int64) (_ []byte, _ *[]byte, err error) {
+	b, bp := getBody(int(n))
+	defer func() {
+		if err != nil {
+			putBody(bp)
+		}
+	}()
 	if _, err := io.ReadFull(t, b); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for {
 		m, err := t.Read(t.one[:])
 		if m > 0 {
-			return nil, errors.New("body longer than its Content-Length")
+			return nil, nil, errors.New("body longer than its Content-Length")
 		}
 		if err == io.EOF {
-			return b, nil
+			return b[:n:n], bp, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 }
