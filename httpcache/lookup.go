@@ -3,6 +3,7 @@ package httpcache
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"net/http"
 	"strconv"
 	"strings"
@@ -101,27 +102,7 @@ func (p *Proxy) lookupHot(n *nurl, reqH http.Header) *entry {
 func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entry, string, string) {
 	names, known := p.vary.get(key)
 	if !known {
-		metas, err := p.st.Variants(ctx, key)
-		if err != nil {
-			if !errors.Is(err, store.ErrNotFound) {
-				p.log.Warn("httpcache: store variants", "key", key, "err", err)
-			}
-			return nil, fwdURIMiss, ""
-		}
-		var newest *store.Meta
-		for i := range metas {
-			if metas[i].Corrupt {
-				continue
-			}
-			if newest == nil || metas[i].StoredTime.After(newest.StoredTime) {
-				newest = &metas[i]
-			}
-		}
-		if newest == nil {
-			return nil, fwdURIMiss, ""
-		}
-		names = splitVaryAnnotation(newest.Annotations[AnnotationVary])
-		p.vary.set(key, names)
+		return p.lookupCold(ctx, key, reqH)
 	}
 	variant := variantKey(names, reqH)
 	var a [hotKeyBuf]byte
@@ -136,20 +117,93 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entr
 	t := p.hot.before(hk)
 	rec, err := p.st.Get(ctx, key, variant)
 	if err != nil {
-		var ce *store.CorruptError
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case errors.As(err, &ce):
-			p.log.Warn("httpcache: corrupt record removed", "key", key, "variant", variant, "err", err)
-			p.goBackground(func() { _ = p.st.Delete(context.Background(), key, variant) })
-		default:
-			p.log.Warn("httpcache: store get", "key", key, "err", err)
-		}
-		if len(names) > 0 {
-			return nil, fwdVary, ""
-		}
-		return nil, fwdURIMiss, ""
+		return nil, p.readFailed(key, variant, names, err), ""
 	}
+	return p.entryFrom(rec, names, t, hk, wall)
+}
+
+// lookupCold is lookup for a key whose Vary names are not known: one
+// store read (store.Store.Lookup) lists the key's variants, takes the
+// Vary names from the newest sound one, and reads the request's variant.
+func (p *Proxy) lookupCold(ctx context.Context, key string, reqH http.Header) (*entry, string, string) {
+	// The variant, so the memory tier's shard, is known only inside the
+	// read: take every shard's ticket before it begins.
+	var ts hotTickets
+	p.hot.beforeAll(&ts)
+	var (
+		names   []string
+		variant string
+		hot     *entry
+		a       [hotKeyBuf]byte
+		hk      []byte
+	)
+	wall := time.Now()
+	rec, err := p.st.Lookup(ctx, key, func(metas []store.Meta) (string, bool) {
+		var newest *store.Meta
+		for i := range metas {
+			if metas[i].Corrupt {
+				continue
+			}
+			if newest == nil || metas[i].StoredTime.After(newest.StoredTime) {
+				newest = &metas[i]
+			}
+		}
+		if newest == nil {
+			return "", false
+		}
+		names = splitVaryAnnotation(newest.Annotations[AnnotationVary])
+		variant = variantKey(names, reqH)
+		hk = appendHotKey(a[:0], key, variant)
+		if hot = p.hot.get(hk, wall); hot != nil {
+			return "", false // in memory: read nothing
+		}
+		return variant, true
+	})
+	if names != nil {
+		p.vary.set(key, names)
+	}
+	if hot != nil {
+		if !hot.notAfter.IsZero() && !p.now().Before(hot.notAfter) {
+			return nil, fwdMiss, "not-after"
+		}
+		return hot, "", ""
+	}
+	if err != nil {
+		if names == nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				p.log.Warn("httpcache: store lookup", "key", key, "err", err)
+			}
+			return nil, fwdURIMiss, ""
+		}
+		return nil, p.readFailed(key, variant, names, err), ""
+	}
+	return p.entryFrom(rec, names, p.hot.ticketFor(&ts, hk), hk, wall)
+}
+
+// readFailed handles a failed read of key's variant (Vary names names)
+// and returns the Cache-Status forward reason: a damaged record is
+// removed in the background.
+func (p *Proxy) readFailed(key, variant string, names []string, err error) string {
+	var ce *store.CorruptError
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case errors.As(err, &ce):
+		p.log.Warn("httpcache: corrupt record removed", "key", key, "variant", variant, "err", err)
+		p.goBackground(func() { _ = p.st.Delete(context.Background(), key, variant) })
+	default:
+		p.log.Warn("httpcache: store get", "key", key, "err", err)
+	}
+	if len(names) > 0 {
+		return fwdVary
+	}
+	return fwdURIMiss
+}
+
+// entryFrom makes the entry for rec, read from the store after ticket t
+// was taken, offers it to the memory tier under hot key hk, and returns
+// it, or why it cannot be served.
+func (p *Proxy) entryFrom(rec *store.Record, names []string, t ticket, hk []byte, wall time.Time) (*entry, string, string) {
+	key, variant := rec.Key, rec.Variant
 	if _, ok := rec.Annotations[AnnotationDisabled]; ok {
 		return nil, fwdMiss, "disabled" // the reason is in the annotation
 	}
@@ -194,6 +248,32 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entr
 	e.prepare()
 	p.hot.put(t, hk, e, wall)
 	return e, "", ""
+}
+
+// hotTickets are the memory tier's tickets of every shard (their
+// invalidation counts), for a store read whose variant, so whose shard,
+// is known only once the read has begun (lookupCold).
+type hotTickets [hotShards]uint64
+
+// beforeAll fills ts with every shard's ticket; take them before reading
+// the store. It is 64 atomic loads, nothing when the tier is off.
+func (h *hotCache) beforeAll(ts *hotTickets) {
+	if h.max <= 0 || h.off.Load() {
+		return
+	}
+	for i := range h.shards {
+		ts[i] = h.shards[i].inval.Load()
+	}
+}
+
+// ticketFor is the ticket for hot key hk out of ts (filled by beforeAll
+// before the read): what before(hk) would have returned then.
+func (h *hotCache) ticketFor(ts *hotTickets, hk []byte) ticket {
+	if h.max <= 0 || h.off.Load() || hk == nil {
+		return ticket{}
+	}
+	i := maphash.Bytes(h.seed, hk) % hotShards // as h.shard
+	return ticket{&h.shards[i], ts[i]}
 }
 
 func splitVaryAnnotation(s string) []string {

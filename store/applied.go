@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -543,28 +544,13 @@ func (w *wtx) invalidate(ck, v []byte, mark map[string]string) (int, error) {
 	if mark == nil {
 		return 1, w.del(ck, v)
 	}
-	r, m, err := decodeRecord(v)
-	if err != nil {
+	if err := w.annotate(ck, v, mark); err != nil {
+		if _, ok := errors.AsType[*hardError](err); ok {
+			return 1, err
+		}
 		return 1, w.del(ck, v) // damaged: never served, so remove it
 	}
-	if r.Annotations == nil {
-		r.Annotations = map[string]string{}
-	}
-	for k, val := range mark {
-		if val == "" {
-			delete(r.Annotations, k)
-		} else {
-			r.Annotations[k] = val
-		}
-	}
-	if len(r.Annotations) == 0 {
-		r.Annotations = nil
-	}
-	atimeNs := w.nowNs
-	if a := w.atime.Get(ck); len(a) == 8 {
-		atimeNs = int64(binary.BigEndian.Uint64(a))
-	}
-	return 1, w.put(ck, encodeRecord(r), uniq(m.Tags), m.Expires, atimeNs)
+	return 1, nil
 }
 
 // putCluster sets a key of the cluster bucket, creating the bucket on

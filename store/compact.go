@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -114,7 +115,8 @@ func (s *Store) compactNow() (before, after int64, err error) {
 		}
 		return nil
 	}
-	if err := step("copy", func() error { return s.copyTo(old, tmp) }); err != nil {
+	var delta int64
+	if err := step("copy", func() (err error) { delta, err = s.copyTo(old, tmp); return err }); err != nil {
 		return before, 0, err
 	}
 	// Reopen with the live options (1 GiB mapping, the caller's NoSync)
@@ -129,8 +131,10 @@ func (s *Store) compactNow() (before, after int64, err error) {
 				return fmt.Errorf("%w: the copy has no meta bucket", ErrCorrupt)
 			}
 			c, ok := decodeCounters(mb.Get(metaCounters))
-			if !ok || c != s.cnt {
-				return fmt.Errorf("%w: the copy's counters %+v differ from the live ones %+v", ErrCorrupt, c, s.cnt)
+			want := s.cnt
+			want.Bytes += delta // version-1 records rewritten
+			if !ok || c != want {
+				return fmt.Errorf("%w: the copy's counters %+v differ from the live ones %+v", ErrCorrupt, c, want)
 			}
 			for _, name := range dataBuckets {
 				if tx.Bucket(name) == nil {
@@ -151,6 +155,8 @@ func (s *Store) compactNow() (before, after int64, err error) {
 		s.log.Warn("store: compact: syncing the directory after the rename failed", "path", s.path, "err", err)
 	}
 	s.swapDB(db)
+	s.cnt.Bytes += delta
+	s.publish()
 	_ = db.View(func(tx *bolt.Tx) error { s.fileSize.Store(tx.Size()); return nil })
 	if fi, err := os.Stat(s.path); err == nil {
 		after = fi.Size()
@@ -159,8 +165,9 @@ func (s *Store) compactNow() (before, after int64, err error) {
 	return before, after, nil
 }
 
-// copyTo writes a compacted, synced copy of src to the new file dst.
-func (s *Store) copyTo(src *bolt.DB, dst string) (err error) {
+// copyTo writes a compacted, synced copy of src to the new file dst and
+// returns how much the copy's Stats.Bytes differ (copyStore).
+func (s *Store) copyTo(src *bolt.DB, dst string) (delta int64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: bbolt: %v", ErrCorrupt, p)
@@ -172,16 +179,134 @@ func (s *Store) copyTo(src *bolt.DB, dst string) (err error) {
 	// internal commit: one at the end.
 	d, err := bolt.Open(dst, 0o600, &bolt.Options{Timeout: s.opts.Timeout, NoSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	err = bolt.Compact(d, src, 64<<20)
+	delta, err = copyStore(d, src, 64<<20)
 	if err == nil && !s.opts.NoSync {
 		err = d.Sync()
 	}
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	return delta, err
+}
+
+// copyStore copies every bucket of src into the empty database dst, each
+// packed full, in transactions of about txMaxSize bytes, as bolt.Compact
+// does, and writes the copy in the current format: version-1 records
+// (format 1) are rewritten as version 2, their large bodies moved to the
+// body bucket; damaged ones are copied as they are. It returns the
+// difference this makes to the stored bytes (Stats.Bytes), already
+// applied to the copy's counters.
+func copyStore(dst, src *bolt.DB, txMaxSize int64) (delta int64, err error) {
+	tx, err := dst.Begin(true)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if tx != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var size int64
+	grow := func(n int) error {
+		if size += int64(n); size < txMaxSize {
+			return nil
+		}
+		err := tx.Commit()
+		tx = nil
+		if err != nil {
+			return err
+		}
+		tx, err = dst.Begin(true)
+		size = 0
+		return err
+	}
+	// at opens the bucket at path in the current transaction.
+	at := func(path [][]byte) *bolt.Bucket {
+		b := tx.Bucket(path[0])
+		for _, k := range path[1:] {
+			b = b.Bucket(k)
+		}
+		b.FillPercent = 1.0
+		return b
+	}
+	var walk func(path [][]byte, sb *bolt.Bucket) error
+	walk = func(path [][]byte, sb *bolt.Bucket) error {
+		return sb.ForEach(func(k, v []byte) error {
+			if v == nil {
+				child := sb.Bucket(k)
+				nb, err := at(path).CreateBucket(k)
+				if err != nil {
+					return err
+				}
+				if err := nb.SetSequence(child.Sequence()); err != nil {
+					return err
+				}
+				if err := grow(len(k)); err != nil {
+					return err
+				}
+				return walk(append(path[:len(path):len(path)], k), child)
+			}
+			if len(path) == 1 && string(path[0]) == string(bucketRec) && len(v) > 0 && v[0] == recordV1 {
+				if r, _, err := decodeRecord(v, nil); err == nil {
+					nv := encodeRecord(r)
+					n := len(nv)
+					if separateBody(len(r.Body)) {
+						sub, err := tx.Bucket(bucketBody).CreateBucket(k)
+						if err != nil {
+							return err
+						}
+						if err := sub.Put(bodyKey, r.Body); err != nil {
+							return err
+						}
+						n += len(r.Body)
+					}
+					delta += int64(n - len(v))
+					if err := at(path).Put(k, nv); err != nil {
+						return err
+					}
+					return grow(len(k) + n)
+				}
+			}
+			if err := at(path).Put(k, v); err != nil {
+				return err
+			}
+			return grow(len(k) + len(v))
+		})
+	}
+	if _, err := tx.CreateBucket(bucketBody); err != nil {
+		return 0, err
+	}
+	err = src.View(func(stx *bolt.Tx) error {
+		return stx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			nb, err := tx.CreateBucketIfNotExists(name)
+			if err != nil {
+				return err
+			}
+			if err := nb.SetSequence(b.Sequence()); err != nil {
+				return err
+			}
+			return walk([][]byte{name}, b)
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	if mb := tx.Bucket(bucketMeta); mb != nil {
+		if err := mb.Put(metaFormat, binary.BigEndian.AppendUint32(nil, FormatVersion)); err != nil {
+			return 0, err
+		}
+		if c, ok := decodeCounters(mb.Get(metaCounters)); ok && delta != 0 {
+			c.Bytes += delta
+			if err := mb.Put(metaCounters, c.encode()); err != nil {
+				return 0, err
+			}
+		}
+	}
+	err = tx.Commit()
+	tx = nil
+	return delta, err
 }
 
 // syncDir makes a rename in dir durable.

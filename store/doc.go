@@ -10,6 +10,20 @@
 // sole variant). Records sort by key, then variant. [Meta] is a record
 // without its header and body; listings ([Store.Scan], [Store.Variants])
 // return Meta and read only each record's metadata section.
+// [Store.Lookup] lists a key's variants and reads the one its callback
+// picks in one read transaction (a cache's lookup of a key whose variant
+// it cannot name yet).
+//
+// # Layout
+//
+// A record's value (metadata, header fields, and a body of up to 2 KiB)
+// lives in the rec bucket, keyed by key NUL variant. A larger body is
+// kept apart, in a bucket of its own nested in the body bucket under the
+// same key: the leaves that listings, Variants and metadata reads walk
+// hold no large body, and a write or removal of one body writes or frees
+// that body's pages only (bbolt rewrites a whole leaf, at least two
+// values, when one of its values changes). [Meta.Size] and [Stats.Bytes]
+// count the body wherever it is.
 //
 // # Encoding and damage
 //
@@ -19,8 +33,16 @@
 // returns a [*CorruptError] (errors.Is(err, [ErrCorrupt])), listings flag
 // it with [Meta.Corrupt], and [Store.Delete] removes it. [Store.Check]
 // verifies the whole file (an O(n) scan, for operators). An unknown record
-// version is reported the same way, wrapping [ErrVersion]. The file carries
-// a format version ([FormatVersion]); [Open] refuses a newer one.
+// version is reported the same way, wrapping [ErrVersion]. A body kept
+// apart is checked by its own checksum (in the metadata) on every full
+// read; a missing one is damage too. The file carries a format version
+// ([FormatVersion], 2 since the body bucket); [Open] refuses a newer one
+// with [ErrVersion]. A read-write Open upgrades a format-1 file in place
+// (one small transaction: the body bucket and the new format number, so
+// that an older binary then refuses the file rather than misread it); its
+// version-1 records are read as they are, and rewritten as version 2 by
+// the next write of each (Put, Annotate) and by [Store.Compact] and
+// [Store.CompactInPlace]. A read-only Open changes nothing.
 //
 // # Opening
 //

@@ -108,9 +108,10 @@ func checkIntegrity(t testing.TB, path string) {
 			t.Errorf("integrity: bbolt check: %v", err)
 		}
 		var records, bytes int64
+		body := tx.Bucket(bucketBody)
 		tx.Bucket(bucketRec).ForEach(func(k, v []byte) error {
 			records++
-			bytes += int64(len(k) + len(v))
+			bytes += int64(len(k) + len(v) + len(bodyValue(body, k)))
 			if tx.Bucket(bucketAtime).Get(k) == nil {
 				t.Errorf("integrity: record %q has no access time", k)
 			}
@@ -119,6 +120,14 @@ func checkIntegrity(t testing.TB, path string) {
 		c, ok := decodeCounters(tx.Bucket(bucketMeta).Get(metaCounters))
 		if !ok || c.Records != records || c.Bytes != bytes {
 			t.Errorf("integrity: counters say %d records, %d bytes; file has %d, %d", c.Records, c.Bytes, records, bytes)
+		}
+		if body != nil {
+			body.ForEach(func(k, v []byte) error {
+				if tx.Bucket(bucketRec).Get(k) == nil {
+					t.Errorf("integrity: body of %q without its record", k)
+				}
+				return nil
+			})
 		}
 		if n := tx.Bucket(bucketLRU).Stats().KeyN; int64(n) != records {
 			t.Errorf("integrity: lru index has %d entries, want %d", n, records)

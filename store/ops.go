@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,24 +28,43 @@ func (s *Store) Get(ctx context.Context, key, variant string) (*Record, error) {
 	if err := validateKey(key); err != nil {
 		return nil, fmt.Errorf("store: get: %w", err)
 	}
-	ck := recKey(key, variant)
-	var r *Record
+	var kb [256]byte
+	ck := appendRecKey(kb[:0], key, variant)
+	r := new(Record)
 	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketRec).Get(ck)
 		if v == nil {
 			return ErrNotFound
 		}
-		var err error
-		r, _, err = decodeRecord(v)
-		if err == nil && (r.Key != key || r.Variant != variant) {
-			err = fmt.Errorf("record says key %q variant %q", r.Key, r.Variant)
-		}
-		if err != nil {
-			s.corrupt.Add(1)
-			return &CorruptError{Key: key, Variant: variant, Err: err}
-		}
-		return nil
+		return s.readRecord(tx, ck, v, key, variant, r)
 	})
+	return s.found(ck, key, variant, r, err)
+}
+
+// readRecord decodes record ck (value v, expected to be key and variant)
+// into r, with its body from the body bucket, inside tx. Damage is a
+// *CorruptError, counted in Stats.Corrupt.
+func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, r *Record) error {
+	var m Meta
+	var body []byte
+	if len(v) > 0 && v[0] != recordV1 {
+		body = bodyValue(tx.Bucket(bucketBody), ck)
+	}
+	_, err := decodeRecordInto(v, body, r, &m, true)
+	if err == nil && (r.Key != key || r.Variant != variant) {
+		err = fmt.Errorf("record says key %q variant %q", r.Key, r.Variant)
+	}
+	if err != nil {
+		s.corrupt.Add(1)
+		return &CorruptError{Key: key, Variant: variant, Err: err}
+	}
+	return nil
+}
+
+// found finishes a read of record ck into r that returned err: bbolt's
+// damage becomes a *CorruptError, a record older than the cluster's
+// purge-all epoch is not found, and the access is recorded.
+func (s *Store) found(ck []byte, key, variant string, r *Record, err error) (*Record, error) {
 	if err != nil {
 		if _, ok := errors.AsType[*CorruptError](err); !ok && errors.Is(err, ErrCorrupt) {
 			// bbolt panicked on a damaged page (recovered in view, which
@@ -62,10 +82,91 @@ func (s *Store) Get(ctx context.Context, key, variant string) (*Record, error) {
 	return r, nil
 }
 
+// bodyValue returns the separate body of record ck from the body bucket
+// b, nil if there is none (or no bucket: a format-1 file opened
+// read-only). The bytes belong to the transaction.
+func bodyValue(b *bolt.Bucket, ck []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	sub := b.Bucket(ck)
+	if sub == nil {
+		return nil
+	}
+	return sub.Get(bodyKey)
+}
+
+// Lookup reads, in one read transaction, the variants of key and the
+// record of the one choose picks: the two reads a cache makes for a key
+// whose variant it cannot name yet (Variants, then Get) without a second
+// transaction or a second search.
+//
+// choose is called once, inside the read transaction, with the stored
+// variants of key in variant order (at least one; damaged ones have
+// Meta.Corrupt set, and LastAccess is left zero): it returns the variant
+// to read, or ok false to read none. It must be quick and must not read
+// or write the Store's file (Get, Variants, Scan, any write: a read inside
+// a read transaction can deadlock against a writer that grows the file);
+// the in-memory methods Epoch, Touch, Stats and Generation are fine. The
+// Meta values are copies it may keep.
+//
+// Lookup returns the chosen record as Get does (a copy owned by the
+// caller, the access recorded, the cluster's purge-all epoch applied), or
+// ErrNotFound when key has no variant, choose returned false, or the
+// chosen variant is not among those listed. A damaged chosen record is a
+// *CorruptError; ErrClosed after Close; ctx's error if it ended before
+// the read.
+func (s *Store) Lookup(ctx context.Context, key string, choose func(variants []Meta) (variant string, ok bool)) (*Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := validateKey(key); err != nil {
+		return nil, fmt.Errorf("store: lookup: %w", err)
+	}
+	s.clusterLoad() // its one read, before ours: choose may call Epoch
+	var kb [256]byte
+	prefix := append(append(kb[:0], key...), 0)
+	var (
+		r       = new(Record)
+		variant string
+		ck      []byte
+	)
+	err := s.view(func(tx *bolt.Tx) error {
+		var (
+			mbuf [4]Meta
+			vbuf [4][]byte
+		)
+		ms, vs := mbuf[:0], vbuf[:0]
+		c := tx.Bucket(bucketRec).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			ms = append(ms, s.metaOf(k, v))
+			vs = append(vs, v)
+		}
+		if len(ms) == 0 {
+			return ErrNotFound
+		}
+		var ok bool
+		if variant, ok = choose(slices.Clip(ms)); !ok {
+			return ErrNotFound
+		}
+		i, found := slices.BinarySearchFunc(ms, variant, func(m Meta, v string) int { return strings.Compare(m.Variant, v) })
+		if !found {
+			return ErrNotFound
+		}
+		ck = append(prefix, variant...)
+		return s.readRecord(tx, ck, vs[i], key, variant, r)
+	})
+	if ck == nil {
+		ck = append(prefix, variant...)
+	}
+	return s.found(ck, key, variant, r, err)
+}
+
 // Put stores a copy of r, replacing any record with the same Key and
 // Variant, and returns after the write is committed (and synced unless
 // Options.NoSync). Concurrent Puts share transactions. The record is
-// encoded in the caller's goroutine; r is not modified or retained. A zero
+// encoded in the caller's goroutine; r is not modified or retained after
+// Put returns (r.Body must not change while Put runs). A zero
 // StoredTime is set to Options.Now() in the stored copy.
 //
 // Errors: ErrInvalid (empty key, NUL in key or tag), ErrTooLarge (encoding
@@ -98,12 +199,18 @@ func (s *Store) Put(ctx context.Context, r *Record) error {
 			encPool.Put(bp)
 		}
 	}()
-	if size := int64(len(buf)); size > s.opts.MaxObjectSize {
+	// A large body is stored as it is, from the caller's slice: bbolt
+	// copies it into its pages at the commit, before Put returns.
+	var body []byte
+	if separateBody(len(rr.Body)) {
+		body = rr.Body
+	}
+	if size := int64(len(buf) + len(body)); size > s.opts.MaxObjectSize {
 		return fmt.Errorf("store: put %q: %d bytes, limit %d: %w", rr.Key, size, s.opts.MaxObjectSize, ErrTooLarge)
 	}
 	tags, expires := uniq(rr.Tags), rr.Expires
-	return s.do(ctx, len(v), func(w *wtx) error {
-		return w.put(ck, v, tags, expires, w.nowNs)
+	return s.do(ctx, len(v)+len(body), func(w *wtx) error {
+		return w.put(ck, v, body, tags, expires, w.nowNs)
 	})
 }
 
@@ -257,6 +364,8 @@ func (s *Store) DeleteAll(ctx context.Context) (int, error) {
 			switch string(name) {
 			case string(bucketRec):
 				w.rec = b
+			case string(bucketBody):
+				w.body = b
 			case string(bucketTag):
 				w.tag = b
 			case string(bucketExp):
@@ -354,19 +463,30 @@ func (m *Meta) cursor() []byte { return recKey(m.Key, m.Variant) }
 
 // meta decodes the listing entry for record k (value v).
 func (s *Store) meta(k, v []byte, atime *bolt.Bucket) Meta {
-	key, variant := splitRecKey(k)
-	m, err := decodeMeta(v)
-	if err != nil || m.Key != key || m.Variant != variant {
-		s.corrupt.Add(1)
-		return Meta{Key: key, Variant: variant, Size: int64(len(k) + len(v)), Corrupt: true}
+	m := s.metaOf(k, v)
+	if m.Corrupt {
+		return m
 	}
-	m.Size += int64(len(k))
 	if ns, ok := s.access.get(string(k)); ok {
 		m.LastAccess = nanosTime(ns)
 	} else if a := atime.Get(k); len(a) == 8 {
 		m.LastAccess = nanosTime(int64(binary.BigEndian.Uint64(a)))
 	}
-	return *m
+	return m
+}
+
+// metaOf is meta without the access time. A damaged record's Size counts
+// only its value (its separate body is not looked up).
+func (s *Store) metaOf(k, v []byte) Meta {
+	var m Meta
+	_, _, err := decodeMetaInto(v, &m)
+	if err != nil || len(k) != len(m.Key)+1+len(m.Variant) || string(k[:len(m.Key)]) != m.Key || k[len(m.Key)] != 0 || string(k[len(m.Key)+1:]) != m.Variant {
+		key, variant := splitRecKey(k)
+		s.corrupt.Add(1)
+		return Meta{Key: key, Variant: variant, Size: int64(len(k) + len(v)), Corrupt: true}
+	}
+	m.Size += int64(len(k))
+	return m
 }
 
 // Variants lists the stored variants of key in variant order (empty, with
@@ -408,29 +528,52 @@ func (s *Store) Annotate(ctx context.Context, key, variant string, set map[strin
 		if v == nil {
 			return ErrNotFound
 		}
-		r, m, err := decodeRecord(v)
-		if err != nil {
-			return &CorruptError{Key: key, Variant: variant, Err: err}
+		err := w.annotate(ck, v, set)
+		if _, hard := errors.AsType[*hardError](err); err != nil && !hard {
+			err = &CorruptError{Key: key, Variant: variant, Err: err}
 		}
-		if r.Annotations == nil {
-			r.Annotations = map[string]string{}
-		}
-		for k, val := range set {
-			if val == "" {
-				delete(r.Annotations, k)
-			} else {
-				r.Annotations[k] = val
-			}
-		}
-		if len(r.Annotations) == 0 {
-			r.Annotations = nil
-		}
-		atimeNs := w.nowNs
-		if a := w.atime.Get(ck); len(a) == 8 {
-			atimeNs = int64(binary.BigEndian.Uint64(a))
-		}
-		return w.put(ck, encodeRecord(r), uniq(m.Tags), m.Expires, atimeNs)
+		return err
 	})
+}
+
+// annotate merges set into the annotations of record ck (value v; "" as
+// a value deletes) and rewrites the record's value, keeping its access
+// time and its separate body where it is (a version-1 record is rewritten
+// as version 2, its body moved apart if large). A damaged record is left
+// as it is: the decoding error is returned, unwrapped.
+func (w *wtx) annotate(ck, v []byte, set map[string]string) error {
+	var r Record
+	var m Meta
+	ref, err := decodeRecordInto(v, nil, &r, &m, false)
+	if err != nil {
+		return err
+	}
+	if r.Annotations == nil {
+		r.Annotations = map[string]string{}
+	}
+	for k, val := range set {
+		if val == "" {
+			delete(r.Annotations, k)
+		} else {
+			r.Annotations[k] = val
+		}
+	}
+	if len(r.Annotations) == 0 {
+		r.Annotations = nil
+	}
+	atimeNs := w.nowNs
+	if a := w.atime.Get(ck); len(a) == 8 {
+		atimeNs = int64(binary.BigEndian.Uint64(a))
+	}
+	if ref.separate {
+		nv := appendRecordRef(nil, &r, ref)
+		return w.replace(ck, v, nv, uniq(m.Tags), m.Expires, atimeNs)
+	}
+	var body []byte
+	if separateBody(len(r.Body)) {
+		body = r.Body
+	}
+	return w.put(ck, encodeRecord(&r), body, uniq(m.Tags), m.Expires, atimeNs)
 }
 
 // RemoveExpired removes every record whose Expires is set and not after
@@ -505,7 +648,7 @@ func (s *Store) Compact(ctx context.Context, dst string) error {
 	if err != nil {
 		return fmt.Errorf("store: compact to %s: %w", dst, err)
 	}
-	err = bolt.Compact(d, s.db.Load(), 64<<20)
+	_, err = copyStore(d, s.db.Load(), 64<<20)
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
@@ -536,7 +679,8 @@ func (s *Store) Check(ctx context.Context) (CheckResult, error) {
 		for err := range tx.Check() {
 			res.Problems = append(res.Problems, err.Error())
 		}
-		c := tx.Bucket(bucketRec).Cursor()
+		rec, body := tx.Bucket(bucketRec), tx.Bucket(bucketBody)
+		c := rec.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if res.Records%4096 == 0 {
 				if err := ctx.Err(); err != nil {
@@ -545,9 +689,21 @@ func (s *Store) Check(ctx context.Context) (CheckResult, error) {
 			}
 			res.Records++
 			key, variant := splitRecKey(k)
-			r, _, err := decodeRecord(v)
+			bv := bodyValue(body, k)
+			r, _, err := decodeRecord(v, bv)
 			if err != nil || r.Key != key || r.Variant != variant {
-				res.Damaged = append(res.Damaged, Meta{Key: key, Variant: variant, Size: int64(len(k) + len(v)), Corrupt: true})
+				res.Damaged = append(res.Damaged, Meta{Key: key, Variant: variant, Size: int64(len(k) + len(v) + len(bv)), Corrupt: true})
+			}
+		}
+		if body == nil {
+			return nil
+		}
+		// A body whose record is gone would never be read or counted.
+		c = body.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if rec.Get(k) == nil {
+				key, variant := splitRecKey(k)
+				res.Problems = append(res.Problems, fmt.Sprintf("a body without its record: key %q variant %q", key, variant))
 			}
 		}
 		return nil

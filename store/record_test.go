@@ -26,16 +26,19 @@ func sampleRecords() []*Record {
 func TestRecordEncoding_RoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, r := range sampleRecords() {
-		v := encodeRecord(r)
-		got, m, err := decodeRecord(v)
+		v, body := encodeWhole(r)
+		got, m, err := decodeRecord(v, body)
 		if err != nil {
 			t.Fatalf("decodeRecord(encodeRecord(%q)) = %v", r.Key, err)
 		}
 		if !recordsEqual(got, r) {
 			t.Errorf("decodeRecord(encodeRecord(r)) = %+v, want %+v", got, r)
 		}
-		if m.Size != int64(len(v)) || m.BodySize != int64(len(r.Body)) {
-			t.Errorf("meta sizes = %d, %d; want %d, %d", m.Size, m.BodySize, len(v), len(r.Body))
+		if m.Size != int64(len(v)+len(body)) || m.BodySize != int64(len(r.Body)) {
+			t.Errorf("meta sizes = %d, %d; want %d, %d", m.Size, m.BodySize, len(v)+len(body), len(r.Body))
+		}
+		if (body != nil) != (len(r.Body) > inlineBodyMax) {
+			t.Errorf("record %q with a %d-byte body: kept apart = %v", r.Key, len(r.Body), body != nil)
 		}
 	}
 }
@@ -50,19 +53,19 @@ func TestRecordEncoding_DetectsDamage(t *testing.T) {
 			for _, mask := range []byte{0x01, 0x80, 0xff} {
 				d := append([]byte(nil), v...)
 				d[i] ^= mask
-				if _, _, err := decodeRecord(d); err == nil {
+				if _, _, err := decodeRecord(d, nil); err == nil {
 					t.Errorf("record %q with byte %d ^ %#x: decodeRecord = nil error, want damage reported", r.Key, i, mask)
 				}
 			}
 		}
 		for n := range len(v) {
-			if _, _, err := decodeRecord(v[:n]); err == nil {
+			if _, _, err := decodeRecord(v[:n], nil); err == nil {
 				t.Errorf("record %q cut to %d of %d bytes: decodeRecord = nil error", r.Key, n, len(v))
 			}
 		}
 		unknown := append([]byte(nil), v...)
 		unknown[0] = recordVersion + 1
-		if _, _, err := decodeRecord(unknown); !errors.Is(err, ErrVersion) {
+		if _, _, err := decodeRecord(unknown, nil); !errors.Is(err, ErrVersion) {
 			t.Errorf("unknown version: decodeRecord = %v, want ErrVersion", err)
 		}
 	}
@@ -82,7 +85,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte{2, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, v []byte) {
 		m, merr := decodeMeta(v)
-		r, m2, err := decodeRecord(v)
+		r, m2, err := decodeRecord(v, nil)
 		if err != nil {
 			return
 		}
@@ -92,7 +95,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if m.Key != m2.Key || m.BodySize != int64(len(r.Body)) {
 			t.Fatalf("decodeMeta and decodeRecord disagree: %+v vs %+v", m, m2)
 		}
-		again, _, err := decodeRecord(encodeRecord(r))
+		again, _, err := decodeRecord(encodeWhole(r))
 		if err != nil {
 			t.Fatalf("re-encoded record does not decode: %v", err)
 		}
@@ -111,7 +114,7 @@ func FuzzRecordRoundTrip(f *testing.F) {
 			Tags: []string{tag}, Annotations: map[string]string{ak: av},
 			Header:      map[string][]string{hk: {hv, hv}},
 			RequestTime: nanosTime(ns), Expires: nanosTime(ns / 2)}
-		got, _, err := decodeRecord(encodeRecord(r))
+		got, _, err := decodeRecord(encodeWhole(r))
 		if err != nil {
 			t.Fatalf("decodeRecord(encodeRecord(%+v)) = %v", r, err)
 		}
@@ -151,11 +154,11 @@ func FuzzDecodeSections(f *testing.F) {
 		if sealed := sealRecord(meta, payload); !bytes.Equal(sealed, v) {
 			t.Fatal("sealRecord is not deterministic")
 		}
-		r, _, err := decodeRecord(v)
+		r, _, err := decodeRecord(v, nil)
 		if err != nil {
 			return
 		}
-		again, _, err := decodeRecord(encodeRecord(r))
+		again, _, err := decodeRecord(encodeWhole(r))
 		if err != nil || !recordsEqual(again, r) {
 			t.Fatalf("round trip: %+v -> %+v, %v", r, again, err)
 		}
@@ -176,7 +179,7 @@ func TestRecordEncoding_Size(t *testing.T) {
 	}
 	for _, r := range append(sampleRecords(), big) {
 		v := encodeRecord(r)
-		if got, want := encodedSize(r), len(v); got != want {
+		if got, want := encodedSize(r, refOf(r.Body)), len(v); got != want {
 			t.Errorf("encodedSize(%q) = %d, want %d", r.Key, got, want)
 		}
 		if cap(v) != len(v) {
@@ -191,5 +194,131 @@ func TestRecordEncoding_Size(t *testing.T) {
 		if n := testing.AllocsPerRun(10, func() { appendRecord(buf[:0], r) }); n != 0 && len(r.Header) <= 16 {
 			t.Errorf("appendRecord(%q) into a big enough buffer: %v allocations, want 0", r.Key, n)
 		}
+	}
+}
+
+// encodeWhole returns r's record value and its separate body (nil when
+// the body is kept inline), as Put stores them.
+func encodeWhole(r *Record) (v, body []byte) {
+	if separateBody(len(r.Body)) {
+		body = r.Body
+	}
+	return encodeRecord(r), body
+}
+
+// encodeRecordV1 is the version-1 encoding (format 1 files), as the
+// binaries before format 2 wrote it: the body always inline, one checksum
+// over the header section and the body.
+func encodeRecordV1(r *Record) []byte {
+	b := []byte{recordV1}
+	b = append(b, make([]byte, recHdrLen-1)...)
+	b = appendString(b, r.Key)
+	b = appendString(b, r.Variant)
+	b = binary.AppendVarint(b, int64(r.Status))
+	b = binary.AppendVarint(b, timeNanos(r.RequestTime))
+	b = binary.AppendVarint(b, timeNanos(r.ResponseTime))
+	b = binary.AppendVarint(b, timeNanos(r.StoredTime))
+	b = binary.AppendVarint(b, timeNanos(r.Expires))
+	b = binary.AppendUvarint(b, uint64(len(r.Body)))
+	b = binary.AppendUvarint(b, uint64(len(r.Tags)))
+	for _, t := range r.Tags {
+		b = appendString(b, t)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.Annotations)))
+	for _, k := range sortedKeys(nil, r.Annotations) {
+		b = appendString(b, k)
+		b = appendString(b, r.Annotations[k])
+	}
+	metaEnd := len(b)
+	b = binary.AppendUvarint(b, uint64(len(r.Header)))
+	for _, k := range sortedKeys(nil, r.Header) {
+		b = appendString(b, k)
+		b = binary.AppendUvarint(b, uint64(len(r.Header[k])))
+		for _, v := range r.Header[k] {
+			b = appendString(b, v)
+		}
+	}
+	b = append(b, r.Body...)
+	binary.LittleEndian.PutUint32(b[1:5], uint32(metaEnd-recHdrLen))
+	binary.LittleEndian.PutUint32(b[5:9], crc32.Update(crc32.Checksum(b[0:5], castagnoli), castagnoli, b[recHdrLen:metaEnd]))
+	binary.LittleEndian.PutUint32(b[9:13], crc32.Checksum(b[metaEnd:], castagnoli))
+	return b
+}
+
+// TestRecordEncoding_ReadsVersion1: records of format-1 files decode to
+// what was stored, and their damage is still reported.
+func TestRecordEncoding_ReadsVersion1(t *testing.T) {
+	t.Parallel()
+	for _, r := range append(sampleRecords(), pageRecord("https://example.com/big", 20<<10)) {
+		v := encodeRecordV1(r)
+		got, m, err := decodeRecord(v, nil)
+		if err != nil {
+			t.Fatalf("decodeRecord(v1 %q) = %v", r.Key, err)
+		}
+		if !recordsEqual(got, r) {
+			t.Errorf("decodeRecord(v1) = %+v, want %+v", got, r)
+		}
+		if m.Size != int64(len(v)) || m.BodySize != int64(len(r.Body)) {
+			t.Errorf("v1 meta sizes = %d, %d; want %d, %d", m.Size, m.BodySize, len(v), len(r.Body))
+		}
+		if _, _, err := decodeRecord(v, []byte("x")); err == nil {
+			t.Errorf("v1 record %q with a body in the body bucket: decodeRecord = nil error", r.Key)
+		}
+		if len(v) > 10_000 {
+			continue // the byte flips below are for the small ones
+		}
+		for i := range v {
+			d := append([]byte(nil), v...)
+			d[i] ^= 0x41
+			if _, _, err := decodeRecord(d, nil); err == nil {
+				t.Errorf("v1 record %q with byte %d flipped: decodeRecord = nil error", r.Key, i)
+			}
+		}
+	}
+}
+
+// TestRecordEncoding_SeparateBody: a large body is kept out of the value,
+// and every way it can be wrong (missing, cut, longer, flipped, or present
+// for a record whose body is inline) is reported.
+func TestRecordEncoding_SeparateBody(t *testing.T) {
+	t.Parallel()
+	r := pageRecord("https://example.com/page", 20<<10)
+	v, body := encodeWhole(r)
+	if body == nil || len(v) > 1024 {
+		t.Fatalf("a 20 KB page: value %d bytes, body apart %v; want a small value and the body apart", len(v), body != nil)
+	}
+	m, err := decodeMeta(v)
+	if err != nil || m.BodySize != int64(len(r.Body)) || m.Size != int64(len(v)+len(body)) {
+		t.Fatalf("decodeMeta = %+v, %v", m, err)
+	}
+	flipped := append([]byte(nil), body...)
+	flipped[len(flipped)/2] ^= 1
+	for name, b := range map[string][]byte{
+		"missing": nil,
+		"cut":     body[:len(body)-1],
+		"longer":  append(append([]byte(nil), body...), 'x'),
+		"flipped": flipped,
+	} {
+		if _, _, err := decodeRecord(v, b); err == nil {
+			t.Errorf("body %s: decodeRecord = nil error", name)
+		}
+	}
+	if _, _, err := decodeRecord(v, nil); !errors.Is(err, errNoBody) {
+		t.Errorf("body missing: decodeRecord = %v, want errNoBody", err)
+	}
+	small := sampleRecords()[1]
+	if _, _, err := decodeRecord(encodeRecord(small), []byte("stray")); err == nil {
+		t.Error("an inline record with a body in the body bucket: decodeRecord = nil error")
+	}
+	// The metadata alone may be rewritten without the body (Annotate).
+	var got Record
+	var gm Meta
+	ref, err := decodeRecordInto(v, nil, &got, &gm, false)
+	if err != nil || got.Body != nil || !ref.separate || ref.size != len(body) {
+		t.Fatalf("decodeRecordInto(without the body) = %+v, %v; body %v", ref, err, got.Body != nil)
+	}
+	again := appendRecordRef(nil, &got, ref)
+	if !bytes.Equal(again, v) {
+		t.Error("re-encoding with the kept body's ref changed the value")
 	}
 }

@@ -20,8 +20,17 @@ import (
 )
 
 // FormatVersion is the on-disk format this binary writes. Open refuses a
-// file whose format is newer (ErrVersion).
-const FormatVersion = 1
+// file whose format is newer (ErrVersion). Format 2 added the body bucket
+// (record encoding version 2 keeps bodies above 2 KiB out of the records'
+// leaves, see record.go); a read-write Open upgrades a format-1 file in
+// place (it adds the bucket and records format 2, in one transaction, so
+// a binary that knows only format 1 then refuses the file instead of
+// misreading it), and its version-1 records are read as they are and
+// rewritten as version 2 when next written or compacted.
+const FormatVersion = 2
+
+// formatBody is the first format with the body bucket.
+const formatBody = 2
 
 // Options configure Open. The zero value is a usable read-write store with
 // no size bound.
@@ -123,12 +132,13 @@ func (o *Options) setDefaults() error {
 var (
 	bucketMeta  = []byte("meta")  // format version, counters
 	bucketRec   = []byte("rec")   // key NUL variant -> encoded record
+	bucketBody  = []byte("body")  // key NUL variant -> bucket {"b": body} (record version 2, bodies above inlineBodyMax)
 	bucketTag   = []byte("tag")   // tag NUL key NUL variant -> empty
 	bucketExp   = []byte("exp")   // 8-byte BE expiry ns, key NUL variant -> empty
 	bucketAtime = []byte("atime") // key NUL variant -> 8-byte BE access ns
 	bucketLRU   = []byte("lru")   // 8-byte BE access ns, key NUL variant -> empty
 
-	dataBuckets = [][]byte{bucketRec, bucketTag, bucketExp, bucketAtime, bucketLRU}
+	dataBuckets = [][]byte{bucketRec, bucketBody, bucketTag, bucketExp, bucketAtime, bucketLRU}
 
 	metaFormat   = []byte("format")
 	metaCounters = []byte("counters")
@@ -378,6 +388,7 @@ func (s *Store) init() (err error) {
 			err = fmt.Errorf("%w: bbolt: %v", ErrCorrupt, p)
 		}
 	}()
+	var upgrade bool // a format-1 file
 	check := func(tx *bolt.Tx) error {
 		// A file shorter than its meta page says was cut (copied while
 		// open, disk full): reading its pages would fault, so refuse it.
@@ -397,10 +408,17 @@ func (s *Store) init() (err error) {
 		if len(fv) != 4 {
 			return fmt.Errorf("%w: missing format version", ErrCorrupt)
 		}
-		if v := binary.BigEndian.Uint32(fv); v > FormatVersion {
+		v := binary.BigEndian.Uint32(fv)
+		if v > FormatVersion {
 			return fmt.Errorf("%w: file format %d, this binary knows up to %d", ErrVersion, v, FormatVersion)
 		}
+		if v < formatBody {
+			upgrade = true
+		}
 		for _, name := range dataBuckets {
+			if string(name) == string(bucketBody) && v < formatBody {
+				continue // added by the upgrade below
+			}
 			if tx.Bucket(name) == nil {
 				return fmt.Errorf("%w: missing bucket %q", ErrCorrupt, name)
 			}
@@ -415,6 +433,17 @@ func (s *Store) init() (err error) {
 	}
 	db := s.db.Load()
 	err = db.View(check)
+	if err == nil && upgrade && !s.opts.ReadOnly {
+		err = db.Update(func(tx *bolt.Tx) error {
+			if _, err := tx.CreateBucketIfNotExists(bucketBody); err != nil {
+				return err
+			}
+			return tx.Bucket(bucketMeta).Put(metaFormat, binary.BigEndian.AppendUint32(nil, FormatVersion))
+		})
+		if err != nil {
+			return fmt.Errorf("upgrading the file to format %d: %w", FormatVersion, err)
+		}
+	}
 	if errors.Is(err, errNewFile) {
 		if s.opts.ReadOnly {
 			return fmt.Errorf("%w: empty bbolt file, not a firstrender store", ErrCorrupt)

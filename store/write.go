@@ -57,10 +57,10 @@ func must(err error) error {
 
 // wtx is the state of one write transaction.
 type wtx struct {
-	tx                        *bolt.Tx
-	rec, tag, exp, atime, lru *bolt.Bucket
-	cnt                       *counters
-	nowNs                     int64
+	tx                              *bolt.Tx
+	rec, body, tag, exp, atime, lru *bolt.Bucket
+	cnt                             *counters
+	nowNs                           int64
 	// changed is set by every change to records (put, del, DeleteAll), so
 	// that the commit advances Store.generation.
 	changed bool
@@ -224,6 +224,7 @@ func (s *Store) runTx(batch []*op) (err error) {
 		w := &wtx{
 			tx:    tx,
 			rec:   tx.Bucket(bucketRec),
+			body:  tx.Bucket(bucketBody),
 			tag:   tx.Bucket(bucketTag),
 			exp:   tx.Bucket(bucketExp),
 			atime: tx.Bucket(bucketAtime),
@@ -320,10 +321,31 @@ func (w *wtx) tagKey(tag string, ck []byte) []byte {
 	return w.key
 }
 
-// del removes the record ck (whose current value is v) and its index
-// entries. A damaged value's tag and expiry entries cannot be found; they
-// stay behind and are dropped when DeleteTag or RemoveExpired meets them.
+// del removes the record ck (whose current value is v), its index
+// entries and its separate body. A damaged value's tag and expiry entries
+// cannot be found; they stay behind and are dropped when DeleteTag or
+// RemoveExpired meets them (its body is found by key, so it goes).
 func (w *wtx) del(ck, v []byte) error {
+	if err := w.unindex(ck, v); err != nil {
+		return err
+	}
+	found, err := w.dropBody(ck)
+	if err != nil {
+		return err
+	}
+	if !found {
+		// A body counted by put but lost since (damage) is uncounted now.
+		var m Meta
+		if _, ref, err := decodeMetaInto(v, &m); err == nil && ref.separate {
+			w.cnt.Bytes -= m.BodySize
+		}
+	}
+	return w.delValue(ck, v)
+}
+
+// unindex removes the tag, expiry and access-time entries of record ck
+// (value v).
+func (w *wtx) unindex(ck, v []byte) error {
 	if m, err := decodeMeta(v); err == nil {
 		for _, t := range m.Tags {
 			if err := w.tag.Delete(w.tagKey(t, ck)); err != nil {
@@ -341,24 +363,74 @@ func (w *wtx) del(ck, v []byte) error {
 			return must(err)
 		}
 	}
-	if err := w.atime.Delete(ck); err != nil {
-		return must(err)
-	}
+	return must(w.atime.Delete(ck))
+}
+
+// delValue removes record ck's value v from the rec bucket.
+func (w *wtx) delValue(ck, v []byte) error {
 	w.cnt.Records--
 	w.cnt.Bytes -= int64(len(ck) + len(v))
 	w.noteChange(ck)
 	return must(w.rec.Delete(ck))
 }
 
-// put stores v under ck, replacing any old record, with access time
-// atimeNs; tags (without duplicates) and expires are v's, for the indexes.
-// v must stay unchanged until the transaction ends.
-func (w *wtx) put(ck, v []byte, tags []string, expires time.Time, atimeNs int64) error {
+// dropBody removes record ck's separate body, if there is one (found),
+// and its bytes from the counters. The bytes counted are what the body
+// bucket holds, not what the record's metadata says, so that a damaged
+// record's body is accounted for too.
+func (w *wtx) dropBody(ck []byte) (found bool, err error) {
+	if w.body == nil {
+		return false, nil
+	}
+	sub := w.body.Bucket(ck)
+	if sub == nil {
+		return false, nil
+	}
+	w.cnt.Bytes -= int64(len(sub.Get(bodyKey)))
+	return true, must(w.body.DeleteBucket(ck))
+}
+
+// put stores v under ck, and body (a separate body, nil for a record
+// whose body is inline) in its own bucket, replacing any old record and
+// body, with access time atimeNs; tags (without duplicates) and expires
+// are v's, for the indexes. v and body must stay unchanged until the
+// transaction ends.
+func (w *wtx) put(ck, v, body []byte, tags []string, expires time.Time, atimeNs int64) error {
 	if old := w.rec.Get(ck); old != nil {
 		if err := w.del(ck, old); err != nil {
 			return err
 		}
+	} else if _, err := w.dropBody(ck); err != nil { // a leftover without its record
+		return err
 	}
+	if body != nil {
+		sub, err := w.body.CreateBucket(ck)
+		if err != nil {
+			return must(err)
+		}
+		if err := sub.Put(bodyKey, body); err != nil {
+			return must(err)
+		}
+		w.cnt.Bytes += int64(len(body))
+	}
+	return w.putValue(ck, v, tags, expires, atimeNs)
+}
+
+// replace stores v under ck in place of old, keeping the record's
+// separate body where it is (Annotate, cluster marks: only the metadata
+// changes, and v must describe the same body).
+func (w *wtx) replace(ck, old, v []byte, tags []string, expires time.Time, atimeNs int64) error {
+	if err := w.unindex(ck, old); err != nil {
+		return err
+	}
+	if err := w.delValue(ck, old); err != nil {
+		return err
+	}
+	return w.putValue(ck, v, tags, expires, atimeNs)
+}
+
+// putValue stores record value v under ck with its index entries.
+func (w *wtx) putValue(ck, v []byte, tags []string, expires time.Time, atimeNs int64) error {
 	if err := w.rec.Put(ck, v); err != nil {
 		return must(err)
 	}
