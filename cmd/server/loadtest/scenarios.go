@@ -57,9 +57,10 @@ func uniform(n int) func(context.Context, int, int64, *conn) (string, error) {
 // other work on the machine falls on both.
 //
 // Each of peers that started (nginx, Varnish) is measured in every round
-// too, after firstrender, and reported from the same round as firstrender
-// with its ratios against that round's baseline; a peer that did not
-// start gets a skipped row.
+// too, after firstrender, and reported from its own median round (by its
+// req/s ratio to that round's baseline) with its ratios against that
+// round's baseline (its note says so when that is not the baseline row
+// shown); a peer that did not start gets a skipped row.
 func pair(ctx context.Context, env *Env, name string, base, fr *Proc, peers []peer, mk func() *load, note string) []Row {
 	type round struct {
 		b, f Measurement
@@ -104,7 +105,32 @@ func pair(ctx context.Context, env *Env, name string, base, fr *Proc, peers []pe
 		{Scenario: name, Target: "baseline", M: mb},
 		{Scenario: name, Target: "firstrender", M: mf, Ref: &mb, Note: note},
 	}
-	return append(rows, peerRows(name, peers, med.p, &mb)...)
+	if len(rs) == 1 {
+		return append(rows, peerRows(name, peers, med.p, &mb)...)
+	}
+	// Each peer's own median round (by its ratio to that round's
+	// baseline), as for firstrender: a burst of outside load falls on one
+	// measurement, not on the peer's row.
+	for i, pe := range peers {
+		if pe.p == nil {
+			rows = append(rows, peerRows(name, peers[i:i+1], nil, nil)...)
+			continue
+		}
+		byPeer := slices.Clone(rs)
+		slices.SortFunc(byPeer, func(a, b round) int {
+			return cmp.Compare(a.p[i].RPS/max(a.b.RPS, 1), b.p[i].RPS/max(b.b.RPS, 1))
+		})
+		pm := byPeer[len(byPeer)/2]
+		ref := &mb
+		if pm.b != mb {
+			ref = &pm.b
+			pe.note += fmt.Sprintf("; median of %d rounds, x vs that round's baseline (%.0f req/s)", len(rs), pm.b.RPS)
+		} else {
+			pe.note += fmt.Sprintf("; median of %d rounds", len(rs))
+		}
+		rows = append(rows, peerRows(name, []peer{pe}, []Measurement{pm.p[i]}, ref)...)
+	}
+	return rows
 }
 
 // peer is one peer's place in a scenario: p started and warm, or nil and
