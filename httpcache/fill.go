@@ -55,6 +55,8 @@ type fill struct {
 	// to the GC. Nothing else may keep the entry: it is never put in the
 	// memory tier (that reads the record back from the store).
 	pooled *[]byte
+	mb     memBody // the client's copy of an inspected body (inspectNow)
+	tee    teeBody // inspectNow's read of the origin's body
 	// since is the purge log's sequence when the origin fetch started
 	// (forwardOnce): a purge registered after it that covers the record
 	// keeps the record out of the store (purgeLog.admit).
@@ -241,7 +243,12 @@ type fillJob struct {
 	splicing bool   // Set-Cookie let through to the Inspector (splice path)
 	key      string
 	variant  string
-	vary     []string
+	vary     []string // parseVary of the origin's header
+	// varyN and varyOne are the origin's Vary field lines (their number;
+	// the line when there is one), for newEntry to see that the stored
+	// copy's Vary is unchanged without parsing it again.
+	varyN    int
+	varyOne  string
 	status   int
 	header   http.Header // the copy to store
 	pol      policy
@@ -254,6 +261,7 @@ type fillJob struct {
 	// the entry built from them (nil when refused).
 	inspected bool
 	res       *Response
+	resv      Response // what res points to (one allocation less)
 	verdict   Verdict
 	e         *entry
 	splice    SplicePage // from verdict.Splice, loaded by inspect
@@ -323,19 +331,31 @@ func (p *Proxy) decideStore(req *http.Request, path, key string, rq reqDirective
 			return nil, reason
 		}
 	}
-	return &fillJob{
+	job := &fillJob{
 		req:      req,
 		path:     path,
 		splicing: splice,
 		key:      key,
 		variant:  variantKey(names, req.Header),
 		vary:     names,
+		varyN:    len(h["Vary"]),
 		status:   status,
 		header:   sh,
 		pol:      pol,
 		reqTime:  reqTime,
 		respTime: respTime,
-	}, ""
+	}
+	if job.varyN == 1 {
+		job.varyOne = h["Vary"][0]
+	}
+	return job, ""
+}
+
+// sameVary reports whether h's Vary field lines are the origin's, so that
+// parseVary(h) is job.vary.
+func (job *fillJob) sameVary(h http.Header) bool {
+	v := h["Vary"]
+	return len(v) == job.varyN && (len(v) == 0 || len(v) == 1 && v[0] == job.varyOne)
 }
 
 func (p *Proxy) stripSetCookie(path string) bool {
@@ -431,7 +451,8 @@ func (f *fill) prepare(resp *http.Response, ex *exchange) error {
 func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
 	p, job := f.p, f.job
 	cl := resp.ContentLength
-	t := p.newTeeBody(resp, ex)
+	t := &f.tee
+	p.initTeeBody(t, resp, ex)
 	// The client's bytes are counted by the memBody handed on below;
 	// counting this read too served every inspected page's bytes twice in
 	// firstrender_served_bytes_total.
@@ -452,7 +473,8 @@ func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
 	}
 	f.pooled = pooled
 	resp.Body.Close()
-	resp.Body = &memBody{b: body, counted: counted}
+	f.mb = memBody{b: body, counted: counted}
+	resp.Body = &f.mb
 
 	res, v := p.inspect(job, body)
 	job.inspected, job.res, job.verdict = true, res, v
@@ -545,7 +567,8 @@ func (p *Proxy) storeErr(msg, key string, err error) {
 // Inspector that panics refuses ("inspector-panic") without taking the
 // server down.
 func (p *Proxy) inspect(job *fillJob, body []byte) (res *Response, v Verdict) {
-	res = &Response{Status: job.status, Header: job.header, Body: body}
+	job.resv = Response{Status: job.status, Header: job.header, Body: body}
+	res = &job.resv
 	if p.cfg.Inspector != nil {
 		func() {
 			defer func() {
@@ -598,8 +621,10 @@ func (p *Proxy) refused(job *fillJob, reason string) {
 // liveview lint's vary-cookie strip) changes the variants, so what is
 // keyed on and the Vary served agree.
 func (p *Proxy) newEntry(job *fillJob, res *Response, v Verdict) *entry {
-	if names, _ := parseVary(res.Header); !slices.Equal(names, job.vary) {
-		job.vary, job.variant = names, variantKey(names, job.req.Header)
+	if !job.sameVary(res.Header) {
+		if names, _ := parseVary(res.Header); !slices.Equal(names, job.vary) {
+			job.vary, job.variant = names, variantKey(names, job.req.Header)
+		}
 	}
 	ann := make(map[string]string, len(v.Annotations)+3)
 	maps.Copy(ann, v.Annotations)
@@ -716,14 +741,30 @@ const (
 // navigation) is a failed render (unless Config.StoreEmptyHTML). bodyLen
 // < 0 means not known yet.
 func (p *Proxy) afterInspection(req *http.Request, status int, h http.Header, bodyLen int64) string {
-	names, _ := parseVary(h)
-	for _, n := range names {
-		switch n {
-		case "Cookie":
-			return reasonVaryCookie
-		case "Authorization":
-			return reasonVaryAuthorization
+	// parseVary's names, in its order (sorted: Authorization first),
+	// without building the slice.
+	cookie, auth := false, false
+vary:
+	for _, v := range h.Values("Vary") {
+		for f := range strings.SplitSeq(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "*" {
+				cookie, auth = false, false // parseVary: no names
+				break vary
+			}
+			switch http.CanonicalHeaderKey(f) {
+			case "Cookie":
+				cookie = true
+			case "Authorization":
+				auth = true
+			}
 		}
+	}
+	switch {
+	case auth:
+		return reasonVaryAuthorization
+	case cookie:
+		return reasonVaryCookie
 	}
 	if bodyLen == 0 && status == http.StatusOK && !p.cfg.StoreEmptyHTML {
 		ct := strings.ToLower(strings.TrimSpace(h.Get("Content-Type")))

@@ -494,3 +494,37 @@ func TestBodyPool(t *testing.T) {
 		}
 	}
 }
+
+// TestAfterInspection_VaryAsParseVary: afterInspection's Vary check,
+// which reads the field without building parseVary's slice, refuses
+// exactly when parseVary's names hold Cookie or Authorization, naming the
+// first of them in parseVary's (sorted) order.
+func TestAfterInspection_VaryAsParseVary(t *testing.T) {
+	p := &Proxy{}
+	ref := func(h http.Header) string {
+		names, _ := parseVary(h)
+		for _, n := range names {
+			switch n {
+			case "Cookie":
+				return reasonVaryCookie
+			case "Authorization":
+				return reasonVaryAuthorization
+			}
+		}
+		return ""
+	}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	for _, lines := range [][]string{
+		nil, {""}, {"Accept-Encoding"}, {"cookie"}, {"COOKIE, accept"}, {" Cookie ,*"}, {"*"}, {"Accept", "*"},
+		{"authorization"}, {"Cookie, Authorization"}, {"Cookie", "Authorization"}, {"x, cookie"},
+		{"coo kie"}, {"coo\u212aie"}, {"Cookie2"}, {",,,"}, {"Cookie", ""}, {"*, Cookie"},
+	} {
+		h := http.Header{"Content-Type": {"text/plain"}}
+		if lines != nil {
+			h["Vary"] = lines
+		}
+		if got, want := p.afterInspection(req, 200, h, 10), ref(h); got != want {
+			t.Errorf("Vary %q: afterInspection = %q, parseVary says %q", lines, got, want)
+		}
+	}
+}

@@ -9,7 +9,16 @@ import (
 )
 
 func (p *Proxy) newTeeBody(resp *http.Response, ex *exchange) *teeBody {
-	t := &teeBody{rc: resp.Body, max: -1, idle: p.cfg.OriginIdleTimeout, expect: resp.ContentLength}
+	t := new(teeBody)
+	p.initTeeBody(t, resp, ex)
+	return t
+}
+
+// initTeeBody makes t (a zero teeBody) pass resp's body through for ex,
+// keeping no copy: the idle timeout and, for a client's response, the
+// relayed bytes' count.
+func (p *Proxy) initTeeBody(t *teeBody, resp *http.Response, ex *exchange) {
+	*t = teeBody{rc: resp.Body, max: -1, idle: p.cfg.OriginIdleTimeout, expect: resp.ContentLength}
 	if p.met != nil && !ex.background {
 		t.counted = p.met.originBytes // served to a client
 	}
@@ -28,7 +37,6 @@ func (p *Proxy) newTeeBody(resp *http.Response, ex *exchange) *teeBody {
 			ex.call.cancel()
 		})
 	}
-	return t
 }
 
 // wrapBody makes resp.Body enforce the origin idle timeout and, when ex's
