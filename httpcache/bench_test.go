@@ -213,11 +213,17 @@ func (d *discardWriter) Write(p []byte) (int, error) { d.n += len(p); return len
 // network): lookup, freshness, headers and body write. "hot" serves from
 // the in-memory hot entries; "store" disables them (MemoryCacheSize < 0),
 // so each hit reads and decodes the bbolt record.
+//
+// "hot-browser-ae" is "hot" for a request with a browser's
+// Accept-Encoding (normalized to gzip for the origin: on a plain hit from
+// memory without copying the request), "hot-identity" with the load
+// command's "identity" (normalized to none).
 func BenchmarkServeHTTP_Hit(b *testing.B) {
 	for _, mc := range []struct {
 		name string
 		size int64
-	}{{"hot", 0}, {"store", -1}} {
+		ae   string
+	}{{"hot", 0, ""}, {"hot-browser-ae", 0, "gzip, deflate, br, zstd"}, {"hot-identity", 0, "identity"}, {"store", -1, ""}} {
 		b.Run(mc.name, func(b *testing.B) {
 			br := newBenchRig(b, "public, max-age=3600", func(c *Config) { c.MemoryCacheSize = mc.size })
 			c := benchClient(1)
@@ -225,6 +231,9 @@ func BenchmarkServeHTTP_Hit(b *testing.B) {
 			br.settle()
 			req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/page", nil)
 			req.Host = strings.TrimPrefix(br.front.URL, "http://")
+			if mc.ae != "" {
+				req.Header.Set("Accept-Encoding", mc.ae)
+			}
 			w := &discardWriter{h: make(http.Header, 16)}
 			b.ReportAllocs()
 			b.SetBytes(int64(len(page20K)))

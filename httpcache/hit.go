@@ -21,15 +21,9 @@ func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, ex *exchange
 	fresh := remaining > 0 && !e.pol.noCache
 	rq := ex.rq
 	cs := cacheStatus{hit: true}
-	fwd := ""
+	fwd := requestFwd(&rq, age, remaining)
 	switch {
-	case rq.noCache:
-		fwd = fwdRequest
-	case rq.maxAge >= 0 && age > secs(rq.maxAge):
-		fwd = fwdRequest
-	case rq.minFresh >= 0 && remaining < secs(rq.minFresh):
-		fwd = fwdRequest
-	case fresh:
+	case fwd != "", fresh:
 	default:
 		staleBy := -remaining
 		switch {
@@ -77,6 +71,38 @@ func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, ex *exchange
 		ex.mode, ex.fill = modePass, nil
 	}
 	return false
+}
+
+// requestFwd is the forward reason the request's own directives rq give
+// for a stored entry of the given age and remaining freshness
+// (fwdRequest), or "" when they let it be served.
+func requestFwd(rq *reqDirectives, age, remaining time.Duration) string {
+	switch {
+	case rq.noCache,
+		rq.maxAge >= 0 && age > secs(rq.maxAge),
+		rq.minFresh >= 0 && remaining < secs(rq.minFresh):
+		return fwdRequest
+	}
+	return ""
+}
+
+// servePlainHit answers r from e, found in memory, if it is a plain
+// fresh hit (what serveStored answers without the origin or a background
+// revalidation, and without a splice), and reports whether it did.
+// Otherwise it leaves ex as it was, for serveStored.
+func (p *Proxy) servePlainHit(w http.ResponseWriter, r *http.Request, ex *exchange, e *entry) bool {
+	if e.splice != nil {
+		return false
+	}
+	now := p.now()
+	age := e.pol.age(e.rec.ResponseTime, now)
+	remaining := e.softCap(e.pol.lifetime-age, now)
+	if remaining <= 0 || e.pol.noCache || requestFwd(&ex.rq, age, remaining) != "" {
+		return false
+	}
+	ex.key = e.rec.Key
+	p.serveEntry(w, r, ex, e, ResultHit, cacheStatus{hit: true}, now)
+	return true
 }
 
 // serveEntry answers r from a stored entry: the outcome is result, with cs

@@ -566,6 +566,31 @@ const maxUnshortenedKey = MaxKeyLen
 // allocating for ASCII values (the hit path); anything else takes
 // variantKey itself.
 func appendVariantKey(dst []byte, names []string, reqHeader http.Header) []byte {
+	dst, _ = appendVariantKeyFields(dst, names, variantFields{h: reqHeader})
+	return dst
+}
+
+// variantFields are the request fields a variant is keyed on: h's, but
+// Accept-Encoding is ae when override is set (the value the fwdPlan
+// normalizes it to, not applied to h: see fwdPlan).
+type variantFields struct {
+	h        http.Header
+	ae       []string
+	override bool
+}
+
+func (v variantFields) get(name string) []string {
+	if v.override && name == "Accept-Encoding" {
+		return v.ae
+	}
+	return v.h[name]
+}
+
+// appendVariantKeyFields is appendVariantKey over v. With an override
+// it reports false instead of taking variantKey (which reads a header)
+// for values it cannot append itself: the caller then applies the plan
+// and keys the applied request.
+func appendVariantKeyFields(dst []byte, names []string, vf variantFields) ([]byte, bool) {
 	start := len(dst)
 	for i, n := range names {
 		if i > 0 {
@@ -575,10 +600,10 @@ func appendVariantKey(dst []byte, names []string, reqHeader http.Header) []byte 
 		dst = append(dst, '=')
 		fold := caseInsensitiveVary[n]
 		first := true
-		for _, v := range reqHeader[n] {
+		for _, v := range vf.get(n) {
 			for j := 0; j < len(v); j++ {
 				if v[j] >= 0x80 { // strings.Fields splits on Unicode spaces too
-					return append(dst[:start], variantKey(names, reqHeader)...)
+					return slowVariant(dst[:start], names, vf)
 				}
 			}
 			for m := range strings.SplitSeq(v, ",") {
@@ -607,9 +632,18 @@ func appendVariantKey(dst []byte, names []string, reqHeader http.Header) []byte 
 		}
 	}
 	if len(dst)-start > 512 {
-		return append(dst[:start], variantKey(names, reqHeader)...)
+		return slowVariant(dst[:start], names, vf)
 	}
-	return dst
+	return dst, true
+}
+
+// slowVariant appends variantKey of v's header, or reports false when v
+// overrides a field of it.
+func slowVariant(dst []byte, names []string, v variantFields) ([]byte, bool) {
+	if v.override {
+		return dst, false
+	}
+	return append(dst, variantKey(names, v.h)...), true
 }
 
 // normalizeVaryValue joins all field lines with ",", trims whitespace

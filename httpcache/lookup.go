@@ -65,10 +65,10 @@ const hotKeyBuf = 256
 
 // lookupHot finds the request's variant of the normalized URL n in the
 // memory tier, allocating nothing: the key, the Vary names' lookup and
-// the variant are built in one stack buffer. It returns nil when the
-// entry is not in memory (or is past its not-after: the slow path then
-// says why).
-func (p *Proxy) lookupHot(n *nurl, reqH http.Header) *entry {
+// the variant (from vf, the request's fields as forwarded) are built in
+// one stack buffer. It returns nil when the entry is not in memory (or
+// is past its not-after: the slow path then says why).
+func (p *Proxy) lookupHot(n *nurl, vf variantFields) *entry {
 	if p.hot.max <= 0 {
 		return nil
 	}
@@ -89,7 +89,10 @@ func (p *Proxy) lookupHot(n *nurl, reqH http.Header) *entry {
 		return nil
 	}
 	b = append(b, 0)
-	b = appendVariantKey(b, names, reqH)
+	b, ok := appendVariantKeyFields(b, names, vf)
+	if !ok {
+		return nil
+	}
 	e := p.hot.get(b, time.Now())
 	if e == nil || (!e.notAfter.IsZero() && !p.now().Before(e.notAfter)) {
 		return nil

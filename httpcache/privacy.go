@@ -61,27 +61,41 @@ func underPrefix(path string, prefixes []string) bool {
 	return false
 }
 
-// forwardable returns the GET or HEAD r as it will be forwarded when it
-// goes through the cache, and "" (r itself when nothing changes; else a
-// shallow copy with its own header; r is not modified): method-override
-// fields removed, cookies allowed by the cookie rules removed,
-// Accept-Encoding normalized (encoding.go). When the request is per-user
-// (Authorization, or a cookie the rules do not allow) it returns the
-// request to forward uncached (method overrides removed, nothing else
-// changed) and the reason. Every cache decision (key, variant, bypass,
-// privacy) is then taken on the returned request.
-func (p *Proxy) forwardable(r *http.Request, path string) (*http.Request, string) {
-	h := r.Header
-	var out http.Header // copy-on-write of h
-	edit := func() http.Header {
-		if out == nil {
-			out = h.Clone()
-		}
-		return out
-	}
+// fwdPlan is how a GET or HEAD is changed to be forwarded when it goes
+// through the cache (planForward decides it on the header, apply carries
+// it out): method-override fields removed, cookies allowed by the cookie
+// rules removed, Accept-Encoding normalized (encoding.go). For a
+// per-user request (Authorization, or a cookie the rules do not allow)
+// only the method overrides go, and planForward says why it is
+// forwarded uncached. Every cache decision (key, variant, bypass,
+// privacy) is taken on the request as forwarded: on the applied request,
+// or, for a plain hit from memory with a plan that changes only
+// Accept-Encoding, on variantFields (serveCacheable). The zero plan
+// changes nothing.
+type fwdPlan struct {
+	overrides bool   // drop the method-override fields (some are present)
+	cookie    edit   // the Cookie field
+	cookieV   string // with editSet
+	ae        edit   // the Accept-Encoding field
+	aeV       string // with editSet
+}
+
+// edit is what a plan does to one field.
+type edit uint8
+
+const (
+	editKeep edit = iota
+	editDelete
+	editSet
+)
+
+// planForward decides the plan for a request with header h to path, and
+// returns the reason it is forwarded uncached ("" if it is not).
+func (p *Proxy) planForward(h http.Header, path string) (fwdPlan, string) {
+	var pl fwdPlan
 	for _, k := range methodOverrideHeaders {
 		if _, ok := h[k]; ok {
-			delete(edit(), k)
+			pl.overrides = true
 		}
 	}
 	reason := ""
@@ -91,26 +105,79 @@ func (p *Proxy) forwardable(r *http.Request, path string) (*http.Request, string
 		if keep, ok := p.cookiesAllowed(path, cookies); !ok {
 			reason = reasonRequestCookie
 		} else if keep == "" {
-			delete(edit(), "Cookie")
+			pl.cookie = editDelete
 		} else if len(cookies) != 1 || cookies[0] != keep {
-			edit()["Cookie"] = []string{keep}
+			pl.cookie, pl.cookieV = editSet, keep
 		}
 	}
 	if reason == "" {
 		if ae, change := normalizeAcceptEncoding(h["Accept-Encoding"]); change {
 			if ae == "" {
-				delete(edit(), "Accept-Encoding")
+				pl.ae = editDelete
 			} else {
-				edit()["Accept-Encoding"] = []string{ae}
+				pl.ae, pl.aeV = editSet, ae
 			}
 		}
 	}
-	if out == nil {
-		return r, reason
+	return pl, reason
+}
+
+// onlyAcceptEncoding reports whether the plan changes nothing but
+// Accept-Encoding (or nothing at all): the request's other fields are
+// then what the origin would see.
+func (pl fwdPlan) onlyAcceptEncoding() bool { return !pl.overrides && pl.cookie == editKeep }
+
+// variantFields returns the fields of h a variant is keyed on as the
+// origin will see them after the plan, without applying it (for a plan
+// that changes only Accept-Encoding).
+func (pl fwdPlan) variantFields(h http.Header) variantFields {
+	switch pl.ae {
+	case editDelete:
+		return variantFields{h: h, override: true}
+	case editSet:
+		return variantFields{h: h, override: true, ae: acceptEncodingValue(pl.aeV)}
+	}
+	return variantFields{h: h}
+}
+
+// gzipOnly is the normalized Accept-Encoding of every client that takes
+// gzip, shared read-only.
+var gzipOnly = []string{"gzip"}
+
+func acceptEncodingValue(v string) []string {
+	if v == "gzip" {
+		return gzipOnly
+	}
+	return []string{v}
+}
+
+// apply returns r with the plan carried out: r itself when it changes
+// nothing, else a shallow copy with its own header (r is not modified).
+func (pl fwdPlan) apply(r *http.Request) *http.Request {
+	if pl == (fwdPlan{}) {
+		return r
+	}
+	out := r.Header.Clone()
+	if pl.overrides {
+		for _, k := range methodOverrideHeaders {
+			delete(out, k)
+		}
+	}
+	switch pl.cookie {
+	case editDelete:
+		delete(out, "Cookie")
+	case editSet:
+		out["Cookie"] = []string{pl.cookieV}
+	}
+	switch pl.ae {
+	case editDelete:
+		delete(out, "Accept-Encoding")
+	case editSet:
+		out["Accept-Encoding"] = []string{pl.aeV}
 	}
 	r2 := r.WithContext(r.Context())
 	r2.Header = out
-	return r2, reason
+	return r2
 }
 
 // cookiesAllowed reports whether every cookie in the Cookie field lines

@@ -46,7 +46,7 @@ const (
 // the store, collapse.go from a flight, origin.go and fill.go from the
 // origin's answer).
 type exchange struct {
-	in         *http.Request // as forwarded: h2c and Connection-nominated fields removed, see forwardable
+	in         *http.Request // as forwarded: h2c and Connection-nominated fields removed, fwdPlan applied (not on a plain hit from memory: nothing is forwarded)
 	client     *http.Request // as the client sent it (cookies included): for features that read what in lacks
 	n          nurl          // the normalized target; key and origin URL come from it
 	key        string        // primary key; "" until the request is found cacheable
@@ -134,13 +134,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// origin will see: fields named in Connection never reach it;
 		// method overrides and allowed cookies are removed, and
 		// Accept-Encoding normalized (privacy.go, encoding.go).
-		r, reason := p.forwardable(hop.WithoutNominated(r), ex.n.path)
-		ex.in = r
+		r = hop.WithoutNominated(r)
+		plan, reason := p.planForward(r.Header, ex.n.path)
 		if reason != "" {
+			ex.in = plan.apply(r)
 			ex.cs = cacheStatus{fwd: fwdBypass, detail: reason}
 			break
 		}
-		p.serveCacheable(w, r, ex)
+		ex.in = r // serveCacheable applies the plan, unless memory answers
+		p.serveCacheable(w, r, ex, plan)
 		return
 	default:
 		ex.cs = cacheStatus{fwd: fwdMethod}
@@ -242,11 +244,18 @@ func plainError(w http.ResponseWriter, code int, msg string) {
 // serveCacheable handles GET and HEAD for a cached host: lookup, then an
 // answer from the store (hit.go), from another request's fetch
 // (collapse.go), or from the origin (origin.go), which may fill the store.
-func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *exchange) {
+// r is the request before plan (fwdPlan) is applied; every
+// decision is taken on the request as forwarded, and a plain hit from
+// memory (nothing forwarded, fields the plan does not touch) answers
+// without applying the plan: a browser's Accept-Encoding, normalized to
+// gzip, would otherwise cost a copy of the request and its header.
+func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *exchange, plan fwdPlan) {
 	ctx := r.Context()
-	ex.rq = p.parser.request(r.Header)
+	ex.rq = p.parser.request(r.Header) // Cache-Control, Pragma: not in a plan
 	if r.Header.Get("If-Match") != "" || r.Header.Get("If-Unmodified-Since") != "" {
 		// Preconditions for state-changing semantics: let the origin decide.
+		r = plan.apply(r)
+		ex.in = r
 		ex.key = ex.n.key()
 		ex.cs = cacheStatus{fwd: fwdBypass, detail: "precondition"}
 		p.forward(w, r, ex)
@@ -254,6 +263,8 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 	}
 	if g := p.cfg.HitGate; g != nil {
 		if why := g(); why != "" {
+			r = plan.apply(r)
+			ex.in = r
 			ex.key = ex.n.key()
 			ex.cs = cacheStatus{fwd: fwdBypass, detail: why}
 			p.forward(w, r, ex)
@@ -262,7 +273,20 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 	}
 	// The memory tier first, without building the key string: an entry
 	// found there carries it.
-	hot := p.lookupHot(&ex.n, r.Header)
+	var hot *entry
+	early := plan.onlyAcceptEncoding()
+	if early {
+		// The variant from the fields as forwarded, the plan not applied.
+		hot = p.lookupHot(&ex.n, plan.variantFields(r.Header))
+		if hot != nil && p.servePlainHit(w, r, ex, hot) {
+			return
+		}
+	}
+	r = plan.apply(r)
+	ex.in = r
+	if !early {
+		hot = p.lookupHot(&ex.n, variantFields{h: r.Header})
+	}
 	if hot != nil {
 		ex.key = hot.rec.Key
 	} else {
