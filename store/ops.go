@@ -46,11 +46,14 @@ func (s *Store) Get(ctx context.Context, key, variant string) (*Record, error) {
 // *CorruptError, counted in Stats.Corrupt.
 func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, r *Record) error {
 	var m Meta
-	var body []byte
-	if len(v) > 0 && v[0] != recordV1 {
-		body = bodyValue(tx.Bucket(bucketBody), ck)
+	p, ref, err := decodeMetaInto(v, &m)
+	if err == nil {
+		var body []byte
+		if ref.separate {
+			body = bodyValue(tx.Bucket(bucketBody), ck)
+		}
+		err = decodeRest(v, p, ref, body, r, &m, true)
 	}
-	_, err := decodeRecordInto(v, body, r, &m, true)
 	if err == nil && (r.Key != key || r.Variant != variant) {
 		err = fmt.Errorf("record says key %q variant %q", r.Key, r.Variant)
 	}

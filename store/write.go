@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Writes go through one writer goroutine. A caller queues an op and waits;
@@ -400,11 +401,17 @@ func (w *wtx) put(ck, v, body []byte, tags []string, expires time.Time, atimeNs 
 		if err := w.del(ck, old); err != nil {
 			return err
 		}
-	} else if _, err := w.dropBody(ck); err != nil { // a leftover without its record
-		return err
 	}
 	if body != nil {
 		sub, err := w.body.CreateBucket(ck)
+		if errors.Is(err, berrors.ErrBucketExists) {
+			// A body left without its record (never by this package):
+			// replace it, uncounted as it was.
+			if err := w.body.DeleteBucket(ck); err != nil {
+				return must(err)
+			}
+			sub, err = w.body.CreateBucket(ck)
+		}
 		if err != nil {
 			return must(err)
 		}
@@ -429,7 +436,8 @@ func (w *wtx) replace(ck, old, v []byte, tags []string, expires time.Time, atime
 	return w.putValue(ck, v, tags, expires, atimeNs)
 }
 
-// putValue stores record value v under ck with its index entries.
+// putValue stores record value v under ck with its index entries; ck has
+// no value and no access time (put and replace removed them).
 func (w *wtx) putValue(ck, v []byte, tags []string, expires time.Time, atimeNs int64) error {
 	if err := w.rec.Put(ck, v); err != nil {
 		return must(err)
@@ -444,7 +452,7 @@ func (w *wtx) putValue(ck, v []byte, tags []string, expires time.Time, atimeNs i
 			return must(err)
 		}
 	}
-	if err := w.setAtime(ck, atimeNs); err != nil {
+	if err := w.addAtime(ck, atimeNs); err != nil {
 		return err
 	}
 	w.cnt.Records++
@@ -460,6 +468,11 @@ func (w *wtx) setAtime(ck []byte, ns int64) error {
 			return must(err)
 		}
 	}
+	return w.addAtime(ck, ns)
+}
+
+// addAtime is setAtime for a ck that has no access time.
+func (w *wtx) addAtime(ck []byte, ns int64) error {
 	if len(w.vals)+8 > cap(w.vals) {
 		w.vals = make([]byte, 0, 8*64) // earlier values stay in the old array
 	}
