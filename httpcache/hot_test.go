@@ -210,3 +210,33 @@ func newTestStoreForHot(t *testing.T) *store.Store {
 }
 
 var timeNow = func() time.Time { return time.Now() }
+
+// hitHeader builds Age and Cache-Status once per second of age in three
+// allocations (the values and their holder), shares them within that
+// second, and hands out slices an Add cannot write through.
+func TestHitHeader(t *testing.T) {
+	e := &entry{}
+	age, ttl := 1000*time.Second, 86000*time.Second
+	a1, c1 := e.hitHeader(age, ttl)
+	if len(a1) != 1 || a1[0] != "1000" || len(c1) != 1 || c1[0] != "firstrender; hit; ttl=86000" {
+		t.Fatalf("hitHeader = %q, %q", a1, c1)
+	}
+	if cap(a1) != 1 || cap(c1) != 1 {
+		t.Fatalf("capacities %d, %d: an Add would write into the shared array", cap(a1), cap(c1))
+	}
+	if a2, c2 := e.hitHeader(age+300*time.Millisecond, ttl-300*time.Millisecond); &a2[0] != &a1[0] || &c2[0] != &c1[0] {
+		t.Fatal("rebuilt within the same second")
+	}
+	h := http.Header{"Age": a1}
+	h.Add("Age", "x")
+	if _, c3 := e.hitHeader(age, ttl); a1[0] != "1000" || c3[0] != c1[0] {
+		t.Fatal("an Add changed the shared values")
+	}
+	n := 0
+	if allocs := testing.AllocsPerRun(100, func() {
+		n++
+		e.hitHeader(age+time.Duration(n)*time.Second, ttl-time.Duration(n)*time.Second)
+	}); allocs > 3 {
+		t.Fatalf("%v allocations per new second, want at most 3", allocs)
+	}
+}
