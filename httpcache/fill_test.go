@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -526,5 +527,51 @@ func TestAfterInspection_VaryAsParseVary(t *testing.T) {
 		if got, want := p.afterInspection(req, 200, h, 10), ref(h); got != want {
 			t.Errorf("Vary %q: afterInspection = %q, parseVary says %q", lines, got, want)
 		}
+	}
+}
+
+// TestRevalidate_BackgroundInspectedBody: a background revalidation
+// answered with a new page goes through the same inspected fill as a
+// miss (inspectNow, a pooled body, the store write): the request that
+// waits on it, and the hits after other misses have reused pooled
+// buffers, get the new page whole.
+func TestRevalidate_BackgroundInspectedBody(t *testing.T) {
+	const size = 20 << 10
+	var version atomic.Int64
+	version.Store(1)
+	var inspected atomic.Int64
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		c := byte('x')
+		if req.URL.Path == "/" {
+			c = byte('0' + version.Load())
+		}
+		w.Header().Set("Cache-Control", "max-age=10, stale-while-revalidate=60")
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.Write(bytes.Repeat([]byte{c}, size))
+	}, func(c *Config) {
+		c.Inspector = InspectorFunc(func(*http.Request, *Response) Verdict { inspected.Add(1); return Verdict{} })
+	})
+	want := func(c byte) string { return strings.Repeat(string(c), size) }
+	if got := r.Get("/"); got.Body != want('1') {
+		t.Fatalf("first GET: %d bytes", len(got.Body))
+	}
+	version.Store(2)
+	r.Clock.Advance(20 * time.Second)
+	if got := r.Get("/"); got.Body != want('1') || !match(csOf(t, got.Header), "detail=stale-while-revalidate") {
+		t.Fatalf("GET in the stale-while-revalidate window: Cache-Status %q, want v1 served stale", got.Header.Get("Cache-Status"))
+	}
+	if got := r.Get("/"); got.Body != want('2') {
+		t.Fatalf("after the background revalidation: %d bytes of v2 in %d", strings.Count(got.Body, "2"), len(got.Body))
+	}
+	r.Settle()
+	for i := range 10 {
+		r.Get(fmt.Sprintf("/other%d", i))
+	}
+	r.Settle()
+	if got := r.Get("/"); got.Body != want('2') || !match(csOf(t, got.Header), "hit") {
+		t.Errorf("hit after other misses: %d bytes of v2 in %d, Cache-Status %q", strings.Count(got.Body, "2"), len(got.Body), got.Header.Get("Cache-Status"))
+	}
+	if n := inspected.Load(); n != 12 {
+		t.Errorf("Inspector ran %d times, want 12 (two fills of /, ten misses)", n)
 	}
 }
