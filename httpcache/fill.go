@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache/hop"
 	"github.com/firstrender/firstrender/store"
 )
 
@@ -57,6 +58,10 @@ type fill struct {
 	pooled *[]byte
 	mb     memBody // the client's copy of an inspected body (inspectNow)
 	tee    teeBody // inspectNow's read of the origin's body
+	// cork batches the client connection's writes of a response whose
+	// body is mb (modifyResponse); uncork ends it before the handler
+	// returns.
+	cork hop.Cork
 	// since is the purge log's sequence when the origin fetch started
 	// (forwardOnce): a purge registered after it that covers the record
 	// keeps the record out of the store (purgeLog.admit).
@@ -123,6 +128,16 @@ func (f *fill) finish() {
 		})
 	}
 	f.end()
+}
+
+// uncork sends what f's cork holds, after w's buffered bytes, and ends
+// it (a no-op without one).
+func (f *fill) uncork(w http.Flusher) {
+	if f.cork.Holding() {
+		w.Flush()
+	}
+	f.cork.Release()
+	f.cork = hop.Cork{}
 }
 
 // end ends f's flight and recycles its pooled body unless another

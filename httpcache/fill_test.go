@@ -1,10 +1,12 @@
 package httpcache
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache/hop"
 	"github.com/firstrender/firstrender/httpcache/httpcachetest"
 )
 
@@ -573,5 +576,55 @@ func TestRevalidate_BackgroundInspectedBody(t *testing.T) {
 	}
 	if n := inspected.Load(); n != 12 {
 		t.Errorf("Inspector ran %d times, want 12 (two fills of /, ten misses)", n)
+	}
+}
+
+// TestInspectedMiss_CorkedOnGuardedListener: behind a guarded listener
+// (hop.GuardListener, hop.ConnContext, as the server runs the proxy), an
+// inspected miss's response leaves corked (fill.cork); pipelined misses
+// and hits of several sizes on one connection all arrive whole and in
+// order, so the batching ends with each response.
+func TestInspectedMiss_CorkedOnGuardedListener(t *testing.T) {
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		n, _ := strconv.Atoi(strings.TrimPrefix(req.URL.Path, "/"))
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		w.Write(bytes.Repeat([]byte{byte('a' + n%26)}, n))
+	}, func(c *Config) {
+		c.Inspector = InspectorFunc(func(*http.Request, *Response) Verdict { return Verdict{} })
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(r.Front.URL, "http://") // the host the rig's proxy caches
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ConnContext: hop.ConnContext, Handler: r.Proxy}
+	go srv.Serve(hop.GuardListener(ln))
+	t.Cleanup(func() { srv.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	sizes := []int{20480, 1, 4000, 4096, 9000, 20480, 70000, 1}
+	var raw bytes.Buffer
+	for _, n := range sizes { // pipelined; the repeated sizes are hits or collapsed
+		raw.WriteString("GET /" + strconv.Itoa(n) + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+	}
+	if _, err := c.Write(raw.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for i, n := range sizes {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := bytes.Repeat([]byte{byte('a' + n%26)}, n); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("response %d (%d bytes): got %d bytes, %v; Cache-Status %q", i, n, len(got), err, resp.Header.Get("Cache-Status"))
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/firstrender/firstrender/httpcache"
+	"github.com/firstrender/firstrender/httpcache/hop"
 	"github.com/firstrender/firstrender/httpcache/liveview"
 	"github.com/firstrender/firstrender/store"
 )
@@ -43,7 +44,8 @@ func liveViewPage(size, n int) []byte {
 
 // BenchmarkMissStoreVsForward is the loadtest's miss scenario as a
 // benchmark: a new URL per request through the proxy with the LiveView
-// lint, on a real bbolt file that fsyncs, from a loopback httptest origin
+// lint, on a real bbolt file that fsyncs, behind a guarded listener as the
+// server runs it, from a loopback httptest origin
 // serving a 20 KB page. "store" URLs are cacheable (forwarded, linted
 // before the headers go out, stored beside the response); "forward" URLs
 // are no-store (forwarded only); "direct" asks the origin itself. The
@@ -93,7 +95,12 @@ func BenchmarkMissStoreVsForward(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close(context.Background())
-	front := httptest.NewServer(p)
+	// Served as httpcache/server serves it: guarded connections whose
+	// context records them (hop.CorkWrites).
+	front := httptest.NewUnstartedServer(p)
+	front.Listener = hop.GuardListener(front.Listener)
+	front.Config.ConnContext = hop.ConnContext
+	front.Start()
 	defer front.Close()
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}}
 	var seq atomic.Int64

@@ -38,11 +38,13 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ex *exchange) {
 }
 
 func (p *Proxy) forwardOnce(w http.ResponseWriter, r *http.Request, ex *exchange) {
+	iw := &interimWriter{ResponseWriter: w}
 	defer func() {
 		if ex.call.cancel != nil {
 			ex.call.cancel()
 		}
 		if ex.fill != nil {
+			ex.fill.uncork(iw)
 			ex.fill.finish()
 		}
 	}()
@@ -55,7 +57,7 @@ func (p *Proxy) forwardOnce(w http.ResponseWriter, r *http.Request, ex *exchange
 	if in.Body != nil && in.Body != http.NoBody {
 		in.Body = &clientBody{ReadCloser: in.Body, failed: &ex.call.bodyFailed}
 	}
-	p.rp.ServeHTTP(&interimWriter{ResponseWriter: w}, in)
+	p.rp.ServeHTTP(iw, in)
 }
 
 // originURL builds the URL forwarded to the origin from the normalized
@@ -195,6 +197,13 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	}
 	stripTargeted(resp.Header)
 	appendCacheStatus(resp.Header, ex.cs)
+	if f := ex.fill; f != nil && resp.Body == &f.mb && !ex.background {
+		// The whole response is in memory (inspectNow): header and body
+		// leave in one write on a guarded connection instead of
+		// ReverseProxy's header flush and body write (hop.CorkWrites;
+		// forwardOnce releases it).
+		f.cork = hop.CorkWrites(resp.Request.Context())
+	}
 	return nil
 }
 
