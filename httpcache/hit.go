@@ -116,13 +116,24 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, ex *exchange,
 		return
 	}
 	ex.result = result
-	status, body := p.entryResponse(w.Header(), r, e, &cs, now)
+	h := w.Header()
+	status, body := p.entryResponse(h, r, e, &cs, now)
 	ex.cs = cs
 	// The whole response is in memory: header and body leave in one
 	// write on a guarded connection, instead of net/http's two for a
 	// body past its 4 KB buffer (hop.CorkWrites).
 	cork := hop.CorkWrites(r.Context())
 	w.WriteHeader(status)
+	if cork.Active() && len(body) > netHTTPBuffer && hasField(h, "Content-Length") && hasField(h, "Content-Type") {
+		// The header alone first (held by the cork), so the body goes
+		// from the entry straight into the writev: otherwise its first
+		// 4 KB is copied into net/http's buffer, then into the cork.
+		// net/http sniffs no Content-Type and computes no length here:
+		// both are set.
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
 	if len(body) > 0 {
 		n, _ := w.Write(body)
 		if p.met != nil && !ex.background {
@@ -187,6 +198,16 @@ func (p *Proxy) entryResponse(h http.Header, r *http.Request, e *entry, cs *cach
 		return status, nil
 	}
 	return status, e.rec.Body
+}
+
+// netHTTPBuffer is the size of net/http's connection write buffer: a
+// write larger than it, with nothing buffered, goes to the connection
+// without a copy.
+const netHTTPBuffer = 4 << 10
+
+func hasField(h http.Header, name string) bool {
+	_, ok := h[name]
+	return ok
 }
 
 // ttlOf returns the remaining freshness, capped by not-after.
