@@ -48,11 +48,7 @@ func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, r *Re
 	var m Meta
 	p, ref, err := decodeMetaInto(v, &m)
 	if err == nil {
-		var body []byte
-		if ref.separate {
-			body = bodyValue(tx.Bucket(bucketBody), ck)
-		}
-		err = decodeRest(v, p, ref, body, r, &m, true)
+		err = s.readRest(tx, ck, v, p, ref, &m, r)
 	}
 	if err == nil && (r.Key != key || r.Variant != variant) {
 		err = fmt.Errorf("record says key %q variant %q", r.Key, r.Variant)
@@ -62,6 +58,17 @@ func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, r *Re
 		return &CorruptError{Key: key, Variant: variant, Err: err}
 	}
 	return nil
+}
+
+// readRest is readRecord after the metadata m of v (sections p, body
+// ref) decoded: the header and the body, from the body bucket if kept
+// apart.
+func (s *Store) readRest(tx *bolt.Tx, ck, v []byte, p parsed, ref bodyRef, m *Meta, r *Record) error {
+	var body []byte
+	if ref.separate {
+		body = bodyValue(tx.Bucket(bucketBody), ck)
+	}
+	return decodeRest(v, p, ref, body, r, m, true)
 }
 
 // found finishes a read of record ck into r that returned err: bbolt's
@@ -111,7 +118,8 @@ func bodyValue(b *bolt.Bucket, ck []byte) []byte {
 // or write the Store's file (Get, Variants, Scan, any write: a read inside
 // a read transaction can deadlock against a writer that grows the file);
 // the in-memory methods Epoch, Touch, Stats and Generation are fine. The
-// Meta values are copies it may keep.
+// Meta values are copies it may keep but must not modify: the chosen
+// one's Tags and Annotations are those of the Record returned.
 //
 // Lookup returns the chosen record as Get does (a copy owned by the
 // caller, the access recorded, the cluster's purge-all epoch applied), or
@@ -135,15 +143,21 @@ func (s *Store) Lookup(ctx context.Context, key string, choose func(variants []M
 		ck      []byte
 	)
 	err := s.view(func(tx *bolt.Tx) error {
+		type listed struct {
+			v   []byte
+			p   parsed
+			ref bodyRef
+		}
 		var (
 			mbuf [4]Meta
-			vbuf [4][]byte
+			lbuf [4]listed
 		)
-		ms, vs := mbuf[:0], vbuf[:0]
+		ms, ls := mbuf[:0], lbuf[:0]
 		c := tx.Bucket(bucketRec).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			ms = append(ms, s.metaOf(k, v))
-			vs = append(vs, v)
+			m, p, ref := s.metaParsed(k, v)
+			ms = append(ms, m)
+			ls = append(ls, listed{v, p, ref})
 		}
 		if len(ms) == 0 {
 			return ErrNotFound
@@ -157,7 +171,17 @@ func (s *Store) Lookup(ctx context.Context, key string, choose func(variants []M
 			return ErrNotFound
 		}
 		ck = append(prefix, variant...)
-		return s.readRecord(tx, ck, vs[i], key, variant, r)
+		if ms[i].Corrupt {
+			return s.readRecord(tx, ck, ls[i].v, key, variant, r) // reports the damage
+		}
+		// The metadata listed is the record's: its strings, tags and
+		// annotations are shared with the Record returned.
+		m := ms[i]
+		if err := s.readRest(tx, ck, ls[i].v, ls[i].p, ls[i].ref, &m, r); err != nil {
+			s.corrupt.Add(1)
+			return &CorruptError{Key: key, Variant: variant, Err: err}
+		}
+		return nil
 	})
 	if ck == nil {
 		ck = append(prefix, variant...)
@@ -481,15 +505,22 @@ func (s *Store) meta(k, v []byte, atime *bolt.Bucket) Meta {
 // metaOf is meta without the access time. A damaged record's Size counts
 // only its value (its separate body is not looked up).
 func (s *Store) metaOf(k, v []byte) Meta {
+	m, _, _ := s.metaParsed(k, v)
+	return m
+}
+
+// metaParsed is metaOf with the sections and body reference of a sound
+// record.
+func (s *Store) metaParsed(k, v []byte) (Meta, parsed, bodyRef) {
 	var m Meta
-	_, _, err := decodeMetaInto(v, &m)
+	p, ref, err := decodeMetaInto(v, &m)
 	if err != nil || len(k) != len(m.Key)+1+len(m.Variant) || string(k[:len(m.Key)]) != m.Key || k[len(m.Key)] != 0 || string(k[len(m.Key)+1:]) != m.Variant {
 		key, variant := splitRecKey(k)
 		s.corrupt.Add(1)
-		return Meta{Key: key, Variant: variant, Size: int64(len(k) + len(v)), Corrupt: true}
+		return Meta{Key: key, Variant: variant, Size: int64(len(k) + len(v)), Corrupt: true}, parsed{}, bodyRef{}
 	}
 	m.Size += int64(len(k))
-	return m
+	return m, p, ref
 }
 
 // Variants lists the stored variants of key in variant order (empty, with
