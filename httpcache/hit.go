@@ -102,6 +102,7 @@ func (p *Proxy) servePlainHit(w http.ResponseWriter, r *http.Request, ex *exchan
 	}
 	ex.key = e.rec.Key
 	p.serveEntry(w, r, ex, e, ResultHit, cacheStatus{hit: true}, now)
+	ex.reusable = true // nothing was started that refers to ex
 	return true
 }
 

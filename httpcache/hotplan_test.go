@@ -2,8 +2,10 @@ package httpcache
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,8 +86,8 @@ func TestMemoryHit_StaleRevalidatesAsForwarded(t *testing.T) {
 }
 
 // A plain hit from memory for a browser's Accept-Encoding allocates what
-// one without it does (the exchange): no copy of the request or its
-// header.
+// one without it does (nothing of the proxy's own: the exchange is
+// reused): no copy of the request or its header.
 func TestMemoryHit_BrowserAcceptEncodingAllocs(t *testing.T) {
 	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=600")
@@ -111,6 +113,65 @@ func TestMemoryHit_BrowserAcceptEncodingAllocs(t *testing.T) {
 	}
 	plain, browser := allocs("gzip"), allocs("gzip, deflate, br, zstd")
 	if browser > plain || plain > 1 {
-		t.Fatalf("a memory hit allocates %v times with Accept-Encoding gzip, %v with a browser's; want at most 1 (the exchange) for both", plain, browser)
+		t.Fatalf("a memory hit allocates %v times with Accept-Encoding gzip, %v with a browser's; want at most 1 for both", plain, browser)
+	}
+}
+
+// Exchanges of plain hits from memory are reused once ServeHTTP returns:
+// under concurrent hits, misses, stale revalidations and purges (run
+// with -race), every request's Outcome and body must be its own.
+func TestExchangeReuse_Concurrent(t *testing.T) {
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=1")
+		w.Write([]byte("page " + req.URL.Path))
+	}, nil)
+	paths := []string{"/a", "/b", "/c", "/d"}
+	for _, p := range paths {
+		for range 3 {
+			r.Get(p)
+		}
+	}
+	host := strings.TrimPrefix(r.Front.URL, "http://")
+	done := make(chan struct{})
+	errs := make(chan string, 64)
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 300 {
+				path := paths[(g+i)%len(paths)]
+				if i%50 == 49 {
+					path = "/new" + strconv.Itoa(g*1000+i) // a miss, stored
+				}
+				ctx, out := WithOutcome(context.Background())
+				req := httptest.NewRequest(http.MethodGet, "http://"+host+path, nil).WithContext(ctx)
+				req.Host = host
+				if i%3 == 0 {
+					req.Header.Set("Accept-Encoding", "gzip, deflate, br")
+				}
+				rec := httptest.NewRecorder()
+				r.Proxy.ServeHTTP(rec, req)
+				if got := rec.Body.String(); got != "page "+path {
+					errs <- path + ": body " + got
+					return
+				}
+				if !strings.HasSuffix(out.Key, path) {
+					errs <- path + ": Outcome key " + out.Key
+					return
+				}
+			}
+		}()
+	}
+	go func() { // time passes: entries go stale and are revalidated
+		for range 20 {
+			r.Clock.Advance(300 * time.Millisecond)
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for range 8 {
+		<-done
+	}
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +63,9 @@ type exchange struct {
 	// a fill (splice paths), so the answer must be their spliced copy;
 	// refetch: it could not be, ask again with the cookie, uncached.
 	personal, refetch bool
+	// reusable: answered by servePlainHit, nothing else refers to the
+	// exchange; ServeHTTP reuses it once it returns (exchanges).
+	reusable bool
 }
 
 // originCall is the state of an exchange's origin request.
@@ -87,8 +91,9 @@ func exchangeOf(r *http.Request) *exchange { return r.Context().Value(exKey{}).(
 // ServeHTTP returns.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	ex := &exchange{in: r, client: r, result: ResultPass}
-	defer p.observe(r, ex, start)
+	ex := exchanges.Get().(*exchange)
+	*ex = exchange{in: r, client: r, result: ResultPass}
+	defer p.finish(r, ex, start)
 	if p.refuseAtEdge(w, r, ex) {
 		return
 	}
@@ -175,6 +180,22 @@ func (p *Proxy) requestOrigin(r *http.Request) (scheme, host string) {
 		}
 	}
 	return scheme, host
+}
+
+// exchanges holds exchanges of plain hits from memory for reuse: such an
+// exchange is referenced by nothing once ServeHTTP returns, while any
+// other may be held by a fill, a flight or a background revalidation,
+// and is left to the garbage collector.
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// finish observes ex and, when it was a plain hit from memory
+// (ex.reusable), returns it to exchanges.
+func (p *Proxy) finish(r *http.Request, ex *exchange, start time.Time) {
+	p.observe(r, ex, start)
+	if ex.reusable {
+		*ex = exchange{}
+		exchanges.Put(ex)
+	}
 }
 
 // observe records a served request in the metrics and in the request's
