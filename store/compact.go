@@ -253,7 +253,13 @@ func copyStore(dst, src *bolt.DB, txMaxSize int64) (delta int64, err error) {
 					nv := encodeRecord(r)
 					n := len(nv)
 					if separateBody(len(r.Body)) {
-						sub, err := tx.Bucket(bucketBody).CreateBucket(k)
+						bb := tx.Bucket(bucketBody)
+						if bb.Bucket(k) != nil { // a leftover body under this key (damage): the record's wins
+							if err := bb.DeleteBucket(k); err != nil {
+								return err
+							}
+						}
+						sub, err := bb.CreateBucket(k)
 						if err != nil {
 							return err
 						}
