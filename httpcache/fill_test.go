@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/firstrender/firstrender/httpcache/hop"
 	"github.com/firstrender/firstrender/httpcache/httpcachetest"
@@ -626,5 +628,76 @@ func TestInspectedMiss_CorkedOnGuardedListener(t *testing.T) {
 		if want := bytes.Repeat([]byte{byte('a' + n%26)}, n); err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("response %d (%d bytes): got %d bytes, %v; Cache-Status %q", i, n, len(got), err, resp.Header.Get("Cache-Status"))
 		}
+	}
+}
+
+// TestTeeBody_NoRearmAfterEnd: net/http returns the last bytes of a body
+// of known length with io.EOF; the read that follows (readExactly's check
+// for a longer body) must not arm the idle timer again, which kept the
+// exchange, its fill and entry reachable for OriginIdleTimeout after the
+// response.
+func TestTeeBody_NoRearmAfterEnd(t *testing.T) {
+	timer := time.AfterFunc(time.Hour, func() {})
+	timer.Stop()
+	tb := &teeBody{rc: io.NopCloser(&eofWithData{b: []byte("page")}), max: -1, idle: time.Hour, expect: 4, timer: timer}
+	b, bp, err := tb.readExactly(4)
+	if err != nil || string(b) != "page" {
+		t.Fatalf("readExactly = %q, %v", b, err)
+	}
+	putBody(bp)
+	if timer.Stop() {
+		t.Error("the idle timer was armed after the body ended")
+	}
+}
+
+// eofWithData returns all of b with io.EOF, then io.EOF.
+type eofWithData struct{ b []byte }
+
+func (r *eofWithData) Read(p []byte) (int, error) {
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	if len(r.b) == 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// TestInspectedMiss_FillUnreachableAfter: once a response is sent and
+// stored, nothing keeps its fill (here: the Response the Inspector saw,
+// which lives in the fill's job) reachable, so the GC has no heap of
+// recent misses to mark.
+func TestInspectedMiss_FillUnreachableAfter(t *testing.T) {
+	var seen []weak.Pointer[Response]
+	var mu sync.Mutex
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Content-Length", "4")
+		w.Write([]byte("page"))
+	}, func(c *Config) {
+		c.Inspector = InspectorFunc(func(_ *http.Request, res *Response) Verdict {
+			mu.Lock()
+			seen = append(seen, weak.Make(res))
+			mu.Unlock()
+			return Verdict{}
+		})
+	})
+	for i := range 20 {
+		if got := r.Get(fmt.Sprintf("/p%d", i)); got.Body != "page" {
+			t.Fatalf("/p%d: %q", i, got.Body)
+		}
+	}
+	r.Settle()
+	runtime.GC()
+	runtime.GC()
+	mu.Lock()
+	defer mu.Unlock()
+	live := 0
+	for _, w := range seen {
+		if w.Value() != nil {
+			live++
+		}
+	}
+	if live > 1 { // the client's idle connection may hold the latest exchange
+		t.Errorf("%d of %d fills still reachable after their responses and store writes", live, len(seen))
 	}
 }

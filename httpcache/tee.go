@@ -171,7 +171,13 @@ func (t *teeBody) release() {
 }
 
 func (t *teeBody) Read(b []byte) (int, error) {
-	if t.timer != nil {
+	if t.timer != nil && !t.finished {
+		// Not once finished: net/http returns the last bytes of a body
+		// of known length with io.EOF, and a read after that (the check
+		// for a longer body in readExactly) re-armed the idle timer,
+		// which then kept the exchange, its fill and entry reachable for
+		// OriginIdleTimeout (30 s) after the response: under load, a
+		// heap of every recent miss for the GC to mark.
 		t.timer.Reset(t.idle)
 	}
 	n, err := t.rc.Read(b)
