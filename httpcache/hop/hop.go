@@ -4,8 +4,11 @@
 // go, which fields a Connection header nominates, when a request asks to
 // switch protocols, and what X-Forwarded-* says. The caching proxy
 // (package httpcache) and the live socket broker (httpcache/livesocket)
-// both forward requests by these rules. It imports only the standard
-// library.
+// both forward requests by these rules. It also guards the message
+// framing of the public listener and of origin connections
+// ([GuardListener], [GuardConn]), and lets a handler send a response
+// that is complete in memory in one write on a guarded connection
+// ([CorkWrites]). It imports only the standard library.
 package hop
 
 import (
