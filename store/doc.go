@@ -27,15 +27,17 @@
 //
 // # Encoding and damage
 //
-// Each record is stored in a versioned binary encoding with two CRC-32C
-// checksums, one over the metadata and one over the header and body. A
+// Each record is stored in a versioned binary encoding with CRC-32C
+// checksums: one over the metadata, one over the header fields and one
+// over the body (version 1: one over the header and body together). A
 // record that fails its checks is never returned as data: [Store.Get]
 // returns a [*CorruptError] (errors.Is(err, [ErrCorrupt])), listings flag
 // it with [Meta.Corrupt], and [Store.Delete] removes it. [Store.Check]
 // verifies the whole file (an O(n) scan, for operators). An unknown record
 // version is reported the same way, wrapping [ErrVersion]. A body kept
 // apart is checked by its own checksum (in the metadata) on every full
-// read; a missing one is damage too. The file carries a format version
+// read; a missing one is damage too, and Check also reports a body left
+// without its record. The file carries a format version
 // ([FormatVersion], 2 since the body bucket); [Open] refuses a newer one
 // with [ErrVersion]. A read-write Open upgrades a format-1 file in place
 // (one small transaction: the body bucket and the new format number, so
@@ -52,8 +54,9 @@
 // store, gives [ErrCorrupt]; missing permission gives an error matching
 // [io/fs.ErrPermission]. All are wrapped in an [*OpenError] naming the
 // path. [Options.ReadOnly] opens for inspection with a shared lock. Open
-// reads only a small meta bucket, so it takes the same time for a million
-// records as for ten.
+// reads only a small meta bucket (and, once, upgrades a format-1 file:
+// one small write), so it takes the same time for a million records as
+// for ten.
 //
 // # Writes and durability
 //
