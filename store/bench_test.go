@@ -495,6 +495,30 @@ func BenchmarkGetLarge(b *testing.B) {
 		}
 		b.ReportMetric(float64((threadCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
+	b.Run("scan-all", func(b *testing.B) { // metadata of every page, 100 a page
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		b.ReportAllocs()
+		cpu0 := threadCPU()
+		for b.Loop() {
+			o := ScanOptions{Limit: 100}
+			for seen := 0; ; {
+				p, err := s.Scan(ctx, o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				seen += len(p.Entries)
+				if p.Next == "" {
+					if seen != n {
+						b.Fatalf("scanned %d records, want %d", seen, n)
+					}
+					break
+				}
+				o.After = p.Next
+			}
+		}
+		b.ReportMetric(float64((threadCPU()-cpu0).Nanoseconds())/float64(b.N)/n, "cpu-ns/record")
+	})
 	b.Run("get", func(b *testing.B) {
 		run(b, func(key string) error {
 			_, err := s.Get(ctx, key, variant)
