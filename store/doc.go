@@ -82,8 +82,11 @@
 // Access times are approximate: Get records them in memory only (a read
 // never writes), and they are written in one batched transaction every
 // [Options.AccessFlushInterval] (default 5s), before each eviction run and
-// on Close. After a crash, accesses since the last flush are lost, which
-// only makes those records look older. Eviction works in transactions of
+// on Close. A flush writes a record's access time only when it moves by
+// at least [Options.AccessGranularity] (default 30s), so LRU order holds
+// to within that and a working set read over and over costs the file
+// nothing in between. After a crash, accesses since the last flush are
+// lost, which only makes those records look older. Eviction works in transactions of
 // 1,000 records and never blocks readers: bbolt readers see a snapshot.
 //
 // The bbolt file itself never shrinks; [Store.Compact] writes a compacted

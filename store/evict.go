@@ -82,7 +82,9 @@ func (s *Store) flushAccess(ctx context.Context) error {
 				continue
 			}
 			ns = clampNs(ns)
-			if a := w.atime.Get(k); len(a) == 8 && int64(binary.BigEndian.Uint64(a)) >= ns {
+			// Written only when it moves the record by at least
+			// AccessGranularity (an older or equal time never).
+			if a := w.atime.Get(k); len(a) == 8 && int64(binary.BigEndian.Uint64(a)) > ns-int64(s.opts.AccessGranularity) {
 				continue
 			}
 			if err := w.setAtime(k, ns); err != nil {

@@ -53,8 +53,9 @@ type Meta struct {
 	// and Options.MaxSize. BodySize is len(Body).
 	Size, BodySize                                 int64
 	RequestTime, ResponseTime, StoredTime, Expires time.Time
-	// LastAccess is the last Get (or the Put) as known to the store; it
-	// may lag by up to Options.AccessFlushInterval after a restart.
+	// LastAccess is the last Get (or the Put) as known to the store, to
+	// within Options.AccessGranularity; after a restart it may lag by up
+	// to that plus Options.AccessFlushInterval.
 	LastAccess  time.Time
 	Tags        []string
 	Annotations map[string]string

@@ -64,6 +64,16 @@ type Options struct {
 	// eviction. Zero means 5s. Pending access times are also flushed
 	// before each eviction and on Close.
 	AccessFlushInterval time.Duration
+	// AccessGranularity is how far apart two access times of a record
+	// must be for the later one to be written: a flush skips a record
+	// whose stored access time is less than this older than its latest
+	// Get. LRU eviction then orders records to within this, and
+	// Meta.LastAccess may lag by this much (plus AccessFlushInterval),
+	// while a working set read over and over costs a flush nothing
+	// (every write there rewrites an atime and an lru leaf). Zero means
+	// 30s (the memory tier above touches a record at most that often
+	// anyway); a negative value writes every later access time.
+	AccessGranularity time.Duration
 	// ExpireInterval, if positive, runs RemoveExpired(Now()) in the
 	// background at that interval. Zero means never: call RemoveExpired
 	// yourself (eviction under MaxSize takes expired records first anyway).
@@ -92,9 +102,10 @@ type Options struct {
 }
 
 const (
-	defaultTimeout       = time.Second
-	defaultMaxObjectSize = DefaultMaxObjectSize
-	defaultAccessFlush   = 5 * time.Second
+	defaultTimeout           = time.Second
+	defaultMaxObjectSize     = DefaultMaxObjectSize
+	defaultAccessFlush       = 5 * time.Second
+	defaultAccessGranularity = 30 * time.Second
 )
 
 func (o *Options) setDefaults() error {
@@ -121,6 +132,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.AccessFlushInterval == 0 {
 		o.AccessFlushInterval = defaultAccessFlush
+	}
+	switch {
+	case o.AccessGranularity == 0:
+		o.AccessGranularity = defaultAccessGranularity
+	case o.AccessGranularity < 0:
+		o.AccessGranularity = 0
 	}
 	if o.chunk <= 0 {
 		o.chunk = defaultChunk

@@ -757,6 +757,43 @@ func TestStore_TimesBeyondNanoseconds(t *testing.T) {
 }
 
 // TestStore_Eviction checks the documented order: expired first, then least
+// TestStore_AccessGranularity: a flush writes a record's access time only
+// when it moves it by at least Options.AccessGranularity (default 30s), so
+// a record read again and again costs the file nothing in between.
+func TestStore_AccessGranularity(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	s := newTestStore(t, Options{Now: clock.Now})
+	put := clock.Now()
+	mustPut(t, s, mkrec("k", ""))
+	lastAccess := func() time.Time {
+		t.Helper()
+		if err := s.flushAccess(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ms, err := s.Variants(ctx, "k")
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("Variants = %v, %v", ms, err)
+		}
+		return ms[0].LastAccess
+	}
+	clock.Advance(29 * time.Second)
+	if _, err := s.Get(ctx, "k", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastAccess(); !got.Equal(put) {
+		t.Errorf("a read 29s after the Put: LastAccess %v, want the Put's %v (within the granularity, not written)", got, put)
+	}
+	clock.Advance(time.Second)
+	read := clock.Now()
+	if _, err := s.Get(ctx, "k", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastAccess(); !got.Equal(read) {
+		t.Errorf("a read 30s after the Put: LastAccess %v, want %v", got, read)
+	}
+}
+
 // recently used, with accesses made by Get (in memory) counted.
 func TestStore_Eviction(t *testing.T) {
 	t.Parallel()
@@ -767,7 +804,9 @@ func TestStore_Eviction(t *testing.T) {
 	probe.Body = body
 	one := int64(len(recKey("k00", "")) + len(encodeRecord(probe)))
 	// Room for 10 records (with slack for k07's expiry time), not 11.
-	s := newTestStore(t, Options{MaxSize: 10*one + 200, Now: clock.Now, evictDone: done})
+	// Exact access times (AccessGranularity -1): the reads are a second
+	// apart; TestStore_AccessGranularity covers the default.
+	s := newTestStore(t, Options{MaxSize: 10*one + 200, Now: clock.Now, evictDone: done, AccessGranularity: -1})
 
 	for i := range 10 {
 		r := mkrec(fmt.Sprintf("k%02d", i), "")
