@@ -545,7 +545,9 @@ func (p *Proxy) store(f *fill) {
 			// The Vary of the resource changed: older variants are unusable.
 			_, _ = p.st.DeleteKey(context.Background(), job.key)
 		}
-		if err := p.st.Put(context.Background(), e.rec); err != nil {
+		// Deferred: nobody waits on this write (the response is sent),
+		// so trickling fills share commits (store.Options.CommitDelay).
+		if err := p.st.PutDeferred(context.Background(), e.rec); err != nil {
 			p.storeErr("httpcache: store put", job.key, err)
 			return
 		}

@@ -225,6 +225,9 @@ func (p *Proxy) Invalidate(ctx context.Context, sels []Selection, commit func(co
 			return err
 		}
 	}
+	// register waits for the fills that passed their purge check to have
+	// written; their deferred commits need not wait for company.
+	p.st.Nudge()
 	p.purges.register(sels)
 	for _, s := range sels {
 		p.flights.detach(s)

@@ -66,7 +66,12 @@
 // commit). Every write method returns only after its transaction has
 // committed, so an acknowledged purge survives a crash (kill -9), and a
 // record is either whole or absent afterwards. Deletes of many records are
-// split into transactions of 10,000.
+// split into transactions of 10,000. [Store.PutDeferred] is a Put nobody
+// waits on (a cache fill stored after its response was sent): when the
+// writer holds only such writes it waits up to [Options.CommitDelay]
+// (default 10ms) for more to share the commit and its fsyncs; any other
+// write, or [Store.Nudge], ends the wait, and PutDeferred too returns
+// only after its commit.
 //
 // # Bounds and eviction
 //

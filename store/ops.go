@@ -200,6 +200,19 @@ func (s *Store) Lookup(ctx context.Context, key string, choose func(variants []M
 // above Options.MaxObjectSize), ErrReadOnly, ErrClosed, ctx's error if it
 // ends before the write is queued.
 func (s *Store) Put(ctx context.Context, r *Record) error {
+	return s.put(ctx, r, false)
+}
+
+// PutDeferred is [Store.Put] for a write nobody is waiting on (a cache
+// fill stored after its response was sent): the writer may hold its
+// transaction up to Options.CommitDelay for other writes to share the
+// commit and its fsyncs. It returns, like Put, after the commit; any
+// other write, or [Store.Nudge], ends the wait.
+func (s *Store) PutDeferred(ctx context.Context, r *Record) error {
+	return s.put(ctx, r, true)
+}
+
+func (s *Store) put(ctx context.Context, r *Record, deferred bool) error {
 	if r == nil {
 		return fmt.Errorf("store: put: nil record: %w", ErrInvalid)
 	}
@@ -236,7 +249,7 @@ func (s *Store) Put(ctx context.Context, r *Record) error {
 		return fmt.Errorf("store: put %q: %d bytes, limit %d: %w", rr.Key, size, s.opts.MaxObjectSize, ErrTooLarge)
 	}
 	tags, expires := uniq(rr.Tags), rr.Expires
-	return s.do(ctx, len(v)+len(body), func(w *wtx) error {
+	return s.run(ctx, len(v)+len(body), deferred, func(w *wtx) error {
 		return w.put(ck, v, body, tags, expires, w.nowNs)
 	})
 }

@@ -74,6 +74,13 @@ type Options struct {
 	// 30s (the memory tier above touches a record at most that often
 	// anyway); a negative value writes every later access time.
 	AccessGranularity time.Duration
+	// CommitDelay is how long the writer may hold a transaction open for
+	// more writes when every write it holds came from [Store.PutDeferred]:
+	// writes that trickle in (cache fills of a mostly-hit workload) then
+	// share one commit and its fsyncs instead of paying one each. Any other
+	// write, or [Store.Nudge], ends the wait at once. Zero means 10ms; a
+	// negative value never waits.
+	CommitDelay time.Duration
 	// ExpireInterval, if positive, runs RemoveExpired(Now()) in the
 	// background at that interval. Zero means never: call RemoveExpired
 	// yourself (eviction under MaxSize takes expired records first anyway).
@@ -97,6 +104,7 @@ type Options struct {
 	WriteFault func() error
 
 	evictDone  chan int // tests: receives each background eviction's count
+	lingering  chan int // tests: receives a deferred batch's size when the writer starts waiting for company
 	expireDone chan int // tests: receives each background expiry sweep's count
 	chunk      int      // records per step of a bulk delete; 0 means defaultChunk (tests lower it)
 }
@@ -106,6 +114,7 @@ const (
 	defaultMaxObjectSize     = DefaultMaxObjectSize
 	defaultAccessFlush       = 5 * time.Second
 	defaultAccessGranularity = 30 * time.Second
+	defaultCommitDelay       = 10 * time.Millisecond
 )
 
 func (o *Options) setDefaults() error {
@@ -132,6 +141,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.AccessFlushInterval == 0 {
 		o.AccessFlushInterval = defaultAccessFlush
+	}
+	switch {
+	case o.CommitDelay == 0:
+		o.CommitDelay = defaultCommitDelay
+	case o.CommitDelay < 0:
+		o.CommitDelay = 0
 	}
 	switch {
 	case o.AccessGranularity == 0:
@@ -224,6 +239,7 @@ type Store struct {
 	closeMu    sync.RWMutex
 	closed     bool
 	ops        chan *op
+	nudge      chan struct{} // Nudge: end a deferred commit's wait
 	writerDone chan struct{}
 
 	// published counters (written by the writer after each commit).
@@ -307,6 +323,7 @@ func open(path string, opts Options) (*Store, error) {
 		s.damagedC = make(chan damaged, 1)
 		s.compactC = make(chan *compactReq)
 		s.ops = make(chan *op, 1024)
+		s.nudge = make(chan struct{}, 1)
 		s.writerDone = make(chan struct{})
 		s.access.init()
 		s.evictKick = make(chan struct{}, 1)

@@ -33,6 +33,9 @@ type op struct {
 	fn   func(w *wtx) error
 	size int
 	err  error
+	// deferred: the op may wait up to Options.CommitDelay for company
+	// (PutDeferred).
+	deferred bool
 	// done receives one value when the op's transaction has ended; after
 	// sending it the writer no longer touches the op, which do then
 	// returns to opPool.
@@ -83,6 +86,11 @@ type wtx struct {
 // while waiting for room in the queue; once queued, do waits for the
 // commit so that the outcome is known.
 func (s *Store) do(ctx context.Context, size int, fn func(w *wtx) error) error {
+	return s.run(ctx, size, false, fn)
+}
+
+// run is do; a deferred op lets the writer wait for company (CommitDelay).
+func (s *Store) run(ctx context.Context, size int, deferred bool, fn func(w *wtx) error) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
@@ -90,7 +98,7 @@ func (s *Store) do(ctx context.Context, size int, fn func(w *wtx) error) error {
 		return err
 	}
 	o := opPool.Get().(*op)
-	o.fn, o.size, o.err = fn, size, nil
+	o.fn, o.size, o.err, o.deferred = fn, size, nil, deferred
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -110,6 +118,18 @@ func (s *Store) do(ctx context.Context, size int, fn func(w *wtx) error) error {
 	o.fn, o.err = nil, nil
 	opPool.Put(o)
 	return err
+}
+
+// Nudge ends the writer's wait for company of deferred writes
+// ([Store.PutDeferred], Options.CommitDelay): what it holds commits now.
+// Call it before waiting for something that waits for deferred writes
+// (httpcache registers a purge after in-flight fills wrote). If the
+// writer is not waiting, the next wait ends at once. It never blocks.
+func (s *Store) Nudge() {
+	select {
+	case s.nudge <- struct{}{}:
+	default:
+	}
 }
 
 func (s *Store) writer() {
@@ -162,9 +182,59 @@ func (s *Store) writer() {
 				break
 			}
 		}
+		closed := false
+		if s.opts.CommitDelay > 0 && allDeferred(batch) {
+			batch, closed = s.linger(batch, size)
+		}
 		s.commit(batch)
 		clear(batch) // the ops are back in opPool
+		if closed {
+			return
+		}
 	}
+}
+
+// allDeferred reports whether every op of batch is a deferred one.
+func allDeferred(batch []*op) bool {
+	for _, o := range batch {
+		if !o.deferred {
+			return false
+		}
+	}
+	return true
+}
+
+// linger holds a batch of deferred ops for up to Options.CommitDelay,
+// adding what arrives meanwhile, and ends at once when a write that is
+// not deferred arrives, on Nudge, when the batch is full, or when the
+// queue closes (closed: commit and stop). A write that waits here was
+// queued by a caller that does not wait on it (PutDeferred's contract),
+// and FIFO order within the batch is kept, so a delete queued after a
+// deferred put still removes it.
+func (s *Store) linger(batch []*op, size int) (_ []*op, closed bool) {
+	t := time.NewTimer(s.opts.CommitDelay)
+	defer t.Stop()
+	if s.opts.lingering != nil {
+		s.opts.lingering <- len(batch)
+	}
+	for len(batch) < maxBatchOps && size < maxBatchBytes {
+		select {
+		case o, ok := <-s.ops:
+			if !ok {
+				return batch, true
+			}
+			batch = append(batch, o)
+			size += o.size
+			if !o.deferred {
+				return batch, false
+			}
+		case <-s.nudge:
+			return batch, false
+		case <-t.C:
+			return batch, false
+		}
+	}
+	return batch, false
 }
 
 // commit runs batch in one transaction. If the transaction fails, each op
