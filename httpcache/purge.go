@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -277,30 +278,24 @@ func (p *Proxy) forget(sel Selection) {
 func (v *varyMemory) forgetMatching(match func(string) bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if match == nil {
-		v.m = nil
-		return
-	}
-	for k := range v.m {
-		if match(k) {
-			delete(v.m, k)
-		}
-	}
+	v.m = deleteMatching(v.m, match)
 }
 
 // forgetMatching deletes the keys match accepts (nil: all).
 func (p *passMemory) forgetMatching(match func(string) bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.m = deleteMatching(p.m, match)
+}
+
+// deleteMatching deletes from m the keys match accepts and returns m; a
+// nil match drops them all (nil: the map is made again on its next set).
+func deleteMatching[V any](m map[string]V, match func(string) bool) map[string]V {
 	if match == nil {
-		p.m = nil
-		return
+		return nil
 	}
-	for k := range p.m {
-		if match(k) {
-			delete(p.m, k)
-		}
-	}
+	maps.DeleteFunc(m, func(k string, _ V) bool { return match(k) })
+	return m
 }
 
 // detach removes from the group the flights (collapsed origin fetches)

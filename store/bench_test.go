@@ -51,31 +51,10 @@ func BenchmarkPut(b *testing.B) {
 				body := make([]byte, size)
 				b.ReportAllocs()
 				b.SetBytes(int64(size))
-				var next atomic.Int64
-				var wg sync.WaitGroup
 				before := s.Stats()
-				b.ResetTimer()
-				start := time.Now()
-				for range writers {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for {
-							i := next.Add(1)
-							if i > int64(b.N) {
-								return
-							}
-							r := &Record{Key: fmt.Sprintf("https://example.com/p/%09d", i), Status: 200, Body: body}
-							if err := s.Put(ctx, r); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
-				elapsed := time.Since(start)
-				b.StopTimer()
+				elapsed := putConcurrently(b, s, writers, func(i int64) *Record {
+					return &Record{Key: fmt.Sprintf("https://example.com/p/%09d", i), Status: 200, Body: body}
+				})
 				st := s.Stats()
 				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
 				b.ReportMetric(float64(st.Writes-before.Writes)/float64(max(1, st.Commits-before.Commits)), "writes/commit")
@@ -351,47 +330,16 @@ func BenchmarkPutKeyOrder(b *testing.B) {
 				return fmt.Sprintf("https://example.com/p/%010d", i)
 			}
 			// 5,000 records already there (scattered: spread over the key space).
-			for lo := int64(0); lo < 5000; lo += 1000 {
-				err := s.do(ctx, 0, func(w *wtx) error {
-					for j := lo; j < lo+1000; j++ {
-						r := &Record{Key: key(j*200_000 + 2_000_000_000), Status: 200, Body: body}
-						if err := putRecord(w, r); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
+			prefill5000(b, s, func(j int64) *Record {
+				return &Record{Key: key(j*200_000 + 2_000_000_000), Status: 200, Body: body}
+			})
 			encoded := len(encodeRecord(&Record{Key: key(1), Status: 200, Body: body})) + len(body)
 			b.ReportAllocs()
 			b.SetBytes(size)
-			var next atomic.Int64
-			var wg sync.WaitGroup
 			before, beforeDB := s.Stats(), s.db.Load().Stats()
-			b.ResetTimer()
-			start := time.Now()
-			for range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := next.Add(1)
-						if i > int64(b.N) {
-							return
-						}
-						if err := s.Put(ctx, &Record{Key: key(i), Status: 200, Body: body}); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			b.StopTimer()
+			elapsed := putConcurrently(b, s, writers, func(i int64) *Record {
+				return &Record{Key: key(i), Status: 200, Body: body}
+			})
 			st, db := s.Stats(), s.db.Load().Stats()
 			pages := db.TxStats.GetPageAlloc() - beforeDB.TxStats.GetPageAlloc()
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
@@ -558,11 +506,61 @@ func BenchmarkPutConcurrent(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	prefill5000(b, s, func(j int64) *Record { return pageRecord(scatteredKey(j+1_000_000), 20<<10) })
+	tmpl := pageRecord("x", 20<<10)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(tmpl.Body)))
+	before, beforeDB := s.Stats(), s.db.Load().Stats()
+	cpu0 := cpuTime()
+	elapsed := putConcurrently(b, s, writers, func(i int64) *Record {
+		r := *tmpl
+		r.Key = scatteredKey(i)
+		return &r
+	})
+	cpu := cpuTime() - cpu0
+	st, db := s.Stats(), s.db.Load().Stats()
+	pages := db.TxStats.GetPageAlloc() - beforeDB.TxStats.GetPageAlloc()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/record")
+	b.ReportMetric(float64(st.Writes-before.Writes)/float64(max(1, st.Commits-before.Commits)), "writes/commit")
+	b.ReportMetric(float64(pages)/float64(b.N), "page-bytes/record")
+}
+
+// putConcurrently puts records 1..b.N (rec builds record i) from writers goroutines
+// with the benchmark timer running, and returns the time they took.
+func putConcurrently(b *testing.B, s *Store, writers int, rec func(i int64) *Record) time.Duration {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range writers {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				if err := s.Put(ctx, rec(i)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	return elapsed
+}
+
+// prefill5000 writes records 0..4999 (rec builds record j) in five
+// transactions, before a benchmark measures writes into a store that is
+// not empty.
+func prefill5000(b *testing.B, s *Store, rec func(j int64) *Record) {
 	for lo := int64(0); lo < 5000; lo += 1000 {
 		err := s.do(ctx, 0, func(w *wtx) error {
 			for j := lo; j < lo+1000; j++ {
-				r := pageRecord(scatteredKey(j+1_000_000), 20<<10)
-				if err := putRecord(w, r); err != nil {
+				if err := putRecord(w, rec(j)); err != nil {
 					return err
 				}
 			}
@@ -572,43 +570,6 @@ func BenchmarkPutConcurrent(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	tmpl := pageRecord("x", 20<<10)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(tmpl.Body)))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	before, beforeDB := s.Stats(), s.db.Load().Stats()
-	cpu0 := cpuTime()
-	b.ResetTimer()
-	start := time.Now()
-	for range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				r := *tmpl
-				r.Key = scatteredKey(i)
-				if err := s.Put(ctx, &r); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	cpu := cpuTime() - cpu0
-	st, db := s.Stats(), s.db.Load().Stats()
-	pages := db.TxStats.GetPageAlloc() - beforeDB.TxStats.GetPageAlloc()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/record")
-	b.ReportMetric(float64(st.Writes-before.Writes)/float64(max(1, st.Commits-before.Commits)), "writes/commit")
-	b.ReportMetric(float64(pages)/float64(b.N), "page-bytes/record")
 }
 
 // threadCPU is the calling thread's CPU time so far (Linux; 0 elsewhere).

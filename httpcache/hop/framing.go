@@ -223,6 +223,13 @@ func (f *framer) header(block []byte) error {
 	if cl && te {
 		return ErrFraming
 	}
+	return f.frame(first, clen, te, chunked, upgrade, connUpgrade)
+}
+
+// frame sets the state for the body of a header block whose first line
+// is first and whose framing fields read as given (clen -1: no valid
+// Content-Length).
+func (f *framer) frame(first []byte, clen int64, te, chunked, upgrade, connUpgrade bool) error {
 	noBody := false
 	if f.response {
 		status := 0

@@ -228,8 +228,9 @@ func TestFramingHeaderAllocs(t *testing.T) {
 	}
 }
 
-// headerRef is the header check as it was written first (splitting a
-// string copy of the block): FuzzFramingHeader holds header to it.
+// headerRef is the header check's field parsing as it was written first
+// (splitting a string copy of the block), sharing the body decision
+// (frame): FuzzFramingHeader holds header's in-place parsing to it.
 func (f *framer) headerRef(block []byte) error {
 	lines := strings.Split(strings.ReplaceAll(string(block), "\r\n", "\n"), "\n")
 	var cl, te, upgrade, connUpgrade bool
@@ -266,45 +267,5 @@ func (f *framer) headerRef(block []byte) error {
 	if cl && te {
 		return ErrFraming
 	}
-	noBody := false
-	if f.response {
-		status := 0
-		if _, rest, ok := strings.Cut(lines[0], " "); ok && len(rest) >= 3 {
-			status, _ = strconv.Atoi(rest[:3])
-		}
-		if status >= 100 && status < 200 {
-			if status == 101 {
-				f.state = stRaw
-			}
-			return nil // an interim response: the final one follows
-		}
-		f.finals++
-		method := ""
-		if len(f.methods) > 0 {
-			method, f.methods = f.methods[0], f.methods[1:]
-		}
-		noBody = method == "HEAD" || status == 204 || status == 304
-	} else if upgrade && connUpgrade {
-		f.state = stRaw // the connection may switch protocols: stop reading it as HTTP
-		return nil
-	}
-	switch {
-	case noBody:
-		f.state = stHeader
-	case te && chunked:
-		f.state = stChunkSize
-	case te:
-		if f.response {
-			f.state = stRaw // read until close (RFC 9112 §6.3)
-		} else {
-			return ErrFraming // a request body without a length
-		}
-	case clen > 0:
-		f.state, f.n = stLen, clen
-	case clen == 0 || !f.response:
-		f.state = stHeader
-	default:
-		f.state = stRaw
-	}
-	return nil
+	return f.frame([]byte(lines[0]), clen, te, chunked, upgrade, connUpgrade)
 }
