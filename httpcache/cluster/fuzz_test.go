@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/firstrender/firstrender/httpcache/admin"
 )
 
 func messageSeeds(f *testing.F) {
@@ -82,7 +84,7 @@ func normalize(m Message) Message {
 // FuzzDecodeHeartbeat: heartbeats come from the network; decoding never
 // panics and never accepts an invalid node id or receiver-side fields.
 func FuzzDecodeHeartbeat(f *testing.F) {
-	b, _ := json.Marshal(NodeInfo{ID: "web-1-8080", Applied: 7, Serving: true, Time: time.Unix(1, 0).UTC()})
+	b, _ := json.Marshal(NodeInfo{ClusterNode: admin.ClusterNode{ID: "web-1-8080", Applied: 7, Serving: true}, Time: time.Unix(1, 0).UTC()})
 	f.Add(b)
 	f.Add([]byte(`{"id":"a b"}`))
 	f.Add([]byte(`{"id":"x","gone":true,"self":true}`))

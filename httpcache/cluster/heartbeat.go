@@ -8,46 +8,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache/admin"
 	"github.com/nats-io/nats.go"
 )
 
-// NodeInfo is one node as the cluster view shows it: the heartbeat it
-// publishes (JSON on firstrender.<cluster>.hb), plus what the receiver
-// adds (LastSeen, Gone, Self). It is meant to be served as is by
-// GET /admin/v1/cluster.
+// NodeInfo is one node's heartbeat (JSON on firstrender.<cluster>.hb):
+// the cluster view's node as GET /admin/v1/cluster serves it
+// (admin.ClusterNode, whose receiver-side fields LastSeen, Gone and Self
+// are cleared on the wire), plus when it was sent and whether the node is
+// leaving. The embedded fields are flattened in the JSON.
 type NodeInfo struct {
-	ID        string    `json:"id"`
-	Address   string    `json:"address,omitempty"`
-	Version   string    `json:"version,omitempty"`
-	StartedAt time.Time `json:"started_at"`
-	UptimeS   int64     `json:"uptime_s"`
-	// Stream is the stream incarnation the applied sequence counts in.
-	Stream  string `json:"stream,omitempty"`
-	Applied uint64 `json:"applied"`
-	// Last is the stream's last sequence as the node knows it; Lag is
-	// Last - Applied.
-	Last uint64 `json:"last"`
-	Lag  uint64 `json:"lag"`
-	// Connected: connected to NATS with a consumer running. Blind: no
-	// contact with the stream for longer than the bound. Serving: hits
-	// are served (caught up).
-	Connected bool    `json:"connected"`
-	Blind     bool    `json:"blind"`
-	Serving   bool    `json:"serving"`
-	Entries   int64   `json:"entries"`
-	Bytes     int64   `json:"bytes"`
-	HitRatio  float64 `json:"hit_ratio"`
-	Sockets   int64   `json:"open_sockets"`
-	// LastApplyLatencyS is from the stream storing the last applied
-	// message to its commit on the node.
-	LastApplyLatencyS float64   `json:"last_apply_latency_s"`
-	Outbox            int64     `json:"outbox"` // messages waiting to be published
-	Time              time.Time `json:"time"`   // when the heartbeat was sent
-	Leaving           bool      `json:"leaving,omitempty"`
-
-	LastSeen time.Time `json:"last_seen"`
-	Gone     bool      `json:"gone"`
-	Self     bool      `json:"self,omitempty"`
+	admin.ClusterNode
+	Time    time.Time `json:"time"` // when the heartbeat was sent
+	Leaving bool      `json:"leaving,omitempty"`
 }
 
 // maxPeers bounds the cluster view (heartbeats come from the network).
@@ -78,7 +51,8 @@ func (n *Node) self() NodeInfo {
 	last, blind, consuming := max(n.lastSeq, applied), n.blind, n.consuming
 	n.mu.Unlock()
 	now := time.Now()
-	info := NodeInfo{
+	info := NodeInfo{Time: now.UTC()}
+	info.ClusterNode = admin.ClusterNode{
 		ID:                n.cfg.NodeID,
 		Address:           n.cfg.Address,
 		Version:           n.cfg.Version,
@@ -95,7 +69,6 @@ func (n *Node) self() NodeInfo {
 		Bytes:             st.Bytes,
 		LastApplyLatencyS: time.Duration(n.applyLatency.Load()).Seconds(),
 		Outbox:            n.outboxN.Load(),
-		Time:              now.UTC(),
 		LastSeen:          now.UTC(),
 		Self:              true,
 	}

@@ -231,13 +231,7 @@ func (c *clusterAdmin) View() admin.ClusterView {
 	ns := c.node.Nodes()
 	v := admin.ClusterView{Cluster: c.name, Node: c.id, Nodes: make([]admin.ClusterNode, len(ns))}
 	for i, n := range ns {
-		v.Nodes[i] = admin.ClusterNode{
-			ID: n.ID, Address: n.Address, Version: n.Version, StartedAt: n.StartedAt, UptimeS: n.UptimeS,
-			Stream: n.Stream, Applied: n.Applied, Last: n.Last, Lag: n.Lag,
-			Connected: n.Connected, Blind: n.Blind, Serving: n.Serving,
-			Entries: n.Entries, Bytes: n.Bytes, HitRatio: n.HitRatio, Sockets: n.Sockets,
-			LastApplyLatencyS: n.LastApplyLatencyS, Outbox: n.Outbox, LastSeen: n.LastSeen, Gone: n.Gone, Self: n.Self,
-		}
+		v.Nodes[i] = n.ClusterNode
 	}
 	return v
 }
