@@ -473,6 +473,14 @@ func BenchmarkGetLarge(b *testing.B) {
 			return err
 		})
 	})
+	b.Run("get-into", func(b *testing.B) { // the body into one reused buffer (BodyBuffer)
+		buf := make([]byte, 64<<10)
+		into := func(int) []byte { return buf }
+		run(b, func(key string) error {
+			_, err := s.GetInto(ctx, key, variant, into)
+			return err
+		})
+	})
 	b.Run("variants+get", func(b *testing.B) {
 		run(b, func(key string) error {
 			ms, err := s.Variants(ctx, key)

@@ -22,6 +22,43 @@ import (
 // ErrClosed after Close. Get never writes: the access time it records for
 // LRU eviction is kept in memory and written later in a batch.
 func (s *Store) Get(ctx context.Context, key, variant string) (*Record, error) {
+	return s.GetInto(ctx, key, variant, nil)
+}
+
+// BodyBuffer supplies the memory a read copies a record's body into
+// ([Store.GetInto], [Store.LookupInto]), so that a caller serving many
+// reads (a cache answering hits from the store) can reuse buffers instead
+// of having every body copied into fresh memory.
+//
+// bbolt's values live in its memory map and are valid only inside their
+// read transaction. The store copies the body out inside the transaction,
+// as Get always did, and never holds the transaction past the call: a
+// caller that kept it open while a slow client read the body would keep
+// bbolt from re-mapping a growing file (a re-map waits for every open
+// reader and holds new ones back). What BodyBuffer changes is only where
+// that one copy goes.
+//
+// The store calls it at most once per read, inside the read transaction,
+// with n > 0, the length of a body whose checksums passed: the CRC-32C is
+// checked on the stored bytes before the copy, as for Get, and a body or
+// header that fails it is a *CorruptError without a call. It returns a slice of capacity at least n: the store copies the body into
+// its first n bytes and sets [Record.Body] to that slice resliced to length
+// n (its capacity kept). A slice of smaller capacity (nil included)
+// declines: the body is then allocated as Get does, for example for a
+// body larger than the caller pools. It must be quick and must not call
+// the Store (like Lookup's choose).
+//
+// Ownership: the memory stays the caller's. The store keeps no reference
+// to it once the read returns, whether it succeeded or not (after an
+// error it may have been written to); on success Record.Body aliases it,
+// so the caller must not reuse the memory while anything still reads
+// that Body.
+type BodyBuffer func(n int) []byte
+
+// GetInto is [Store.Get] with the record's body copied into memory from
+// body (see [BodyBuffer]); a nil body is Get. Everything else of the
+// Record is fresh memory owned by the caller, as Get returns it.
+func (s *Store) GetInto(ctx context.Context, key, variant string, body BodyBuffer) (*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -36,19 +73,20 @@ func (s *Store) Get(ctx context.Context, key, variant string) (*Record, error) {
 		if v == nil {
 			return ErrNotFound
 		}
-		return s.readRecord(tx, ck, v, key, variant, r)
+		return s.readRecord(tx, ck, v, key, variant, r, body)
 	})
 	return s.found(ck, key, variant, r, err)
 }
 
 // readRecord decodes record ck (value v, expected to be key and variant)
-// into r, with its body from the body bucket, inside tx. Damage is a
-// *CorruptError, counted in Stats.Corrupt.
-func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, r *Record) error {
+// into r, with its body from the body bucket copied into memory from dst
+// (nil: allocated), inside tx. Damage is a *CorruptError, counted in
+// Stats.Corrupt.
+func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, r *Record, dst BodyBuffer) error {
 	var m Meta
 	p, ref, err := decodeMetaInto(v, &m)
 	if err == nil {
-		err = s.readRest(tx, ck, v, p, ref, &m, r)
+		err = s.readRest(tx, ck, v, p, ref, &m, r, dst)
 	}
 	if err == nil && (r.Key != key || r.Variant != variant) {
 		err = fmt.Errorf("record says key %q variant %q", r.Key, r.Variant)
@@ -62,13 +100,13 @@ func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, r *Re
 
 // readRest is readRecord after the metadata m of v (sections p, body
 // ref) decoded: the header and the body, from the body bucket if kept
-// apart.
-func (s *Store) readRest(tx *bolt.Tx, ck, v []byte, p parsed, ref bodyRef, m *Meta, r *Record) error {
+// apart, the body copied into memory from dst (nil: allocated).
+func (s *Store) readRest(tx *bolt.Tx, ck, v []byte, p parsed, ref bodyRef, m *Meta, r *Record, dst BodyBuffer) error {
 	var body []byte
 	if ref.separate {
 		body = bodyValue(tx.Bucket(bucketBody), ck)
 	}
-	return decodeRest(v, p, ref, body, r, m, true)
+	return decodeRest(v, p, ref, body, r, m, true, dst)
 }
 
 // found finishes a read of record ck into r that returned err: bbolt's
@@ -128,6 +166,12 @@ func bodyValue(b *bolt.Bucket, ck []byte) []byte {
 // *CorruptError; ErrClosed after Close; ctx's error if it ended before
 // the read.
 func (s *Store) Lookup(ctx context.Context, key string, choose func(variants []Meta) (variant string, ok bool)) (*Record, error) {
+	return s.LookupInto(ctx, key, choose, nil)
+}
+
+// LookupInto is [Store.Lookup] with the chosen record's body copied into
+// memory from body (see [BodyBuffer]); a nil body is Lookup.
+func (s *Store) LookupInto(ctx context.Context, key string, choose func(variants []Meta) (variant string, ok bool), body BodyBuffer) (*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -172,12 +216,12 @@ func (s *Store) Lookup(ctx context.Context, key string, choose func(variants []M
 		}
 		ck = append(prefix, variant...)
 		if ms[i].Corrupt {
-			return s.readRecord(tx, ck, ls[i].v, key, variant, r) // reports the damage
+			return s.readRecord(tx, ck, ls[i].v, key, variant, r, body) // reports the damage
 		}
 		// The metadata listed is the record's: its strings, tags and
 		// annotations are shared with the Record returned.
 		m := ms[i]
-		if err := s.readRest(tx, ck, ls[i].v, ls[i].p, ls[i].ref, &m, r); err != nil {
+		if err := s.readRest(tx, ck, ls[i].v, ls[i].p, ls[i].ref, &m, r, body); err != nil {
 			s.corrupt.Add(1)
 			return &CorruptError{Key: key, Variant: variant, Err: err}
 		}

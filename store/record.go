@@ -516,11 +516,16 @@ func decodeRecordInto(v, body []byte, r *Record, m *Meta, separate bool) (bodyRe
 		return bodyRef{}, err
 	}
 	withBody := separate || !ref.separate
-	err = decodeRest(v, p, ref, body, r, m, withBody)
+	err = decodeRest(v, p, ref, body, r, m, withBody, nil)
 	return ref, err
 }
 
-func decodeRest(v []byte, p parsed, ref bodyRef, body []byte, r *Record, m *Meta, withBody bool) error {
+// decodeRest decodes and checks the header section and, withBody, the
+// body of record v (sections p, body place ref, metadata m decoded) into
+// r. body is the value in the body bucket (nil: none). The body is
+// copied, after its checks passed, into memory from dst (see
+// BodyBuffer; nil, or a slice too small: allocated).
+func decodeRest(v []byte, p parsed, ref bodyRef, body []byte, r *Record, m *Meta, withBody bool, dst BodyBuffer) error {
 	var hdr, inline []byte
 	if p.version == recordV1 {
 		// The header section and the body, under one checksum.
@@ -575,11 +580,24 @@ func decodeRest(v []byte, p parsed, ref bodyRef, body []byte, r *Record, m *Meta
 		Annotations: m.Annotations,
 	}
 	if withBody {
-		b := make([]byte, len(src))
-		copy(b, src) // with the make: one allocation, not zeroed first
-		r.Body = b
+		r.Body = copyBody(src, dst)
 	}
 	return nil
+}
+
+// copyBody returns a copy of src, in memory from dst when it offers
+// enough (see BodyBuffer), else allocated.
+func copyBody(src []byte, dst BodyBuffer) []byte {
+	if dst != nil && len(src) > 0 {
+		if b := dst(len(src)); cap(b) >= len(src) {
+			b = b[:len(src)]
+			copy(b, src)
+			return b
+		}
+	}
+	b := make([]byte, len(src))
+	copy(b, src) // with the make: one allocation, not zeroed first
+	return b
 }
 
 // decodeHeader decodes a header section. All names and values are slices
