@@ -145,13 +145,18 @@ func (h *hotCache) before(hk []byte) ticket {
 
 // put offers e, read from the store after t was taken, to the tier. It is
 // admitted on its key's second offer within the doorkeeper window, and
-// only if no invalidation hit its shard since t.
-func (h *hotCache) put(t ticket, hk []byte, e *entry, wall time.Time) {
+// only if no invalidation hit its shard since t. It reports whether the
+// tier now holds e (true: e, its record and its body's memory are shared
+// with every hit from memory from now on, and the caller must not reuse
+// any of it; false: the tier keeps no reference to e). The body is
+// charged by its capacity, the memory held (a pooled store-read buffer
+// may be larger than the body: lookup.go).
+func (h *hotCache) put(t ticket, hk []byte, e *entry, wall time.Time) bool {
 	sh := t.sh
 	if sh == nil {
-		return
+		return false
 	}
-	size := int64(len(e.rec.Body)+2*len(hk)) + hotEntryCost
+	size := int64(cap(e.rec.Body)+2*len(hk)) + hotEntryCost
 	for k, v := range e.rec.Header {
 		size += int64(len(k))
 		for _, s := range v {
@@ -159,20 +164,20 @@ func (h *hotCache) put(t ticket, hk []byte, e *entry, wall time.Time) {
 		}
 	}
 	if size > sh.max/2 {
-		return
+		return false
 	}
 	hash := maphash.Bytes(h.seed, hk)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if h.off.Load() || sh.inval.Load() != t.inval {
-		return // changed since it was read: let the next reader load it
+		return false // changed since it was read: let the next reader load it
 	}
 	if _, seen := sh.door[hash]; !seen {
 		if sh.door == nil || len(sh.door) >= hotDoorkeeperN {
 			sh.door = make(map[uint64]struct{}, 64)
 		}
 		sh.door[hash] = struct{}{}
-		return
+		return false
 	}
 	if sh.m == nil {
 		sh.m = make(map[string]*hotEntry)
@@ -199,6 +204,7 @@ func (h *hotCache) put(t ticket, hk []byte, e *entry, wall time.Time) {
 	sh.ring = append(sh.ring, he)
 	sh.m[key] = he
 	sh.bytes += size
+	return true
 }
 
 // remove drops he (present) from the shard; the caller holds the lock.

@@ -83,9 +83,11 @@ func TestMemoryTier_StaleInsertRefused(t *testing.T) {
 	h.init(1<<20, st)
 	e := &entry{rec: &store.Record{Key: "http://x/a", Body: []byte("old")}}
 	hk := appendHotKey(nil, "http://x/a", "")
-	for range 2 { // admitted on the second offer
+	for i := range 2 { // admitted on the second offer
 		tk := h.before(hk)
-		h.put(tk, hk, e, timeNow())
+		if kept := h.put(tk, hk, e, timeNow()); kept != (i == 1) {
+			t.Fatalf("offer %d: put reported kept=%v", i+1, kept)
+		}
 	}
 	if h.get(hk, timeNow()) == nil {
 		t.Fatal("not admitted")
@@ -95,8 +97,9 @@ func TestMemoryTier_StaleInsertRefused(t *testing.T) {
 	if h.get(hk, timeNow()) != nil {
 		t.Fatal("invalidated entry still served")
 	}
-	h.put(tk, hk, e, timeNow())
-	h.put(tk, hk, e, timeNow())
+	if h.put(tk, hk, e, timeNow()) || h.put(tk, hk, e, timeNow()) {
+		t.Fatal("put of a copy read before the invalidation reported it kept")
+	}
 	if h.get(hk, timeNow()) != nil {
 		t.Fatal("a copy read before the invalidation was inserted after it")
 	}
