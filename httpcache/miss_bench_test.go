@@ -17,30 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstrender/firstrender/cmd/server/loadtest/page"
 	"github.com/firstrender/firstrender/httpcache"
 	"github.com/firstrender/firstrender/httpcache/hop"
 	"github.com/firstrender/firstrender/httpcache/liveview"
 	"github.com/firstrender/firstrender/store"
 )
-
-// liveViewPage is a 20 KB LiveView-like first render: the page the
-// loadtest's origin serves (cmd/server/loadtest, page), empty session
-// and static attributes, no token, nothing the lint refuses.
-func liveViewPage(size, n int) []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Page %d</title></head><body>"+
-		"<div id=\"phx-F1\" data-phx-main data-phx-static=\"\" data-phx-session=\"\"><main class=\"container\">", n)
-	row := "<div class=\"row\"><span class=\"cell\">firstrender</span><span class=\"cell\">cached first render</span></div>\n"
-	tail := "</main></div></body></html>\n"
-	for b.Len()+len(row)+len(tail) <= size {
-		b.WriteString(row)
-	}
-	for b.Len()+len(tail) < size {
-		b.WriteByte(' ')
-	}
-	b.WriteString(tail)
-	return []byte(b.String())[:size]
-}
 
 // BenchmarkMissStoreVsForward is the loadtest's miss scenario as a
 // benchmark: a new URL per request through the proxy with the LiveView
@@ -64,7 +46,7 @@ func BenchmarkMissStoreVsForward(b *testing.B) {
 		b.Skip("loopback benchmark")
 	}
 	const size, conns, perRound = 20 << 10, 8, 400
-	body := liveViewPage(size, 1)
+	body := page.Body(size, 1)
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h["Content-Type"] = []string{"text/html; charset=utf-8"}

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/firstrender/firstrender/cmd/server/loadtest/page"
 	"github.com/firstrender/firstrender/httpcache"
 	"github.com/firstrender/firstrender/httpcache/admin"
 	"github.com/firstrender/firstrender/httpcache/server"
@@ -47,33 +48,6 @@ import (
 // CPU from runtime/metrics; /debug/pprof/) and prints one line
 // "READY key=value ..." on stdout once it serves. It exits when its stdin
 // closes (the parent died or is done) or on SIGTERM.
-
-// Page returns the body of page n: size bytes of LiveView-like HTML.
-func page(size, n int) []byte {
-	var b strings.Builder
-	b.Grow(size)
-	fmt.Fprintf(&b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Page %d</title></head><body>"+
-		"<div id=\"phx-F1\" data-phx-main data-phx-static=\"\" data-phx-session=\"\"><main class=\"container\">", n)
-	row := "<div class=\"row\"><span class=\"cell\">firstrender</span><span class=\"cell\">cached first render</span></div>\n"
-	tail := "</main></div></body></html>\n"
-	for b.Len()+len(row)+len(tail) <= size {
-		b.WriteString(row)
-	}
-	for b.Len()+len(tail) < size {
-		b.WriteByte(' ')
-	}
-	b.WriteString(tail)
-	return []byte(b.String())[:size]
-}
-
-// pageHeaders are the origin's response fields for a cacheable page.
-func pageHeaders(h http.Header, n int) {
-	h["Content-Type"] = []string{"text/html; charset=utf-8"}
-	h["Cache-Control"] = []string{"public, max-age=86400"}
-	h["Etag"] = []string{`"fr-` + strconv.Itoa(n) + `"`}
-	h["Last-Modified"] = []string{"Tue, 24 Nov 2026 12:00:00 GMT"}
-	h["Vary"] = []string{"Accept-Encoding"}
-}
 
 type childFlags struct {
 	role     string
@@ -213,7 +187,7 @@ func runOrigin(ctx context.Context, f childFlags) error {
 	if err != nil {
 		return err
 	}
-	body := page(f.size, 0)
+	body := page.Body(f.size, 0)
 	var served atomic.Int64
 	mux := http.NewServeMux()
 	mux.HandleFunc("/live/websocket", func(w http.ResponseWriter, r *http.Request) {
@@ -239,7 +213,7 @@ func runOrigin(ctx context.Context, f childFlags) error {
 			n, _ = strconv.Atoi(r.URL.Path[i+1:])
 		}
 		h := w.Header()
-		pageHeaders(h, n)
+		page.Header(h, n)
 		if strings.HasPrefix(r.URL.Path, "/ns/") {
 			h["Cache-Control"] = []string{"no-store"}
 		}
@@ -265,11 +239,11 @@ func runBaseline(ctx context.Context, f childFlags) error {
 	if err != nil {
 		return err
 	}
-	body := page(f.size, 0)
+	body := page.Body(f.size, 0)
 	clen := []string{strconv.Itoa(len(body))}
 	h := func(w http.ResponseWriter, r *http.Request) {
 		hh := w.Header()
-		pageHeaders(hh, 0)
+		page.Header(hh, 0)
 		hh["Age"] = []string{"12"}
 		hh["Cache-Status"] = []string{"firstrender; hit; ttl=86388"}
 		hh["Content-Length"] = clen

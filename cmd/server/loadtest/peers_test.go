@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/firstrender/firstrender/cmd/server/loadtest/page"
 )
 
 func writeExec(t *testing.T, dir, name string) string {
@@ -132,11 +134,11 @@ func TestPeersLive(t *testing.T) {
 		mu.Lock()
 		served[r.URL.Path]++
 		mu.Unlock()
-		pageHeaders(w.Header(), 0)
+		page.Header(w.Header(), 0)
 		if strings.HasPrefix(r.URL.Path, "/ns/") {
 			w.Header().Set("Cache-Control", "no-store")
 		}
-		w.Write(page(2048, 0))
+		w.Write(page.Body(2048, 0))
 	}))
 	defer origin.Close()
 	env, err := newEnv(Options{PageSize: 2048, Dir: t.TempDir()}, io.Discard)

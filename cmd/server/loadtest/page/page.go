@@ -1,0 +1,42 @@
+// Package page is the page the load command's origin serves (and the
+// baseline serves from memory): a LiveView-like first render of a given
+// size and the response fields of a cacheable page. The load command and
+// httpcache's miss benchmark (BenchmarkMissStoreVsForward) both use it,
+// so the benchmark measures the page the load runs measure.
+package page
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Body returns the body of page n: size bytes of LiveView-like HTML with
+// empty data-phx-session and data-phx-static attributes (no token, nothing
+// the lint refuses). Sizes below the fixed head and tail are cut.
+func Body(size, n int) []byte {
+	var b strings.Builder
+	b.Grow(size)
+	fmt.Fprintf(&b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Page %d</title></head><body>"+
+		"<div id=\"phx-F1\" data-phx-main data-phx-static=\"\" data-phx-session=\"\"><main class=\"container\">", n)
+	row := "<div class=\"row\"><span class=\"cell\">firstrender</span><span class=\"cell\">cached first render</span></div>\n"
+	tail := "</main></div></body></html>\n"
+	for b.Len()+len(row)+len(tail) <= size {
+		b.WriteString(row)
+	}
+	for b.Len()+len(tail) < size {
+		b.WriteByte(' ')
+	}
+	b.WriteString(tail)
+	return []byte(b.String())[:size]
+}
+
+// Header sets the origin's response fields of cacheable page n in h.
+func Header(h http.Header, n int) {
+	h["Content-Type"] = []string{"text/html; charset=utf-8"}
+	h["Cache-Control"] = []string{"public, max-age=86400"}
+	h["Etag"] = []string{`"fr-` + strconv.Itoa(n) + `"`}
+	h["Last-Modified"] = []string{"Tue, 24 Nov 2026 12:00:00 GMT"}
+	h["Vary"] = []string{"Accept-Encoding"}
+}
