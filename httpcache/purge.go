@@ -167,7 +167,7 @@ func (p *Proxy) softPurge(ctx context.Context, sel Selection) (int, error) {
 			}
 		}
 	} else {
-		err = p.scanSelected(ctx, sel, send)
+		err = store.Walk(ctx, p.st, sel.Prefix, sel.Tag, send)
 	}
 	close(work)
 	wg.Wait()
@@ -178,31 +178,6 @@ func (p *Proxy) softPurge(ctx context.Context, sel Selection) (int, error) {
 		return int(n.Load()), err
 	}
 	return int(n.Load()), ctx.Err()
-}
-
-// scanSelected calls fn for every record a prefix or tag selection
-// covers, in short read transactions, until fn returns false.
-func (p *Proxy) scanSelected(ctx context.Context, sel Selection, fn func(*store.Meta) bool) error {
-	after := ""
-	for {
-		pg, err := p.st.Scan(ctx, store.ScanOptions{Prefix: sel.Prefix, After: after, Limit: 1000})
-		if err != nil {
-			return err
-		}
-		for i := range pg.Entries {
-			m := &pg.Entries[i]
-			if sel.Tag != "" && !slices.Contains(m.Tags, sel.Tag) {
-				continue
-			}
-			if !fn(m) {
-				return nil
-			}
-		}
-		if pg.Next == "" || len(pg.Entries) == 0 {
-			return nil
-		}
-		after = pg.Next
-	}
 }
 
 // Invalidate applies an invalidation made by commit (which changes the

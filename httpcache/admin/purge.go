@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -182,27 +181,7 @@ func forEachSelected(ctx context.Context, r Reader, sel Selector, fn func(*store
 		}
 		return nil
 	}
-	after := ""
-	for {
-		pg, err := r.Scan(ctx, store.ScanOptions{Prefix: sel.Prefix, After: after, Limit: scanChunk})
-		if err != nil {
-			return err
-		}
-		for i := range pg.Entries {
-			m := &pg.Entries[i]
-			if sel.Tag != "" && !slices.Contains(m.Tags, sel.Tag) {
-				continue
-			}
-			if !fn(m) {
-				return nil
-			}
-		}
-		if pg.Next == "" || len(pg.Entries) == 0 {
-			return nil
-		}
-		last := pg.Entries[len(pg.Entries)-1]
-		after = recPos(last.Key, last.Variant)
-	}
+	return store.Walk(ctx, r, sel.Prefix, sel.Tag, fn)
 }
 
 // countSelected is a dry run: how many records sel covers now.
