@@ -108,76 +108,28 @@ func (p *Proxy) purgeStore(ctx context.Context, sel Selection) (int, error) {
 	}
 }
 
-// softWorkers is how many Annotate calls a soft purge keeps in flight, so
-// the store's group commit takes many marks per transaction.
-const softWorkers = 64
-
 // softPurge annotates every record sel covers with the stale mark.
 func (p *Proxy) softPurge(ctx context.Context, sel Selection) (int, error) {
-	mark := p.SoftMark()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type rv struct{ k, v string }
-	work := make(chan rv, softWorkers)
-	var (
-		n     atomic.Int64
-		once  sync.Once
-		first error
-		wg    sync.WaitGroup
-	)
-	for range softWorkers {
-		wg.Go(func() {
-			for r := range work {
-				err := p.st.Annotate(ctx, r.k, r.v, mark)
-				switch {
-				case err == nil:
-					n.Add(1)
-				case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrCorrupt):
-					// Gone meanwhile, or damaged (never served anyway).
-				default:
-					once.Do(func() { first = err; cancel() })
-				}
-			}
-		})
-	}
-	send := func(m *store.Meta) bool {
-		select {
-		case work <- rv{m.Key, m.Variant}:
-			return true
-		case <-ctx.Done():
-			return false
+	return p.st.AnnotateEach(ctx, p.SoftMark(), func(visit func(*store.Meta) bool) error {
+		if len(sel.Keys) == 0 {
+			return store.Walk(ctx, p.st, sel.Prefix, sel.Tag, visit)
 		}
-	}
-	var err error
-	if len(sel.Keys) > 0 {
-	keys:
 		for _, k := range sel.Keys {
-			ms, verr := p.st.Variants(ctx, k)
-			if errors.Is(verr, store.ErrNotFound) {
+			ms, err := p.st.Variants(ctx, k)
+			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
-			if verr != nil {
-				err = verr
-				break
+			if err != nil {
+				return err
 			}
 			for i := range ms {
-				if !send(&ms[i]) {
-					break keys
+				if !visit(&ms[i]) {
+					return nil
 				}
 			}
 		}
-	} else {
-		err = store.Walk(ctx, p.st, sel.Prefix, sel.Tag, send)
-	}
-	close(work)
-	wg.Wait()
-	switch {
-	case first != nil:
-		return int(n.Load()), first
-	case err != nil:
-		return int(n.Load()), err
-	}
-	return int(n.Load()), ctx.Err()
+		return nil
+	})
 }
 
 // Invalidate applies an invalidation made by commit (which changes the

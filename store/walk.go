@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // Scanner pages through records with [Store.Scan]'s contract: a
@@ -42,4 +45,59 @@ func Walk(ctx context.Context, s Scanner, prefix, tag string, fn func(*Meta) boo
 		}
 		after = pg.Next
 	}
+}
+
+// annotateInFlight is how many Annotate calls [Store.AnnotateEach] keeps
+// in flight, so the writer's group commit takes many per transaction.
+const annotateInFlight = 64
+
+// AnnotateEach sets the annotations set (as [Store.Annotate] does) on
+// every record walk yields: walk calls visit for each, and stops when
+// visit returns false (the context ended or an Annotate failed). Up to 64
+// Annotate calls are in flight at once. Records gone or found damaged
+// meanwhile are skipped (a purge or the corrupt-record path removes
+// them); any other failure ends the walk and is returned, as is walk's
+// own error or ctx's end. It returns how many records were annotated.
+func (s *Store) AnnotateEach(ctx context.Context, set map[string]string, walk func(visit func(*Meta) bool) error) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type rv struct{ k, v string }
+	work := make(chan rv, annotateInFlight)
+	var (
+		n     atomic.Int64
+		once  sync.Once
+		first error
+		wg    sync.WaitGroup
+	)
+	for range annotateInFlight {
+		wg.Go(func() {
+			for r := range work {
+				err := s.Annotate(ctx, r.k, r.v, set)
+				switch {
+				case err == nil:
+					n.Add(1)
+				case errors.Is(err, ErrNotFound), errors.Is(err, ErrCorrupt):
+				default:
+					once.Do(func() { first = err; cancel() })
+				}
+			}
+		})
+	}
+	err := walk(func(m *Meta) bool {
+		select {
+		case work <- rv{m.Key, m.Variant}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	})
+	close(work)
+	wg.Wait()
+	switch {
+	case first != nil:
+		return int(n.Load()), first
+	case err != nil:
+		return int(n.Load()), err
+	}
+	return int(n.Load()), ctx.Err()
 }

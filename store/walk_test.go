@@ -69,3 +69,39 @@ func TestWalk(t *testing.T) {
 		t.Errorf("Walk with an ended context = %v, want %v", err, cctx.Err())
 	}
 }
+
+// TestAnnotateEach: every record the walk yields is annotated, records
+// gone meanwhile are skipped without failing, and the walk's own error
+// is returned.
+func TestAnnotateEach(t *testing.T) {
+	s := newTestStore(t, Options{})
+	const n = 300
+	for i := range n {
+		if err := s.Put(ctx, pageRec(fmt.Sprintf("/p/%03d", i), "", 64)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark := map[string]string{"test.mark": "1"}
+	got, err := s.AnnotateEach(ctx, mark, func(visit func(*Meta) bool) error {
+		if !visit(&Meta{Key: "/p/gone"}) { // never stored: skipped
+			return nil
+		}
+		return Walk(ctx, s, "/p/", "", visit)
+	})
+	if err != nil || got != n {
+		t.Fatalf("AnnotateEach = %d, %v; want %d, nil", got, err, n)
+	}
+	for _, k := range []string{"/p/000", "/p/150", "/p/299"} {
+		r, err := s.Get(ctx, k, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Annotations["test.mark"] != "1" {
+			t.Errorf("%s: annotations %v, want test.mark=1", k, r.Annotations)
+		}
+	}
+	werr := errors.New("walk failed")
+	if _, err := s.AnnotateEach(ctx, mark, func(func(*Meta) bool) error { return werr }); !errors.Is(err, werr) {
+		t.Errorf("AnnotateEach with a failing walk = %v, want %v", err, werr)
+	}
+}

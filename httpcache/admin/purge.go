@@ -101,60 +101,15 @@ func (p *StorePurger) Enable(ctx context.Context, key, variant string) error {
 	return p.Store.Annotate(ctx, key, variant, map[string]string{annDisabled: ""})
 }
 
-// softWorkers is how many Annotate calls a soft purge keeps in flight.
-const softWorkers = 64
-
 func (p *StorePurger) soft(ctx context.Context, sel Selector) (int, error) {
 	now := time.Now
 	if p.Now != nil {
 		now = p.Now
 	}
 	mark := map[string]string{AnnotationSoftPurged: now().UTC().Format(time.RFC3339Nano)}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type rv struct{ k, v string }
-	work := make(chan rv, softWorkers)
-	var (
-		n       atomic.Int64
-		errOnce sync.Once
-		first   error
-		wg      sync.WaitGroup
-	)
-	fail := func(err error) {
-		errOnce.Do(func() { first = err; cancel() })
-	}
-	for range softWorkers {
-		wg.Go(func() {
-			for r := range work {
-				err := p.Store.Annotate(ctx, r.k, r.v, mark)
-				switch {
-				case err == nil:
-					n.Add(1)
-				case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrCorrupt):
-					// Gone meanwhile, or damaged (a hard purge removes it).
-				default:
-					fail(err)
-				}
-			}
-		})
-	}
-	err := forEachSelected(ctx, p.Store, sel, func(m *store.Meta) bool {
-		select {
-		case work <- rv{m.Key, m.Variant}:
-			return true
-		case <-ctx.Done():
-			return false
-		}
+	return p.Store.AnnotateEach(ctx, mark, func(visit func(*store.Meta) bool) error {
+		return forEachSelected(ctx, p.Store, sel, visit)
 	})
-	close(work)
-	wg.Wait()
-	if first != nil {
-		return int(n.Load()), first
-	}
-	if err != nil {
-		return int(n.Load()), err
-	}
-	return int(n.Load()), ctx.Err()
 }
 
 // forEachSelected calls fn for every record sel covers, in key order,
