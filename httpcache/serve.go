@@ -273,7 +273,7 @@ func plainError(w http.ResponseWriter, code int, msg string) {
 func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *exchange, plan fwdPlan) {
 	ctx := r.Context()
 	ex.rq = p.parser.request(r.Header) // Cache-Control, Pragma: not in a plan
-	if r.Header.Get("If-Match") != "" || r.Header.Get("If-Unmodified-Since") != "" {
+	if headerValue(r.Header, "If-Match") != "" || headerValue(r.Header, "If-Unmodified-Since") != "" {
 		// Preconditions for state-changing semantics: let the origin decide.
 		r = plan.apply(r)
 		ex.in = r

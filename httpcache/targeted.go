@@ -25,6 +25,16 @@ var targetList = []string{"Firstrender-Cache-Control", "Cdn-Cache-Control"}
 // targetedFields are removed from every response a client receives.
 var targetedFields = []string{"Firstrender-Cache-Control", "Cdn-Cache-Control", "Surrogate-Control"}
 
+// isTargetedField reports whether the canonical field name is one of
+// targetedFields.
+func isTargetedField(name string) bool {
+	switch name {
+	case "Firstrender-Cache-Control", "Cdn-Cache-Control", "Surrogate-Control":
+		return true
+	}
+	return false
+}
+
 // stripTargeted removes the fields that target this cache from h.
 func stripTargeted(h http.Header) {
 	for _, k := range targetedFields {

@@ -131,3 +131,50 @@ func TestPoison_VaryPerUser(t *testing.T) {
 		{Name: "Vary: Cookie from a cookie request", Path: "/", A: []string{"Cookie", "sid=alice", httpcachetest.EchoHeader, "Vary: Cookie"}},
 	})
 }
+
+// TestTargetedFieldsNeverReachClients_NotModified: the fields that target
+// this cache are left out of every answer from a stored entry, a 304 to
+// a conditional request included, from the store and from memory.
+func TestTargetedFieldsNeverReachClients_NotModified(t *testing.T) {
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Cdn-Cache-Control", "max-age=300")
+		w.Header().Set("Surrogate-Control", "max-age=300")
+		w.Header().Set("Firstrender-Cache-Control", "max-age=300")
+		w.Header().Set("Etag", `"v1"`)
+		w.Write([]byte("page"))
+	}, nil)
+	r.Get("/")
+	r.Settle()
+	for i := range 4 { // from the store, then from memory (admitted on the second read)
+		for _, cond := range [][]string{nil, {"If-None-Match", `"v1"`}} {
+			got := r.Get("/", cond...)
+			want := http.StatusOK
+			if cond != nil {
+				want = http.StatusNotModified
+			}
+			if got.Status != want || !match(cs(t, got), "hit") {
+				t.Fatalf("read %d %v: %d, Cache-Status %q; want %d, a hit", i, cond, got.Status, got.Header.Get("Cache-Status"), want)
+			}
+			for _, k := range targetedFields {
+				if v := got.Header.Get(k); v != "" {
+					t.Errorf("read %d %v: client received %s: %q", i, cond, k, v)
+				}
+			}
+		}
+	}
+}
+
+// TestIsTargetedField keeps isTargetedField and targetedFields in step.
+func TestIsTargetedField(t *testing.T) {
+	for _, k := range targetedFields {
+		if !isTargetedField(k) {
+			t.Errorf("isTargetedField(%q) = false", k)
+		}
+	}
+	for _, k := range []string{"Cache-Control", "Etag", "cdn-cache-control", ""} {
+		if isTargetedField(k) {
+			t.Errorf("isTargetedField(%q) = true", k)
+		}
+	}
+}
