@@ -74,7 +74,7 @@ type testServer struct {
 }
 
 // wait returns Run's error once it has returned, failing the test after 15s.
-func (s *testServer) wait(t *testing.T) error {
+func (s *testServer) wait(t testing.TB) error {
 	t.Helper()
 	select {
 	case <-s.done:
@@ -95,7 +95,7 @@ func (s *testServer) stop(t *testing.T) error {
 
 // testConfig fills what a test leaves zero: loopback port-0 listeners, a
 // database in a temporary directory, JSON logs into logs, a 5s shutdown.
-func testConfig(t *testing.T, cfg Config, logs io.Writer) Config {
+func testConfig(t testing.TB, cfg Config, logs io.Writer) Config {
 	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
@@ -117,7 +117,7 @@ func testConfig(t *testing.T, cfg Config, logs io.Writer) Config {
 
 // stored waits until the proxy's pending store writes have committed, so
 // the next request for a page just fetched is a hit, not a collapsed one.
-func (s *testServer) stored(t *testing.T) {
+func (s *testServer) stored(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -128,7 +128,7 @@ func (s *testServer) stored(t *testing.T) {
 
 // startServer builds the server from cfg (see testConfig) and runs it
 // until the test ends.
-func startServer(t *testing.T, cfg Config) *testServer {
+func startServer(t testing.TB, cfg Config) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
 	cfg = testConfig(t, cfg, logs)
@@ -156,7 +156,7 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	return s
 }
 
-func mustURL(t *testing.T, s string) *url.URL {
+func mustURL(t testing.TB, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
 	if err != nil {
