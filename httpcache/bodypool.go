@@ -2,7 +2,9 @@ package httpcache
 
 import (
 	"math/bits"
+	"net/http"
 	"sync"
+	"sync/atomic"
 )
 
 // Body buffers for inspected responses (fill.inspectNow), pooled by
@@ -57,3 +59,131 @@ func putBody(bp *[]byte) {
 		bodyPools[c].Put(bp)
 	}
 }
+
+// Store-read bodies. A hit the memory tier does not hold reads its record
+// from the store (lookup), and bbolt's values are valid only inside their
+// read transaction, so the body is copied out of the memory map before
+// the read returns (store.BodyBuffer). The transaction is never held
+// while the client reads the body: a slow client would keep bbolt from
+// re-mapping a growing file. The copy itself is cheap; a fresh 20 KB
+// allocation per store-served hit was not (in the loadtest's large
+// scenario, about a third of the server's CPU went to copying into new
+// memory, and every body became garbage). So the copy goes into a buffer
+// from readPools, one pool per size class up to maxReadBody, eight
+// classes per doubling as in Go's own allocator (readClass): a buffer is
+// at most 1/8 larger than its body (128 bytes below 1 KiB), which matters
+// when the memory tier keeps it and charges its capacity. A larger body
+// is allocated by the store as before.
+//
+// Ownership (readBuf): the request whose lookup read the record owns the
+// buffer, and only it may recycle it, only once nothing else can refer to
+// the body:
+//
+//   - the memory tier admitted the entry (hotCache.put reported true): the
+//     buffer is the tier's from then on, never recycled (disown);
+//   - the entry is spliced (Splicer.Load may keep slices of the body):
+//     disowned before Load;
+//   - the entry is served by anything but a plain fresh hit answered in
+//     the handler (servePlainHit): stale-while-revalidate starts a
+//     background revalidation with it, a revalidation keeps it in the
+//     exchange, its fill and the flight's waiters (a 304 shares the
+//     body), stale-if-error replaces the origin's response with it: all
+//     disowned, left to the GC;
+//   - a plain hit writes the body with w.Write inside the handler and
+//     flushes the cork before serveEntry returns (hit.go; io.Writer
+//     implementations must not retain p, and net/http's HTTP/1 writer
+//     copies or writes synchronously). HTTP/2's server can still hold a
+//     DATA frame's bytes after a Write that returned early (the stream
+//     was reset or the connection ended while the frame was queued), so
+//     only an HTTP/1 request's buffer is recycled; any other is the GC's;
+//   - a lookup that returned no entry (damaged, disabled, past not-after,
+//     hidden by a purge-all epoch) leaves the buffer unreferenced, and
+//     it is recycled at once.
+//
+// When in doubt the buffer is disowned: a recycled buffer still
+// referenced would serve one page's bytes as another's.
+const maxReadBody = 64 << 10
+
+var readPools [readClasses]sync.Pool
+
+// readClasses is the number of readClass classes: 8 of 128 bytes up to
+// 1 KiB, then 8 per doubling up to maxReadBody.
+const readClasses = 8 + 8*6
+
+// readClass is the class of a buffer for n bytes (0 < n <= maxReadBody)
+// and its capacity, the class's largest n.
+func readClass(n int) (class, size int) {
+	if n <= 1<<10 {
+		c := (n - 1) >> 7
+		return c, (c + 1) << 7
+	}
+	e := bits.Len(uint(n-1)) - 1 // 2^e <= n-1 < 2^(e+1), e >= 10
+	step := 1 << (e - 3)
+	k := (n - 1 - 1<<e) / step
+	return 8 + (e-10)*8 + k, 1<<e + (k+1)*step
+}
+
+// readBuf is the pooled buffer one store read copied a body into; the
+// zero readBuf holds none. Used by one goroutine (the request's).
+type readBuf struct {
+	bp *[]byte
+}
+
+// body is rb's store.BodyBuffer: a pooled buffer for a body of n bytes,
+// or nil (the store allocates) above maxReadBody or when rb already holds
+// one.
+func (rb *readBuf) body(n int) []byte {
+	if n > maxReadBody || n <= 0 || rb.bp != nil {
+		return nil
+	}
+	c, size := readClass(n)
+	bp, _ := readPools[c].Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, size)
+		bp = &b
+	}
+	rb.bp = bp
+	return *bp
+}
+
+// owned reports whether rb holds a buffer.
+func (rb *readBuf) owned() bool { return rb.bp != nil }
+
+// disown gives rb's buffer up to whoever else holds the body (the memory
+// tier, or the GC once nothing does): it is never recycled.
+func (rb *readBuf) disown() { rb.bp = nil }
+
+// recycle returns rb's buffer to its pool, if it holds one; r is the
+// request the body was written for, in the handler that recycles: only
+// HTTP/1's server is known to keep nothing of a Write once it returned
+// (see above), so for another protocol the buffer is only disowned. The
+// caller guarantees that nothing refers to the body any more.
+func (rb *readBuf) recycle(r *http.Request) {
+	bp := rb.bp
+	if bp == nil {
+		return
+	}
+	rb.bp = nil
+	if r != nil && r.ProtoMajor != 1 {
+		return
+	}
+	if readPoison.Load() {
+		b := (*bp)[:cap(*bp)]
+		for i := range b {
+			b[i] = readPoisonByte
+		}
+		readRecycles.Add(1)
+	}
+	c, _ := readClass(cap(*bp))
+	readPools[c].Put(bp)
+}
+
+// readPoison (tests: TestMain sets it outside benchmarks) fills every
+// recycled store-read buffer with readPoisonByte and counts it in
+// readRecycles, so a body served after its buffer was recycled shows.
+var (
+	readPoison   atomic.Bool
+	readRecycles atomic.Int64
+)
+
+const readPoisonByte = 0xDB

@@ -46,6 +46,21 @@
 // hit parses no Cache-Control), httpcache.vary, and, from an [Inspector]
 // verdict, httpcache.not-after plus the inspector's own.
 //
+// # Bodies read from the store
+//
+// A hit the memory tier does not hold reads its record from the store.
+// bbolt's values live in its memory map and are valid only inside their
+// read transaction, so the store copies the body out before the read
+// returns (store.Store.GetInto); the transaction is never held while a
+// client reads the body, which would keep bbolt from re-mapping a growing
+// file. The copy goes into a pooled buffer, not fresh memory, and the
+// buffer is reused once provably nothing else refers to the body: after a
+// plain fresh hit written in the handler, over HTTP/1. An entry the memory
+// tier admits keeps its buffer (the tier charges its capacity); one that
+// is spliced, revalidated, served stale while a background revalidation
+// runs, or answered over another protocol leaves it to the garbage
+// collector (bodypool.go).
+//
 // # Cache-Status
 //
 // Every response carries a Cache-Status member for "firstrender"

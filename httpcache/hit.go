@@ -86,10 +86,13 @@ func requestFwd(rq *reqDirectives, age, remaining time.Duration) string {
 	return ""
 }
 
-// servePlainHit answers r from e, found in memory, if it is a plain
-// fresh hit (what serveStored answers without the origin or a background
-// revalidation, and without a splice), and reports whether it did.
-// Otherwise it leaves ex as it was, for serveStored.
+// servePlainHit answers r from e, found in memory or read from the store
+// for this request alone, if it is a plain fresh hit (what serveStored
+// answers without the origin or a background revalidation, and without
+// a splice), and reports whether it did. Otherwise it leaves ex as it
+// was, for serveStored. When it answered, nothing it started refers to
+// ex or e: the body was written (serveEntry) before it returned, so a
+// store read's pooled buffer may be recycled (serveCacheable).
 func (p *Proxy) servePlainHit(w http.ResponseWriter, r *http.Request, ex *exchange, e *entry) bool {
 	if e.splice != nil {
 		return false

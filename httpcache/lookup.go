@@ -102,10 +102,21 @@ func (p *Proxy) lookupHot(n *nurl, vf variantFields) *entry {
 
 // lookup finds the stored entry for the request's variant of key. On a
 // miss it returns the Cache-Status forward reason and detail.
-func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entry, string, string) {
+//
+// With rb non-nil (and holding no buffer), a body read from the store is
+// copied into a pooled buffer that rb then holds (bodypool.go): the
+// entry is the caller's alone and the caller must recycle or disown rb.
+// rb holds nothing when the entry came from the memory tier, was
+// admitted to it, or is spliced; when rb holds a buffer and no entry is
+// returned, nothing refers to the buffer.
+func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header, rb *readBuf) (*entry, string, string) {
+	var into store.BodyBuffer
+	if rb != nil {
+		into = rb.body
+	}
 	names, known := p.vary.get(key)
 	if !known {
-		return p.lookupCold(ctx, key, reqH)
+		return p.lookupCold(ctx, key, reqH, into, rb)
 	}
 	variant := variantKey(names, reqH)
 	var a [hotKeyBuf]byte
@@ -118,17 +129,18 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header) (*entr
 		return e, "", ""
 	}
 	t := p.hot.before(hk)
-	rec, err := p.st.Get(ctx, key, variant)
+	rec, err := p.st.GetInto(ctx, key, variant, into)
 	if err != nil {
 		return nil, p.readFailed(key, variant, names, err), ""
 	}
-	return p.entryFrom(rec, names, t, hk, wall)
+	return p.entryFrom(rec, names, t, hk, wall, rb)
 }
 
 // lookupCold is lookup for a key whose Vary names are not known: one
 // store read (store.Store.Lookup) lists the key's variants, takes the
-// Vary names from the newest sound one, and reads the request's variant.
-func (p *Proxy) lookupCold(ctx context.Context, key string, reqH http.Header) (*entry, string, string) {
+// Vary names from the newest sound one, and reads the request's variant,
+// its body into into (nil: allocated), whose buffer rb holds (see lookup).
+func (p *Proxy) lookupCold(ctx context.Context, key string, reqH http.Header, into store.BodyBuffer, rb *readBuf) (*entry, string, string) {
 	// The variant, so the memory tier's shard, is known only inside the
 	// read: take every shard's ticket before it begins.
 	var ts hotTickets
@@ -141,7 +153,7 @@ func (p *Proxy) lookupCold(ctx context.Context, key string, reqH http.Header) (*
 		hk      []byte
 	)
 	wall := time.Now()
-	rec, err := p.st.Lookup(ctx, key, func(metas []store.Meta) (string, bool) {
+	rec, err := p.st.LookupInto(ctx, key, func(metas []store.Meta) (string, bool) {
 		var newest *store.Meta
 		for i := range metas {
 			if metas[i].Corrupt {
@@ -161,7 +173,7 @@ func (p *Proxy) lookupCold(ctx context.Context, key string, reqH http.Header) (*
 			return "", false // in memory: read nothing
 		}
 		return variant, true
-	})
+	}, into)
 	if names != nil {
 		p.vary.set(key, names)
 	}
@@ -180,7 +192,7 @@ func (p *Proxy) lookupCold(ctx context.Context, key string, reqH http.Header) (*
 		}
 		return nil, p.readFailed(key, variant, names, err), ""
 	}
-	return p.entryFrom(rec, names, p.hot.ticketFor(&ts, hk), hk, wall)
+	return p.entryFrom(rec, names, p.hot.ticketFor(&ts, hk), hk, wall, rb)
 }
 
 // readFailed handles a failed read of key's variant (Vary names names)
@@ -204,8 +216,10 @@ func (p *Proxy) readFailed(key, variant string, names []string, err error) strin
 
 // entryFrom makes the entry for rec, read from the store after ticket t
 // was taken, offers it to the memory tier under hot key hk, and returns
-// it, or why it cannot be served.
-func (p *Proxy) entryFrom(rec *store.Record, names []string, t ticket, hk []byte, wall time.Time) (*entry, string, string) {
+// it, or why it cannot be served. rb (nil: none) holds the pooled buffer
+// rec's body is in, if any: disowned when the tier keeps the entry or a
+// Splicer is given the body (see lookup).
+func (p *Proxy) entryFrom(rec *store.Record, names []string, t ticket, hk []byte, wall time.Time, rb *readBuf) (*entry, string, string) {
 	key, variant := rec.Key, rec.Variant
 	if _, ok := rec.Annotations[AnnotationDisabled]; ok {
 		return nil, fwdMiss, "disabled" // the reason is in the annotation
@@ -235,6 +249,9 @@ func (p *Proxy) entryFrom(rec *store.Record, names []string, t ticket, hk []byte
 		if p.cfg.Splicer == nil {
 			return nil, fwdMiss, "splice-unconfigured"
 		}
+		if rb != nil {
+			rb.disown() // the page may keep slices of the body
+		}
 		page, err := p.cfg.Splicer.Load(rec.Body, data)
 		if err != nil {
 			p.log.Warn("httpcache: stored splice data unusable", "key", key, "variant", variant, "err", err)
@@ -249,7 +266,9 @@ func (p *Proxy) entryFrom(rec *store.Record, names []string, t ticket, hk []byte
 	}
 	e.pol = pol
 	e.prepare()
-	p.hot.put(t, hk, e, wall)
+	if p.hot.put(t, hk, e, wall) && rb != nil {
+		rb.disown() // the tier's now, shared by every hit from memory
+	}
 	return e, "", ""
 }
 

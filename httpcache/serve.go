@@ -317,11 +317,28 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 		var (
 			e           *entry
 			fwd, detail string
+			rb          readBuf // the pooled buffer of a body read from the store (bodypool.go)
 		)
 		if attempt == 0 && hot != nil {
 			e = hot
 		} else {
-			e, fwd, detail = p.lookup(ctx, ex.key, r.Header)
+			e, fwd, detail = p.lookup(ctx, ex.key, r.Header, &rb)
+		}
+		if rb.owned() {
+			// e, if any, was read from the store for this request alone,
+			// its body in rb. A plain fresh hit writes it in the handler
+			// and keeps nothing: the buffer can be reused. Anything else
+			// (stale-while-revalidate, a revalidation, a flight) may keep
+			// the entry, so its buffer is left to the GC.
+			switch {
+			case e == nil:
+				rb.recycle(r) // nothing refers to it
+			case p.servePlainHit(w, r, ex, e):
+				rb.recycle(r)
+				return
+			default:
+				rb.disown()
+			}
 		}
 		if e != nil {
 			if p.serveStored(w, r, ex, e) {
@@ -385,7 +402,7 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 		f, leader := p.flights.join(fk)
 		if leader {
 			// Double-check: the previous flight may have stored it just now.
-			if e, _, _ := p.lookup(ctx, ex.key, r.Header); e != nil {
+			if e, _, _ := p.lookup(ctx, ex.key, r.Header, nil); e != nil {
 				p.flights.end(f)
 				ex.mode, ex.fill = modePass, nil
 				if p.serveStored(w, r, ex, e) {
