@@ -166,9 +166,11 @@ func (f *framer) scan(buf []byte) (int, error) {
 // or -1 when it is not complete.
 func headerEnd(b []byte) int {
 	for i := 0; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
+		j := bytes.IndexByte(b[i:], '\n') // from line end to line end, not byte by byte
+		if j < 0 {
+			return -1
 		}
+		i += j
 		if i+1 < len(b) && b[i+1] == '\n' {
 			return i + 2
 		}
@@ -197,11 +199,10 @@ func (f *framer) header(block []byte) error {
 		if !ok {
 			continue
 		}
-		val = bytes.TrimSpace(val)
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			cl = true
-			if n, ok := parseDecimal(val); ok {
+			if n, ok := parseDecimal(bytes.TrimSpace(val)); ok {
 				if clen >= 0 && clen != n {
 					return ErrFraming
 				}
@@ -336,6 +337,14 @@ type guardedConn struct {
 }
 
 func (c *guardedConn) Read(p []byte) (int, error) {
+	if c.checked == 0 && len(c.buf) == 0 && len(c.inject) == 0 && c.err == nil && len(p) >= guardedReadMin {
+		// Nothing held back: read into p itself and check the bytes where
+		// they lie. A request that arrives whole (the common case) is
+		// delivered without a copy through buf.
+		if n, done, err := c.readDirect(p); done {
+			return n, err
+		}
+	}
 	for {
 		if c.checked > 0 {
 			n := copy(p, c.buf[:c.checked])
@@ -401,6 +410,65 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 			}
 		}
 	}
+}
+
+// readDirect is Read into p when buf holds nothing: it reads from the
+// connection into p and scans the bytes there. When some of them are
+// checked it returns their count and done (p holds them at its start;
+// the unchecked rest is moved to buf, and a framing error or the end of
+// the stream is recorded for the next Read, as Read does). Otherwise it
+// moves what it read to buf and records a framing error or the end of
+// the stream as Read does; it returns a passing read error (a deadline)
+// with done, else not done: Read goes on as if it had read into buf.
+func (c *guardedConn) readDirect(p []byte) (int, bool, error) {
+	n, err := c.Conn.Read(p)
+	m := 0
+	if n > 0 {
+		if c.f.response {
+			c.mu.Lock()
+			c.f.methods = append(c.f.methods, c.queue...)
+			c.queue = c.queue[:0]
+			c.mu.Unlock()
+		}
+		finals := c.f.finals
+		var ferr error
+		m, ferr = c.f.scan(p[:n])
+		switch {
+		case ferr != nil:
+			// refuse, with the checked bytes in p instead of buf.
+			if c.edge && c.f.state == stHeader {
+				c.inject = []byte("BAD FRAMING\r\n\r\n")
+			}
+			c.err = ErrFraming
+		default:
+			if c.f.finals != finals {
+				c.mu.Lock()
+				c.expect = true // a final response came: the next write may start a request
+				c.mu.Unlock()
+			}
+			if m < n {
+				c.hold(p[m:n]) // not checked yet: scanned again with what follows
+			}
+		}
+	}
+	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)) {
+		c.err = err // the end: sticky
+	}
+	if m > 0 {
+		return m, true, nil
+	}
+	if err != nil && c.err == nil && len(c.inject) == 0 {
+		return 0, true, err // a deadline and the like: the caller may read again
+	}
+	return 0, false, nil
+}
+
+// hold puts b, bytes read but not yet checked, into buf, which is empty.
+func (c *guardedConn) hold(b []byte) {
+	if cap(c.home) < len(b)+guardedReadMin {
+		c.home = make([]byte, 0, max(guardedReadSize, 2*len(b)))
+	}
+	c.buf = append(c.home[:0], b...)
 }
 
 // refuse ends the stream after what was checked: at the edge a refused
