@@ -178,7 +178,8 @@ type Config struct {
 
 	// MemoryCacheSize bounds the bytes of the memory tier: decoded
 	// entries of pages requested at least twice, so hits neither read nor
-	// decode the store record (hot.go). Every committed store change to a
+	// decode the store record (hot.go). When it is full, a page read from
+	// the store replaces an entry only if it is read more often (TinyLFU). Every committed store change to a
 	// record (a fill, purge, disable, eviction) drops that record's copy
 	// before the write returns, so purges take effect at once. Charged per
 	// entry: body, key, header bytes plus 512. If zero, 256 MiB; negative

@@ -20,10 +20,26 @@ import (
 //     each with its own lock and CLOCK (second-chance) eviction: a hit
 //     sets the entry's reference bit (one atomic store, only when it is
 //     clear), and eviction skips (and clears) referenced entries.
-//   - Admission: an entry is admitted on its second read from the store
-//     within the doorkeeper's window (a set of key hashes per shard,
-//     cleared when it fills), so one-hit wonders (crawlers walking every
-//     URL once) never displace popular pages.
+//   - Admission (TinyLFU, Einziger, Friedman and Manes, "TinyLFU: A
+//     Highly Efficient Cache Admission Policy", 2017; what Caffeine and
+//     Ristretto do): each shard keeps a doorkeeper (a Bloom filter of key
+//     hashes seen once) in front of a count-min sketch of 4-bit counters
+//     (hotSketch), halved after a window of samples so old popularity
+//     fades. Every read counts: a store read offered to the tier, and a
+//     hit from memory (lock-free, and a load only once its counters are
+//     saturated). An entry read from the store is admitted on its
+//     second sighting while its shard has room; once the shard is full,
+//     only if its estimated frequency is higher than the CLOCK victim's
+//     (ties reject). So one-hit wonders (crawlers walking every URL once)
+//     never displace popular pages, and a uniform scan over many more
+//     pages than the tier holds, whose hit ratio no admission can raise,
+//     does not churn the tier: each rejected copy dies young instead of
+//     living (and costing heap growth and GC) until its eviction.
+//     The policy is built here, not taken from a library: ristretto, say,
+//     would replace the whole tier, and its asynchronous admission (a
+//     buffered Set applied later) would break the ticket protocol below,
+//     which needs the insert to be decided under the shard's lock against
+//     the invalidation count the reader saw.
 //   - Invalidation per key: the store tells the proxy of every committed
 //     change (store.Store.Watch) before the write that made it returns,
 //     and the tier drops exactly those entries. A purge therefore takes
@@ -44,7 +60,8 @@ const (
 	hotShards       = 64
 	hotEntryCost    = 512 // bytes charged per entry beyond body, key and headers
 	hotTouchEvery   = 30 * time.Second
-	hotDoorkeeperN  = 8192 // key hashes remembered per shard before it is cleared
+	hotTypicalEntry = 4 << 10 // bytes per entry assumed to size a shard's sketch
+	hotSampleFactor = 10      // sketch window: samples per entry held before halving
 	defaultHotBytes = DefaultMemoryCacheSize
 )
 
@@ -65,8 +82,11 @@ type hotShard struct {
 	max   int64
 	// inval counts invalidations in this shard; see load.
 	inval atomic.Uint64
-	door  map[uint64]struct{} // doorkeeper: seen once
-	_     [40]byte            // keep shards' hot fields on their own cache lines
+	sk    hotSketch // admission frequencies; see hotSketch
+	// admission counts (under mu), for stats and metrics
+	admitted, evicted                     uint64
+	rejFirst, rejFreq, rejStale, rejLarge uint64
+	_                                     [56]byte // 256 bytes in all: keep shards' hot fields on their own cache lines
 }
 
 // hotEntry is an immutable entry plus its CLOCK and access-time state.
@@ -74,7 +94,8 @@ type hotEntry struct {
 	e       *entry
 	hk      string // key NUL variant
 	size    int64
-	idx     int // position in ring (under the shard's lock)
+	idx     int    // position in ring (under the shard's lock)
+	hash    uint64 // maphash of hk, for the sketch
 	ref     atomic.Uint32
 	touched atomic.Int64 // wall ns of the last store.Touch
 }
@@ -83,7 +104,11 @@ func (h *hotCache) init(max int64, st *store.Store) {
 	h.max, h.st = max, st
 	h.seed = maphash.MakeSeed()
 	for i := range h.shards {
-		h.shards[i].max = max / hotShards
+		sh := &h.shards[i]
+		sh.max = max / hotShards
+		if max > 0 {
+			sh.sk.init(sh.max / hotTypicalEntry)
+		}
 	}
 }
 
@@ -99,19 +124,25 @@ func (h *hotCache) shard(hk []byte) *hotShard {
 	return &h.shards[maphash.Bytes(h.seed, hk)%hotShards]
 }
 
+func (h *hotCache) hash(hk []byte) (*hotShard, uint64) {
+	x := maphash.Bytes(h.seed, hk)
+	return &h.shards[x%hotShards], x
+}
+
 // get returns the entry for hot key hk (key NUL variant), or nil. It
 // allocates nothing.
 func (h *hotCache) get(hk []byte, wall time.Time) *entry {
 	if h.max <= 0 || h.off.Load() {
 		return nil
 	}
-	sh := h.shard(hk)
+	sh, x := h.hash(hk)
 	sh.mu.RLock()
 	he := sh.m[string(hk)]
 	sh.mu.RUnlock()
 	if he == nil {
 		return nil
 	}
+	sh.sk.recordHit(x)
 	if ep := h.st.Epoch(); !ep.IsZero() && !he.e.rec.StoredTime.After(ep) {
 		h.invalidate(he.hk) // hidden by a purge-all epoch
 		return nil
@@ -143,14 +174,16 @@ func (h *hotCache) before(hk []byte) ticket {
 	return ticket{sh, sh.inval.Load()}
 }
 
-// put offers e, read from the store after t was taken, to the tier. It is
-// admitted on its key's second offer within the doorkeeper window, and
-// only if no invalidation hit its shard since t. It reports whether the
-// tier now holds e (true: e, its record and its body's memory are shared
-// with every hit from memory from now on, and the caller must not reuse
-// any of it; false: the tier keeps no reference to e). The body is
-// charged by its capacity, the memory held (a pooled store-read buffer
-// may be larger than the body: lookup.go).
+// put offers e, read from the store after t was taken, to the tier, and
+// reports whether the tier now holds e (true: e, its record and its
+// body's memory are shared with every hit from memory from now on, and
+// the caller must not reuse any of it; false: the tier keeps no
+// reference to e). The read counts as an access of hk (hotSketch). e is
+// refused if an invalidation hit its shard since t; otherwise it is
+// admitted on its key's second sighting while the shard has room, and
+// once the shard is full only if hk's estimated frequency beats the
+// CLOCK victim's. The body is charged by its capacity, the memory held (a
+// pooled store-read buffer may be larger than the body: lookup.go).
 func (h *hotCache) put(t ticket, hk []byte, e *entry, wall time.Time) bool {
 	sh := t.sh
 	if sh == nil {
@@ -163,30 +196,34 @@ func (h *hotCache) put(t ticket, hk []byte, e *entry, wall time.Time) bool {
 			size += int64(len(s)) + 16
 		}
 	}
-	if size > sh.max/2 {
-		return false
-	}
 	hash := maphash.Bytes(h.seed, hk)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if h.off.Load() || sh.inval.Load() != t.inval {
-		return false // changed since it was read: let the next reader load it
+	seen := sh.sk.estimate(hash) > 0
+	sh.sk.record(hash)
+	if sh.sk.samples.Load() >= hotSampleFactor*int64(max(len(sh.sk.table), len(sh.ring))) {
+		sh.sk.reset()
 	}
-	if _, seen := sh.door[hash]; !seen {
-		if sh.door == nil || len(sh.door) >= hotDoorkeeperN {
-			sh.door = make(map[uint64]struct{}, 64)
-		}
-		sh.door[hash] = struct{}{}
+	switch {
+	case size > sh.max/2:
+		sh.rejLarge++
 		return false
+	case h.off.Load() || sh.inval.Load() != t.inval:
+		sh.rejStale++
+		return false // changed since it was read: let the next reader load it
+	case !seen:
+		sh.rejFirst++
+		return false // first sighting: remembered by the doorkeeper
 	}
 	if sh.m == nil {
 		sh.m = make(map[string]*hotEntry)
 	}
 	key := string(hk)
-	if old := sh.m[key]; old != nil {
+	old := sh.m[key]
+	if old != nil {
 		sh.remove(old)
 	}
-	for sh.bytes+size > sh.max && len(sh.ring) > 0 {
+	for decided := old != nil; sh.bytes+size > sh.max && len(sh.ring) > 0; {
 		if sh.hand >= len(sh.ring) {
 			sh.hand = 0
 		}
@@ -196,14 +233,25 @@ func (h *hotCache) put(t ticket, hk []byte, e *entry, wall time.Time) bool {
 			sh.hand++
 			continue
 		}
+		if !decided {
+			// The shard is full: TinyLFU's test against the victim. The
+			// hand stays on it, so the next candidate meets it too
+			// unless a hit saves it first.
+			if sh.sk.estimate(hash) <= sh.sk.estimate(v.hash) {
+				sh.rejFreq++
+				return false
+			}
+			decided = true
+		}
 		sh.remove(v)
+		sh.evicted++
 	}
-	delete(sh.door, hash)
-	he := &hotEntry{e: e, hk: key, size: size, idx: len(sh.ring)}
+	he := &hotEntry{e: e, hk: key, size: size, idx: len(sh.ring), hash: hash}
 	he.touched.Store(wall.UnixNano())
 	sh.ring = append(sh.ring, he)
 	sh.m[key] = he
 	sh.bytes += size
+	sh.admitted++
 	return true
 }
 
@@ -263,14 +311,42 @@ func (h *hotCache) changed(all bool, keys []store.RecordKey) {
 
 // stats returns the entries and bytes held (for tests and metrics).
 func (h *hotCache) stats() (n int, bytes int64) {
+	st := h.counters()
+	return st.entries, st.bytes
+}
+
+// hotStats are the memory tier's size and admission counts since start.
+// Every store read offered to the tier (hotCache.put) is counted once, as
+// admitted or under one rejection reason.
+type hotStats struct {
+	entries  int
+	bytes    int64
+	admitted uint64 // inserted
+	evicted  uint64 // dropped by CLOCK to make room (not invalidations)
+	// rejected, by reason
+	firstSeen uint64 // the key's first sighting (the doorkeeper)
+	frequency uint64 // the shard was full and the CLOCK victim was read as often or more
+	stale     uint64 // an invalidation hit the shard since the read began, or the tier is closed
+	tooLarge  uint64 // more than half a shard
+}
+
+// counters sums the shards' hotStats (each shard's read-locked in turn).
+func (h *hotCache) counters() hotStats {
+	var st hotStats
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.RLock()
-		n += len(sh.m)
-		bytes += sh.bytes
+		st.entries += len(sh.m)
+		st.bytes += sh.bytes
+		st.admitted += sh.admitted
+		st.evicted += sh.evicted
+		st.firstSeen += sh.rejFirst
+		st.frequency += sh.rejFreq
+		st.stale += sh.rejStale
+		st.tooLarge += sh.rejLarge
 		sh.mu.RUnlock()
 	}
-	return n, bytes
+	return st
 }
 
 // hitHeader is the part of a stored response's header that changes with
@@ -331,4 +407,135 @@ func (h *hotCache) forgetMatching(match func(key string) bool) {
 		}
 		sh.mu.Unlock()
 	}
+}
+
+// hotSketch is one shard's TinyLFU frequency estimate: a doorkeeper (a
+// Bloom filter, three bits per key in one word) that absorbs a key's first
+// sighting, in front of a count-min sketch of 4-bit counters. A key's
+// four counters (one per row) lie in one block of 8 words, a 64-byte
+// cache line, as in Caffeine's FrequencySketch, so a read costs one line.
+// After a window of samples (hotSampleFactor per entry the shard holds),
+// reset halves every counter and clears the doorkeeper: popularity ages.
+//
+// Concurrency: hits record under the shard's read lock or none, with
+// atomic loads and compare-and-swaps (no lock, and no store once a key's
+// counters are saturated, so one hot page does not bounce a cache line
+// between cores); a lost increment or one overwritten by a concurrent
+// reset only makes the estimate approximate, as it is anyway. reset and
+// the admission decision run under the shard's lock.
+type hotSketch struct {
+	table   []atomic.Uint64 // 16 counters per word, 8 words per block
+	door    []atomic.Uint64
+	blocks  uint64 // len(table)/8, a power of two
+	samples atomic.Int64
+}
+
+// init sizes the sketch for about entries keys held (at least 64).
+func (s *hotSketch) init(entries int64) {
+	n := uint64(64)
+	for n < uint64(entries) && n < 1<<24 {
+		n <<= 1
+	}
+	s.table = make([]atomic.Uint64, n)  // one word (16 counters) per entry
+	s.door = make([]atomic.Uint64, 2*n) // 128 bits per entry: 3 of them per key, 12.8 per key of a full window (1% false positives)
+	s.blocks = n / 8
+}
+
+// Odd constants (from splitmix64 and the golden ratio) that spread a
+// hash's bits differently for the block, the counters and the doorkeeper.
+const (
+	hotMixA = 0x9e3779b97f4a7c15
+	hotMixB = 0xbf58476d1ce4e5b9
+	hotMixC = 0x94d049bb133111eb
+)
+
+func (s *hotSketch) doorBits(x uint64) (*atomic.Uint64, uint64) {
+	d := x * hotMixC
+	w := &s.door[(d>>40)%uint64(len(s.door))]
+	return w, 1<<(d&63) | 1<<((d>>6)&63) | 1<<((d>>12)&63)
+}
+
+// counter returns row i's word and bit shift for hash x.
+func (s *hotSketch) counter(x uint64, i uint) (*atomic.Uint64, uint) {
+	blk := ((x * hotMixA) >> 32) % s.blocks
+	c := x * hotMixB
+	word := blk*8 + uint64(i)*2 + (c>>(i*8))&1
+	return &s.table[word], uint((c>>(i*8+1))&15) * 4
+}
+
+// record counts one read of hash x from the store: its doorkeeper bits
+// if they are not all set, else its counters.
+func (s *hotSketch) record(x uint64) {
+	if s.table == nil {
+		return
+	}
+	if w, bits := s.doorBits(x); w.Load()&bits != bits {
+		w.Or(bits)
+		s.samples.Add(1)
+		return
+	}
+	s.count(x)
+}
+
+// recordHit counts one hit from memory of hash x: its counters, past the
+// doorkeeper (whose purpose, keeping one-hit wonders out of the counters,
+// does not apply to a resident entry; either adds one to the estimate),
+// so a hit reads one cache line, and writes it only while a counter is
+// below 15.
+func (s *hotSketch) recordHit(x uint64) {
+	if s.table != nil {
+		s.count(x)
+	}
+}
+
+// count raises hash x's counters that are below 15.
+func (s *hotSketch) count(x uint64) {
+	added := false
+	for i := range uint(4) {
+		w, sh := s.counter(x, i)
+		for {
+			old := w.Load()
+			if (old>>sh)&15 == 15 {
+				break // saturated: no store
+			}
+			if w.CompareAndSwap(old, old+1<<sh) {
+				added = true
+				break
+			}
+		}
+	}
+	if added {
+		s.samples.Add(1)
+	}
+}
+
+// estimate is hash x's estimated accesses (recent ones weigh more: each
+// reset halves the older): its smallest counter, plus one if the
+// doorkeeper has it.
+func (s *hotSketch) estimate(x uint64) int {
+	if s.table == nil {
+		return 0
+	}
+	m := 15
+	for i := range uint(4) {
+		w, sh := s.counter(x, i)
+		m = min(m, int((w.Load()>>sh)&15))
+	}
+	if w, bits := s.doorBits(x); w.Load()&bits == bits {
+		m++
+	}
+	return m
+}
+
+// reset halves every counter and clears the doorkeeper; the caller holds
+// the shard's lock.
+func (s *hotSketch) reset() {
+	for i := range s.table {
+		w := &s.table[i]
+		w.Store((w.Load() >> 1) & 0x7777777777777777)
+	}
+	for i := range s.door {
+		s.door[i].Store(0)
+	}
+	s.samples.Store(0)
 }

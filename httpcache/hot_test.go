@@ -3,11 +3,14 @@ package httpcache
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/firstrender/firstrender/store"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func hotPage(w http.ResponseWriter, r *http.Request) {
@@ -241,5 +244,241 @@ func TestHitHeader(t *testing.T) {
 		e.hitHeader(age+time.Duration(n)*time.Second, ttl-time.Duration(n)*time.Second)
 	}); allocs > 3 {
 		t.Fatalf("%v allocations per new second, want at most 3", allocs)
+	}
+}
+
+// hotSim drives a hotCache the way lookup does (get; on a miss, a ticket,
+// a store read and put) over n keys of 20 KB entries.
+type hotSim struct {
+	h    hotCache
+	ents []*entry
+	hks  [][]byte
+	now  time.Time
+}
+
+func newHotSim(t *testing.T, max int64, n int) *hotSim {
+	s := &hotSim{now: time.Now()}
+	s.h.init(max, newTestStoreForHot(t))
+	body := make([]byte, 20<<10)
+	for i := range n {
+		k := fmt.Sprintf("http://x/p%d", i)
+		s.ents = append(s.ents, &entry{rec: &store.Record{Key: k, Body: body}})
+		s.hks = append(s.hks, appendHotKey(nil, k, ""))
+	}
+	return s
+}
+
+// read reads key i and reports whether it came from memory.
+func (s *hotSim) read(i int) bool {
+	if s.h.get(s.hks[i], s.now) != nil {
+		return true
+	}
+	s.h.put(s.h.before(s.hks[i]), s.hks[i], s.ents[i], s.now)
+	return false
+}
+
+func (s *hotSim) resident(i int) bool {
+	sh := s.h.shard(s.hks[i])
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.m[string(s.hks[i])] != nil
+}
+
+func (st hotStats) offers() uint64 {
+	return st.admitted + st.firstSeen + st.frequency + st.stale + st.tooLarge
+}
+
+// A uniform scan over ten times the tier's capacity cannot raise the hit
+// ratio by admitting: once the tier is full, it must not churn (each
+// admission an eviction and a 20 KB copy kept until it is evicted).
+func TestMemoryTier_UniformScanAdmitsFew(t *testing.T) {
+	const max = 16 << 20 // about 770 entries of 20 KB
+	s := newHotSim(t, max, 8000)
+	for range 2 { // two passes: the tier fills (second sightings, room)
+		for i := range s.ents {
+			s.read(i)
+		}
+	}
+	c0 := s.h.counters()
+	if c0.bytes > max || c0.entries < 500 {
+		t.Fatalf("after two passes: %+v; want the tier full", c0)
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 100_000 {
+		s.read(rnd.IntN(len(s.ents)))
+	}
+	c1 := s.h.counters()
+	offers, admitted, evicted := c1.offers()-c0.offers(), c1.admitted-c0.admitted, c1.evicted-c0.evicted
+	t.Logf("uniform over 8000 keys, tier of %d: %d store reads, %d admitted, %d evicted", c1.entries, offers, admitted, evicted)
+	if offers < 80_000 {
+		t.Fatalf("%d store reads of 100,000: the tier holds more than it should", offers)
+	}
+	if admitted > offers/10 {
+		t.Fatalf("%d of %d store reads admitted: the tier churns under a scan", admitted, offers)
+	}
+	if evicted > admitted || c1.bytes > max {
+		t.Fatalf("%+v", c1)
+	}
+}
+
+// A small hot set read among a uniform scan displaces scan entries and
+// stays; one-hit wonders (and keys read twice) never displace it.
+func TestMemoryTier_HotSetAmongScanStays(t *testing.T) {
+	const max, hot = 16 << 20, 100 // ~770 entries; the hot set is keys 0..99
+	s := newHotSim(t, max, 8000)
+	for range 2 {
+		for i := hot; i < len(s.ents); i++ { // the tier fills with scan keys
+			s.read(i)
+		}
+	}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for i := range 100_000 {
+		if i%4 == 0 {
+			s.read(rnd.IntN(hot)) // each hot key: about 1 read in 400
+		} else {
+			s.read(hot + rnd.IntN(len(s.ents)-hot)) // each scan key: 1 in 10,500
+		}
+	}
+	missing := 0
+	for i := range hot {
+		if !s.resident(i) {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d hot keys not in memory after 25,000 hot reads among 75,000 scan reads", missing, hot)
+	}
+	c0 := s.h.counters()
+	// One-hit wonders never displace the hot set, and are admitted only
+	// by the doorkeeper's false positives (a Bloom filter: about 1% when
+	// its window is full) that then also beat the victim.
+	for i := range 20_000 {
+		k := fmt.Sprintf("http://x/once%d", i)
+		hk := appendHotKey(nil, k, "")
+		if s.h.get(hk, s.now) == nil {
+			s.h.put(s.h.before(hk), hk, &entry{rec: &store.Record{Key: k, Body: s.ents[0].rec.Body}}, s.now)
+		}
+	}
+	if c1 := s.h.counters(); c1.admitted-c0.admitted > 20 {
+		t.Fatalf("%d of 20,000 one-hit wonders admitted", c1.admitted-c0.admitted)
+	}
+	for i := range hot {
+		if !s.resident(i) {
+			t.Fatalf("hot key %d displaced by one-hit wonders", i)
+		}
+	}
+	// Keys read twice each (a second scan of new pages, interleaved with
+	// the hot set's reads) may displace scan entries, never the hot set.
+	for i := range 4000 {
+		k := fmt.Sprintf("http://x/twice%d", i)
+		hk := appendHotKey(nil, k, "")
+		e := &entry{rec: &store.Record{Key: k, Body: s.ents[0].rec.Body}}
+		for range 2 {
+			if s.h.get(hk, s.now) == nil {
+				s.h.put(s.h.before(hk), hk, e, s.now)
+			}
+		}
+		s.read(rnd.IntN(hot))
+	}
+	for i := range hot {
+		if !s.resident(i) {
+			t.Fatalf("hot key %d displaced by keys read twice", i)
+		}
+	}
+}
+
+// The sketch counts to 15 and halves on reset; the doorkeeper takes the
+// first sighting.
+func TestHotSketch(t *testing.T) {
+	var s hotSketch
+	s.init(64)
+	const x = 0x12345678abcdef
+	if s.estimate(x) != 0 {
+		t.Fatal("fresh sketch estimates nonzero")
+	}
+	s.record(x)
+	if got := s.estimate(x); got != 1 {
+		t.Fatalf("after one sighting: %d, want 1 (the doorkeeper)", got)
+	}
+	for range 30 {
+		s.record(x)
+	}
+	if got := s.estimate(x); got != 16 {
+		t.Fatalf("after 31 records: %d, want 16 (15 and the doorkeeper)", got)
+	}
+	s.reset()
+	if got := s.estimate(x); got != 7 {
+		t.Fatalf("after reset: %d, want 7 (15 halved, doorkeeper cleared)", got)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { s.record(x) }); allocs != 0 {
+		t.Fatalf("record allocates %v", allocs)
+	}
+}
+
+// The memory tier's metrics report its entries and every store read's
+// admission decision.
+func TestMemoryTier_Metrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	r := newRig(t, hotPage, func(c *Config) { c.Registerer = reg })
+	for range 4 { // miss; store read (first seen); store read (admitted); memory
+		r.Get("/a")
+	}
+	want := map[string]float64{
+		"firstrender_memory_entries":                               1,
+		"firstrender_memory_admissions_total":                      1,
+		"firstrender_memory_evictions_total":                       0,
+		`firstrender_memory_rejections_total{reason="first_seen"}`: 1,
+		`firstrender_memory_rejections_total{reason="frequency"}`:  0,
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += `{` + l.GetName() + `="` + l.GetValue() + `"}`
+			}
+			switch {
+			case m.Gauge != nil:
+				got[name] = m.Gauge.GetValue()
+			case m.Counter != nil:
+				got[name] = m.Counter.GetValue()
+			}
+		}
+	}
+	for name, v := range want {
+		if g, ok := got[name]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", name, g, ok, v)
+		}
+	}
+	if got["firstrender_memory_bytes"] < float64(len("page /a")) {
+		t.Errorf("firstrender_memory_bytes = %v", got["firstrender_memory_bytes"])
+	}
+}
+
+// Hits count in the sketch without the shard's write lock while store
+// reads record, reset and decide admission under it (run with -race).
+func TestMemoryTier_ConcurrentHitsAndAdmissions(t *testing.T) {
+	s := newHotSim(t, 4<<20, 2000)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			rnd := rand.New(rand.NewPCG(uint64(g), 9))
+			for range 20_000 {
+				if g == 0 {
+					s.read(rnd.IntN(20)) // a hot set, mostly hits
+				} else {
+					s.read(rnd.IntN(len(s.ents)))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := s.h.counters()
+	if st.bytes > 4<<20 || st.offers() == 0 || st.admitted < uint64(st.entries) {
+		t.Fatalf("%+v", st)
 	}
 }

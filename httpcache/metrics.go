@@ -29,7 +29,7 @@ type metrics struct {
 	durBy    map[Result]prometheus.Observer
 }
 
-func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, st *store.Store, hot *hotCache) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "firstrender_requests_total",
@@ -87,6 +87,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 		m.durBy[l] = m.duration.WithLabelValues(string(l))
 	}
 	cs := []prometheus.Collector{m.requests, m.duration, m.originReqs, m.originLatency, m.servedBytes, m.refused, m.hitForPass, m.aborted, m.invalidations, m.spliced, m.spliceFailed,
+		hotCollector{hot},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "firstrender_store_entries",
 			Help: "Records in the page store.",
@@ -154,5 +155,44 @@ func (m *metrics) origin(code int, d time.Duration) {
 	m.originReqs.WithLabelValues(label).Inc()
 	if code > 0 {
 		m.originLatency.Observe(d.Seconds())
+	}
+}
+
+// hotCollector reports the memory tier's size and admission counts
+// (hotCache.counters, read once per scrape: nothing is counted on the
+// hit path for it). With the tier disabled, every series reads 0.
+type hotCollector struct{ h *hotCache }
+
+var (
+	hotEntriesDesc = prometheus.NewDesc("firstrender_memory_entries",
+		"Entries in the memory tier (Config.MemoryCacheSize).", nil, nil)
+	hotBytesDesc = prometheus.NewDesc("firstrender_memory_bytes",
+		"Bytes charged to the memory tier's entries (body, key and header bytes plus 512 each).", nil, nil)
+	hotAdmittedDesc = prometheus.NewDesc("firstrender_memory_admissions_total",
+		"Entries read from the store and admitted to the memory tier.", nil, nil)
+	hotRejectedDesc = prometheus.NewDesc("firstrender_memory_rejections_total",
+		"Entries read from the store and not admitted to the memory tier, by reason (first_seen: the key's first read in the window; frequency: the tier was full and the entry it would replace was read as often; stale: changed while it was read; too_large).",
+		[]string{"reason"}, nil)
+	hotEvictedDesc = prometheus.NewDesc("firstrender_memory_evictions_total",
+		"Entries evicted from the memory tier to make room for admitted ones (invalidations not counted).", nil, nil)
+)
+
+func (c hotCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{hotEntriesDesc, hotBytesDesc, hotAdmittedDesc, hotRejectedDesc, hotEvictedDesc} {
+		ch <- d
+	}
+}
+
+func (c hotCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.h.counters()
+	ch <- prometheus.MustNewConstMetric(hotEntriesDesc, prometheus.GaugeValue, float64(st.entries))
+	ch <- prometheus.MustNewConstMetric(hotBytesDesc, prometheus.GaugeValue, float64(st.bytes))
+	ch <- prometheus.MustNewConstMetric(hotAdmittedDesc, prometheus.CounterValue, float64(st.admitted))
+	ch <- prometheus.MustNewConstMetric(hotEvictedDesc, prometheus.CounterValue, float64(st.evicted))
+	for _, r := range []struct {
+		reason string
+		n      uint64
+	}{{"first_seen", st.firstSeen}, {"frequency", st.frequency}, {"stale", st.stale}, {"too_large", st.tooLarge}} {
+		ch <- prometheus.MustNewConstMetric(hotRejectedDesc, prometheus.CounterValue, float64(r.n), r.reason)
 	}
 }

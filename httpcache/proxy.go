@@ -122,7 +122,7 @@ func New(cfg Config) (*Proxy, error) {
 		BufferPool: copyBuffers{},
 	}
 	if cfg.Registerer != nil {
-		m, err := newMetrics(cfg.Registerer, cfg.Store)
+		m, err := newMetrics(cfg.Registerer, cfg.Store, &p.hot)
 		if err != nil {
 			return nil, fmt.Errorf("httpcache: metrics: %w", err)
 		}
