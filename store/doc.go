@@ -118,7 +118,13 @@
 //
 // A [*Store] is safe for concurrent use by any number of goroutines.
 // Readers run in bbolt read transactions, in parallel with each other and
-// with the writer. Values returned are copies owned by the caller. Methods
+// with the writer. Values returned are copies owned by the caller: bbolt's
+// values are valid only inside their transaction, so a read copies what
+// it returns out of the memory map before the transaction ends, and never
+// holds it while the caller uses the result (a long-lived reader would
+// hold back the re-map a growing file needs). [Store.GetInto] and
+// [Store.LookupInto] let the caller supply the memory the body is copied
+// into ([BodyBuffer]), so that it can reuse buffers. Methods
 // that may block take a context: reads check it before starting; writes
 // honour it while waiting for room in the write queue, and once queued wait
 // for the commit, so that their result is always known.
