@@ -135,6 +135,7 @@ func BenchmarkMissStoreVsForward(b *testing.B) {
 		round(s.base, s.pre)
 	}
 	var ms runtime.MemStats
+	st0 := st.Stats()
 	b.ResetTimer()
 	for b.Loop() {
 		for _, s := range sides {
@@ -158,6 +159,8 @@ func BenchmarkMissStoreVsForward(b *testing.B) {
 	}
 	d, f, s := per(sides[0]), per(sides[1]), per(sides[2])
 	b.ReportMetric((s-d)/(f-d), "proxy-cpu-ratio")
+	st1 := st.Stats()
+	b.ReportMetric(float64(st1.Writes-st0.Writes)/float64(max(1, st1.Commits-st0.Commits)), "writes/commit")
 }
 
 // cpuTime is this process's user+system CPU time.

@@ -138,3 +138,158 @@ func TestPutDeferred_Close(t *testing.T) {
 		t.Errorf("after Close and reopen: %v", err)
 	}
 }
+
+// fakeLinger is a lingerClock the test drives: now is set by the test,
+// and every timer the waiting writer asks for is handed to the test
+// (with its duration) to fire.
+type fakeLinger struct {
+	mu     sync.Mutex
+	t      time.Time
+	timers chan fakeTimer
+}
+
+type fakeTimer struct {
+	d time.Duration
+	c chan time.Time
+}
+
+func newFakeLinger() *fakeLinger {
+	return &fakeLinger{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), timers: make(chan fakeTimer, 8)}
+}
+
+func (f *fakeLinger) clock() *lingerClock {
+	return &lingerClock{now: f.now, after: func(d time.Duration) <-chan time.Time {
+		c := make(chan time.Time, 1)
+		f.timers <- fakeTimer{d, c}
+		return c
+	}}
+}
+
+func (f *fakeLinger) now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+// advance moves the clock by d and returns the new time.
+func (f *fakeLinger) advance(d time.Duration) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.t = f.t.Add(d)
+	return f.t
+}
+
+// timer returns the next timer the writer asked for, failing unless its
+// duration is want.
+func (f *fakeLinger) timer(t *testing.T, want time.Duration) chan time.Time {
+	t.Helper()
+	select {
+	case tm := <-f.timers:
+		if tm.d != want {
+			t.Fatalf("the writer waits %v, want %v", tm.d, want)
+		}
+		return tm.c
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the writer asked for no timer (want one of %v)", want)
+		return nil
+	}
+}
+
+// notDone fails if the deferred put has returned: called after the
+// writer asked for its next timer, so it is still waiting.
+func notDone(t *testing.T, what string, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		t.Fatalf("%s returned (%v) while the writer still waits", what, err)
+	default:
+	}
+}
+
+// While deferred Puts keep arriving, the wait goes on until CommitDelay
+// has passed without one (all of them share a commit), and ends then.
+func TestPutDeferred_WaitGoesOnWhileWritesArrive(t *testing.T) {
+	t.Parallel()
+	fc := newFakeLinger()
+	lingering, added := make(chan int, 4), make(chan int, 4)
+	const delay = 10 * time.Second
+	s := newTestStore(t, Options{CommitDelay: delay, MaxCommitDelay: time.Hour, lingering: lingering, lingerAdded: added, lingerClock: fc.clock()})
+	var c commits
+	defer s.Watch(c.watch)()
+	put := func(key string) chan error {
+		done := make(chan error, 1)
+		go func() { done <- s.PutDeferred(context.Background(), deferredRec(key)) }()
+		return done
+	}
+	da := put("a")
+	<-lingering
+	first := fc.timer(t, delay)
+	fc.advance(6 * time.Second)
+	db := put("b") // at 6s
+	<-added
+	first <- fc.advance(4 * time.Second) // 10s: b came 4s ago, wait 6s more
+	second := fc.timer(t, 6*time.Second)
+	notDone(t, "a", da)
+	fc.advance(4 * time.Second)
+	dc := put("c") // at 14s
+	<-added
+	second <- fc.advance(2 * time.Second) // 16s: c came 2s ago, wait 8s more
+	third := fc.timer(t, 8*time.Second)
+	notDone(t, "a", da)
+	third <- fc.advance(8 * time.Second) // 24s: quiet for CommitDelay
+	waitErr(t, "a", da)
+	waitErr(t, "b", db)
+	waitErr(t, "c", dc)
+	if got := c.take(); !slices.EqualFunc(got, [][]string{{"a", "b", "c"}}, slices.Equal) {
+		t.Errorf("commits %q, want one with the three records", got)
+	}
+}
+
+// MaxCommitDelay bounds the wait even while deferred Puts keep arriving.
+func TestPutDeferred_MaxCommitDelay(t *testing.T) {
+	t.Parallel()
+	fc := newFakeLinger()
+	lingering, added := make(chan int, 4), make(chan int, 4)
+	const delay = 10 * time.Second
+	s := newTestStore(t, Options{CommitDelay: delay, MaxCommitDelay: 12 * time.Second, lingering: lingering, lingerAdded: added, lingerClock: fc.clock()})
+	var c commits
+	defer s.Watch(c.watch)()
+	da, db := make(chan error, 1), make(chan error, 1)
+	go func() { da <- s.PutDeferred(context.Background(), deferredRec("a")) }()
+	<-lingering
+	first := fc.timer(t, delay)
+	fc.advance(9 * time.Second)
+	go func() { db <- s.PutDeferred(context.Background(), deferredRec("b")) }()
+	<-added
+	first <- fc.advance(time.Second) // 10s: b came 1s ago, but the bound is at 12s
+	second := fc.timer(t, 2*time.Second)
+	notDone(t, "a", da)
+	second <- fc.advance(2 * time.Second) // 12s
+	waitErr(t, "a", da)
+	waitErr(t, "b", db)
+	if got := c.take(); !slices.EqualFunc(got, [][]string{{"a", "b"}}, slices.Equal) {
+		t.Errorf("commits %q, want one with both records", got)
+	}
+}
+
+// The defaults: CommitDelay 10ms, MaxCommitDelay eight of them; a bound
+// below CommitDelay is CommitDelay.
+func TestPutDeferred_Defaults(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		in, want Options
+	}{
+		{Options{}, Options{CommitDelay: 10 * time.Millisecond, MaxCommitDelay: 80 * time.Millisecond}},
+		{Options{CommitDelay: 5 * time.Millisecond}, Options{CommitDelay: 5 * time.Millisecond, MaxCommitDelay: 40 * time.Millisecond}},
+		{Options{CommitDelay: 5 * time.Millisecond, MaxCommitDelay: time.Millisecond}, Options{CommitDelay: 5 * time.Millisecond, MaxCommitDelay: 5 * time.Millisecond}},
+		{Options{CommitDelay: -1}, Options{CommitDelay: 0, MaxCommitDelay: 0}},
+	} {
+		o := c.in
+		if err := o.setDefaults(); err != nil {
+			t.Fatal(err)
+		}
+		if o.CommitDelay != c.want.CommitDelay || o.MaxCommitDelay != c.want.MaxCommitDelay {
+			t.Errorf("%v, %v: got %v, %v, want %v, %v", c.in.CommitDelay, c.in.MaxCommitDelay, o.CommitDelay, o.MaxCommitDelay, c.want.CommitDelay, c.want.MaxCommitDelay)
+		}
+	}
+}

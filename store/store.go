@@ -78,9 +78,19 @@ type Options struct {
 	// more writes when every write it holds came from [Store.PutDeferred]:
 	// writes that trickle in (cache fills of a mostly-hit workload) then
 	// share one commit and its fsyncs instead of paying one each. Any other
-	// write, or [Store.Nudge], ends the wait at once. Zero means 10ms; a
-	// negative value never waits.
+	// write, or [Store.Nudge], ends the wait at once. The wait lasts until
+	// CommitDelay has passed without a new deferred write, so while they
+	// keep arriving it goes on, up to MaxCommitDelay in all. Zero means
+	// 10ms; a negative value never waits.
 	CommitDelay time.Duration
+	// MaxCommitDelay bounds that wait while deferred writes keep arriving
+	// (a stream of cache misses): the longer it is, the more of them share
+	// a commit, whose two fdatasyncs and index pages cost the same
+	// whether they carry 3 records or 300, and the longer a fill waits to
+	// be readable from the file (its response was sent long before). Zero
+	// means 8 × CommitDelay (80ms by default); a value below CommitDelay
+	// means CommitDelay.
+	MaxCommitDelay time.Duration
 	// ExpireInterval, if positive, runs RemoveExpired(Now()) in the
 	// background at that interval. Zero means never: call RemoveExpired
 	// yourself (eviction under MaxSize takes expired records first anyway).
@@ -103,10 +113,12 @@ type Options struct {
 	// fault-injection tests of the layers above; nil in production.
 	WriteFault func() error
 
-	evictDone  chan int // tests: receives each background eviction's count
-	lingering  chan int // tests: receives a deferred batch's size when the writer starts waiting for company
-	expireDone chan int // tests: receives each background expiry sweep's count
-	chunk      int      // records per step of a bulk delete; 0 means defaultChunk (tests lower it)
+	evictDone   chan int     // tests: receives each background eviction's count
+	lingering   chan int     // tests: receives a deferred batch's size when the writer starts waiting for company
+	lingerAdded chan int     // tests: receives the batch's size after each deferred write added while waiting
+	lingerClock *lingerClock // tests: the waiting writer's clock and timers; nil means time.Now, time.After
+	expireDone  chan int     // tests: receives each background expiry sweep's count
+	chunk       int          // records per step of a bulk delete; 0 means defaultChunk (tests lower it)
 }
 
 const (
@@ -115,6 +127,8 @@ const (
 	defaultAccessFlush       = 5 * time.Second
 	defaultAccessGranularity = 30 * time.Second
 	defaultCommitDelay       = 10 * time.Millisecond
+	// MaxCommitDelay's default, in CommitDelays.
+	defaultMaxCommitDelayRounds = 8
 )
 
 func (o *Options) setDefaults() error {
@@ -148,6 +162,10 @@ func (o *Options) setDefaults() error {
 	case o.CommitDelay < 0:
 		o.CommitDelay = 0
 	}
+	if o.MaxCommitDelay == 0 {
+		o.MaxCommitDelay = defaultMaxCommitDelayRounds * o.CommitDelay
+	}
+	o.MaxCommitDelay = max(o.MaxCommitDelay, o.CommitDelay)
 	switch {
 	case o.AccessGranularity == 0:
 		o.AccessGranularity = defaultAccessGranularity

@@ -204,16 +204,22 @@ func allDeferred(batch []*op) bool {
 	return true
 }
 
-// linger holds a batch of deferred ops for up to Options.CommitDelay,
-// adding what arrives meanwhile, and ends at once when a write that is
-// not deferred arrives, on Nudge, when the batch is full, or when the
-// queue closes (closed: commit and stop). A write that waits here was
-// queued by a caller that does not wait on it (PutDeferred's contract),
-// and FIFO order within the batch is kept, so a delete queued after a
-// deferred put still removes it.
+// linger holds a batch of deferred ops while more arrive: until
+// Options.CommitDelay has passed without a new one, and for no more than
+// Options.MaxCommitDelay in all. It ends at once when a write that is not
+// deferred arrives, on Nudge, when the batch is full, or when the queue
+// closes (closed: commit and stop). A write that waits here was queued by
+// a caller that does not wait on it (PutDeferred's contract), and FIFO
+// order within the batch is kept, so a delete queued after a deferred put
+// still removes it.
 func (s *Store) linger(batch []*op, size int) (_ []*op, closed bool) {
-	t := time.NewTimer(s.opts.CommitDelay)
-	defer t.Stop()
+	now, after := time.Now, time.After
+	if c := s.opts.lingerClock; c != nil {
+		now, after = c.now, c.after
+	}
+	start := now()
+	last := start // the latest deferred arrival
+	wake := after(s.opts.CommitDelay)
 	if s.opts.lingering != nil {
 		s.opts.lingering <- len(batch)
 	}
@@ -228,10 +234,24 @@ func (s *Store) linger(batch []*op, size int) (_ []*op, closed bool) {
 			if !o.deferred {
 				return batch, false
 			}
+			last = now()
+			if s.opts.lingerAdded != nil {
+				s.opts.lingerAdded <- len(batch)
+			}
 		case <-s.nudge:
 			return batch, false
-		case <-t.C:
-			return batch, false
+		case t := <-wake:
+			// Quiet for CommitDelay, or the bound reached: commit.
+			// Otherwise wait on until CommitDelay after the latest
+			// arrival (one timer per CommitDelay, not one per write).
+			end := last.Add(s.opts.CommitDelay)
+			if bound := start.Add(s.opts.MaxCommitDelay); bound.Before(end) {
+				end = bound
+			}
+			if !t.Before(end) {
+				return batch, false
+			}
+			wake = after(end.Sub(t))
 		}
 	}
 	return batch, false
@@ -551,4 +571,10 @@ func (w *wtx) addAtime(ck []byte, ns int64) error {
 		return must(err)
 	}
 	return must(w.lru.Put(w.tsKey(ns, ck), nil))
+}
+
+// lingerClock replaces, in tests, the clock and timers of linger.
+type lingerClock struct {
+	now   func() time.Time
+	after func(time.Duration) <-chan time.Time
 }

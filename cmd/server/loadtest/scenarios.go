@@ -418,7 +418,9 @@ func runMiss(ctx context.Context, env *Env) ([]Row, error) {
 		}}
 	}
 	lf := mk("/ns/")
-	lf.addr = fr.Addr
+	// Both sides profiled (miss.forward.*, miss.*), so that the profiler's
+	// own cost (the block and mutex rates) does not fall on one side only.
+	lf.addr, lf.profile = fr.Addr, "miss.forward"
 	mfwd, _ := env.Measure(ctx, fr, lf)
 	ls := mk("/u/")
 	ls.addr, ls.profile = fr.Addr, "miss"
