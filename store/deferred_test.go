@@ -95,22 +95,42 @@ func TestPutDeferred_SharesACommit(t *testing.T) {
 	}
 }
 
-// Nudge ends the wait, whether it comes before the writer starts waiting
-// or while it waits.
+// Nudge ends the wait, deferred writes queued within CommitDelay after it
+// do not wait at all, and a Nudge while nobody waits ends the next wait.
 func TestPutDeferred_Nudge(t *testing.T) {
 	t.Parallel()
+	fc := newFakeLinger()
 	lingering := make(chan int, 4)
-	s := newTestStore(t, Options{CommitDelay: time.Hour, lingering: lingering})
+	const delay = 10 * time.Second
+	s := newTestStore(t, Options{CommitDelay: delay, lingering: lingering, lingerClock: fc.clock()})
 	done := make(chan error, 1)
 	go func() { done <- s.PutDeferred(context.Background(), deferredRec("a")) }()
 	<-lingering
+	fc.timer(t, delay) // never fired
 	s.Nudge()
 	waitErr(t, "nudged while waiting", done)
 
-	s.Nudge() // nobody waits: the next wait ends at once
+	fc.advance(delay / 2) // within CommitDelay of the Nudge
 	go func() { done <- s.PutDeferred(context.Background(), deferredRec("b")) }()
+	waitErr(t, "queued just after a Nudge", done) // no timer fired
+	if len(lingering) != 0 {
+		t.Errorf("the writer waited for company within CommitDelay of a Nudge")
+	}
+
+	s.Nudge() // nobody waits: the next wait ends at once, even later
+	fc.advance(2 * delay)
+	go func() { done <- s.PutDeferred(context.Background(), deferredRec("c")) }()
 	<-lingering
 	waitErr(t, "nudged before waiting", done)
+
+	fc.timer(t, delay) // c's, never fired
+	fc.advance(2 * delay) // that Nudge is used up: d waits for its timer
+	go func() { done <- s.PutDeferred(context.Background(), deferredRec("d")) }()
+	<-lingering
+	dt := fc.timer(t, delay)
+	notDone(t, "d", done)
+	dt <- fc.advance(delay)
+	waitErr(t, "d, after its wait", done)
 }
 
 // Close commits what a deferred wait holds.

@@ -258,6 +258,7 @@ type Store struct {
 	closed     bool
 	ops        chan *op
 	nudge      chan struct{} // Nudge: end a deferred commit's wait
+	nudgedAt   atomic.Int64  // Nudge: when (Unix ns, the linger clock) it was last called
 	writerDone chan struct{}
 
 	// published counters (written by the writer after each commit).

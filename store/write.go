@@ -121,15 +121,32 @@ func (s *Store) run(ctx context.Context, size int, deferred bool, fn func(w *wtx
 }
 
 // Nudge ends the writer's wait for company of deferred writes
-// ([Store.PutDeferred], Options.CommitDelay): what it holds commits now.
-// Call it before waiting for something that waits for deferred writes
-// (httpcache registers a purge after in-flight fills wrote). If the
-// writer is not waiting, the next wait ends at once. It never blocks.
+// ([Store.PutDeferred], Options.CommitDelay): what it holds commits now,
+// and deferred writes queued within CommitDelay after the call do not
+// wait either. Call it before waiting for something that waits for
+// deferred writes (httpcache registers a purge after in-flight fills
+// wrote, and a fill may queue its write just after the call). If the
+// writer is not waiting, its next wait ends at once. It never blocks.
 func (s *Store) Nudge() {
+	s.nudgedAt.Store(s.lingerNow().UnixNano())
 	select {
 	case s.nudge <- struct{}{}:
 	default:
 	}
+}
+
+// lingerNow is the clock of the deferred wait (tests replace it).
+func (s *Store) lingerNow() time.Time {
+	if c := s.opts.lingerClock; c != nil {
+		return c.now()
+	}
+	return time.Now()
+}
+
+// nudgedRecently reports whether Nudge was called within CommitDelay.
+func (s *Store) nudgedRecently() bool {
+	at := s.nudgedAt.Load()
+	return at != 0 && s.lingerNow().UnixNano()-at < int64(s.opts.CommitDelay)
 }
 
 func (s *Store) writer() {
@@ -183,7 +200,7 @@ func (s *Store) writer() {
 			}
 		}
 		closed := false
-		if s.opts.CommitDelay > 0 && allDeferred(batch) {
+		if s.opts.CommitDelay > 0 && allDeferred(batch) && !s.nudgedRecently() {
 			batch, closed = s.linger(batch, size)
 		}
 		s.commit(batch)
@@ -213,9 +230,9 @@ func allDeferred(batch []*op) bool {
 // order within the batch is kept, so a delete queued after a deferred put
 // still removes it.
 func (s *Store) linger(batch []*op, size int) (_ []*op, closed bool) {
-	now, after := time.Now, time.After
+	now, after := s.lingerNow, time.After
 	if c := s.opts.lingerClock; c != nil {
-		now, after = c.now, c.after
+		after = c.after
 	}
 	start := now()
 	last := start // the latest deferred arrival
