@@ -68,8 +68,9 @@
 // record is either whole or absent afterwards. Deletes of many records are
 // split into transactions of 10,000. [Store.PutDeferred] is a Put nobody
 // waits on (a cache fill stored after its response was sent): when the
-// writer holds only such writes it waits up to [Options.CommitDelay]
-// (default 10ms) for more to share the commit and its fsyncs; any other
+// writer holds only such writes it waits for more to share the commit and
+// its fsyncs, until [Options.CommitDelay] (default 10ms) passes without
+// one and for at most [Options.MaxCommitDelay] (default 80ms); any other
 // write, or [Store.Nudge], ends the wait, and PutDeferred too returns
 // only after its commit.
 //
