@@ -123,7 +123,7 @@ func TestPutDeferred_Nudge(t *testing.T) {
 	<-lingering
 	waitErr(t, "nudged before waiting", done)
 
-	fc.timer(t, delay) // c's, never fired
+	fc.timer(t, delay)    // c's, never fired
 	fc.advance(2 * delay) // that Nudge is used up: d waits for its timer
 	go func() { done <- s.PutDeferred(context.Background(), deferredRec("d")) }()
 	<-lingering
