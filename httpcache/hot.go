@@ -412,21 +412,23 @@ func (h *hotCache) forgetMatching(match func(key string) bool) {
 // hotSketch is one shard's TinyLFU frequency estimate: a doorkeeper (a
 // Bloom filter, three bits per key in one word) that absorbs a key's first
 // sighting, in front of a count-min sketch of 4-bit counters. A key's
-// four counters (one per row) lie in one block of 8 words, a 64-byte
-// cache line, as in Caffeine's FrequencySketch, so a read costs one line.
-// After a window of samples (hotSampleFactor per entry the shard holds),
-// reset halves every counter and clears the doorkeeper: popularity ages.
+// four counters (one per row) are four nibbles of one word, one in each
+// quarter of it, so a count is one load and at most one compare-and-swap
+// on one cache line; the increment is conservative (only the counters at
+// the key's minimum rise, which keeps collisions from inflating the
+// others). After a window of samples (hotSampleFactor per word of the
+// table, or per entry held if the shard holds more), reset halves every
+// counter and clears the doorkeeper: popularity ages.
 //
-// Concurrency: hits record under the shard's read lock or none, with
+// Concurrency: hits count under the shard's read lock or none, with
 // atomic loads and compare-and-swaps (no lock, and no store once a key's
 // counters are saturated, so one hot page does not bounce a cache line
 // between cores); a lost increment or one overwritten by a concurrent
 // reset only makes the estimate approximate, as it is anyway. reset and
 // the admission decision run under the shard's lock.
 type hotSketch struct {
-	table   []atomic.Uint64 // 16 counters per word, 8 words per block
+	table   []atomic.Uint64 // 16 counters per word; a key's 4 in one word
 	door    []atomic.Uint64
-	blocks  uint64 // len(table)/8, a power of two
 	samples atomic.Int64
 }
 
@@ -438,11 +440,10 @@ func (s *hotSketch) init(entries int64) {
 	}
 	s.table = make([]atomic.Uint64, n)  // one word (16 counters) per entry
 	s.door = make([]atomic.Uint64, 2*n) // 128 bits per entry: 3 of them per key, 12.8 per key of a full window (1% false positives)
-	s.blocks = n / 8
 }
 
 // Odd constants (from splitmix64 and the golden ratio) that spread a
-// hash's bits differently for the block, the counters and the doorkeeper.
+// hash's bits differently for the word, the counters and the doorkeeper.
 const (
 	hotMixA = 0x9e3779b97f4a7c15
 	hotMixB = 0xbf58476d1ce4e5b9
@@ -455,12 +456,16 @@ func (s *hotSketch) doorBits(x uint64) (*atomic.Uint64, uint64) {
 	return w, 1<<(d&63) | 1<<((d>>6)&63) | 1<<((d>>12)&63)
 }
 
-// counter returns row i's word and bit shift for hash x.
-func (s *hotSketch) counter(x uint64, i uint) (*atomic.Uint64, uint) {
-	blk := ((x * hotMixA) >> 32) % s.blocks
-	c := x * hotMixB
-	word := blk*8 + uint64(i)*2 + (c>>(i*8))&1
-	return &s.table[word], uint((c>>(i*8+1))&15) * 4
+// counters returns hash x's word and the bit shifts of its 4 counters
+// (row i's among nibbles 4i..4i+3).
+func (s *hotSketch) counters(x uint64) (*atomic.Uint64, [4]uint) {
+	w := &s.table[((x*hotMixA)>>32)%uint64(len(s.table))]
+	c := uint((x * hotMixB) >> 56)
+	return w, [4]uint{(c & 3) * 4, (4 + (c>>2)&3) * 4, (8 + (c>>4)&3) * 4, (12 + (c>>6)&3) * 4}
+}
+
+func minNibble(v uint64, sh [4]uint) uint64 {
+	return min((v>>sh[0])&15, (v>>sh[1])&15, (v>>sh[2])&15, (v>>sh[3])&15)
 }
 
 // record counts one read of hash x from the store: its doorkeeper bits
@@ -479,33 +484,32 @@ func (s *hotSketch) record(x uint64) {
 
 // recordHit counts one hit from memory of hash x: its counters, past the
 // doorkeeper (whose purpose, keeping one-hit wonders out of the counters,
-// does not apply to a resident entry; either adds one to the estimate),
-// so a hit reads one cache line, and writes it only while a counter is
-// below 15.
+// does not apply to a resident entry; either adds one to the estimate).
 func (s *hotSketch) recordHit(x uint64) {
 	if s.table != nil {
 		s.count(x)
 	}
 }
 
-// count raises hash x's counters that are below 15.
+// count raises hash x's counters that are at its minimum, unless that is 15.
 func (s *hotSketch) count(x uint64) {
-	added := false
-	for i := range uint(4) {
-		w, sh := s.counter(x, i)
-		for {
-			old := w.Load()
-			if (old>>sh)&15 == 15 {
-				break // saturated: no store
-			}
-			if w.CompareAndSwap(old, old+1<<sh) {
-				added = true
-				break
+	w, sh := s.counters(x)
+	for {
+		old := w.Load()
+		m := minNibble(old, sh)
+		if m == 15 {
+			return // saturated: no store
+		}
+		nw := old
+		for _, b := range sh {
+			if (old>>b)&15 == m {
+				nw += 1 << b
 			}
 		}
-	}
-	if added {
-		s.samples.Add(1)
+		if w.CompareAndSwap(old, nw) {
+			s.samples.Add(1)
+			return
+		}
 	}
 }
 
@@ -516,11 +520,8 @@ func (s *hotSketch) estimate(x uint64) int {
 	if s.table == nil {
 		return 0
 	}
-	m := 15
-	for i := range uint(4) {
-		w, sh := s.counter(x, i)
-		m = min(m, int((w.Load()>>sh)&15))
-	}
+	w, sh := s.counters(x)
+	m := int(minNibble(w.Load(), sh))
 	if w, bits := s.doorBits(x); w.Load()&bits == bits {
 		m++
 	}

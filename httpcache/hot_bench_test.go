@@ -20,7 +20,7 @@ func BenchmarkHotGet(b *testing.B) {
 			}
 			defer st.Close()
 			var h hotCache
-			h.init(DefaultMemoryCacheSize, st) // 10,000 entries of 20 KB fit
+			h.init(512<<20, st) // room for 10,000 entries of 20 KB in every shard
 			now := time.Now()
 			hks := make([][]byte, n)
 			body := make([]byte, 20<<10)
