@@ -337,10 +337,15 @@ type guardedConn struct {
 }
 
 func (c *guardedConn) Read(p []byte) (int, error) {
-	if c.checked == 0 && len(c.buf) == 0 && len(c.inject) == 0 && c.err == nil && len(p) >= guardedReadMin {
+	if c.checked == 0 && len(c.buf) == 0 && len(c.inject) == 0 && c.err == nil && len(p) > 0 && (len(p) >= guardedReadMin || c.home == nil) {
 		// Nothing held back: read into p itself and check the bytes where
 		// they lie. A request that arrives whole (the common case) is
-		// delivered without a copy through buf.
+		// delivered without a copy through buf. A smaller read goes
+		// there only while buf was never needed: net/http's one-byte
+		// read beside each handler, which a deadline ends, then needs no
+		// buf; when it does get a byte (the next request came early),
+		// the rest takes one more read into buf, and from then on small
+		// reads go through buf, which takes whatever has arrived.
 		if n, done, err := c.readDirect(p); done {
 			return n, err
 		}

@@ -1,11 +1,15 @@
 package hop
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // chunkConn is a net.Conn whose reads deliver a stream in the pieces
@@ -198,17 +202,25 @@ func FuzzGuardedRead(f *testing.F) {
 	})
 }
 
-// TestGuardedReadDirect checks that a request arriving whole is read
-// into the caller's buffer, leaving the connection's own unallocated,
-// and that a header block split across reads is held back until whole.
+// TestGuardedReadDirect checks that requests arriving whole, with
+// net/http's one-byte background read between them ending in a
+// deadline, are read into the caller's buffers, leaving the
+// connection's own unallocated, and that a header block split across
+// reads is held back until whole.
 func TestGuardedReadDirect(t *testing.T) {
 	req := "GET /p/1 HTTP/1.1\r\nHost: x\r\n\r\n"
-	gc := &guardedConn{Conn: &chunkConn{data: []byte(req + req), pieces: []int{len(req)}}, edge: true}
+	gc := &guardedConn{Conn: &chunkConn{data: []byte(req + req), pieces: []int{len(req)}, timeouts: []bool{false, true}}, edge: true}
 	p := make([]byte, 4096)
 	for i := range 2 {
 		n, err := gc.Read(p)
 		if err != nil || string(p[:n]) != req {
 			t.Fatalf("read %d: %q, %v; want the request", i, p[:n], err)
+		}
+		if i == 0 {
+			var one [1]byte
+			if n, err := gc.Read(one[:]); n != 0 || !errors.Is(err, timeoutErr{}) {
+				t.Fatalf("background read: %d, %v; want the deadline", n, err)
+			}
 		}
 	}
 	if gc.home != nil {
@@ -279,4 +291,54 @@ func FuzzHeaderEnd(f *testing.F) {
 			t.Fatalf("headerEnd(%q) = %d, want %d", s, got, want)
 		}
 	})
+}
+
+// TestGuardedReadDirect_NetHTTP serves keep-alive GETs with net/http on
+// a guarded listener, each sent once the previous one is done: every
+// request is read into net/http's own buffer, and its one-byte read
+// beside each handler ends in a deadline, so the guard's buffer is never
+// allocated.
+func TestGuardedReadDirect_NetHTTP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	idle := make(chan int, n+1) // cap(buf's array) at each StateIdle
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+		ConnState: func(c net.Conn, st http.ConnState) {
+			// Called on the connection's serving goroutine once a request
+			// is done (its background read ended): buf is not in use.
+			if gc, ok := c.(*guardedConn); ok && st == http.StateIdle {
+				idle <- cap(gc.home)
+			}
+		},
+	}
+	go srv.Serve(GuardListener(ln))
+	t.Cleanup(func() { srv.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for i := range n {
+		io.WriteString(c, "GET /"+strconv.Itoa(i)+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		select {
+		case held := <-idle:
+			if held != 0 {
+				t.Fatalf("request %d: the guard's own buffer was allocated (%d bytes)", i, held)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("request %d: the connection did not go idle", i)
+		}
+	}
 }
