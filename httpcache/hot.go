@@ -97,7 +97,8 @@ type hotEntry struct {
 	idx     int    // position in ring (under the shard's lock)
 	hash    uint64 // maphash of hk, for the sketch
 	ref     atomic.Uint32
-	touched atomic.Int64 // wall ns of the last store.Touch
+	sat     atomic.Uint32 // sketch epoch + 1 at which a hit found its counters saturated
+	touched atomic.Int64  // wall ns of the last store.Touch
 }
 
 func (h *hotCache) init(max int64, st *store.Store) {
@@ -142,7 +143,12 @@ func (h *hotCache) get(hk []byte, wall time.Time) *entry {
 	if he == nil {
 		return nil
 	}
-	sh.sk.recordHit(x)
+	// Count the hit, unless its counters were at 15 at a hit since the
+	// sketch's last reset (a popular page: then the hit reads none of the
+	// sketch's memory, a cache line nothing else brings in).
+	if se := sh.sk.epoch.Load() + 1; he.sat.Load() != se && sh.sk.recordHit(x) {
+		he.sat.Store(se)
+	}
 	if ep := h.st.Epoch(); !ep.IsZero() && !he.e.rec.StoredTime.After(ep) {
 		h.invalidate(he.hk) // hidden by a purge-all epoch
 		return nil
@@ -423,13 +429,15 @@ func (h *hotCache) forgetMatching(match func(key string) bool) {
 // Concurrency: hits count under the shard's read lock or none, with
 // atomic loads and compare-and-swaps (no lock, and no store once a key's
 // counters are saturated, so one hot page does not bounce a cache line
-// between cores); a lost increment or one overwritten by a concurrent
+// between cores; an entry that saw its counters saturated skips them
+// until the next reset, hotEntry.sat); a lost increment or one overwritten by a concurrent
 // reset only makes the estimate approximate, as it is anyway. reset and
 // the admission decision run under the shard's lock.
 type hotSketch struct {
 	table   []atomic.Uint64 // 16 counters per word; a key's 4 in one word
 	door    []atomic.Uint64
 	samples atomic.Int64
+	epoch   atomic.Uint32 // resets so far
 }
 
 // init sizes the sketch for about entries keys held (at least 64).
@@ -485,20 +493,20 @@ func (s *hotSketch) record(x uint64) {
 // recordHit counts one hit from memory of hash x: its counters, past the
 // doorkeeper (whose purpose, keeping one-hit wonders out of the counters,
 // does not apply to a resident entry; either adds one to the estimate).
-func (s *hotSketch) recordHit(x uint64) {
-	if s.table != nil {
-		s.count(x)
-	}
+// It reports whether they were saturated.
+func (s *hotSketch) recordHit(x uint64) bool {
+	return s.table != nil && s.count(x)
 }
 
-// count raises hash x's counters that are at its minimum, unless that is 15.
-func (s *hotSketch) count(x uint64) {
+// count raises hash x's counters that are at its minimum, unless that is
+// 15 (saturated: it reports true).
+func (s *hotSketch) count(x uint64) bool {
 	w, sh := s.counters(x)
 	for {
 		old := w.Load()
 		m := minNibble(old, sh)
 		if m == 15 {
-			return // saturated: no store
+			return true // no store
 		}
 		nw := old
 		for _, b := range sh {
@@ -508,7 +516,7 @@ func (s *hotSketch) count(x uint64) {
 		}
 		if w.CompareAndSwap(old, nw) {
 			s.samples.Add(1)
-			return
+			return false
 		}
 	}
 }
@@ -539,4 +547,5 @@ func (s *hotSketch) reset() {
 		s.door[i].Store(0)
 	}
 	s.samples.Store(0)
+	s.epoch.Add(1)
 }

@@ -406,9 +406,16 @@ func TestHotSketch(t *testing.T) {
 	if got := s.estimate(x); got != 16 {
 		t.Fatalf("after 31 records: %d, want 16 (15 and the doorkeeper)", got)
 	}
+	if !s.recordHit(x) {
+		t.Fatal("recordHit of a saturated key reports it not saturated")
+	}
 	s.reset()
-	if got := s.estimate(x); got != 7 {
-		t.Fatalf("after reset: %d, want 7 (15 halved, doorkeeper cleared)", got)
+	if s.recordHit(x) {
+		t.Fatal("recordHit after a reset reports the halved counters saturated")
+	}
+	s.reset()
+	if got := s.estimate(x); got != 4 {
+		t.Fatalf("after two resets and a hit: %d, want 4 (15 halved to 7, +1, halved to 4, doorkeeper cleared)", got)
 	}
 	if allocs := testing.AllocsPerRun(100, func() { s.record(x) }); allocs != 0 {
 		t.Fatalf("record allocates %v", allocs)
