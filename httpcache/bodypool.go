@@ -56,6 +56,13 @@ func putBody(bp *[]byte) {
 		return
 	}
 	if c := bodyClass(cap(*bp)); c >= 0 && cap(*bp) == 1<<(c+minPooledBody) {
+		if readPoison.Load() {
+			b := (*bp)[:cap(*bp)]
+			for i := range b {
+				b[i] = readPoisonByte
+			}
+			missRecycles.Add(1)
+		}
 		bodyPools[c].Put(bp)
 	}
 }
@@ -179,11 +186,13 @@ func (rb *readBuf) recycle(r *http.Request) {
 }
 
 // readPoison (tests: TestMain sets it outside benchmarks) fills every
-// recycled store-read buffer with readPoisonByte and counts it in
-// readRecycles, so a body served after its buffer was recycled shows.
+// recycled buffer with readPoisonByte and counts it: store-read buffers
+// in readRecycles, inspected bodies' (putBody) in missRecycles, so a body
+// served after its buffer was recycled shows.
 var (
 	readPoison   atomic.Bool
 	readRecycles atomic.Int64
+	missRecycles atomic.Int64
 )
 
 const readPoisonByte = 0xDB

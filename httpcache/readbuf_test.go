@@ -12,6 +12,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -368,4 +369,68 @@ func checkReadBody(resp *http.Response, body, want []byte, what string) error {
 		return bad("unexpected status")
 	}
 	return nil
+}
+
+// TestInspectedBodyBuffers_HTTP2NotRecycled: an inspected miss's pooled
+// body (fill.pooled) goes back to its pool after an HTTP/1 response, and
+// is left to the GC after an HTTP/2 one, whose server may still hold a
+// DATA frame's bytes after Write returned (readBuf.recycle); the bodies
+// stay intact either way.
+func TestInspectedBodyBuffers_HTTP2NotRecycled(t *testing.T) {
+	if !readPoison.Load() {
+		t.Skip("needs readPoison (TestMain)")
+	}
+	body := readPage(7)
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "text/html")
+		h.Set("Cache-Control", "public, max-age=600")
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	}, func(c *Config) {
+		// An Inspector makes every miss read its body whole first, into
+		// the pooled buffer (fill.inspectNow).
+		c.Inspector = InspectorFunc(func(*http.Request, *Response) Verdict { return Verdict{} })
+	})
+	h1 := httptest.NewServer(r.Proxy)
+	t.Cleanup(h1.Close)
+	h2 := httptest.NewUnstartedServer(r.Proxy)
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	t.Cleanup(h2.Close)
+	get := func(c *http.Client, url string, wantProto int) {
+		t.Helper()
+		res, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || !bytes.Equal(got, body) || res.ProtoMajor != wantProto {
+			t.Fatalf("GET %s: HTTP/%d, %d bytes intact=%v (%v); want HTTP/%d and the page", url, res.ProtoMajor, len(got), bytes.Equal(got, body), err, wantProto)
+		}
+	}
+	// waitStored waits for the fills' store writes: a fill's buffer is
+	// settled once its Put returned, and the write starts before the
+	// handler returns (Proxy.Wait).
+	waitStored := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := r.Proxy.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := missRecycles.Load()
+	get(h1.Client(), h1.URL+"/one", 1)
+	waitStored()
+	if missRecycles.Load() == before {
+		t.Fatal("an HTTP/1 inspected miss did not recycle its buffer: the control case no longer exercises the pool")
+	}
+	before = missRecycles.Load()
+	get(h2.Client(), h2.URL+"/two", 2)
+	waitStored()
+	if n := missRecycles.Load() - before; n != 0 {
+		t.Errorf("an HTTP/2 inspected miss recycled %d buffers", n)
+	}
 }
