@@ -61,6 +61,7 @@ type childFlags struct {
 	fillFull int
 	nosync   bool
 	exit     bool
+	bodies   int
 }
 
 func childMain(args []string) int {
@@ -77,6 +78,7 @@ func childMain(args []string) int {
 	fs.IntVar(&f.fillFull, "prefill-full", 0, "")
 	fs.BoolVar(&f.nosync, "nosync", false, "")
 	fs.BoolVar(&f.exit, "exit-after-prefill", false, "")
+	fs.IntVar(&f.bodies, "bodies", 1, "")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -227,9 +229,18 @@ func runOrigin(ctx context.Context, f childFlags) error {
 	return serveUntil(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln)
 }
 
-// runBaseline serves the same body and the same header fields a cache hit
-// carries (the origin's, plus Age, Cache-Status and Content-Length; Date
-// as net/http adds it), from memory, for any path.
+// runBaseline serves the same bytes and the same header fields a cache
+// hit carries (the origin's, plus Age, Cache-Status and Content-Length;
+// Date as net/http adds it), from memory, for any path.
+//
+// With -bodies N above 1, page n (the number after the path's last '/',
+// as the origin reads it) is served from its own copy of the body, copy
+// n mod N, as a cache holding N pages serves each from its own memory:
+// one shared body stays in the CPU's caches, N distinct ones (200 MB for
+// the working set) do not. The copies live in one anonymous mapping
+// outside the Go heap, written once at start (so no first-touch faults
+// are measured), so the baseline's GC paces over its few KB of request
+// garbage as with one body; firstrender's heap holds its memory tier.
 func runBaseline(ctx context.Context, f childFlags) error {
 	ctl, err := control()
 	if err != nil {
@@ -240,16 +251,39 @@ func runBaseline(ctx context.Context, f childFlags) error {
 		return err
 	}
 	body := page.Body(f.size, 0)
+	n := max(f.bodies, 1)
+	bodies := [][]byte{body}
+	etags := [][]string{{`"fr-0"`}}
+	if n > 1 {
+		mem, err := syscall.Mmap(-1, 0, n*len(body), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+		if err != nil {
+			return fmt.Errorf("-bodies %d: mapping %d MB: %w", n, n*len(body)>>20, err)
+		}
+		bodies, etags = make([][]byte, n), make([][]string, n)
+		for i := range n {
+			b := mem[i*len(body) : (i+1)*len(body) : (i+1)*len(body)]
+			copy(b, body)
+			bodies[i], etags[i] = b, []string{`"fr-` + strconv.Itoa(i) + `"`}
+		}
+	}
 	clen := []string{strconv.Itoa(len(body))}
 	h := func(w http.ResponseWriter, r *http.Request) {
+		i := 0
+		if n > 1 {
+			if j := strings.LastIndexByte(r.URL.Path, '/'); j >= 0 {
+				i, _ = strconv.Atoi(r.URL.Path[j+1:])
+				i = max(i, 0) % n
+			}
+		}
 		hh := w.Header()
 		page.Header(hh, 0)
+		hh["Etag"] = etags[i]
 		hh["Age"] = []string{"12"}
 		hh["Cache-Status"] = []string{"firstrender; hit; ttl=86388"}
 		hh["Content-Length"] = clen
-		w.Write(body)
+		w.Write(bodies[i])
 	}
-	fmt.Printf("READY addr=%s ctl=%s\n", ln.Addr(), ctl)
+	fmt.Printf("READY addr=%s ctl=%s bodies=%d\n", ln.Addr(), ctl, n)
 	return serveUntil(ctx, &http.Server{Handler: http.HandlerFunc(h), ReadHeaderTimeout: 10 * time.Second}, ln)
 }
 

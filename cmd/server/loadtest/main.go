@@ -97,9 +97,12 @@ type Options struct {
 	Pin         bool
 	Profile     string // directory: CPU/alloc/block/mutex profiles of the server under each scenario
 	WSMessage   int
-	Rounds      int    // baseline/firstrender alternations per pair
-	Nginx       string // nginx binary ("" look it up, "off" not run); see peers.go
-	Varnishd    string // varnishd binary (same)
+	Rounds      int // baseline/firstrender alternations per pair
+	// BaselineOneBody: the baseline serves one shared body for every path
+	// instead of each page from its own memory.
+	BaselineOneBody bool
+	Nginx           string // nginx binary ("" look it up, "off" not run); see peers.go
+	Varnishd        string // varnishd binary (same)
 }
 
 // Row is one line of the table. Ref, when set, is the measurement the
@@ -154,6 +157,7 @@ func parentMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Dir, "dir", "", "directory for the databases (default: a new temp dir, removed at the end)")
 	fs.BoolVar(&o.Pin, "pin", true, "pin the server (and the peers) to CPU 0 and the load generator and origin to CPU 1 with taskset (live: see -list)")
 	fs.StringVar(&o.Profile, "profile", "", "write the server's CPU, alloc, block and mutex profiles of each scenario's firstrender run into this directory")
+	fs.BoolVar(&o.BaselineOneBody, "baseline-one-body", false, "the plain handler serves one shared body for every path (the comparison before 2026-12-01 15:00), instead of each page from its own copy in memory")
 	fs.IntVar(&o.Rounds, "rounds", 1, "alternate baseline and firstrender this many times per scenario (1 to 9) and report the median round")
 	fs.IntVar(&o.WSMessage, "ws-message", 256, "live socket message bytes")
 	fs.StringVar(&o.Nginx, "nginx", "", "nginx binary of the nginx proxy_cache peer (default: nginx on PATH or in /usr/sbin; \"off\": leave it out)")
@@ -535,9 +539,14 @@ func (e *Env) StartOrigin(ctx context.Context) (*Proc, error) {
 	return e.start(ctx, "origin", "1", "-size="+strconv.Itoa(e.Opts.PageSize))
 }
 
-// StartBaseline starts the plain net/http server (on the server CPU).
-func (e *Env) StartBaseline(ctx context.Context) (*Proc, error) {
-	return e.start(ctx, "baseline", "0", "-size="+strconv.Itoa(e.Opts.PageSize))
+// StartBaseline starts the plain net/http server (on the server CPU),
+// serving pages distinct bodies (see runBaseline; one with
+// -baseline-one-body, as before 2026-12-01 15:00).
+func (e *Env) StartBaseline(ctx context.Context, pages int) (*Proc, error) {
+	if e.Opts.BaselineOneBody {
+		pages = 1
+	}
+	return e.start(ctx, "baseline", "0", "-size="+strconv.Itoa(e.Opts.PageSize), "-bodies="+strconv.Itoa(max(pages, 1)))
 }
 
 // ServerOpts configure one firstrender child.

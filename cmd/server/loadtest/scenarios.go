@@ -214,7 +214,7 @@ func startTrio(ctx context.Context, env *Env, so ServerOpts) (origin, base, fr *
 	if origin, err = env.StartOrigin(ctx); err != nil {
 		return
 	}
-	if base, err = env.StartBaseline(ctx); err != nil {
+	if base, err = env.StartBaseline(ctx, so.Prefill); err != nil {
 		return
 	}
 	fr, err = env.StartServer(ctx, origin, so)
