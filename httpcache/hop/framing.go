@@ -386,21 +386,10 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 		n, err := c.Conn.Read(c.buf[len(c.buf):cap(c.buf)])
 		if n > 0 {
 			c.buf = c.buf[:len(c.buf)+n]
-			if c.f.response {
-				c.mu.Lock()
-				c.f.methods = append(c.f.methods, c.queue...)
-				c.queue = c.queue[:0]
-				c.mu.Unlock()
-			}
-			finals := c.f.finals
-			m, ferr := c.f.scan(c.buf)
+			m, ferr := c.scanRead(c.buf)
 			c.checked = m
 			if ferr != nil {
 				c.refuse()
-			} else if c.f.finals != finals {
-				c.mu.Lock()
-				c.expect = true // a final response came: the next write may start a request
-				c.mu.Unlock()
 			}
 		}
 		if err != nil {
@@ -429,15 +418,8 @@ func (c *guardedConn) readDirect(p []byte) (int, bool, error) {
 	n, err := c.Conn.Read(p)
 	m := 0
 	if n > 0 {
-		if c.f.response {
-			c.mu.Lock()
-			c.f.methods = append(c.f.methods, c.queue...)
-			c.queue = c.queue[:0]
-			c.mu.Unlock()
-		}
-		finals := c.f.finals
 		var ferr error
-		m, ferr = c.f.scan(p[:n])
+		m, ferr = c.scanRead(p[:n])
 		switch {
 		case ferr != nil:
 			// refuse, with the checked bytes in p instead of buf.
@@ -445,15 +427,8 @@ func (c *guardedConn) readDirect(p []byte) (int, bool, error) {
 				c.inject = []byte("BAD FRAMING\r\n\r\n")
 			}
 			c.err = ErrFraming
-		default:
-			if c.f.finals != finals {
-				c.mu.Lock()
-				c.expect = true // a final response came: the next write may start a request
-				c.mu.Unlock()
-			}
-			if m < n {
-				c.hold(p[m:n]) // not checked yet: scanned again with what follows
-			}
+		case m < n:
+			c.hold(p[m:n]) // not checked yet: scanned again with what follows
 		}
 	}
 	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)) {
@@ -466,6 +441,29 @@ func (c *guardedConn) readDirect(p []byte) (int, bool, error) {
 		return 0, true, err // a deadline and the like: the caller may read again
 	}
 	return 0, false, nil
+}
+
+// scanRead checks b, the bytes read since the last check (with any held
+// before them): on a response stream it first takes the methods of the
+// requests written since (HEAD responses have no body), and when a final
+// response completes it lets the next write start a request. It returns
+// how many bytes of b are checked, and the framing error if b breaks the
+// framing.
+func (c *guardedConn) scanRead(b []byte) (int, error) {
+	if c.f.response {
+		c.mu.Lock()
+		c.f.methods = append(c.f.methods, c.queue...)
+		c.queue = c.queue[:0]
+		c.mu.Unlock()
+	}
+	finals := c.f.finals
+	m, err := c.f.scan(b)
+	if err == nil && c.f.finals != finals {
+		c.mu.Lock()
+		c.expect = true // a final response came: the next write may start a request
+		c.mu.Unlock()
+	}
+	return m, err
 }
 
 // hold puts b, bytes read but not yet checked, into buf, which is empty.
