@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -682,6 +683,42 @@ func BenchmarkFillDeferred(b *testing.B) {
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/record")
 			b.ReportMetric(float64(st.Writes-before.Writes)/float64(max(1, st.Commits-before.Commits)), "writes/commit")
 			b.ReportMetric(float64(pages)/float64(b.N), "page-bytes/record")
+		})
+	}
+}
+
+// BenchmarkFlushAccess is one access-time flush of n records read since
+// their last recorded access (older than AccessGranularity): the lru
+// index gets n new entries at its end and loses n old ones.
+func BenchmarkFlushAccess(b *testing.B) {
+	for _, n := range []int{1000, 20000, 60000} {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			now := time.Unix(1_700_000_000, 0)
+			clock := func() time.Time { return now }
+			s, err := Open(filepath.Join(b.TempDir(), "flush.db"), Options{NoSync: true, Now: clock, AccessFlushInterval: time.Hour})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			keys := make([]string, n)
+			for i := range n {
+				keys[i] = fmt.Sprintf("/flush/%08x", uint32(i)*2654435761) // scattered
+				if err := s.Put(ctx, pageRecord(keys[i], 64)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				// Read in random order, at increasing times, as requests do.
+				now = now.Add(time.Hour)
+				for j, p := range rand.Perm(n) {
+					s.access.touch(string(recKey(keys[p], "")), now.Add(time.Duration(j)*time.Microsecond).UnixNano())
+				}
+				if err := s.flushAccess(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
 		})
 	}
 }
