@@ -171,7 +171,7 @@ func (rb *readBuf) recycle(r *http.Request) {
 		return
 	}
 	rb.bp = nil
-	if r != nil && r.ProtoMajor != 1 {
+	if !reusableAfter(r) {
 		return
 	}
 	if readPoison.Load() {
@@ -184,6 +184,12 @@ func (rb *readBuf) recycle(r *http.Request) {
 	c, _ := readClass(cap(*bp))
 	readPools[c].Put(bp)
 }
+
+// reusableAfter reports whether a buffer whose bytes were written to r's
+// client (r nil: to nobody) may be reused once the write returned: only
+// HTTP/1's server is known to keep nothing of a Write after it returned;
+// HTTP/2's may still hold a DATA frame's bytes (see readBuf above).
+func reusableAfter(r *http.Request) bool { return r == nil || r.ProtoMajor == 1 }
 
 // readPoison (tests: TestMain sets it outside benchmarks) fills every
 // recycled buffer with readPoisonByte and counts it: store-read buffers

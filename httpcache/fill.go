@@ -486,11 +486,8 @@ func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
 		}
 		return fmt.Errorf("httpcache: reading the origin's body for inspection: %w", err)
 	}
-	if ex.client != nil && ex.client.ProtoMajor != 1 {
-		// The client's copy leaves through a server other than HTTP/1's,
-		// which may keep a Write's bytes after it returned (readBuf.recycle):
-		// the buffer is left to the GC.
-		pooled = nil
+	if !reusableAfter(ex.client) {
+		pooled = nil // the client's copy may outlive its Write: the GC's
 	}
 	f.pooled = pooled
 	resp.Body.Close()

@@ -80,8 +80,10 @@ func (s *Store) flushAccess(ctx context.Context) error {
 	}
 	return s.do(ctx, 0, func(w *wtx) error {
 		type access struct {
-			ns int64
-			ck []byte
+			ns  int64
+			ck  []byte
+			old int64 // the access time stored (had: there is one)
+			had bool
 		}
 		todo := make([]access, 0, len(m))
 		for ck, ns := range m {
@@ -89,13 +91,16 @@ func (s *Store) flushAccess(ctx context.Context) error {
 			if w.rec.Get(k) == nil {
 				continue
 			}
-			ns = clampNs(ns)
+			a := access{ns: clampNs(ns), ck: k}
+			if v := w.atime.Get(k); len(v) == 8 {
+				a.old, a.had = int64(binary.BigEndian.Uint64(v)), true
+			}
 			// Written only when it moves the record by at least
 			// AccessGranularity (an older or equal time never).
-			if a := w.atime.Get(k); len(a) == 8 && int64(binary.BigEndian.Uint64(a)) > ns-int64(s.opts.AccessGranularity) {
+			if a.had && a.old > a.ns-int64(s.opts.AccessGranularity) {
 				continue
 			}
-			todo = append(todo, access{ns, k})
+			todo = append(todo, a)
 		}
 		// In the lru index's order (time, then record key): every new
 		// entry lands at the end of the index's last leaf, which grows
@@ -107,7 +112,7 @@ func (s *Store) flushAccess(ctx context.Context) error {
 			return cmp.Or(cmp.Compare(a.ns, b.ns), bytes.Compare(a.ck, b.ck))
 		})
 		for _, a := range todo {
-			if err := w.setAtime(a.ck, a.ns); err != nil {
+			if err := w.setAtime(a.ck, a.old, a.had, a.ns); err != nil {
 				return err
 			}
 		}

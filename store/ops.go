@@ -249,9 +249,10 @@ func (s *Store) Put(ctx context.Context, r *Record) error {
 
 // PutDeferred is [Store.Put] for a write nobody is waiting on (a cache
 // fill stored after its response was sent): the writer may hold its
-// transaction up to Options.CommitDelay for other writes to share the
-// commit and its fsyncs. It returns, like Put, after the commit; any
-// other write, or [Store.Nudge], ends the wait.
+// transaction for other writes to share the commit and its fsyncs, until
+// Options.CommitDelay passes without another deferred write and never
+// beyond Options.MaxCommitDelay. It returns, like Put, after the commit;
+// any other write, or [Store.Nudge], ends the wait.
 func (s *Store) PutDeferred(ctx context.Context, r *Record) error {
 	return s.put(ctx, r, true)
 }

@@ -33,8 +33,7 @@ type op struct {
 	fn   func(w *wtx) error
 	size int
 	err  error
-	// deferred: the op may wait up to Options.CommitDelay for company
-	// (PutDeferred).
+	// deferred: the op may wait for company (PutDeferred; linger).
 	deferred bool
 	// done receives one value when the op's transaction has ended; after
 	// sending it the writer no longer touches the op, which do then
@@ -568,10 +567,12 @@ func (w *wtx) putValue(ck, v []byte, tags []string, expires time.Time, atimeNs i
 	return nil
 }
 
-// setAtime records an access time for ck in the atime and lru buckets.
-func (w *wtx) setAtime(ck []byte, ns int64) error {
-	if a := w.atime.Get(ck); len(a) == 8 {
-		if err := w.lru.Delete(w.tsKey(int64(binary.BigEndian.Uint64(a)), ck)); err != nil {
+// setAtime moves ck's access time from old (had: ck has one; the caller
+// read it from the atime bucket in this transaction) to ns, in the atime
+// and lru buckets.
+func (w *wtx) setAtime(ck []byte, old int64, had bool, ns int64) error {
+	if had {
+		if err := w.lru.Delete(w.tsKey(old, ck)); err != nil {
 			return must(err)
 		}
 	}
