@@ -460,31 +460,38 @@ func (s *Server) Run(ctx context.Context) error {
 		// bounded lower, at the origin's limits, by the proxy (431).
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ConnContext:    acc.connContext,
+		ConnContext:    acc.publicConnContext,
 		ConnState:      acc.connState,
 	}
-	publicLn := &onceCloseListener{Listener: s.publicLn}
-	errc := make(chan error, 2)
 	// Ambiguous framing (Content-Length with Transfer-Encoding, a bare LF
 	// in a chunk line) is refused below net/http, which accepts the first.
-	go func() { errc <- serveErr("Listen", cfg.Listen, public.Serve(hop.GuardListener(publicLn))) }()
-	var admin *http.Server
-	if s.adminLn != nil {
-		admin = &http.Server{
-			Handler:           s.adminMux,
+	publicLn := acc.listen(hop.GuardListener(s.publicLn))
+	errc := make(chan error, 3)
+	go func() { errc <- serveErr("Listen", cfg.Listen, public.Serve(publicLn)) }()
+	// The admin listeners drain alike: a passed admin socket is handed
+	// to the next process as the public one is.
+	adminServer := func(g *acceptGate) *http.Server {
+		return &http.Server{
+			Handler:           g.handler(s.adminMux),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			ConnContext:       g.connContext,
+			ConnState:         g.connState,
 		}
-		go func() { errc <- serveErr("AdminListen", cfg.AdminListen, admin.Serve(s.adminLn)) }()
+	}
+	var admin *http.Server
+	var adminGate acceptGate
+	var adminLn net.Listener
+	if s.adminLn != nil {
+		admin, adminLn = adminServer(&adminGate), adminGate.listen(s.adminLn)
+		go func() { errc <- serveErr("AdminListen", cfg.AdminListen, admin.Serve(adminLn)) }()
 	}
 	var sock *http.Server
+	var sockGate acceptGate
+	var sockLn net.Listener
 	if s.adminSock != nil {
-		sock = &http.Server{
-			Handler:           s.adminMux,
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		}
-		go func() { errc <- serveErr("AdminSocket", cfg.AdminSocket, sock.Serve(s.adminSock)) }()
+		sock, sockLn = adminServer(&sockGate), sockGate.listen(s.adminSock)
+		go func() { errc <- serveErr("AdminSocket", cfg.AdminSocket, sock.Serve(sockLn)) }()
 		log.Info("listening", "listener", "admin-socket", "path", cfg.AdminSocket, "mode", "0600")
 	}
 	evCtx, evStop := context.WithCancel(context.Background())
@@ -537,9 +544,7 @@ func (s *Server) Run(ctx context.Context) error {
 		// reach their handler: http.Server.Shutdown drops a connection
 		// whose first request is read after it began, unanswered. With a
 		// passed socket the next process accepts what is still queued.
-		publicLn.Close()
-		acc.waitAccepted(sctx, public.ReadHeaderTimeout)
-		shutdownErr = public.Shutdown(sctx)
+		shutdownErr = acc.drain(sctx, public, publicLn)
 	}()
 	go func() { defer wg.Done(); socketsErr = s.broker.Shutdown(sctx) }()
 	wg.Wait()
@@ -563,12 +568,12 @@ func (s *Server) Run(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("proxy: %w", err))
 	}
 	if admin != nil {
-		if err := admin.Shutdown(sctx); err != nil {
+		if err := adminGate.drain(sctx, admin, adminLn); err != nil {
 			admin.Close()
 		}
 	}
 	if sock != nil {
-		if err := sock.Shutdown(sctx); err != nil {
+		if err := sockGate.drain(sctx, sock, sockLn); err != nil {
 			sock.Close()
 		}
 		s.removeSocket()
