@@ -658,14 +658,25 @@ func (e *Env) Measure(ctx context.Context, p *Proc, l *load) (Measurement, *resu
 		w.run(ctx)
 	}
 	l.duration = e.Opts.Duration
+	// Nothing else of the run may work on the measured core: a target's
+	// leftover work after its own measurement (a commit, an access-time
+	// flush, a peer's worker pool winding down) would be charged to the
+	// next target's requests/s.
+	busy, waited, quiet := e.quiesce(ctx, p)
+	if !quiet {
+		fmt.Fprintf(e.log, "loadtest: %s: the other processes still used %.0f%% of a core after %s; measuring anyway\n", p.Role, 100*busy, waited.Round(time.Millisecond))
+	}
+	o0 := e.othersCPU(p, false)
 	var profDone chan struct{}
 	if e.Opts.Profile != "" && l.profile != "" {
 		profDone = e.startProfiles(p, l.profile)
 	}
 	m0, okm := p.memStats()
 	c0, errc := p.cpu()
+	t0 := time.Now()
 	r := l.run(ctx)
 	c1, errc2 := p.cpu()
+	others := float64(e.othersCPU(p, false)-o0) / float64(time.Since(t0))
 	m1, okm2 := p.memStats()
 	if profDone != nil {
 		<-profDone
@@ -682,10 +693,66 @@ func (e *Env) Measure(ctx context.Context, p *Proc, l *load) (Measurement, *resu
 			m.GCShare = (m1.GCCPU - m0.GCCPU) / d
 		}
 	}
+	if !quiet || others > quietShare {
+		m.Extra = fmt.Sprintf("other targets used %.0f%% of a core before, %.0f%% during", 100*busy, 100*others)
+	}
 	if r.firstErr != nil {
 		fmt.Fprintf(e.log, "loadtest: %s: first error: %v\n", p.Role, r.firstErr)
 	}
 	return m, r
+}
+
+const (
+	quietShare  = 0.03 // of a core, all the other processes together
+	quietWindow = 100 * time.Millisecond
+	quietMax    = 10 * time.Second
+)
+
+// quiesce waits until the run's processes other than p use less than
+// quietShare of a core together over a quietWindow, at most quietMax. It
+// returns their share in the last window, how long it waited and whether
+// they went quiet. The generator itself is idle here: nothing is sent.
+func (e *Env) quiesce(ctx context.Context, p *Proc) (busy float64, waited time.Duration, quiet bool) {
+	start := time.Now()
+	for {
+		c0, t0 := e.othersCPU(p, true), time.Now()
+		select {
+		case <-ctx.Done():
+			return busy, time.Since(start), false
+		case <-time.After(quietWindow):
+		}
+		busy = float64(e.othersCPU(p, true)-c0) / float64(time.Since(t0))
+		if busy < quietShare {
+			return busy, time.Since(start), true
+		}
+		if time.Since(start) >= quietMax {
+			return busy, time.Since(start), false
+		}
+	}
+}
+
+// othersCPU is the CPU time so far of the run's live processes other
+// than p (a peer's with its descendants), the origin's only with
+// origin: during a measurement the origin answers p's misses.
+func (e *Env) othersCPU(p *Proc, origin bool) time.Duration {
+	e.mu.Lock()
+	ps := slices.Clone(e.procs)
+	e.mu.Unlock()
+	var sum time.Duration
+	for _, q := range ps {
+		if q == p || q.Role == "origin" && !origin {
+			continue
+		}
+		select {
+		case <-q.done:
+			continue
+		default:
+		}
+		if d, err := q.cpu(); err == nil {
+			sum += d
+		}
+	}
+	return sum
 }
 
 // startProfiles sets the child's block and mutex profile rates and fetches

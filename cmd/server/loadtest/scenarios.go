@@ -49,8 +49,23 @@ func uniform(n int) func(context.Context, int, int64, *conn) (string, error) {
 	}
 }
 
+// pairSpec is what pair measures: the reference ("baseline") and the
+// measured side ("firstrender"), each a process, and the peers.
+type pairSpec struct {
+	name     string // the scenario; its profiles are name (firstrender) and name.baseline
+	base, fr *Proc  // may be the same process (miss: forward vs store)
+	peers    []peer
+	// mk returns a fresh load for one measurement of target: "baseline",
+	// "firstrender" or a peer's target name.
+	mk             func(target string) *load
+	note, baseNote string // firstrender's and the baseline's row notes
+	// The row names and the baseline's profile name, when not
+	// "baseline", "firstrender" and name+".baseline".
+	baseTarget, frTarget, baseProfile string
+}
+
 // pair measures the baseline and firstrender (already started) with the
-// same load and returns their rows.
+// same load and returns their rows; it stops base unless it is fr.
 //
 // With -rounds above 1 the two alternate and the round with the median
 // firstrender/baseline req/s ratio is reported, so a burst of load from
@@ -61,59 +76,63 @@ func uniform(n int) func(context.Context, int, int64, *conn) (string, error) {
 // req/s ratio to that round's baseline) with its ratios against that
 // round's baseline (its note says so when that is not the baseline row
 // shown); a peer that did not start gets a skipped row.
-func pair(ctx context.Context, env *Env, name string, base, fr *Proc, peers []peer, mk func() *load, note string) []Row {
+func pair(ctx context.Context, env *Env, sp pairSpec) []Row {
+	baseTarget, frTarget, baseProfile := cmp.Or(sp.baseTarget, "baseline"), cmp.Or(sp.frTarget, "firstrender"), cmp.Or(sp.baseProfile, sp.name+".baseline")
 	type round struct {
 		b, f Measurement
 		p    []Measurement
 	}
 	var rs []round
 	for k := range max(1, env.Opts.Rounds) {
-		lb := mk()
-		lb.addr = base.Addr
+		lb := sp.mk("baseline")
+		lb.addr = sp.base.Addr
 		if k == 0 {
-			lb.profile = name + ".baseline"
+			lb.profile = baseProfile
 		}
-		mb, _ := env.Measure(ctx, base, lb)
+		mb, _ := env.Measure(ctx, sp.base, lb)
 		mb.HitRatio = -1
-		lf := mk()
-		lf.addr = fr.Addr
+		lf := sp.mk("firstrender")
+		lf.addr = sp.fr.Addr
 		if k == 0 {
-			lf.profile = name
+			lf.profile = sp.name
 		}
-		mf, _ := env.Measure(ctx, fr, lf)
-		r := round{b: mb, f: mf, p: make([]Measurement, len(peers))}
-		for i, pe := range peers {
+		mf, _ := env.Measure(ctx, sp.fr, lf)
+		r := round{b: mb, f: mf, p: make([]Measurement, len(sp.peers))}
+		for i, pe := range sp.peers {
 			if pe.p == nil {
 				continue
 			}
-			lp := mk()
+			lp := sp.mk(pe.target)
 			lp.addr = pe.p.Addr
 			r.p[i], _ = env.Measure(ctx, pe.p, lp)
 		}
 		rs = append(rs, r)
 	}
-	base.Stop()
+	if sp.base != sp.fr {
+		sp.base.Stop()
+	}
 	slices.SortFunc(rs, func(a, b round) int {
 		return cmp.Compare(a.f.RPS/max(a.b.RPS, 1), b.f.RPS/max(b.b.RPS, 1))
 	})
 	med := rs[len(rs)/2]
 	mb, mf := med.b, med.f
+	note := sp.note
 	if len(rs) > 1 {
 		note = strings.TrimSpace(note + fmt.Sprintf(" median of %d rounds", len(rs)))
 	}
 	rows := []Row{
-		{Scenario: name, Target: "baseline", M: mb},
-		{Scenario: name, Target: "firstrender", M: mf, Ref: &mb, Note: note},
+		{Scenario: sp.name, Target: baseTarget, M: mb, Note: sp.baseNote},
+		{Scenario: sp.name, Target: frTarget, M: mf, Ref: &mb, Note: note},
 	}
 	if len(rs) == 1 {
-		return append(rows, peerRows(name, peers, med.p, &mb)...)
+		return append(rows, peerRows(sp.name, sp.peers, med.p, &mb)...)
 	}
 	// Each peer's own median round (by its ratio to that round's
 	// baseline), as for firstrender: a burst of outside load falls on one
 	// measurement, not on the peer's row.
-	for i, pe := range peers {
+	for i, pe := range sp.peers {
 		if pe.p == nil {
-			rows = append(rows, peerRows(name, peers[i:i+1], nil, nil)...)
+			rows = append(rows, peerRows(sp.name, sp.peers[i:i+1], nil, nil)...)
 			continue
 		}
 		byPeer := slices.Clone(rs)
@@ -128,7 +147,7 @@ func pair(ctx context.Context, env *Env, name string, base, fr *Proc, peers []pe
 		} else {
 			pe.note += fmt.Sprintf("; median of %d rounds", len(rs))
 		}
-		rows = append(rows, peerRows(name, []peer{pe}, []Measurement{pm.p[i]}, ref)...)
+		rows = append(rows, peerRows(sp.name, []peer{pe}, []Measurement{pm.p[i]}, ref)...)
 	}
 	return rows
 }
@@ -231,7 +250,7 @@ func runHot(ctx context.Context, env *Env) ([]Row, error) {
 		return nil, err
 	}
 	peers := httpPeers(ctx, env, origin, PeerOpts{Pages: 1}, warmUp, "/p/0")
-	return pair(ctx, env, "hot", base, fr, peers, func() *load { return &load{next: fixed("/p/0")} }, ""), nil
+	return pair(ctx, env, pairSpec{name: "hot", base: base, fr: fr, peers: peers, mk: func(string) *load { return &load{next: fixed("/p/0")} }}), nil
 }
 
 func runWorkingSet(ctx context.Context, env *Env) ([]Row, error) {
@@ -247,8 +266,8 @@ func runWorkingSet(ctx context.Context, env *Env) ([]Row, error) {
 		return nil, err
 	}
 	peers := httpPeers(ctx, env, origin, PeerOpts{Pages: n}, warmUp, gPath(n-1))
-	return pair(ctx, env, "working-set", base, fr, peers, func() *load { return &load{next: cycle(n)} },
-		fmt.Sprintf("%d pages cycled", n)), nil
+	return pair(ctx, env, pairSpec{name: "working-set", base: base, fr: fr, peers: peers,
+		mk: func(string) *load { return &load{next: cycle(n)} }, note: fmt.Sprintf("%d pages cycled", n)}), nil
 }
 
 func runLarge(ctx context.Context, env *Env) ([]Row, error) {
@@ -275,8 +294,8 @@ func runLarge(ctx context.Context, env *Env) ([]Row, error) {
 		return nil, err
 	}
 	peers := httpPeers(ctx, env, origin, PeerOpts{Pages: n}, warmUp, gPath(n-1))
-	return pair(ctx, env, "large", base, fr, peers, func() *load { return &load{next: uniform(n)} },
-		fmt.Sprintf("%d pages uniform, db %s MB", n, fr.Info["file_mb"])), nil
+	return pair(ctx, env, pairSpec{name: "large", base: base, fr: fr, peers: peers,
+		mk: func(string) *load { return &load{next: uniform(n)} }, note: fmt.Sprintf("%d pages uniform, db %s MB", n, fr.Info["file_mb"])}), nil
 }
 
 // runMixed is the working set with 2% misses (new URLs, stored) and 0.1%
@@ -358,31 +377,17 @@ func runMixed(ctx context.Context, env *Env) ([]Row, error) {
 		sortDurations(pl.lat)
 		return fmt.Sprintf("purges=%d (p50 %s, p99 %s) served-after-purge=%d", len(pl.lat), fmtDur(pl.pct(0.5)), fmtDur(pl.pct(0.99)), st.violations.Load())
 	}
-	lb := mk(&mixedRun{}, nil)
-	lb.addr = base.Addr
-	mb, _ := env.Measure(ctx, base, lb)
-	mb.HitRatio = -1
-	base.Stop()
-	frRun := &mixedRun{}
-	lf := mk(frRun, func(ctx context.Context, _ *conn, path string) error {
-		_, err := ac.Purge(ctx, admin.PurgeRequest{Key: "http://" + fr.Addr + path})
-		return err
-	})
-	lf.addr, lf.profile = fr.Addr, "mixed"
-	mf, _ := env.Measure(ctx, fr, lf)
-	rows := []Row{
-		{Scenario: "mixed", Target: "baseline", M: mb, Note: "same path mix, no purges"},
-		{Scenario: "mixed", Target: "firstrender", M: mf, Ref: &mb, Note: purgeNote(frRun)},
-	}
-	ms := make([]Measurement, len(peers))
-	for i, pe := range peers {
-		if pe.p == nil {
-			continue
-		}
-		st := &mixedRun{}
-		var purge func(context.Context, *conn, string) error
-		if pe.p.Role == "varnish" {
-			purge = func(_ context.Context, c *conn, path string) error {
+	// Each target's purges and violations, over all its rounds.
+	runs := map[string]*mixedRun{}
+	purgeFor := func(target string) func(context.Context, *conn, string) error {
+		switch target {
+		case "firstrender":
+			return func(ctx context.Context, _ *conn, path string) error {
+				_, err := ac.Purge(ctx, admin.PurgeRequest{Key: "http://" + fr.Addr + path})
+				return err
+			}
+		case "varnish":
+			return func(_ context.Context, c *conn, path string) error {
 				r, err := c.do("PURGE", path, "")
 				if err == nil && r.status != 200 {
 					err = fmt.Errorf("PURGE status %d", r.status)
@@ -390,16 +395,27 @@ func runMixed(ctx context.Context, env *Env) ([]Row, error) {
 				return err
 			}
 		}
-		lp := mk(st, purge)
-		lp.addr = pe.p.Addr
-		ms[i], _ = env.Measure(ctx, pe.p, lp)
-		if purge != nil {
-			peers[i].note += "; " + purgeNote(st)
-		} else {
-			peers[i].note += "; no purge in open-source nginx (those 0.1% are hits)"
+		return nil // the baseline and nginx: those 0.1% are hits
+	}
+	rows := pair(ctx, env, pairSpec{name: "mixed", base: base, fr: fr, peers: peers, baseNote: "same path mix, no purges",
+		mk: func(target string) *load {
+			st := runs[target]
+			if st == nil {
+				st = &mixedRun{}
+				runs[target] = st
+			}
+			return mk(st, purgeFor(target))
+		}})
+	for i := range rows {
+		switch t := rows[i].Target; {
+		case rows[i].Skipped || t == "baseline":
+		case purgeFor(t) != nil:
+			rows[i].Note = strings.TrimPrefix(rows[i].Note+"; "+purgeNote(runs[t]), "; ")
+		default:
+			rows[i].Note += "; no purge in open-source nginx (those 0.1% are hits)"
 		}
 	}
-	return append(rows, peerRows("mixed", peers, ms, &mb)...), nil
+	return rows, nil
 }
 
 // runMiss compares a stored miss (a new URL each request: forwarded,
@@ -422,18 +438,16 @@ func runMiss(ctx context.Context, env *Env) ([]Row, error) {
 			return prefix + id + "-" + strconv.FormatInt(c.Add(1), 10), nil
 		}}
 	}
-	lf := mk("/ns/")
 	// Both sides profiled (miss.forward.*, miss.*), so that the profiler's
 	// own cost (the block and mutex rates) does not fall on one side only.
-	lf.addr, lf.profile = fr.Addr, "miss.forward"
-	mfwd, _ := env.Measure(ctx, fr, lf)
-	ls := mk("/u/")
-	ls.addr, ls.profile = fr.Addr, "miss"
-	mst, _ := env.Measure(ctx, fr, ls)
-	return []Row{
-		{Scenario: "miss", Target: "forward (no-store)", M: mfwd},
-		{Scenario: "miss", Target: "forward+inspect+store", M: mst, Ref: &mfwd},
-	}, nil
+	return pair(ctx, env, pairSpec{name: "miss", base: fr, fr: fr,
+		baseTarget: "forward (no-store)", frTarget: "forward+inspect+store", baseProfile: "miss.forward",
+		mk: func(target string) *load {
+			if target == "baseline" {
+				return mk("/ns/")
+			}
+			return mk("/u/")
+		}}), nil
 }
 
 // runGrowth measures hits on 1,000 full pages with n records in the store
