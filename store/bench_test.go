@@ -712,7 +712,7 @@ func BenchmarkFlushAccess(b *testing.B) {
 				// Read in random order, at increasing times, as requests do.
 				now = now.Add(time.Hour)
 				for j, p := range rand.Perm(n) {
-					s.access.touch(string(recKey(keys[p], "")), now.Add(time.Duration(j)*time.Microsecond).UnixNano())
+					s.access.touch(recKey(keys[p], ""), now.Add(time.Duration(j)*time.Microsecond).UnixNano())
 				}
 				if err := s.flushAccess(ctx); err != nil {
 					b.Fatal(err)

@@ -405,6 +405,9 @@ func TestStore_Lookup(t *testing.T) {
 	mustPut(t, s, recs...)
 	mustPut(t, s, pageRec(key+"x", "", 30)) // a longer key: not a variant of key
 	var seen []string
+	// Past AccessGranularity after the Puts, so that the access is one a
+	// flush would write, and recorded.
+	clock.Advance(time.Minute)
 	pending := s.Stats().PendingAccess
 	got, err := s.Lookup(ctx, key, func(ms []Meta) (string, bool) {
 		for _, m := range ms {

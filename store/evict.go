@@ -16,21 +16,53 @@ import (
 // than maxPendingAccess keys are pending, a flush is started early and
 // further accesses of new keys are dropped until it runs (LRU is an
 // approximation; an access lost this way only makes a record look older).
+//
+// In front of the pending map sits known, a lossy table of the access
+// times known to be stored: a touch whose time is within gran
+// (Options.AccessGranularity) of its record's stored access time would be
+// skipped by the flush anyway, so touch returns without a lock, an
+// allocation or a pending entry. A key the table does not hold (never
+// noted, pushed out by other keys, cleared) is recorded as before, so the
+// times written, and the LRU order, are those of recording every access.
 type accessTracker struct {
 	mu   sync.Mutex
 	m    map[string]int64
 	kick chan struct{}
+	// recorded counts touches that took mu (tests: the others took none).
+	recorded int64
+
+	known knownAtimes
+	gran  int64 // Options.AccessGranularity in ns
 }
 
 const maxPendingAccess = 1 << 17
 
-func (a *accessTracker) init() {
+// defaultKnownAtimes is the number of slots of the table of stored
+// access times (8 bytes each: 2 MiB). With 4 slots per group, it holds
+// nearly every key of a working set of up to about 200,000 records; past
+// that, keys share slots and the ones pushed out are recorded as if the
+// table were not there.
+const defaultKnownAtimes = 1 << 18
+
+func (a *accessTracker) init(slots int, gran time.Duration, now time.Time) {
 	a.m = make(map[string]int64)
 	a.kick = make(chan struct{}, 1)
+	a.gran = int64(gran)
+	a.known.init(slots, now)
 }
 
-func (a *accessTracker) touch(ck string, ns int64) {
+// touch records an access at ns of record ck (a bbolt key; not retained),
+// unless ns is within the granularity of ck's stored access time.
+func (a *accessTracker) touch(ck []byte, ns int64) {
+	if a.known.freshKey(ck, ns, a.gran) {
+		return
+	}
+	a.record(string(ck), ns)
+}
+
+func (a *accessTracker) record(ck string, ns int64) {
 	a.mu.Lock()
+	a.recorded++
 	if len(a.m) >= maxPendingAccess {
 		if _, ok := a.m[ck]; !ok {
 			a.mu.Unlock()
@@ -98,6 +130,9 @@ func (s *Store) flushAccess(ctx context.Context) error {
 			// Written only when it moves the record by at least
 			// AccessGranularity (an older or equal time never).
 			if a.had && a.old > a.ns-int64(s.opts.AccessGranularity) {
+				// Known from the commit on: the record's next reads
+				// within the granularity record nothing.
+				w.noteStoredAtime(k, a.old)
 				continue
 			}
 			todo = append(todo, a)

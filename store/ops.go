@@ -125,7 +125,7 @@ func (s *Store) found(ck []byte, key, variant string, r *Record, err error) (*Re
 		return nil, ErrNotFound
 	}
 	if s.ops != nil {
-		s.access.touch(string(ck), s.opts.Now().UnixNano())
+		s.access.touch(ck, s.opts.Now().UnixNano())
 	}
 	return r, nil
 }
@@ -463,6 +463,7 @@ func (s *Store) DeleteAll(ctx context.Context) (int, error) {
 		}
 		w.cnt.Records, w.cnt.Bytes = 0, 0
 		w.noteChangeAll()
+		w.forgetAllAtimes()
 		return nil
 	})
 	return n, err

@@ -70,9 +70,13 @@ type Options struct {
 	// Get. LRU eviction then orders records to within this, and
 	// Meta.LastAccess may lag by this much (plus AccessFlushInterval),
 	// while a working set read over and over costs a flush nothing
-	// (every write there rewrites an atime and an lru leaf). Zero means
-	// 30s (the memory tier above touches a record at most that often
-	// anyway); a negative value writes every later access time.
+	// (every write there rewrites an atime and an lru leaf), and its
+	// reads cost no lock: a Get within AccessGranularity of its record's
+	// stored access time, as far as the store knows it (a table filled
+	// after each commit; see the package doc), is not recorded at all,
+	// the flush would skip it. Zero means 30s (the memory tier above
+	// touches a record at most that often anyway); a negative value
+	// writes every later access time.
 	AccessGranularity time.Duration
 	// CommitDelay is how long the writer may hold a transaction open for
 	// more writes when every write it holds came from [Store.PutDeferred]:
@@ -119,6 +123,7 @@ type Options struct {
 	lingerClock *lingerClock // tests: the waiting writer's clock and timers; nil means time.Now, time.After
 	expireDone  chan int     // tests: receives each background expiry sweep's count
 	chunk       int          // records per step of a bulk delete; 0 means defaultChunk (tests lower it)
+	knownAtimes int          // slots of the table of stored access times; 0 means defaultKnownAtimes, negative none (tests)
 }
 
 const (
@@ -241,7 +246,9 @@ type Stats struct {
 	// since Open; Writes/Commits is the write coalescing factor.
 	Commits, Writes int64
 	// PendingAccess is the number of access times held in memory, not yet
-	// written to the file.
+	// written to the file. An access within Options.AccessGranularity of
+	// its record's known stored access time is not held (a flush would not
+	// write it).
 	PendingAccess int64
 }
 
@@ -270,7 +277,10 @@ type Store struct {
 	generation atomic.Uint64
 
 	access accessTracker
-	watch  watchers
+	// atimeNotes is the writer's buffer for wtx.atimes, reused between
+	// transactions.
+	atimeNotes []atimeNote
+	watch      watchers
 	// cl is the cluster state (applied.go): applied sequence, purge-all epoch.
 	cl clusterState
 
@@ -344,7 +354,7 @@ func open(path string, opts Options) (*Store, error) {
 		s.ops = make(chan *op, 1024)
 		s.nudge = make(chan struct{}, 1)
 		s.writerDone = make(chan struct{})
-		s.access.init()
+		s.access.init(opts.knownAtimes, opts.AccessGranularity, opts.Now())
 		s.evictKick = make(chan struct{}, 1)
 		ctx, cancel := context.WithCancel(context.Background())
 		s.bgCancel = cancel

@@ -106,5 +106,6 @@ func (s *Store) Touch(key, variant string) {
 	if s.ops == nil || key == "" {
 		return
 	}
-	s.access.touch(key+"\x00"+variant, s.opts.Now().UnixNano())
+	var kb [256]byte
+	s.access.touch(appendRecKey(kb[:0], key, variant), s.opts.Now().UnixNano())
 }

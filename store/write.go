@@ -79,6 +79,11 @@ type wtx struct {
 	// vals holds index values, which bbolt keeps (uncopied) until the
 	// commit: appended to, never overwritten, during one transaction.
 	vals []byte
+	// known is the table of stored access times (nil: none); atimes the
+	// changes this transaction made to it, applied after the commit
+	// (atimes.go).
+	known  *knownAtimes
+	atimes []atimeNote
 }
 
 // do queues fn and waits for its transaction to commit. ctx is honoured
@@ -317,6 +322,7 @@ func (s *Store) runTx(batch []*op) (err error) {
 	var changed, all bool
 	var changes [][]byte
 	var opErr error
+	var w *wtx
 	defer func() {
 		if p := recover(); p != nil {
 			err = &WriteError{Cause: CauseDamaged, Err: fmt.Errorf("store: %s: %w: bbolt: %v", s.path, ErrCorrupt, p)}
@@ -328,16 +334,18 @@ func (s *Store) runTx(batch []*op) (err error) {
 		}
 	}
 	err = s.db.Load().Update(func(tx *bolt.Tx) error {
-		w := &wtx{
-			tx:    tx,
-			rec:   tx.Bucket(bucketRec),
-			body:  tx.Bucket(bucketBody),
-			tag:   tx.Bucket(bucketTag),
-			exp:   tx.Bucket(bucketExp),
-			atime: tx.Bucket(bucketAtime),
-			lru:   tx.Bucket(bucketLRU),
-			cnt:   &cnt,
-			nowNs: clampNs(s.opts.Now().UnixNano()),
+		w = &wtx{
+			tx:     tx,
+			rec:    tx.Bucket(bucketRec),
+			body:   tx.Bucket(bucketBody),
+			tag:    tx.Bucket(bucketTag),
+			exp:    tx.Bucket(bucketExp),
+			atime:  tx.Bucket(bucketAtime),
+			lru:    tx.Bucket(bucketLRU),
+			cnt:    &cnt,
+			nowNs:  clampNs(s.opts.Now().UnixNano()),
+			known:  &s.access.known,
+			atimes: s.atimeNotes[:0],
 		}
 		for _, o := range batch {
 			o.err = o.fn(w)
@@ -355,6 +363,9 @@ func (s *Store) runTx(batch []*op) (err error) {
 		return nil
 	})
 	if err != nil {
+		if w != nil && cap(w.atimes) <= maxKeptAtimeNotes {
+			s.atimeNotes = w.atimes[:0] // not applied: the transaction failed
+		}
 		werr := fmt.Errorf("store: %s: write: %w", s.path, err)
 		if opErr != nil && err == opErr && classify(err) == CauseOther {
 			return werr // the op's own failure (a bad argument bbolt refused)
@@ -362,6 +373,12 @@ func (s *Store) runTx(batch []*op) (err error) {
 		return &WriteError{Cause: classify(err), Err: werr}
 	}
 	s.cnt = cnt
+	// Before any op of the batch returns: the access times it stored are
+	// known from now on (a slot never claims an uncommitted time).
+	s.access.known.apply(w.atimes)
+	if cap(w.atimes) <= maxKeptAtimeNotes {
+		s.atimeNotes = w.atimes[:0]
+	}
 	s.publish()
 	s.fileSize.Store(size)
 	s.commits.Add(1)
@@ -378,6 +395,10 @@ func (s *Store) runTx(batch []*op) (err error) {
 }
 
 func clampNs(ns int64) int64 { return max(ns, 0) }
+
+// maxKeptAtimeNotes bounds the notes buffer the writer keeps between
+// transactions (Store.atimeNotes; a flush of many accesses grows it).
+const maxKeptAtimeNotes = 1 << 17
 
 // maxChangeList bounds the record keys one transaction reports to
 // watchers one by one; past it the change is reported as "all".
@@ -470,6 +491,7 @@ func (w *wtx) unindex(ck, v []byte) error {
 			return must(err)
 		}
 	}
+	w.noteAtime(ck, forgetAtime)
 	return must(w.atime.Delete(ck))
 }
 
@@ -588,6 +610,7 @@ func (w *wtx) addAtime(ck []byte, ns int64) error {
 	if err := w.atime.Put(ck, w.vals[len(w.vals)-8:]); err != nil {
 		return must(err)
 	}
+	w.noteAtime(ck, clampNs(ns))
 	return must(w.lru.Put(w.tsKey(ns, ck), nil))
 }
 

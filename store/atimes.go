@@ -1,0 +1,204 @@
+package store
+
+import (
+	"hash/maphash"
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// knownAtimes is a lossy, lock-free table of the access times known to be
+// stored for record keys: what lets a Get skip recording an access that
+// the next flush would skip anyway (accessTracker).
+//
+// A slot is one atomic uint64, so a reader never sees half of one: the
+// key's tag (the top 36 bits of its maphash) and, in the low 28 bits, the
+// stored access time in whole seconds since base, rounded down, so a slot
+// never claims a later time than the one stored. Zero is an empty slot.
+// A key may sit in any of the knownWays slots of the group its hash's low
+// bits choose, and sits in at most one of them. Two keys with the same
+// group and tag (about 1 in 2^52 pairs for the default size) would share
+// an entry: the one price of a table that keeps no keys.
+//
+// Only the writer goroutine changes slots, and only so that a slot never
+// holds a time that is not, or is no longer, the committed one: a
+// transaction that changes a record's access time (a Put, a flushed
+// access, an Annotate) or removes the record clears the key's slot at once
+// and lists the change in its wtx; once the transaction has committed,
+// runTx applies the list in order (apply). A transaction that fails or
+// rolls back applies nothing, so its keys' slots stay empty. Readers only
+// load (fresh). Times outside the 28 bits (before base, or more than 8.5
+// years after it) are not held.
+type knownAtimes struct {
+	seed  maphash.Seed
+	slots []atomic.Uint64 // nil: no table (a read-only store)
+	mask  uint64          // groups - 1
+	base  int64           // Unix ns of second 0
+}
+
+const (
+	knownWays    = 4
+	knownSecBits = 28
+	knownSecMask = 1<<knownSecBits - 1
+)
+
+// init sizes the table to slots (rounded up to a power of two of at
+// least a group; 0 means defaultKnownAtimes, negative no table), its time
+// range starting 2^26 s (about 2 years) before now.
+func (t *knownAtimes) init(slots int, now time.Time) {
+	switch {
+	case slots < 0:
+		return
+	case slots == 0:
+		slots = defaultKnownAtimes
+	}
+	groups := 1
+	for groups*knownWays < slots {
+		groups <<= 1
+	}
+	t.seed = maphash.MakeSeed()
+	t.slots = make([]atomic.Uint64, groups*knownWays)
+	t.mask = uint64(groups - 1)
+	t.base = now.UnixNano() - int64(1<<26)*int64(time.Second)
+}
+
+// hash is ck's hash for fresh, set and clear (the table must exist).
+func (t *knownAtimes) hash(ck []byte) uint64 { return maphash.Bytes(t.seed, ck) }
+
+// freshKey is fresh for record key ck.
+func (t *knownAtimes) freshKey(ck []byte, ns, gran int64) bool {
+	return t.slots != nil && t.fresh(t.hash(ck), ns, gran)
+}
+
+func (t *knownAtimes) group(h uint64) []atomic.Uint64 {
+	i := (h & t.mask) * knownWays
+	return t.slots[i : i+knownWays : i+knownWays]
+}
+
+// fresh reports whether the table holds a stored access time for the key
+// of hash h and ns is less than gran after it: an access at ns that a
+// flush would not write. It takes no lock and allocates nothing.
+func (t *knownAtimes) fresh(h uint64, ns, gran int64) bool {
+	if t.slots == nil {
+		return false
+	}
+	tag := h >> knownSecBits
+	for i, g := 0, t.group(h); i < knownWays; i++ {
+		v := g[i].Load()
+		if v != 0 && v>>knownSecBits == tag {
+			stored := t.base + int64(v&knownSecMask)*int64(time.Second)
+			return ns-stored < gran
+		}
+	}
+	return false
+}
+
+// set notes that the stored access time of the key of hash h is ns
+// (writer goroutine, after the commit that stored it). A time the slot
+// cannot hold clears the key instead. When the key has no slot, it takes
+// an empty one of its group, or the one holding the oldest time.
+func (t *knownAtimes) set(h uint64, ns int64) {
+	d := ns - t.base
+	if t.slots == nil || d < 0 || d/int64(time.Second) > knownSecMask {
+		t.clear(h)
+		return
+	}
+	tag := h >> knownSecBits
+	v := tag<<knownSecBits | uint64(d/int64(time.Second))
+	if v == 0 { // indistinguishable from an empty slot
+		t.clear(h)
+		return
+	}
+	g := t.group(h)
+	victim, empty, oldest := 0, false, uint64(math.MaxUint64)
+	for i := range g {
+		cur := g[i].Load()
+		switch {
+		case cur != 0 && cur>>knownSecBits == tag:
+			g[i].Store(v)
+			return
+		case cur == 0:
+			if !empty {
+				victim, empty = i, true
+			}
+		case !empty && cur&knownSecMask < oldest:
+			victim, oldest = i, cur&knownSecMask
+		}
+	}
+	g[victim].Store(v)
+}
+
+// clear forgets the key of hash h (writer goroutine).
+func (t *knownAtimes) clear(h uint64) {
+	if t.slots == nil {
+		return
+	}
+	tag := h >> knownSecBits
+	g := t.group(h)
+	for i := range g {
+		if v := g[i].Load(); v != 0 && v>>knownSecBits == tag {
+			g[i].Store(0)
+		}
+	}
+}
+
+// clearAll forgets every key (writer goroutine).
+func (t *knownAtimes) clearAll() {
+	for i := range t.slots {
+		t.slots[i].Store(0)
+	}
+}
+
+// atimeNote is one change a transaction made to a record's access time,
+// applied to knownAtimes after the commit: ns is the stored access time,
+// or forgetAtime when the record and its access time were removed.
+type atimeNote struct {
+	h  uint64
+	ns int64
+}
+
+const forgetAtime = -1 // stored access times are >= 0 (clampNs)
+
+// apply applies a committed transaction's notes, in order.
+func (t *knownAtimes) apply(notes []atimeNote) {
+	for _, n := range notes {
+		if n.ns == forgetAtime {
+			t.clear(n.h)
+		} else {
+			t.set(n.h, n.ns)
+		}
+	}
+}
+
+// noteAtime records, in a write transaction, that record ck's access time
+// is now ns (ns forgetAtime: removed): the key's slot is cleared at once,
+// and set to ns after the commit.
+func (w *wtx) noteAtime(ck []byte, ns int64) {
+	if w.known == nil || w.known.slots == nil {
+		return
+	}
+	h := w.known.hash(ck)
+	w.known.clear(h)
+	w.atimes = append(w.atimes, atimeNote{h, ns})
+}
+
+// noteStoredAtime records, in a write transaction, that record ck's
+// stored access time is ns and stays so (a flush found it within the
+// granularity): the key's slot is set to ns after the commit.
+func (w *wtx) noteStoredAtime(ck []byte, ns int64) {
+	if w.known == nil || w.known.slots == nil {
+		return
+	}
+	w.atimes = append(w.atimes, atimeNote{w.known.hash(ck), ns})
+}
+
+// forgetAllAtimes records, in a write transaction, that every record may
+// be gone (DeleteAll): the table is cleared at once and the notes before
+// are moot.
+func (w *wtx) forgetAllAtimes() {
+	if w.known == nil {
+		return
+	}
+	w.known.clearAll()
+	w.atimes = w.atimes[:0]
+}

@@ -1,0 +1,546 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// recordedTouches is how many touches took the tracker's lock so far.
+func recordedTouches(s *Store) int64 {
+	s.access.mu.Lock()
+	defer s.access.mu.Unlock()
+	return s.access.recorded
+}
+
+// knownAt returns the access time the table holds for record key ck (to
+// the second), if it holds one.
+func (t *knownAtimes) knownAt(ck []byte) (time.Time, bool) {
+	if t.slots == nil {
+		return time.Time{}, false
+	}
+	h := t.hash(ck)
+	g := t.group(h)
+	for i := range g {
+		if v := g[i].Load(); v != 0 && v>>knownSecBits == h>>knownSecBits {
+			return time.Unix(0, t.base+int64(v&knownSecMask)*int64(time.Second)), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// storedAtime reads record ck's access time from the file (ok false: none).
+func storedAtime(t *testing.T, s *Store, ck []byte) (time.Time, bool) {
+	t.Helper()
+	var ns int64
+	var ok bool
+	err := s.db.Load().View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketAtime).Get(ck); len(v) == 8 {
+			ns, ok = int64(binary.BigEndian.Uint64(v)), true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Unix(0, ns), ok
+}
+
+// TestAccess_WithinGranularitySkipped: a Get (or Touch) within
+// AccessGranularity of its record's stored access time takes no lock and
+// adds no pending access; one past it is recorded and flushed, and the
+// time it flushed is then known.
+func TestAccess_WithinGranularitySkipped(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	s := newTestStore(t, Options{Now: clock.Now, AccessFlushInterval: time.Hour})
+	mustPut(t, s, mkrec("k", "v"))
+	ck := recKey("k", "v")
+	put := clock.Now()
+	if at, ok := s.access.known.knownAt(ck); !ok || at.After(put) || put.Sub(at) >= time.Second {
+		t.Fatalf("after the Put the table holds %v, %v; want the Put's time %v (to the second)", at, ok, put)
+	}
+	get := func() {
+		t.Helper()
+		if _, err := s.Get(ctx, "k", "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	locked := recordedTouches(s)
+	for range 5 {
+		clock.Advance(5 * time.Second)
+		get()
+		s.Touch("k", "v")
+	}
+	// 25s after the Put: within 30s, nothing recorded.
+	if n := recordedTouches(s) - locked; n != 0 {
+		t.Errorf("%d of 10 touches within the granularity took the lock, want 0", n)
+	}
+	if n := s.Stats().PendingAccess; n != 0 {
+		t.Errorf("PendingAccess = %d after touches within the granularity, want 0", n)
+	}
+	// 31s after: recorded, flushed, and written.
+	clock.Advance(6 * time.Second)
+	read := clock.Now()
+	get()
+	if n := recordedTouches(s) - locked; n != 1 {
+		t.Errorf("a read past the granularity took the lock %d times, want 1", n)
+	}
+	if n := s.Stats().PendingAccess; n != 1 {
+		t.Errorf("PendingAccess = %d after a read past the granularity, want 1", n)
+	}
+	if err := s.flushAccess(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if at, ok := storedAtime(t, s, ck); !ok || !at.Equal(read) {
+		t.Errorf("stored access time after the flush = %v, %v; want %v", at, ok, read)
+	}
+	if at, ok := s.access.known.knownAt(ck); !ok || at.After(read) || read.Sub(at) >= time.Second {
+		t.Errorf("after the flush the table holds %v, %v; want %v", at, ok, read)
+	}
+	// Known now: reads within 30s of the flushed time are skipped again.
+	locked = recordedTouches(s)
+	clock.Advance(20 * time.Second)
+	get()
+	s.Touch("k", "v")
+	if n := recordedTouches(s) - locked; n != 0 {
+		t.Errorf("%d touches within the granularity of the flushed time took the lock, want 0", n)
+	}
+}
+
+// TestAccess_FlushSkipIsKnown: an access the flush skipped because the
+// stored time was within the granularity makes that stored time known, so
+// a store that was reopened (an empty table) learns it from one flush.
+func TestAccess_FlushSkipIsKnown(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	path := filepath.Join(t.TempDir(), "known.db")
+	s, err := Open(path, Options{NoSync: true, Now: clock.Now, AccessFlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, s, mkrec("k", ""))
+	put := clock.Now()
+	s.Close()
+	s, err = Open(path, Options{NoSync: true, Now: clock.Now, AccessFlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ck := recKey("k", "")
+	if _, ok := s.access.known.knownAt(ck); ok {
+		t.Fatal("a reopened store's table holds a time")
+	}
+	clock.Advance(10 * time.Second)
+	if _, err := s.Get(ctx, "k", ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Stats().PendingAccess; n != 1 {
+		t.Fatalf("PendingAccess = %d, want 1 (nothing known yet)", n)
+	}
+	if err := s.flushAccess(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if at, ok := storedAtime(t, s, ck); !ok || !at.Equal(put) {
+		t.Errorf("stored access time = %v, %v; want the Put's %v (within the granularity)", at, ok, put)
+	}
+	if at, ok := s.access.known.knownAt(ck); !ok || at.After(put) || put.Sub(at) >= time.Second {
+		t.Errorf("the table holds %v, %v; want the stored %v", at, ok, put)
+	}
+}
+
+// TestAccess_FailedWriteMarksNothing: a flush whose transaction fails, and
+// a transaction that moved an access time and then rolled back, leave the
+// table claiming nothing they wrote.
+func TestAccess_FailedWriteMarksNothing(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	var fail bool
+	var mu sync.Mutex
+	fault := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			return errors.New("injected write failure")
+		}
+		return nil
+	}
+	s := newTestStore(t, Options{Now: clock.Now, AccessFlushInterval: time.Hour, WriteFault: fault})
+	mustPut(t, s, mkrec("k", ""))
+	put := clock.Now()
+	ck := recKey("k", "")
+
+	clock.Advance(31 * time.Second)
+	if _, err := s.Get(ctx, "k", ""); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	fail = true
+	mu.Unlock()
+	if err := s.flushAccess(ctx); err == nil {
+		t.Fatal("flushAccess succeeded with every write failing")
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	if at, ok := s.access.known.knownAt(ck); ok && at.After(put) {
+		t.Errorf("after a failed flush the table holds %v, later than the stored %v", at, put)
+	}
+	// 35s after the Put (4s after the lost access): the stored time is
+	// still the Put's, so this access must be recorded and written.
+	clock.Advance(4 * time.Second)
+	read := clock.Now()
+	if _, err := s.Get(ctx, "k", ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Stats().PendingAccess; n != 1 {
+		t.Errorf("PendingAccess = %d after a failed flush, want 1", n)
+	}
+	if err := s.flushAccess(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if at, _ := storedAtime(t, s, ck); !at.Equal(read) {
+		t.Errorf("stored access time = %v, want %v", at, read)
+	}
+
+	// A transaction that moves the access time and then aborts.
+	clock.Advance(time.Hour)
+	moved := clock.Now()
+	before, _ := storedAtime(t, s, ck)
+	err := s.do(ctx, 0, func(w *wtx) error {
+		if err := w.setAtime(ck, before.UnixNano(), true, moved.UnixNano()); err != nil {
+			return err
+		}
+		return must(errors.New("injected abort"))
+	})
+	if err == nil {
+		t.Fatal("the aborting transaction succeeded")
+	}
+	if at, _ := storedAtime(t, s, ck); !at.Equal(before) {
+		t.Fatalf("stored access time after the rollback = %v, want %v", at, before)
+	}
+	if at, ok := s.access.known.knownAt(ck); ok && at.After(before) {
+		t.Errorf("after a rolled-back transaction the table holds %v, later than the stored %v", at, before)
+	}
+	clock.Advance(time.Second)
+	if _, err := s.Get(ctx, "k", ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Stats().PendingAccess; n != 1 {
+		t.Errorf("PendingAccess = %d after a rolled-back transaction, want 1 (the access is 1h past the stored time)", n)
+	}
+
+	// While a transaction moves the time back (a clock that went back),
+	// the table does not go on claiming the later time it held: readers
+	// meanwhile would skip accesses the new time makes worth writing.
+	if err := s.flushAccess(ctx); err != nil {
+		t.Fatal(err)
+	}
+	later, _ := storedAtime(t, s, ck)
+	if _, ok := s.access.known.knownAt(ck); !ok {
+		t.Fatal("the flushed time is not known")
+	}
+	earlier := later.Add(-time.Hour)
+	err = s.do(ctx, 0, func(w *wtx) error {
+		if err := w.setAtime(ck, later.UnixNano(), true, earlier.UnixNano()); err != nil {
+			return err
+		}
+		if at, ok := s.access.known.knownAt(ck); ok && at.After(earlier) {
+			t.Errorf("inside the transaction moving the access time back to %v the table holds %v", earlier, at)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at, ok := s.access.known.knownAt(ck); !ok || at.After(earlier) || earlier.Sub(at) >= time.Second {
+		t.Errorf("after the commit the table holds %v, %v; want %v", at, ok, earlier)
+	}
+}
+
+// TestAccess_DeleteAndReput: a deleted record's slot is forgotten, a
+// re-Put makes its own time known (also with a clock that went back), and
+// DeleteAll forgets every key.
+func TestAccess_DeleteAndReput(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	s := newTestStore(t, Options{Now: clock.Now, AccessFlushInterval: time.Hour})
+	ck := recKey("k", "")
+	mustPut(t, s, mkrec("k", ""))
+	if err := s.Delete(ctx, "k", ""); err != nil {
+		t.Fatal(err)
+	}
+	if at, ok := s.access.known.knownAt(ck); ok {
+		t.Errorf("after Delete the table holds %v", at)
+	}
+	// Re-put 100s later: that time is known.
+	clock.Advance(100 * time.Second)
+	mustPut(t, s, mkrec("k", ""))
+	reput := clock.Now()
+	clock.Advance(10 * time.Second)
+	s.Touch("k", "")
+	if n := s.Stats().PendingAccess; n != 0 {
+		t.Errorf("PendingAccess = %d 10s after the re-Put, want 0", n)
+	}
+	// Delete and re-put with the clock 60s back: the table follows the
+	// stored time down, so a read 35s after it is recorded.
+	if err := s.Delete(ctx, "k", ""); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(-70 * time.Second)
+	back := clock.Now()
+	mustPut(t, s, mkrec("k", ""))
+	if at, ok := s.access.known.knownAt(ck); !ok || at.After(back) || back.Sub(at) >= time.Second {
+		t.Errorf("after a re-Put at %v (before the earlier %v) the table holds %v, %v", back, reput, at, ok)
+	}
+	clock.Advance(35 * time.Second)
+	if _, err := s.Get(ctx, "k", ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Stats().PendingAccess; n != 1 {
+		t.Errorf("PendingAccess = %d 35s after the re-Put, want 1", n)
+	}
+	if err := s.flushAccess(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if at, _ := storedAtime(t, s, ck); !at.Equal(clock.Now()) {
+		t.Errorf("stored access time = %v, want %v", at, clock.Now())
+	}
+	// Several keys, then DeleteAll: nothing is known afterwards.
+	for i := range 10 {
+		mustPut(t, s, mkrec(fmt.Sprint("d", i), ""))
+	}
+	if _, err := s.DeleteAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if at, ok := s.access.known.knownAt(recKey(fmt.Sprint("d", i), "")); ok {
+			t.Errorf("after DeleteAll the table holds %v for d%d", at, i)
+		}
+	}
+}
+
+// TestAccess_SameOrderAsRecordingEverything runs one scripted mix of
+// Gets, Touches, Puts, Deletes, Annotates and flushes, on a fake clock
+// that never goes back, on a store without the table (every access
+// recorded, as before the table), one with the default table and one
+// whose table has one group of 4 slots for 30 keys (collisions all the
+// time). After every flush the access times stored and the lru index must
+// be the same in all three, and so must what one eviction leaves.
+func TestAccess_SameOrderAsRecordingEverything(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	done := [3]chan int{make(chan int, 4), make(chan int, 4), make(chan int, 4)}
+	const maxSize = 64 << 10
+	var stores [3]*Store
+	for i, slots := range []int{-1, 0, 4} {
+		stores[i] = newTestStore(t, Options{
+			Now: clock.Now, AccessFlushInterval: time.Hour, MaxSize: maxSize,
+			knownAtimes: slots, evictDone: done[i],
+		})
+	}
+	names := [3]string{"no table", "default table", "4-slot table"}
+	rec := func(k string) *Record {
+		r := mkrec(k, "")
+		r.Body = make([]byte, 1000)
+		return r
+	}
+	type dump struct {
+		atimes map[string]int64
+		lru    []string
+	}
+	dumpOf := func(s *Store) dump {
+		d := dump{atimes: map[string]int64{}}
+		err := s.db.Load().View(func(tx *bolt.Tx) error {
+			if err := tx.Bucket(bucketAtime).ForEach(func(k, v []byte) error {
+				d.atimes[string(k)] = int64(binary.BigEndian.Uint64(v))
+				return nil
+			}); err != nil {
+				return err
+			}
+			return tx.Bucket(bucketLRU).ForEach(func(k, _ []byte) error {
+				d.lru = append(d.lru, fmt.Sprintf("%d %q", binary.BigEndian.Uint64(k), k[8:]))
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	compare := func(step int) {
+		t.Helper()
+		want := dumpOf(stores[0])
+		for i := 1; i < 3; i++ {
+			got := dumpOf(stores[i])
+			if !slices.Equal(got.lru, want.lru) || len(got.atimes) != len(want.atimes) {
+				t.Fatalf("step %d: %s: lru index\n%q\nwant (%s)\n%q", step, names[i], got.lru, names[0], want.lru)
+			}
+			for k, ns := range want.atimes {
+				if got.atimes[k] != ns {
+					t.Fatalf("step %d: %s: access time of %q = %d, want %d", step, names[i], k, got.atimes[k], ns)
+				}
+			}
+		}
+	}
+	all := func(f func(s *Store) error) {
+		t.Helper()
+		var errs [3]error
+		for i, s := range stores {
+			errs[i] = f(s)
+		}
+		for i := 1; i < 3; i++ {
+			if (errs[i] == nil) != (errs[0] == nil) {
+				t.Fatalf("%s: %v, %s: %v", names[i], errs[i], names[0], errs[0])
+			}
+		}
+	}
+	key := func(r *rand.Rand) string { return fmt.Sprintf("k%02d", r.IntN(30)) }
+	for i := range 20 {
+		all(func(s *Store) error { return s.Put(ctx, rec(fmt.Sprintf("k%02d", i))) })
+		clock.Advance(time.Second)
+	}
+	r := rand.New(rand.NewPCG(13, 1))
+	flushes := 0
+	for step := range 3000 {
+		switch p := r.IntN(100); {
+		case p < 60:
+			k := key(r)
+			all(func(s *Store) error {
+				_, err := s.Get(ctx, k, "")
+				if errors.Is(err, ErrNotFound) {
+					return nil
+				}
+				return err
+			})
+		case p < 75:
+			k := key(r)
+			all(func(s *Store) error { s.Touch(k, ""); return nil })
+		case p < 79:
+			k := key(r)
+			all(func(s *Store) error {
+				if err := s.Delete(ctx, k, ""); !errors.Is(err, ErrNotFound) {
+					return err
+				}
+				return nil
+			})
+		case p < 85:
+			k := key(r)
+			all(func(s *Store) error { return s.Put(ctx, rec(k)) })
+		case p < 88:
+			k := key(r)
+			all(func(s *Store) error {
+				if err := s.Annotate(ctx, k, "", map[string]string{"x": fmt.Sprint(step)}); !errors.Is(err, ErrNotFound) {
+					return err
+				}
+				return nil
+			})
+		default:
+			all(func(s *Store) error { return s.flushAccess(ctx) })
+			flushes++
+			compare(step)
+		}
+		// 0 to 3s per step, so reads fall both within and past the 30s.
+		clock.Advance(time.Duration(r.IntN(4)) * time.Second)
+	}
+	all(func(s *Store) error { return s.flushAccess(ctx) })
+	compare(-1)
+	if flushes < 100 {
+		t.Fatalf("only %d flushes in the script", flushes)
+	}
+	if s0, s2 := recordedTouches(stores[0]), recordedTouches(stores[1]); s2 >= s0 {
+		t.Errorf("with the default table %d touches took the lock, without it %d: nothing skipped", s2, s0)
+	}
+	// Over MaxSize: one eviction each, the same survivors.
+	bytes := stores[0].Stats().Bytes
+	for i := 1; i < 3; i++ {
+		if b := stores[i].Stats().Bytes; b != bytes {
+			t.Fatalf("%s holds %d bytes, %s %d", names[i], b, names[0], bytes)
+		}
+	}
+	big := mkrec("trigger", "")
+	big.Body = make([]byte, maxSize-bytes+100)
+	all(func(s *Store) error { return s.Put(ctx, big) })
+	var left [3][]string
+	for i, s := range stores {
+		if n := <-done[i]; n == 0 {
+			t.Fatalf("%s: the eviction removed nothing", names[i])
+		}
+		left[i] = keys(t, s)
+	}
+	for i := 1; i < 3; i++ {
+		if !slices.Equal(left[i], left[0]) {
+			t.Errorf("after eviction %s holds %q, %s %q", names[i], left[i], names[0], left[0])
+		}
+	}
+}
+
+// TestAccess_Concurrent reads, touches, writes and flushes at once (for
+// -race), then checks that the table claims for no record a time later
+// than the one stored.
+func TestAccess_Concurrent(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	s := newTestStore(t, Options{Now: clock.Now, AccessFlushInterval: time.Hour, knownAtimes: 64})
+	const n = 50
+	name := func(i int) string { return fmt.Sprintf("c%02d", i%n) }
+	for i := range n {
+		mustPut(t, s, mkrec(name(i), ""))
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				k := name(i*7 + g)
+				if _, err := s.Get(ctx, k, ""); err != nil && !errors.Is(err, ErrNotFound) {
+					t.Error(err)
+					return
+				}
+				s.Touch(k, "")
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 300 {
+			clock.Advance(time.Second)
+			var err error
+			switch i % 3 {
+			case 0:
+				err = s.Put(ctx, mkrec(name(i*11), ""))
+			case 1:
+				if err = s.Delete(ctx, name(i*13), ""); errors.Is(err, ErrNotFound) {
+					err = nil
+				}
+			default:
+				err = s.flushAccess(ctx)
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	if err := s.flushAccess(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		ck := recKey(name(i), "")
+		at, ok := s.access.known.knownAt(ck)
+		if !ok {
+			continue
+		}
+		stored, had := storedAtime(t, s, ck)
+		if !had || at.After(stored) {
+			t.Errorf("%s: the table holds %v, the file %v (%v)", name(i), at, stored, had)
+		}
+	}
+}
