@@ -289,6 +289,21 @@ func (h *hotCache) invalidate(hk string) {
 	sh.mu.Unlock()
 }
 
+// invalidateBytes is invalidate for a key in bytes, making no string of
+// it (the map index converts without a copy).
+func (h *hotCache) invalidateBytes(hk []byte) {
+	if h.max <= 0 {
+		return
+	}
+	sh := h.shard(hk)
+	sh.mu.Lock()
+	sh.inval.Add(1)
+	if he := sh.m[string(hk)]; he != nil {
+		sh.remove(he)
+	}
+	sh.mu.Unlock()
+}
+
 // invalidateAll empties the tier.
 func (h *hotCache) invalidateAll() {
 	for i := range h.shards {
@@ -308,10 +323,11 @@ func (h *hotCache) changed(all bool, keys []store.RecordKey) {
 		h.invalidateAll()
 		return
 	}
-	var buf []byte
+	var arr [256]byte
+	buf := arr[:0]
 	for _, k := range keys {
 		buf = appendHotKey(buf[:0], k.Key, k.Variant)
-		h.invalidate(string(buf))
+		h.invalidateBytes(buf)
 	}
 }
 

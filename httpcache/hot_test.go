@@ -108,6 +108,38 @@ func TestMemoryTier_StaleInsertRefused(t *testing.T) {
 	}
 }
 
+// The store's change notification drops exactly the records it names
+// (key and variant), and allocates nothing per record.
+func TestMemoryTier_ChangedDropsNamedVariants(t *testing.T) {
+	st := newTestStoreForHot(t)
+	var h hotCache
+	h.init(1<<20, st)
+	const key = "http://127.0.0.1/a/page/with/a/path/longer/than/thirty-two/bytes"
+	admit := func(variant string) []byte {
+		hk := appendHotKey(nil, key, variant)
+		e := &entry{rec: &store.Record{Key: key, Variant: variant, Body: []byte(variant)}}
+		for range 2 { // admitted on the second offer
+			h.put(h.before(hk), hk, e, timeNow())
+		}
+		if h.get(hk, timeNow()) == nil {
+			t.Fatalf("%q not admitted", variant)
+		}
+		return hk
+	}
+	gz, plain := admit("accept-encoding=gzip"), admit("")
+	h.changed(false, []store.RecordKey{{Key: key, Variant: "accept-encoding=gzip"}})
+	if h.get(gz, timeNow()) != nil {
+		t.Fatal("the changed variant is still served")
+	}
+	if h.get(plain, timeNow()) == nil {
+		t.Fatal("a variant that did not change was dropped")
+	}
+	keys := []store.RecordKey{{Key: key, Variant: "accept-encoding=br"}, {Key: key + "/other"}}
+	if n := testing.AllocsPerRun(100, func() { h.changed(false, keys) }); n != 0 {
+		t.Fatalf("changed made %v allocations for %d keys, want 0", n, len(keys))
+	}
+}
+
 func TestMemoryTier_BoundedByBytes(t *testing.T) {
 	const max = 256 << 10
 	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {

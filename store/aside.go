@@ -103,7 +103,7 @@ func (s *Store) swapFresh(reason error) bool {
 	s.access.take() // the access times are of records that are gone
 	s.access.known.clearAll()
 	s.generation.Add(1)
-	s.notify(true, nil) // every record is gone
+	s.notify(true, changeList{}) // every record is gone
 	s.health.setAside.Add(1)
 	s.health.asidePath.Store(&aside)
 	s.log.Warn("store: the database file is damaged; moved it aside, serving continues on a fresh empty file",

@@ -271,7 +271,8 @@ type Store struct {
 	// published counters (written by the writer after each commit).
 	records, bytes, evictions, expired atomic.Int64
 	fileSize, corrupt, commits, writes atomic.Int64
-	cnt                                counters // writer-owned
+	cnt                                counters   // writer-owned
+	changeBuf                          changeList // writer-owned: the last transaction's change list, reused
 	// generation counts committed transactions that changed records; see
 	// Generation.
 	generation atomic.Uint64

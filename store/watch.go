@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -73,16 +74,23 @@ func (s *Store) Watch(fn ChangeFunc) (stop func()) {
 }
 
 // notify runs the watchers for one committed transaction (writer only).
-func (s *Store) notify(all bool, cks [][]byte) {
+func (s *Store) notify(all bool, cks changeList) {
 	p := s.watch.fns.Load()
 	if p == nil || len(*p) == 0 {
 		return
 	}
 	var keys []RecordKey
 	if !all {
-		keys = make([]RecordKey, len(cks))
-		for i, ck := range cks {
-			keys[i].Key, keys[i].Variant = splitRecKey(ck)
+		// One string for every key of the commit; each Key and Variant is
+		// a slice of it.
+		keys = make([]RecordKey, len(cks.ends))
+		all := string(cks.keys)
+		start := 0
+		for i, end := range cks.ends {
+			ck := all[start:end]
+			key, variant, _ := strings.Cut(ck, "\x00")
+			keys[i] = RecordKey{Key: key, Variant: variant}
+			start = end
 		}
 	}
 	for _, w := range *p {

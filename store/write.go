@@ -71,7 +71,7 @@ type wtx struct {
 	// the Watch callbacks; changedAll replaces it when every record may
 	// have changed (DeleteAll, a purge-all epoch) or the list grew past
 	// maxChangeList.
-	changes    [][]byte
+	changes    changeList
 	changedAll bool
 	// key is scratch space for index keys: bbolt copies the keys given to
 	// Put and keeps none given to Get or Delete.
@@ -320,7 +320,7 @@ func (s *Store) runTx(batch []*op) (err error) {
 	cnt := s.cnt
 	var size int64
 	var changed, all bool
-	var changes [][]byte
+	var changes changeList
 	var opErr error
 	var w *wtx
 	defer func() {
@@ -346,11 +346,14 @@ func (s *Store) runTx(batch []*op) (err error) {
 			nowNs:  clampNs(s.opts.Now().UnixNano()),
 			known:  &s.access.known,
 			atimes: s.atimeNotes[:0],
+			// The previous commit's change list, emptied: its keys were
+			// turned into strings for the watchers (notify) and are not
+			// referred to any more.
+			changes: changeList{keys: s.changeBuf.keys[:0], ends: s.changeBuf.ends[:0]},
 		}
 		for _, o := range batch {
 			o.err = o.fn(w)
-			var he *hardError
-			if errors.As(o.err, &he) {
+			if he, ok := errors.AsType[*hardError](o.err); ok {
 				opErr = he.err
 				return he.err
 			}
@@ -391,6 +394,9 @@ func (s *Store) runTx(batch []*op) (err error) {
 		// (a purge) was acknowledged knows every watcher has seen it.
 		s.notify(all, changes)
 	}
+	if cap(changes.keys) <= maxKeptChangeBytes {
+		s.changeBuf = changes
+	}
 	return nil
 }
 
@@ -404,25 +410,59 @@ const maxKeptAtimeNotes = 1 << 17
 // watchers one by one; past it the change is reported as "all".
 const maxChangeList = 1 << 16
 
+// maxKeptChangeBytes bounds the change list's array the writer keeps for
+// the next transaction (Store.changeBuf).
+const maxKeptChangeBytes = 1 << 20
+
 // noteChange records that record ck was put or deleted.
 func (w *wtx) noteChange(ck []byte) {
 	w.changed = true
 	if w.changedAll {
 		return
 	}
-	if n := len(w.changes); n > 0 && bytes.Equal(w.changes[n-1], ck) {
+	if bytes.Equal(w.changes.last(), ck) {
 		return // a put replacing the record it just deleted
 	}
-	if len(w.changes) >= maxChangeList {
-		w.changedAll, w.changes = true, nil
+	if w.changes.len() >= maxChangeList {
+		w.changedAll, w.changes = true, changeList{}
 		return
 	}
-	w.changes = append(w.changes, bytes.Clone(ck))
+	w.changes.add(ck)
 }
 
 // noteChangeAll records that every record may have changed.
 func (w *wtx) noteChangeAll() {
-	w.changed, w.changedAll, w.changes = true, true, nil
+	w.changed, w.changedAll, w.changes = true, true, changeList{}
+}
+
+// changeList is the record keys (bbolt keys) one transaction changed, in
+// order: copied into one array as they come (bbolt's keys are valid only
+// within the transaction), so that a commit's list costs a few growths of
+// that array instead of an allocation per record, and the watchers' strings
+// are made from it in one conversion (see Store.notify).
+type changeList struct {
+	keys []byte // the keys, one after the other
+	ends []int  // where each key ends in keys
+}
+
+func (c *changeList) add(ck []byte) {
+	c.keys = append(c.keys, ck...)
+	c.ends = append(c.ends, len(c.keys))
+}
+
+func (c *changeList) len() int { return len(c.ends) }
+
+// last is the key added last (nil when none).
+func (c *changeList) last() []byte {
+	n := len(c.ends)
+	if n == 0 {
+		return nil
+	}
+	start := 0
+	if n > 1 {
+		start = c.ends[n-2]
+	}
+	return c.keys[start:c.ends[n-1]]
 }
 
 // appendTsKey appends an index key ordered by time: 8-byte big-endian ns,
