@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,12 +164,26 @@ func BenchmarkServer_MemoryHit(b *testing.B) {
 			w.Write(bodies[n])
 		}
 	}
-	plain, plainOne := httptest.NewServer(plainHandler(false)), httptest.NewServer(plainHandler(true))
+	// Each server's goroutines carry a profiler label "side" (plain,
+	// one-body, firstrender), inherited from the goroutine that starts
+	// it, so a CPU profile of this benchmark splits by side:
+	// go tool pprof -tagfocus side=firstrender.
+	labelled := func(side string, start func()) {
+		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("side", side)))
+		defer pprof.SetGoroutineLabels(context.Background())
+		start()
+	}
+	var plain, plainOne *httptest.Server
+	labelled("plain", func() { plain = httptest.NewServer(plainHandler(false)) })
+	labelled("one-body", func() { plainOne = httptest.NewServer(plainHandler(true)) })
 	b.Cleanup(plain.Close)
 	b.Cleanup(plainOne.Close)
 
 	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s := startServer(b, Config{Upstream: mustURL(b, origin.URL), Logger: logger, Cache: httpcache.Config{}})
+	var s *testServer
+	labelled("firstrender", func() {
+		s = startServer(b, Config{Upstream: mustURL(b, origin.URL), Logger: logger, Cache: httpcache.Config{}})
+	})
 	frAddr := s.srv.PublicAddr().String()
 	plainAddr, oneAddr := strings.TrimPrefix(plain.URL, "http://"), strings.TrimPrefix(plainOne.URL, "http://")
 
