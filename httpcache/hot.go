@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/firstrender/firstrender/store"
 )
@@ -375,22 +376,39 @@ func (h *hotCache) counters() hotStats {
 // time (Age, and Cache-Status through ttl=): prepared once per second of
 // age for the plain "hit" answer and shared by every hit in that second.
 //
-// Age and Cache-Status are field values with their own array in the one
-// allocation (vals), each sliced to capacity 1 like oneValue: the
-// working set, whose pages are each read about once per second, builds
-// one per hit (three allocations, was five).
+// It is one allocation: Age and Cache-Status are field values with their
+// own array (vals), each sliced to capacity 1 like oneValue, and their
+// bytes live in buf, written once before the hitHeader is published and
+// never after (strings over it, unsafe.String, are as immutable as any).
+// The working set, whose pages are each read about once per second,
+// builds one per hit (was three allocations: holder, Age string,
+// Cache-Status string; five before that).
 type hitHeader struct {
 	age, ttl int64
-	vals     [2]string // Age, Cache-Status
+	vals     [2]string // Age, Cache-Status: both over buf
+	buf      [hitHeaderBuf]byte
 }
+
+// hitHeaderBuf holds the longest Age and Cache-Status values: two int64s
+// (20 bytes each with a sign; Age is at most 10 digits) and the member's
+// fixed text.
+const hitHeaderBuf = 2*20 + len(CacheName) + len("; hit; ttl=")
 
 func (e *entry) hitHeader(age, ttl time.Duration) (ageV, cs []string) {
 	a, t := min(int64(age/time.Second), 1<<31), int64(ttl.Round(time.Second)/time.Second)
 	if hh := e.hit.Load(); hh != nil && hh.age == a && hh.ttl == t {
 		return hh.vals[0:1:1], hh.vals[1:2:2]
 	}
-	c := cacheStatus{hit: true, ttl: ttl, hasTTL: true}
-	hh := &hitHeader{age: a, ttl: t, vals: [2]string{strconv.FormatInt(a, 10), c.String()}}
+	hh := &hitHeader{age: a, ttl: t}
+	// As strconv.FormatInt(a, 10) and cacheStatus{hit: true, ttl: ttl,
+	// hasTTL: true}.String() (TestHitHeader holds them equal); b stays
+	// within buf, sized for the longest values.
+	b := strconv.AppendInt(hh.buf[:0], a, 10)
+	na := len(b)
+	b = append(b, CacheName...)
+	b = append(b, "; hit; ttl="...)
+	b = strconv.AppendInt(b, t, 10)
+	hh.vals = [2]string{unsafe.String(&hh.buf[0], na), unsafe.String(&hh.buf[na], len(b)-na)}
 	e.hit.Store(hh)
 	return hh.vals[0:1:1], hh.vals[1:2:2]
 }
