@@ -84,7 +84,7 @@ func (s *Store) GetInto(ctx context.Context, key, variant string, body BodyBuffe
 // Stats.Corrupt.
 func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, r *Record, dst BodyBuffer) error {
 	var m Meta
-	p, ref, err := decodeMetaInto(v, &m)
+	p, ref, err := decodeMetaText(v, &m)
 	if err == nil {
 		err = s.readRest(tx, ck, v, p, ref, &m, r, dst)
 	}

@@ -383,6 +383,9 @@ type parsed struct {
 	version byte
 	meta    []byte // the metadata section
 	rest    []byte // after it: the header section (and an inline body)
+	// text is the metadata and header sections as one string, which the
+	// decoded strings of both share (decodeMetaText), or "".
+	text string
 }
 
 // checkHeader verifies the version and metadata checksum of an encoded
@@ -424,11 +427,32 @@ func decodeMeta(v []byte) (*Meta, error) {
 // returns the record's sections and where its body is. The strings in m
 // share one allocation.
 func decodeMetaInto(v []byte, m *Meta) (parsed, bodyRef, error) {
+	return decodeMetaIn(v, m, false)
+}
+
+// decodeMetaText is decodeMetaInto for a read that decodes the header
+// next (decodeRest): a record whose body is kept apart has nothing but
+// its metadata and header after the fixed fields, and both become one
+// string (parsed.text), one allocation instead of two.
+func decodeMetaText(v []byte, m *Meta) (parsed, bodyRef, error) {
+	return decodeMetaIn(v, m, true)
+}
+
+func decodeMetaIn(v []byte, m *Meta, withHeader bool) (parsed, bodyRef, error) {
 	p, err := checkHeader(v)
 	if err != nil {
 		return parsed{}, bodyRef{}, err
 	}
-	d := decoder{b: p.meta, s: string(p.meta), full: len(p.meta)}
+	// The metadata's last byte says where the body is (checked below; the
+	// metadata checksum has passed).
+	if withHeader && p.version != recordV1 && len(p.meta) > 0 && p.meta[len(p.meta)-1] == 1 {
+		p.text = string(v[recHdrLen:])
+	}
+	s := p.text
+	if s == "" {
+		s = string(p.meta)
+	}
+	d := decoder{b: p.meta, s: s, full: len(p.meta)}
 	*m = Meta{
 		Key:     d.string(),
 		Variant: d.string(),
@@ -567,7 +591,11 @@ func decodeRest(v []byte, p parsed, ref bodyRef, body []byte, r *Record, m *Meta
 			return fmt.Errorf("body %w", errChecksum)
 		}
 	}
-	header, err := decodeHeader(hdr)
+	var text string // hdr as a string, if p has it
+	if len(p.text) == len(p.meta)+len(hdr) {
+		text = p.text[len(p.meta):]
+	}
+	header, err := decodeHeader(hdr, text)
 	if err != nil {
 		return err
 	}
@@ -604,7 +632,7 @@ func copyBody(src []byte, dst BodyBuffer) []byte {
 // of one string, and all value slices of one array (each clipped to its
 // length, so an append by the caller copies): four allocations for any
 // number of fields, where one each cost ~15 per Get of a page.
-func decodeHeader(hdr []byte) (map[string][]string, error) {
+func decodeHeader(hdr []byte, text string) (map[string][]string, error) {
 	// First pass: the number of fields and values, with no allocation.
 	d := decoder{b: hdr}
 	n := d.count()
@@ -626,7 +654,10 @@ func decodeHeader(hdr []byte) (map[string][]string, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	d = decoder{b: hdr, s: string(hdr), full: len(hdr)}
+	if len(text) != len(hdr) {
+		text = string(hdr)
+	}
+	d = decoder{b: hdr, s: text, full: len(hdr)}
 	d.count()
 	all := make([]string, values)
 	header := make(map[string][]string, n)
