@@ -8,45 +8,81 @@ import (
 )
 
 // Body buffers for inspected responses (fill.inspectNow), pooled by
-// power-of-two capacity from 4 KiB to 256 KiB (InspectBuffer's default).
-// A fresh 20 KB buffer per miss cost more than copying into it: the
-// allocation's zeroing and the first writes to new memory, and its share
-// of the garbage that sets the GC's pace.
+// size class from 4 KiB to 256 KiB (InspectBuffer's default), eight
+// classes per doubling as in Go's own allocator (bodyClass: a buffer is at
+// most 1/8 larger than its body). A fresh 20 KB buffer per miss cost more
+// than copying into it: the allocation's zeroing and the first writes to
+// new memory, and its share of the garbage that sets the GC's pace.
+//
+// A fill holds its buffer until its store write commits, which the
+// store may defer for up to store.Options.MaxCommitDelay (80 ms) to share
+// the commit: at thousands of misses a second, hundreds of buffers are out
+// at once and come back together. A sync.Pool alone dropped most of them
+// at the next garbage collections before they were asked for again (in
+// the loadtest's miss scenario about 45% of misses allocated a fresh
+// buffer), so recycled buffers first go to a free list the GC does not
+// empty, bounded by maxFreeBodyBytes in all, and only beyond that to the
+// classes' sync.Pools. Up to that bound stays allocated while idle.
 //
 // A pooled buffer has one owner at a time; see fill.pooled for who owns
 // an inspected body and when it is recycled.
 const (
 	minPooledBody = 12 // log2 of the smallest pooled capacity
 	maxPooledBody = 18 // log2 of the largest
+	// bodyClasses is the number of bodyClass classes: one up to 4 KiB,
+	// then 8 per doubling up to 256 KiB.
+	bodyClasses = 1 + 8*(maxPooledBody-minPooledBody)
+	// maxFreeBodyBytes bounds the capacity the free list keeps.
+	maxFreeBodyBytes = 8 << 20
 )
 
-var bodyPools [maxPooledBody - minPooledBody + 1]sync.Pool
+var bodyPools [bodyClasses]sync.Pool
 
-// bodyClass is the index in bodyPools of a buffer for n bytes, or -1 when
-// n is too large to pool.
-func bodyClass(n int) int {
+// freeBodies is the free list of recycled body buffers, by class.
+var freeBodies struct {
+	mu    sync.Mutex
+	bytes int // capacity held, at most maxFreeBodyBytes
+	c     [bodyClasses][]*[]byte
+}
+
+// bodyClass is the class of a buffer for n bytes and its capacity, the
+// class's largest n; class -1 when n is too large to pool.
+func bodyClass(n int) (class, size int) {
 	if n <= 1<<minPooledBody {
-		return 0
+		return 0, 1 << minPooledBody
 	}
-	c := bits.Len(uint(n-1)) - minPooledBody
-	if c >= len(bodyPools) {
-		return -1
+	if n > 1<<maxPooledBody {
+		return -1, 0
 	}
-	return c
+	e := bits.Len(uint(n-1)) - 1 // 2^e <= n-1 < 2^(e+1), e >= minPooledBody
+	step := 1 << (e - 3)
+	k := (n - 1 - 1<<e) / step
+	return 1 + (e-minPooledBody)*8 + k, 1<<e + (k+1)*step
 }
 
 // getBody returns a buffer of length n, its contents undefined, and the
 // handle to give back to putBody (nil when n is not pooled: the buffer is
 // then the GC's).
 func getBody(n int) ([]byte, *[]byte) {
-	c := bodyClass(n)
+	c, size := bodyClass(n)
 	if c < 0 {
 		return make([]byte, n), nil
 	}
+	fb := &freeBodies
+	fb.mu.Lock()
+	if l := fb.c[c]; len(l) > 0 {
+		bp := l[len(l)-1]
+		l[len(l)-1] = nil
+		fb.c[c] = l[:len(l)-1]
+		fb.bytes -= cap(*bp)
+		fb.mu.Unlock()
+		return (*bp)[:n], bp
+	}
+	fb.mu.Unlock()
 	if bp, ok := bodyPools[c].Get().(*[]byte); ok {
 		return (*bp)[:n], bp
 	}
-	b := make([]byte, 1<<(c+minPooledBody))
+	b := make([]byte, size)
 	return b[:n], &b
 }
 
@@ -55,16 +91,27 @@ func putBody(bp *[]byte) {
 	if bp == nil {
 		return
 	}
-	if c := bodyClass(cap(*bp)); c >= 0 && cap(*bp) == 1<<(c+minPooledBody) {
-		if readPoison.Load() {
-			b := (*bp)[:cap(*bp)]
-			for i := range b {
-				b[i] = readPoisonByte
-			}
-			missRecycles.Add(1)
-		}
-		bodyPools[c].Put(bp)
+	c, size := bodyClass(cap(*bp))
+	if c < 0 || cap(*bp) != size {
+		return // not one of getBody's
 	}
+	if readPoison.Load() {
+		b := (*bp)[:cap(*bp)]
+		for i := range b {
+			b[i] = readPoisonByte
+		}
+		missRecycles.Add(1)
+	}
+	fb := &freeBodies
+	fb.mu.Lock()
+	if fb.bytes+size <= maxFreeBodyBytes {
+		fb.c[c] = append(fb.c[c], bp)
+		fb.bytes += size
+		fb.mu.Unlock()
+		return
+	}
+	fb.mu.Unlock()
+	bodyPools[c].Put(bp)
 }
 
 // Store-read bodies. A hit the memory tier does not hold reads its record

@@ -475,9 +475,10 @@ func TestFlightGroup_Joined(t *testing.T) {
 }
 
 // TestBodyPool: getBody returns a buffer of the asked length whose
-// capacity is its class's, and putBody takes back only such buffers.
+// capacity is its class's (at most 1/8 above the length, 4 KiB at
+// least), and putBody takes back only such buffers.
 func TestBodyPool(t *testing.T) {
-	for _, n := range []int{0, 1, 4 << 10, 4<<10 + 1, 20 << 10, 256 << 10, 256<<10 + 1, 1 << 20} {
+	for _, n := range []int{0, 1, 4 << 10, 4<<10 + 1, 5000, 20 << 10, 20<<10 + 1, 100_000, 256 << 10, 256<<10 + 1, 1 << 20} {
 		b, bp := getBody(n)
 		if len(b) != n {
 			t.Errorf("getBody(%d): length %d", n, len(b))
@@ -486,18 +487,71 @@ func TestBodyPool(t *testing.T) {
 			t.Errorf("getBody(%d): pooled %v, want %v", n, bp != nil, pooled)
 		}
 		if bp != nil {
-			if c := cap(*bp); c < n || c&(c-1) != 0 || c < 4<<10 {
+			if c := cap(*bp); c < n || c < 4<<10 || (c > 4<<10 && c > n+n/8) {
 				t.Errorf("getBody(%d): capacity %d", n, c)
 			}
 		}
 		putBody(bp)
 	}
+	if _, bp := getBody(20 << 10); cap(*bp) != 20<<10 {
+		t.Errorf("getBody(20 KiB): capacity %d, want exactly 20 KiB", cap(*bp))
+	}
 	odd := make([]byte, 5000)
 	putBody(&odd) // not a class's capacity: dropped, not pooled
 	for range 10 {
-		if _, bp := getBody(5000); cap(*bp) != 8<<10 {
+		if _, bp := getBody(5000); cap(*bp) != 5120 {
 			t.Fatalf("getBody(5000) after putting a 5000-byte buffer: capacity %d", cap(*bp))
 		}
+	}
+}
+
+// TestBodyPool_FreeListSurvivesGC: recycled buffers wait on the free list
+// through garbage collections (a sync.Pool empties within two), up to
+// maxFreeBodyBytes in all; beyond it they go to the pools.
+func TestBodyPool_FreeListSurvivesGC(t *testing.T) {
+	fb := &freeBodies
+	fb.mu.Lock()
+	saved, savedBytes := fb.c, fb.bytes
+	fb.c, fb.bytes = [bodyClasses][]*[]byte{}, 0
+	fb.mu.Unlock()
+	t.Cleanup(func() {
+		fb.mu.Lock()
+		fb.c, fb.bytes = saved, savedBytes
+		fb.mu.Unlock()
+	})
+	const n = 150_000 // a class nothing else in the package uses
+	var put []*[]byte
+	for range 3 {
+		_, bp := getBody(n)
+		put = append(put, bp)
+	}
+	for _, bp := range put {
+		putBody(bp)
+	}
+	runtime.GC()
+	runtime.GC()
+	for i := range put {
+		if _, bp := getBody(n); bp != put[len(put)-1-i] {
+			t.Fatalf("get %d after two GCs: not a recycled buffer", i)
+		}
+	}
+	// The bound: more than maxFreeBodyBytes recycled at once keeps no
+	// more than that.
+	_, size := bodyClass(n)
+	var many []*[]byte
+	for range maxFreeBodyBytes/size + 10 {
+		_, bp := getBody(n)
+		many = append(many, bp)
+	}
+	for _, bp := range many {
+		putBody(bp)
+	}
+	c, _ := bodyClass(n)
+	fb.mu.Lock()
+	held, inClass := fb.bytes, len(fb.c[c])
+	fb.mu.Unlock()
+	if held > maxFreeBodyBytes || inClass != maxFreeBodyBytes/size || held != inClass*size {
+		t.Fatalf("free list holds %d bytes in %d buffers, bound %d (%d buffers)", held, inClass, maxFreeBodyBytes, maxFreeBodyBytes/size)
 	}
 }
 

@@ -37,7 +37,8 @@ import (
 //
 // Reported per request, from getrusage and runtime.MemStats (the whole
 // process: client, proxy, origin): store-cpu-µs, forward-cpu-µs,
-// direct-cpu-µs, store-allocs, forward-allocs; and proxy-cpu-ratio =
+// direct-cpu-µs, store-allocs, forward-allocs, store-B and forward-B
+// (bytes allocated, what sets the GC's pace); and proxy-cpu-ratio =
 // (store - direct) / (forward - direct), the proxy's own CPU for a stored
 // miss over a forwarded one (the loadtest's "x CPU"; issue 13's target is
 // <= 1.3).
@@ -125,10 +126,10 @@ func BenchmarkMissStoreVsForward(b *testing.B) {
 		}
 	}
 	type side struct {
-		name        string
-		base, pre   string
-		cpu         time.Duration
-		allocs, req uint64
+		name               string
+		base, pre          string
+		cpu                time.Duration
+		allocs, bytes, req uint64
 	}
 	sides := []*side{{name: "direct", base: origin.URL, pre: "d"}, {name: "forward", base: front.URL, pre: "ns"}, {name: "store", base: front.URL, pre: "u"}}
 	for _, s := range sides { // warm up
@@ -140,12 +141,13 @@ func BenchmarkMissStoreVsForward(b *testing.B) {
 	for b.Loop() {
 		for _, s := range sides {
 			runtime.ReadMemStats(&ms)
-			a0, c0 := ms.Mallocs, cpuTime()
+			a0, b0, c0 := ms.Mallocs, ms.TotalAlloc, cpuTime()
 			round(s.base, s.pre)
 			c1 := cpuTime()
 			runtime.ReadMemStats(&ms)
 			s.cpu += c1 - c0
 			s.allocs += ms.Mallocs - a0
+			s.bytes += ms.TotalAlloc - b0
 			s.req += perRound
 		}
 	}
@@ -155,6 +157,7 @@ func BenchmarkMissStoreVsForward(b *testing.B) {
 		b.ReportMetric(per(s), s.name+"-cpu-µs/req")
 		if s.name != "direct" {
 			b.ReportMetric(float64(s.allocs)/float64(s.req), s.name+"-allocs/req")
+			b.ReportMetric(float64(s.bytes)/float64(s.req), s.name+"-B/req")
 		}
 	}
 	d, f, s := per(sides[0]), per(sides[1]), per(sides[2])
