@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkGetHitsParallel is store-served cache hits on every core
@@ -62,4 +63,45 @@ func BenchmarkGetHitsParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkTouchWithinGranularity is n records read again within
+// AccessGranularity of their Put (Touch, as the memory tier reports its
+// hits; Get records the same way), then the periodic flush: the steady
+// cost of access-time tracking for a working set read over and over.
+// ns/access counts both the touches and the flush's share.
+//
+//	go test ./store -run '^$' -bench TouchWithinGranularity -benchtime=20x
+func BenchmarkTouchWithinGranularity(b *testing.B) {
+	const n = 20000
+	now := time.Unix(1_700_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s, err := Open(filepath.Join(b.TempDir(), "touch.db"), Options{NoSync: true, Now: clock, AccessFlushInterval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	keys := make([]string, n)
+	variant := pageRecord("", 0).Variant
+	for i := range n {
+		keys[i] = fmt.Sprintf("/touch/%08x", uint32(i)*2654435761)
+		if err := s.Put(ctx, pageRecord(keys[i], 64)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		mu.Lock()
+		now = now.Add(time.Millisecond) // within the 30s for any b.N used
+		mu.Unlock()
+		for _, k := range keys {
+			s.Touch(k, variant)
+		}
+		if err := s.flushAccess(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/access")
 }
