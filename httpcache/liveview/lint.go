@@ -803,7 +803,7 @@ func isHTML(ct string) bool {
 // containsToken reports whether the comma-separated header value v
 // contains tok (case-insensitive).
 func containsToken(v, tok string) bool {
-	for _, p := range strings.Split(v, ",") {
+	for p := range strings.SplitSeq(v, ",") {
 		if strings.EqualFold(strings.TrimSpace(p), tok) {
 			return true
 		}
