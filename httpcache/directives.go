@@ -215,7 +215,7 @@ func storable(method string, reqH http.Header, rq reqDirectives, status int, res
 	if _, ok := reqH["Authorization"]; ok {
 		return reasonAuthorization
 	}
-	if _, star := parseVary(respH); star {
+	if varyStar(respH) {
 		return reasonVaryStar
 	}
 	// RFC 9111 §3, last bullet: explicit freshness, public, or a

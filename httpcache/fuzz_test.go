@@ -24,6 +24,9 @@ func FuzzHeaderParsing(f *testing.F) {
 		if star && names != nil {
 			t.Fatalf("parseVary(%q) = %v with star", a, names)
 		}
+		if vs := varyStar(http.Header{"Vary": {a, b}}); vs != (star || func() bool { _, s := parseVary(http.Header{"Vary": {b}}); return s }()) {
+			t.Fatalf("varyStar(%q, %q) = %v, parseVary disagrees", a, b, vs)
+		}
 		h1 := http.Header{}
 		h2 := http.Header{}
 		for _, n := range names {

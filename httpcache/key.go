@@ -533,6 +533,19 @@ func parseVary(h http.Header) (names []string, star bool) {
 	return slices.Compact(names), false
 }
 
+// varyStar reports whether h's Vary lists "*" (parseVary's star),
+// without building the list of names.
+func varyStar(h http.Header) bool {
+	for _, v := range h.Values("Vary") {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.TrimSpace(f) == "*" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // variantKey computes the variant of a request under the given Vary names
 // (canonical, sorted): "" when there are none; otherwise name=value pairs,
 // values normalized (whitespace collapsed, lowercased where the header is

@@ -117,6 +117,19 @@ func TestVariantKey(t *testing.T) {
 	}
 }
 
+// varyStar says what parseVary's star says, without the names.
+func TestVaryStar(t *testing.T) {
+	for _, lines := range [][]string{nil, {""}, {"*"}, {" * "}, {"Accept-Encoding, *"}, {"Accept-Encoding", "*"}, {"**"}, {"Accept-Encoding,,Cookie"}, {"x*"}} {
+		h := http.Header{"Vary": lines}
+		if _, star := parseVary(h); varyStar(h) != star {
+			t.Errorf("Vary %q: varyStar %v, parseVary's star %v", lines, varyStar(h), star)
+		}
+		if n := testing.AllocsPerRun(10, func() { varyStar(h) }); n != 0 {
+			t.Errorf("Vary %q: varyStar made %v allocations", lines, n)
+		}
+	}
+}
+
 func TestParseVary(t *testing.T) {
 	names, star := parseVary(http.Header{"Vary": {"accept-encoding, X-Theme", "Accept-Encoding"}})
 	if star || strings.Join(names, ",") != "Accept-Encoding,X-Theme" {
