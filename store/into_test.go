@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -122,5 +123,52 @@ func TestStore_GetInto_Reuse(t *testing.T) {
 	}
 	for _, r := range recs {
 		mustGet(t, s, r)
+	}
+}
+
+// TestStore_GetHeaderValues: the header a read returns, whose values share
+// one array with the Record (recordBuf) when they fit and one of their
+// own when they do not, is the stored one, and appending to one field's
+// values changes no other field.
+func TestStore_GetHeaderValues(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Options{})
+	few := pageRec("https://example.com/few", "v", 20<<10)
+	few.Header = map[string][]string{"A": {"1", "2"}, "B": {"3"}, "C": {"4"}}
+	many := pageRec("https://example.com/many", "v", 300)
+	many.Header = map[string][]string{}
+	for i := range recordBufValues + 3 {
+		many.Header[fmt.Sprint("F", i)] = []string{fmt.Sprint(i), "x"}
+	}
+	mustPut(t, s, few, many)
+	for _, want := range []*Record{few, many} {
+		for name, read := range map[string]func() (*Record, error){
+			"Get": func() (*Record, error) { return s.Get(ctx, want.Key, "v") },
+			"Lookup": func() (*Record, error) {
+				return s.Lookup(ctx, want.Key, func([]Meta) (string, bool) { return "v", true })
+			},
+		} {
+			got, err := read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got.Header) != fmt.Sprint(want.Header) {
+				t.Fatalf("%s %s: header %v, want %v", name, want.Key, got.Header, want.Header)
+			}
+			done := map[string]bool{}
+			for k := range got.Header {
+				got.Header[k] = append(got.Header[k], "appended")
+				done[k] = true
+				for k2, v2 := range got.Header {
+					exp := slices.Clone(want.Header[k2])
+					if done[k2] {
+						exp = append(exp, "appended")
+					}
+					if !slices.Equal(v2, exp) {
+						t.Fatalf("%s %s: after appending to %s, %s is %q, want %q", name, want.Key, k, k2, v2, exp)
+					}
+				}
+			}
+		}
 	}
 }

@@ -67,26 +67,39 @@ func (s *Store) GetInto(ctx context.Context, key, variant string, body BodyBuffe
 	}
 	var kb [256]byte
 	ck := appendRecKey(kb[:0], key, variant)
-	r := new(Record)
+	rb := new(recordBuf)
+	r := &rb.Record
 	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketRec).Get(ck)
 		if v == nil {
 			return ErrNotFound
 		}
-		return s.readRecord(tx, ck, v, key, variant, r, body)
+		return s.readRecord(tx, ck, v, key, variant, rb, body)
 	})
 	return s.found(ck, key, variant, r, err)
 }
 
+// recordBuf is a Record read by Get or Lookup with room for its header
+// values in the same allocation (decodeHeader).
+type recordBuf struct {
+	Record
+	vals [recordBufValues]string
+}
+
+// recordBufValues is how many header values a recordBuf holds: the
+// fields of a typical stored page, each with one value.
+const recordBufValues = 10
+
 // readRecord decodes record ck (value v, expected to be key and variant)
-// into r, with its body from the body bucket copied into memory from dst
+// into rb, with its body from the body bucket copied into memory from dst
 // (nil: allocated), inside tx. Damage is a *CorruptError, counted in
 // Stats.Corrupt.
-func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, r *Record, dst BodyBuffer) error {
+func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, rb *recordBuf, dst BodyBuffer) error {
+	r := &rb.Record
 	var m Meta
 	p, ref, err := decodeMetaText(v, &m)
 	if err == nil {
-		err = s.readRest(tx, ck, v, p, ref, &m, r, dst)
+		err = s.readRest(tx, ck, v, p, ref, &m, rb, dst)
 	}
 	if err == nil && (r.Key != key || r.Variant != variant) {
 		err = fmt.Errorf("record says key %q variant %q", r.Key, r.Variant)
@@ -101,12 +114,13 @@ func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, r *Re
 // readRest is readRecord after the metadata m of v (sections p, body
 // ref) decoded: the header and the body, from the body bucket if kept
 // apart, the body copied into memory from dst (nil: allocated).
-func (s *Store) readRest(tx *bolt.Tx, ck, v []byte, p parsed, ref bodyRef, m *Meta, r *Record, dst BodyBuffer) error {
+func (s *Store) readRest(tx *bolt.Tx, ck, v []byte, p parsed, ref bodyRef, m *Meta, rb *recordBuf, dst BodyBuffer) error {
 	var body []byte
 	if ref.separate {
 		body = bodyValue(tx.Bucket(bucketBody), ck)
 	}
-	return decodeRest(v, p, ref, body, r, m, true, dst)
+	p.vals = rb.vals[:]
+	return decodeRest(v, p, ref, body, &rb.Record, m, true, dst)
 }
 
 // found finishes a read of record ck into r that returned err: bbolt's
@@ -182,7 +196,8 @@ func (s *Store) LookupInto(ctx context.Context, key string, choose func(variants
 	var kb [256]byte
 	prefix := append(append(kb[:0], key...), 0)
 	var (
-		r       = new(Record)
+		rb      = new(recordBuf)
+		r       = &rb.Record
 		variant string
 		ck      []byte
 	)
@@ -216,12 +231,12 @@ func (s *Store) LookupInto(ctx context.Context, key string, choose func(variants
 		}
 		ck = append(prefix, variant...)
 		if ms[i].Corrupt {
-			return s.readRecord(tx, ck, ls[i].v, key, variant, r, body) // reports the damage
+			return s.readRecord(tx, ck, ls[i].v, key, variant, rb, body) // reports the damage
 		}
 		// The metadata listed is the record's: its strings, tags and
 		// annotations are shared with the Record returned.
 		m := ms[i]
-		if err := s.readRest(tx, ck, ls[i].v, ls[i].p, ls[i].ref, &m, r, body); err != nil {
+		if err := s.readRest(tx, ck, ls[i].v, ls[i].p, ls[i].ref, &m, rb, body); err != nil {
 			s.corrupt.Add(1)
 			return &CorruptError{Key: key, Variant: variant, Err: err}
 		}

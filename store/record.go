@@ -386,6 +386,9 @@ type parsed struct {
 	// text is the metadata and header sections as one string, which the
 	// decoded strings of both share (decodeMetaText), or "".
 	text string
+	// vals is room for the header's values (decodeHeader uses it when
+	// they fit), or nil.
+	vals []string
 }
 
 // checkHeader verifies the version and metadata checksum of an encoded
@@ -595,7 +598,7 @@ func decodeRest(v []byte, p parsed, ref bodyRef, body []byte, r *Record, m *Meta
 	if len(p.text) == len(p.meta)+len(hdr) {
 		text = p.text[len(p.meta):]
 	}
-	header, err := decodeHeader(hdr, text)
+	header, err := decodeHeader(hdr, text, p.vals)
 	if err != nil {
 		return err
 	}
@@ -629,10 +632,12 @@ func copyBody(src []byte, dst BodyBuffer) []byte {
 }
 
 // decodeHeader decodes a header section. All names and values are slices
-// of one string, and all value slices of one array (each clipped to its
-// length, so an append by the caller copies): four allocations for any
-// number of fields, where one each cost ~15 per Get of a page.
-func decodeHeader(hdr []byte, text string) (map[string][]string, error) {
+// of one string (text when it holds hdr's bytes, else a conversion), and
+// all value slices of one array (each clipped to its length, so an append
+// by the caller copies): room when the values fit in it (a recordBuf's,
+// allocated with the Record), else a new one. Four allocations for any
+// number of fields at most, where one each cost ~15 per Get of a page.
+func decodeHeader(hdr []byte, text string, room []string) (map[string][]string, error) {
 	// First pass: the number of fields and values, with no allocation.
 	d := decoder{b: hdr}
 	n := d.count()
@@ -659,7 +664,10 @@ func decodeHeader(hdr []byte, text string) (map[string][]string, error) {
 	}
 	d = decoder{b: hdr, s: text, full: len(hdr)}
 	d.count()
-	all := make([]string, values)
+	all := room[:min(values, len(room))]
+	if len(all) < values {
+		all = make([]string, values)
+	}
 	header := make(map[string][]string, n)
 	at := 0
 	for range n {
