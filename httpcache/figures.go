@@ -44,8 +44,10 @@ func resultIndex(r Result) int {
 	return -1
 }
 
-func (f *figures) observe(r Result) {
-	if i := resultIndex(r); i >= 0 && i < len(f.byResult) {
+// observe counts a request whose result has index i in Results
+// (resultIndex; -1: none).
+func (f *figures) observe(i int) {
+	if i >= 0 && i < len(f.byResult) {
 		f.byResult[i].Add(1)
 	}
 }

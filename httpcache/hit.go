@@ -97,7 +97,7 @@ func (p *Proxy) servePlainHit(w http.ResponseWriter, r *http.Request, ex *exchan
 	if e.splice != nil {
 		return false
 	}
-	now := p.now()
+	now := p.nowAt(ex.start)
 	age := e.pol.age(e.rec.ResponseTime, now)
 	remaining := e.softCap(e.pol.lifetime-age, now)
 	if remaining <= 0 || e.pol.noCache || requestFwd(&ex.rq, age, remaining) != "" {

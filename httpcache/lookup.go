@@ -60,15 +60,26 @@ func (e *entry) prepare() {
 	e.clen = oneValue(strconv.Itoa(len(e.rec.Body)))
 }
 
+// nowAt is the proxy's clock for a request that arrived at wall (wall
+// clock): wall itself when the clock is time.Now (no clock read on a hit
+// beyond the one at arrival), else Config.Now's reading.
+func (p *Proxy) nowAt(wall time.Time) time.Time {
+	if p.wallClock {
+		return wall
+	}
+	return p.now()
+}
+
 // hotKeyBuf is room on the stack for the memory tier's key of most URLs.
 const hotKeyBuf = 256
 
 // lookupHot finds the request's variant of the normalized URL n in the
 // memory tier, allocating nothing: the key, the Vary names' lookup and
 // the variant (from vf, the request's fields as forwarded) are built in
-// one stack buffer. It returns nil when the entry is not in memory (or
-// is past its not-after: the slow path then says why).
-func (p *Proxy) lookupHot(n *nurl, vf variantFields) *entry {
+// one stack buffer. wall is the request's arrival (exchange.start). It
+// returns nil when the entry is not in memory (or is past its not-after:
+// the slow path then says why).
+func (p *Proxy) lookupHot(n *nurl, vf variantFields, wall time.Time) *entry {
 	if p.hot.max <= 0 {
 		return nil
 	}
@@ -93,8 +104,8 @@ func (p *Proxy) lookupHot(n *nurl, vf variantFields) *entry {
 	if !ok {
 		return nil
 	}
-	e := p.hot.get(b, time.Now())
-	if e == nil || (!e.notAfter.IsZero() && !p.now().Before(e.notAfter)) {
+	e := p.hot.get(b, wall)
+	if e == nil || (!e.notAfter.IsZero() && !p.nowAt(wall).Before(e.notAfter)) {
 		return nil
 	}
 	return e

@@ -24,9 +24,10 @@ type metrics struct {
 	spliced       prometheus.Counter // responses personalized by the Splicer
 	spliceFailed  prometheus.Counter
 
-	// pre-resolved children for the hot path
-	byResult map[Result]prometheus.Counter
-	durBy    map[Result]prometheus.Observer
+	// pre-resolved children for the hot path, indexed like Results
+	// (resultIndex): no label lookup per request
+	byResult [len(resultsArray)]prometheus.Counter
+	durBy    [len(resultsArray)]prometheus.Observer
 }
 
 func newMetrics(reg prometheus.Registerer, st *store.Store, hot *hotCache) (*metrics, error) {
@@ -77,14 +78,12 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, hot *hotCache) (*met
 			Name: "firstrender_splice_failed_total",
 			Help: "Stored pages that could not be spliced for a visitor (forwarded uncached instead).",
 		}),
-		byResult: map[Result]prometheus.Counter{},
-		durBy:    map[Result]prometheus.Observer{},
 	}
 	m.bytes = m.servedBytes.WithLabelValues("cache")
 	m.originBytes = m.servedBytes.WithLabelValues("origin")
-	for _, l := range Results {
-		m.byResult[l] = m.requests.WithLabelValues(string(l))
-		m.durBy[l] = m.duration.WithLabelValues(string(l))
+	for i, l := range Results {
+		m.byResult[i] = m.requests.WithLabelValues(string(l))
+		m.durBy[i] = m.duration.WithLabelValues(string(l))
 	}
 	cs := []prometheus.Collector{m.requests, m.duration, m.originReqs, m.originLatency, m.servedBytes, m.refused, m.hitForPass, m.aborted, m.invalidations, m.spliced, m.spliceFailed,
 		hotCollector{hot},
@@ -133,10 +132,12 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, hot *hotCache) (*met
 	return m, nil
 }
 
-func (m *metrics) observe(result Result, d time.Duration) {
-	if c, ok := m.byResult[result]; ok {
-		c.Inc()
-		m.durBy[result].Observe(d.Seconds())
+// observe counts a served request whose result has index i in Results
+// (resultIndex; -1: none) and its duration d.
+func (m *metrics) observe(i int, d time.Duration) {
+	if i >= 0 && i < len(m.byResult) {
+		m.byResult[i].Inc()
+		m.durBy[i].Observe(d.Seconds())
 	}
 }
 

@@ -42,7 +42,11 @@ const (
 
 // Results lists every [Result] value, for callers that pre-create metric
 // series.
-var Results = []Result{ResultHit, ResultStale, ResultCollapsed, ResultMiss, ResultRevalidated, ResultPass, ResultError}
+var Results = resultsArray[:]
+
+// resultsArray is Results' array: its length sizes the per-result
+// counters (figures, metrics).
+var resultsArray = [...]Result{ResultHit, ResultStale, ResultCollapsed, ResultMiss, ResultRevalidated, ResultPass, ResultError}
 
 // Outcome is what the proxy did with one request. [Proxy.ServeHTTP] fills
 // it in, just before it returns, when the request's context carries one

@@ -38,6 +38,7 @@ type Proxy struct {
 	fc          freshnessConfig
 	log         *slog.Logger
 	now         func() time.Time
+	wallClock   bool // now is time.Now (Config.Now was nil): a request's arrival time serves as its "now"
 	met         *metrics
 	flights     flightGroup
 	pass        passMemory
@@ -72,16 +73,18 @@ type hostMatch struct {
 // New validates cfg, fills its defaults and returns a Proxy. Errors name
 // the offending field.
 func New(cfg Config) (*Proxy, error) {
+	wallClock := cfg.Now == nil
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	p := &Proxy{
-		cfg:    cfg,
-		st:     cfg.Store,
-		parser: cacheobjectParser{},
-		log:    cfg.Logger,
-		now:    cfg.Now,
+		cfg:       cfg,
+		st:        cfg.Store,
+		parser:    cacheobjectParser{},
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		wallClock: wallClock,
 		fc: freshnessConfig{
 			heuristicFraction: cfg.HeuristicFraction,
 			heuristicMax:      cfg.HeuristicMax,

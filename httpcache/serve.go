@@ -66,6 +66,9 @@ type exchange struct {
 	// reusable: answered by servePlainHit, nothing else refers to the
 	// exchange; ServeHTTP reuses it once it returns (exchanges).
 	reusable bool
+	// start is when ServeHTTP began (wall clock): the duration metric's
+	// start, and the memory tier's access time and a hit's "now" (nowAt).
+	start time.Time
 }
 
 // originCall is the state of an exchange's origin request.
@@ -92,7 +95,7 @@ func exchangeOf(r *http.Request) *exchange { return r.Context().Value(exKey{}).(
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ex := exchanges.Get().(*exchange)
-	*ex = exchange{in: r, client: r, result: ResultPass}
+	*ex = exchange{in: r, client: r, result: ResultPass, start: start}
 	defer p.finish(r, ex, start)
 	if p.refuseAtEdge(w, r, ex) {
 		return
@@ -201,9 +204,10 @@ func (p *Proxy) finish(r *http.Request, ex *exchange, start time.Time) {
 // observe records a served request in the metrics and in the request's
 // Outcome, if it carries one.
 func (p *Proxy) observe(r *http.Request, ex *exchange, start time.Time) {
-	p.fig.observe(ex.result)
+	ri := resultIndex(ex.result)
+	p.fig.observe(ri)
 	if p.met != nil {
-		p.met.observe(ex.result, time.Since(start))
+		p.met.observe(ri, time.Since(start))
 	}
 	key := ex.key
 	if key == "" && ex.n.host != "" {
@@ -298,7 +302,7 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 	early := plan.onlyAcceptEncoding()
 	if early {
 		// The variant from the fields as forwarded, the plan not applied.
-		hot = p.lookupHot(&ex.n, plan.variantFields(r.Header))
+		hot = p.lookupHot(&ex.n, plan.variantFields(r.Header), ex.start)
 		if hot != nil && p.servePlainHit(w, r, ex, hot) {
 			return
 		}
@@ -306,7 +310,7 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 	r = plan.apply(r)
 	ex.in = r
 	if !early {
-		hot = p.lookupHot(&ex.n, variantFields{h: r.Header})
+		hot = p.lookupHot(&ex.n, variantFields{h: r.Header}, ex.start)
 	}
 	if hot != nil {
 		ex.key = hot.rec.Key
