@@ -536,7 +536,8 @@ func TestBodyPool_FreeListSurvivesGC(t *testing.T) {
 		}
 	}
 	// The bound: more than maxFreeBodyBytes recycled at once keeps no
-	// more than that.
+	// more than that (other tests' fills may recycle buffers meanwhile,
+	// so only the bound and this class's share are checked).
 	_, size := bodyClass(n)
 	var many []*[]byte
 	for range maxFreeBodyBytes/size + 10 {
@@ -550,8 +551,8 @@ func TestBodyPool_FreeListSurvivesGC(t *testing.T) {
 	fb.mu.Lock()
 	held, inClass := fb.bytes, len(fb.c[c])
 	fb.mu.Unlock()
-	if held > maxFreeBodyBytes || inClass != maxFreeBodyBytes/size || held != inClass*size {
-		t.Fatalf("free list holds %d bytes in %d buffers, bound %d (%d buffers)", held, inClass, maxFreeBodyBytes, maxFreeBodyBytes/size)
+	if held > maxFreeBodyBytes || inClass*size > held || inClass > maxFreeBodyBytes/size || inClass == 0 {
+		t.Fatalf("free list holds %d bytes, %d buffers of %d bytes, bound %d", held, inClass, size, maxFreeBodyBytes)
 	}
 }
 
