@@ -1,6 +1,8 @@
 package httpcache
 
 import (
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/firstrender/firstrender/store"
@@ -40,5 +42,44 @@ func TestMemoryTier_AllTicketsRefuseStaleInsert(t *testing.T) {
 	off.beforeAll(&ts)
 	if tk := off.ticketFor(&ts, hk); tk.sh != nil {
 		t.Fatal("a ticket from a disabled tier")
+	}
+}
+
+// Keys whose Vary names are equal share one names slice (so a hit reads
+// names other hits keep in cache); each key still gets its own names,
+// also past maxVaryLists distinct lists.
+func TestVaryMemory_SharesEqualNames(t *testing.T) {
+	var v varyMemory
+	v.set("a", []string{"Accept-Encoding"})
+	v.set("b", []string{"Accept-Encoding"})
+	v.set("c", []string{"Accept-Encoding", "Accept-Language"})
+	v.set("d", nil)
+	a, _ := v.get("a")
+	b, _ := v.get("b")
+	c, _ := v.get("c")
+	d, ok := v.get("d")
+	if &a[0] != &b[0] {
+		t.Error("equal names are two slices")
+	}
+	if !slices.Equal(c, []string{"Accept-Encoding", "Accept-Language"}) || &c[0] == &a[0] {
+		t.Errorf("c = %q", c)
+	}
+	if !ok || d == nil || len(d) != 0 {
+		t.Errorf("d = %#v, %v: want known, no names", d, ok)
+	}
+	for i := range 2 * maxVaryLists {
+		k := "k" + strconv.Itoa(i)
+		v.set(k, []string{"X-" + strconv.Itoa(i)})
+	}
+	for i := range 2 * maxVaryLists {
+		if got, _ := v.get("k" + strconv.Itoa(i)); !slices.Equal(got, []string{"X-" + strconv.Itoa(i)}) {
+			t.Errorf("k%d = %q", i, got)
+		}
+	}
+	if len(v.canon) > maxVaryLists {
+		t.Errorf("%d lists interned, bound %d", len(v.canon), maxVaryLists)
+	}
+	if got, _ := v.getBytes([]byte("a")); &got[0] != &a[0] {
+		t.Error("getBytes returned another slice")
 	}
 }
