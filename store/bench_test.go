@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -35,6 +36,23 @@ func BenchmarkGet20KB(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+}
+
+// BenchmarkLookupMiss is the store's part of every miss: a Lookup of a key
+// with no variant, its neighbours stored (a miss reads the rec bucket's
+// leaf where the key would be).
+func BenchmarkLookupMiss(b *testing.B) {
+	s := newTestStore(b, Options{})
+	for i := range 100 {
+		mustPut(b, s, mkrec(fmt.Sprintf("https://example.com/page/%03d", i), ""))
+	}
+	choose := func(ms []Meta) (string, bool) { return ms[0].Variant, true }
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.LookupInto(ctx, "https://example.com/page/050x", choose, nil); !errors.Is(err, ErrNotFound) {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkPut measures durable (fsync'd) Put throughput with 1 and 64

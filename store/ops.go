@@ -196,56 +196,71 @@ func (s *Store) LookupInto(ctx context.Context, key string, choose func(variants
 	var kb [256]byte
 	prefix := append(append(kb[:0], key...), 0)
 	var (
-		rb      = new(recordBuf)
-		r       = &rb.Record
+		rb      *recordBuf // allocated once a variant is listed
 		variant string
 		ck      []byte
 	)
 	err := s.view(func(tx *bolt.Tx) error {
-		type listed struct {
-			v   []byte
-			p   parsed
-			ref bodyRef
-		}
-		var (
-			mbuf [4]Meta
-			lbuf [4]listed
-		)
-		ms, ls := mbuf[:0], lbuf[:0]
 		c := tx.Bucket(bucketRec).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			m, p, ref := s.metaParsed(k, v)
-			ms = append(ms, m)
-			ls = append(ls, listed{v, p, ref})
-		}
-		if len(ms) == 0 {
+		k, v := c.Seek(prefix)
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			// A key with no variant (every miss): nothing listed, so
+			// nothing allocated (mbuf, which choose may keep, lives on
+			// the heap).
 			return ErrNotFound
 		}
-		var ok bool
-		if variant, ok = choose(slices.Clip(ms)); !ok {
-			return ErrNotFound
-		}
-		i, found := slices.BinarySearchFunc(ms, variant, func(m Meta, v string) int { return strings.Compare(m.Variant, v) })
-		if !found {
-			return ErrNotFound
-		}
-		ck = append(prefix, variant...)
-		if ms[i].Corrupt {
-			return s.readRecord(tx, ck, ls[i].v, key, variant, rb, body) // reports the damage
-		}
-		// The metadata listed is the record's: its strings, tags and
-		// annotations are shared with the Record returned.
-		m := ms[i]
-		if err := s.readRest(tx, ck, ls[i].v, ls[i].p, ls[i].ref, &m, rb, body); err != nil {
-			s.corrupt.Add(1)
-			return &CorruptError{Key: key, Variant: variant, Err: err}
-		}
-		return nil
+		rb = new(recordBuf)
+		return s.lookupListed(tx, c, k, v, prefix, key, choose, rb, body, &variant, &ck)
 	})
 	if ck == nil {
 		ck = append(prefix, variant...)
 	}
+	var r *Record
+	if rb != nil {
+		r = &rb.Record
+	}
 	return s.found(ck, key, variant, r, err)
+}
+
+// lookupListed is LookupInto's read once the cursor c stands on the first
+// record of key (k, v): it lists key's variants, asks choose, and reads the
+// chosen one into rb, setting *variant and *ck.
+func (s *Store) lookupListed(tx *bolt.Tx, c *bolt.Cursor, k, v, prefix []byte, key string, choose func(variants []Meta) (variant string, ok bool), rb *recordBuf, body BodyBuffer, variant *string, ck *[]byte) error {
+	type listed struct {
+		v   []byte
+		p   parsed
+		ref bodyRef
+	}
+	var (
+		mbuf [4]Meta
+		lbuf [4]listed
+	)
+	ms, ls := mbuf[:0], lbuf[:0]
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		m, p, ref := s.metaParsed(k, v)
+		ms = append(ms, m)
+		ls = append(ls, listed{v, p, ref})
+	}
+	var ok bool
+	if *variant, ok = choose(slices.Clip(ms)); !ok {
+		return ErrNotFound
+	}
+	i, found := slices.BinarySearchFunc(ms, *variant, func(m Meta, v string) int { return strings.Compare(m.Variant, v) })
+	if !found {
+		return ErrNotFound
+	}
+	*ck = append(prefix, *variant...)
+	if ms[i].Corrupt {
+		return s.readRecord(tx, *ck, ls[i].v, key, *variant, rb, body) // reports the damage
+	}
+	// The metadata listed is the record's: its strings, tags and
+	// annotations are shared with the Record returned.
+	m := ms[i]
+	if err := s.readRest(tx, *ck, ls[i].v, ls[i].p, ls[i].ref, &m, rb, body); err != nil {
+		s.corrupt.Add(1)
+		return &CorruptError{Key: key, Variant: *variant, Err: err}
+	}
+	return nil
 }
 
 // Put stores a copy of r, replacing any record with the same Key and
