@@ -121,14 +121,14 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, ex *exchange,
 	}
 	ex.result = result
 	h := w.Header()
-	status, body := p.entryResponse(h, r, e, &cs, now)
+	status, body, framed := p.entryResponse(h, r, e, &cs, now)
 	ex.cs = cs
 	// The whole response is in memory: header and body leave in one
 	// write on a guarded connection, instead of net/http's two for a
 	// body past its 4 KB buffer (hop.CorkWrites).
 	cork := hop.CorkWrites(r.Context())
 	w.WriteHeader(status)
-	if cork.Active() && len(body) > netHTTPBuffer && hasField(h, "Content-Length") && hasField(h, "Content-Type") {
+	if cork.Active() && len(body) > netHTTPBuffer && framed {
 		// The header alone first (held by the cork), so the body goes
 		// from the entry straight into the writev: otherwise its first
 		// 4 KB is copied into net/http's buffer, then into the cork.
@@ -158,18 +158,18 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, ex *exchange,
 // entryResponse writes into h the header of the response a stored entry
 // gives r (its stored fields, Age, Content-Length and Cache-Status cs,
 // whose ttl= it sets) and returns its status (304 when r's own
-// conditional matches) and body (nil for a 304 or a HEAD; shared with
-// the entry, read-only).
-func (p *Proxy) entryResponse(h http.Header, r *http.Request, e *entry, cs *cacheStatus, now time.Time) (int, []byte) {
+// conditional matches), body (nil for a 304 or a HEAD; shared with the
+// entry, read-only) and whether h has both Content-Length and
+// Content-Type (net/http then computes and sniffs nothing).
+func (p *Proxy) entryResponse(h http.Header, r *http.Request, e *entry, cs *cacheStatus, now time.Time) (int, []byte, bool) {
 	// The fields that target this cache are left out as they are copied
-	// (a delete per name from a map of 9 fields costs a probe each);
-	// whatever h already held is stripped after.
+	// (prepared entries hold none; a delete per name from a map of 9
+	// fields costs a probe each); whatever h already held is stripped
+	// after.
 	strip := len(h) > 0
 	if e.hdr != nil {
 		for _, f := range e.hdr {
-			if !isTargetedField(f.name) {
-				h[f.name] = f.values
-			}
+			h[f.name] = f.values
 		}
 	} else {
 		for k, v := range e.rec.Header {
@@ -196,22 +196,27 @@ func (p *Proxy) entryResponse(h http.Header, r *http.Request, e *entry, cs *cach
 		delete(h, "Content-Type")
 		delete(h, "Content-Length")
 		delete(h, "Content-Encoding")
-		return http.StatusNotModified, nil
+		return http.StatusNotModified, nil, false
 	}
-	if isGzip(h) || hasRange(r) {
+	// h is the entry's fields and ours unless it held some before: then
+	// its own Content-Encoding and Content-Type are read.
+	known := e.hdr != nil && !strip
+	if (known && e.gzip) || (!known && isGzip(h)) || hasRange(r) {
 		// Decoded for a client that does not accept gzip (encoding.go),
 		// a part of it for a Range request (range.go).
-		return p.representation(h, r, e, status)
+		status, body := p.representation(h, r, e, status)
+		return status, body, hasField(h, "Content-Length") && hasField(h, "Content-Type")
 	}
 	if e.clen == nil {
 		h["Content-Length"] = []string{strconv.Itoa(len(e.rec.Body))}
 	} else {
 		h["Content-Length"] = e.clen
 	}
+	framed := (known && e.hasCT) || (!known && hasField(h, "Content-Type"))
 	if r.Method == http.MethodHead {
-		return status, nil
+		return status, nil, framed
 	}
-	return status, e.rec.Body
+	return status, e.rec.Body, framed
 }
 
 // netHTTPBuffer is the size of net/http's connection write buffer: a

@@ -24,13 +24,17 @@ type entry struct {
 	vary     []string
 	notAfter time.Time
 	clen     []string // Content-Length value, shared read-only (prepared entries)
-	// hdr is rec.Header prepared once (prepare): its fields in a slice, each
-	// value slice clipped (capacity = length) so that a handler's Add
-	// copies instead of writing into the shared array. Nil: use rec.Header.
-	hdr    []headerField
-	hit    atomic.Pointer[hitHeader]
-	splice SplicePage // non-nil: served only through it (splice.go)
-	privCC []string   // with splice: the Cache-Control sent to one visitor
+	// hdr is rec.Header prepared once (prepare): its fields in a slice,
+	// without those that target this cache (isTargetedField), each value
+	// slice clipped (capacity = length) so that a handler's Add copies
+	// instead of writing into the shared array. Nil: use rec.Header.
+	hdr []headerField
+	// With hdr: whether rec.Header has a gzip Content-Encoding (isGzip)
+	// and a Content-Type, read once instead of from each response's map.
+	gzip, hasCT bool
+	hit         atomic.Pointer[hitHeader]
+	splice      SplicePage // non-nil: served only through it (splice.go)
+	privCC      []string   // with splice: the Cache-Control sent to one visitor
 	// soft: soft-purged at softAt (annSoftPurged): stale from then on.
 	soft   bool
 	softAt time.Time
@@ -56,8 +60,12 @@ type headerField struct {
 func (e *entry) prepare() {
 	e.hdr = make([]headerField, 0, len(e.rec.Header))
 	for k, v := range e.rec.Header {
-		e.hdr = append(e.hdr, headerField{k, v[:len(v):len(v)]})
+		if !isTargetedField(k) {
+			e.hdr = append(e.hdr, headerField{k, v[:len(v):len(v)]})
+		}
 	}
+	h := http.Header(e.rec.Header)
+	e.gzip, e.hasCT = isGzip(h), hasField(h, "Content-Type")
 	e.clen = oneValue(strconv.Itoa(len(e.rec.Body)))
 }
 

@@ -95,7 +95,7 @@ func (p *Proxy) replaceWithEntry(resp *http.Response, ex *exchange, e *entry, no
 		return
 	}
 	h := make(http.Header)
-	status, body := p.entryResponse(h, ex.in, e, &ex.cs, now)
+	status, body, _ := p.entryResponse(h, ex.in, e, &ex.cs, now)
 	resp.StatusCode = status
 	resp.Status = strconv.Itoa(status) + " " + http.StatusText(status)
 	resp.Header = h
