@@ -75,9 +75,13 @@ type hotCache struct {
 }
 
 type hotShard struct {
-	mu    sync.RWMutex
-	m     map[string]*hotEntry // hot key (key NUL variant) -> entry
-	ring  []*hotEntry          // CLOCK order
+	mu sync.RWMutex
+	// m maps the maphash of a hot key (key NUL variant) to its entry,
+	// whose hk is that key (find checks it): a lookup hashes the key once
+	// (for the shard and the map alike) and compares it once. Two keys of
+	// one hash share the slot, the later admission evicting the other.
+	m     map[uint64]*hotEntry
+	ring  []*hotEntry // CLOCK order
 	hand  int
 	bytes int64
 	max   int64
@@ -131,6 +135,15 @@ func (h *hotCache) hash(hk []byte) (*hotShard, uint64) {
 	return &h.shards[x%hotShards], x
 }
 
+// find returns the entry for hot key hk, of maphash x, or nil; the
+// caller holds sh.mu.
+func (sh *hotShard) find(x uint64, hk []byte) *hotEntry {
+	if he := sh.m[x]; he != nil && he.hk == string(hk) {
+		return he
+	}
+	return nil
+}
+
 // get returns the entry for hot key hk (key NUL variant), or nil. It
 // allocates nothing.
 func (h *hotCache) get(hk []byte, wall time.Time) *entry {
@@ -139,7 +152,7 @@ func (h *hotCache) get(hk []byte, wall time.Time) *entry {
 	}
 	sh, x := h.hash(hk)
 	sh.mu.RLock()
-	he := sh.m[string(hk)]
+	he := sh.find(x, hk)
 	sh.mu.RUnlock()
 	if he == nil {
 		return nil
@@ -223,12 +236,15 @@ func (h *hotCache) put(t ticket, hk []byte, e *entry, wall time.Time) bool {
 		return false // first sighting: remembered by the doorkeeper
 	}
 	if sh.m == nil {
-		sh.m = make(map[string]*hotEntry)
+		sh.m = make(map[uint64]*hotEntry)
 	}
 	key := string(hk)
-	old := sh.m[key]
+	old := sh.m[hash]
 	if old != nil {
 		sh.remove(old)
+		if old.hk != key {
+			sh.evicted++ // another key of the same hash
+		}
 	}
 	for decided := old != nil; sh.bytes+size > sh.max && len(sh.ring) > 0; {
 		if sh.hand >= len(sh.ring) {
@@ -256,7 +272,7 @@ func (h *hotCache) put(t ticket, hk []byte, e *entry, wall time.Time) bool {
 	he := &hotEntry{e: e, hk: key, size: size, idx: len(sh.ring), hash: hash}
 	he.touched.Store(wall.UnixNano())
 	sh.ring = append(sh.ring, he)
-	sh.m[key] = he
+	sh.m[hash] = he
 	sh.bytes += size
 	sh.admitted++
 	return true
@@ -271,7 +287,7 @@ func (sh *hotShard) remove(he *hotEntry) {
 	}
 	sh.ring[last] = nil
 	sh.ring = sh.ring[:last]
-	delete(sh.m, he.hk)
+	delete(sh.m, he.hash)
 	sh.bytes -= he.size
 }
 
@@ -281,10 +297,11 @@ func (h *hotCache) invalidate(hk string) {
 	if h.max <= 0 {
 		return
 	}
-	sh := &h.shards[maphash.String(h.seed, hk)%hotShards]
+	x := maphash.String(h.seed, hk)
+	sh := &h.shards[x%hotShards]
 	sh.mu.Lock()
 	sh.inval.Add(1)
-	if he := sh.m[hk]; he != nil {
+	if he := sh.m[x]; he != nil && he.hk == hk {
 		sh.remove(he)
 	}
 	sh.mu.Unlock()
@@ -296,10 +313,10 @@ func (h *hotCache) invalidateBytes(hk []byte) {
 	if h.max <= 0 {
 		return
 	}
-	sh := h.shard(hk)
+	sh, x := h.hash(hk)
 	sh.mu.Lock()
 	sh.inval.Add(1)
-	if he := sh.m[string(hk)]; he != nil {
+	if he := sh.find(x, hk); he != nil {
 		sh.remove(he)
 	}
 	sh.mu.Unlock()
@@ -439,8 +456,8 @@ func (h *hotCache) forgetMatching(match func(key string) bool) {
 		sh := &h.shards[i]
 		sh.mu.Lock()
 		sh.inval.Add(1)
-		for hk, he := range sh.m {
-			key, _, _ := strings.Cut(hk, "\x00")
+		for _, he := range sh.m {
+			key, _, _ := strings.Cut(he.hk, "\x00")
 			if match(key) {
 				sh.remove(he)
 			}

@@ -27,10 +27,10 @@ func inMemory(t *testing.T, r *rig, path string) bool {
 		t.Fatal(err)
 	}
 	hk := appendHotKey(nil, key, "")
-	sh := r.Proxy.hot.shard(hk)
+	sh, x := r.Proxy.hot.hash(hk)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	return sh.m[string(hk)] != nil
+	return sh.find(x, hk) != nil
 }
 
 func TestMemoryTier_AdmitsOnSecondRead(t *testing.T) {
@@ -325,10 +325,10 @@ func (s *hotSim) read(i int) bool {
 }
 
 func (s *hotSim) resident(i int) bool {
-	sh := s.h.shard(s.hks[i])
+	sh, x := s.h.hash(s.hks[i])
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	return sh.m[string(s.hks[i])] != nil
+	return sh.find(x, s.hks[i]) != nil
 }
 
 func (st hotStats) offers() uint64 {
@@ -534,5 +534,54 @@ func TestMemoryTier_ConcurrentHitsAndAdmissions(t *testing.T) {
 	st := s.h.counters()
 	if st.bytes > 4<<20 || st.offers() == 0 || st.admitted < uint64(st.entries) {
 		t.Fatalf("%+v", st)
+	}
+}
+
+// The tier's map is keyed by the hot key's hash; an entry is found,
+// invalidated and replaced only under its own key. Two keys of one hash
+// are simulated by moving key 0's entry into key 1's slot.
+func TestMemoryTier_HashSlotChecksKey(t *testing.T) {
+	s := newHotSim(t, 64<<20, 2)
+	for range 2 {
+		s.read(0)
+	}
+	if !s.read(0) {
+		t.Fatal("key 0 not admitted")
+	}
+	sh0, x0 := s.h.hash(s.hks[0])
+	sh1, x1 := s.h.hash(s.hks[1])
+	sh0.mu.Lock()
+	he := sh0.m[x0]
+	sh0.remove(he)
+	sh0.mu.Unlock()
+	sh1.mu.Lock()
+	he.hash, he.idx = x1, len(sh1.ring)
+	sh1.ring = append(sh1.ring, he)
+	if sh1.m == nil {
+		sh1.m = map[uint64]*hotEntry{}
+	}
+	sh1.m[x1] = he
+	sh1.bytes += he.size
+	sh1.mu.Unlock()
+	if s.h.get(s.hks[1], s.now) != nil {
+		t.Fatal("key 1 got key 0's entry from its slot")
+	}
+	s.h.invalidate(string(s.hks[1]))
+	sh1.mu.RLock()
+	kept := sh1.m[x1] == he
+	sh1.mu.RUnlock()
+	if !kept {
+		t.Fatal("invalidating key 1 dropped key 0's entry")
+	}
+	// Key 1 admitted into its slot replaces (evicts) the other key's entry.
+	ev := s.h.counters().evicted
+	for range 2 {
+		s.read(1)
+	}
+	if !s.read(1) || !s.resident(1) {
+		t.Fatal("key 1 not admitted over the other key's entry")
+	}
+	if c := s.h.counters(); c.evicted != ev+1 || c.entries != 1 {
+		t.Fatalf("after the replacement: %+v; want one eviction and one entry", c)
 	}
 }
