@@ -223,7 +223,7 @@ func BenchmarkServeHTTP_Hit(b *testing.B) {
 		name string
 		size int64
 		ae   string
-	}{{"hot", 0, ""}, {"hot-browser-ae", 0, "gzip, deflate, br, zstd"}, {"hot-identity", 0, "identity"}, {"store", -1, ""}} {
+	}{{"hot", 0, ""}, {"hot-browser-ae", 0, "gzip, deflate, br, zstd"}, {"hot-identity", 0, "identity"}, {"store", -1, ""}, {"store-browser-ae", -1, "gzip, deflate, br, zstd"}} {
 		b.Run(mc.name, func(b *testing.B) {
 			br := newBenchRig(b, "public, max-age=3600", func(c *Config) { c.MemoryCacheSize = mc.size })
 			c := benchClient(1)

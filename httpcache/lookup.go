@@ -138,7 +138,12 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header, rb *re
 	if !known {
 		return p.lookupCold(ctx, key, reqH, into, rb)
 	}
-	variant := variantKey(names, reqH)
+	return p.lookupVariant(ctx, key, names, variantKey(names, reqH), into, rb)
+}
+
+// lookupVariant is lookup for a key whose Vary names are known: the
+// memory tier, then the store, for variant.
+func (p *Proxy) lookupVariant(ctx context.Context, key string, names []string, variant string, into store.BodyBuffer, rb *readBuf) (*entry, string, string) {
 	var a [hotKeyBuf]byte
 	hk := appendHotKey(a[:0], key, variant)
 	wall := time.Now()
@@ -154,6 +159,28 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header, rb *re
 		return nil, p.readFailed(key, variant, names, err), ""
 	}
 	return p.entryFrom(rec, names, t, hk, wall, rb)
+}
+
+// lookupEarly is lookup before the request's fwdPlan is applied, for a
+// plan that changes only Accept-Encoding: the variant is keyed on vf, the
+// fields as forwarded (as lookupHot keys it), so a store-served plain hit
+// costs no copy of the request and its header either. ok is false, and
+// nothing was read, when the key's Vary names are not known yet or the
+// variant cannot be keyed from vf: the caller then applies the plan and
+// calls lookup. Otherwise the result is lookup's, for the caller's first
+// attempt (rb as lookup's).
+func (p *Proxy) lookupEarly(ctx context.Context, key string, vf variantFields, rb *readBuf) (e *entry, fwd, detail string, ok bool) {
+	names, known := p.vary.get(key)
+	if !known {
+		return nil, "", "", false
+	}
+	var a [hotKeyBuf]byte
+	vb, ok := appendVariantKeyFields(a[:0], names, vf)
+	if !ok {
+		return nil, "", "", false
+	}
+	e, fwd, detail = p.lookupVariant(ctx, key, names, string(vb), rb.body, rb)
+	return e, fwd, detail, true
 }
 
 // lookupCold is lookup for a key whose Vary names are not known: one

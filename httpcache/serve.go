@@ -298,13 +298,30 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 	}
 	// The memory tier first, without building the key string: an entry
 	// found there carries it.
-	var hot *entry
+	var (
+		hot *entry
+		pre *earlyRead // the first attempt's store read, made before the plan
+	)
 	early := plan.onlyAcceptEncoding()
 	if early {
 		// The variant from the fields as forwarded, the plan not applied.
-		hot = p.lookupHot(&ex.n, plan.variantFields(r.Header), ex.start)
+		vf := plan.variantFields(r.Header)
+		hot = p.lookupHot(&ex.n, vf, ex.start)
 		if hot != nil && p.servePlainHit(w, r, ex, hot) {
 			return
+		}
+		if hot == nil && plan != (fwdPlan{}) {
+			// Not in memory: the store, still without applying the plan
+			// (which copies the request and its header).
+			ex.key = ex.n.key()
+			pre = &earlyRead{}
+			var ok bool
+			if pre.e, pre.fwd, pre.detail, ok = p.lookupEarly(ctx, ex.key, vf, &pre.rb); !ok {
+				pre = nil
+			} else if pre.e != nil && p.servePlainHit(w, r, ex, pre.e) {
+				pre.rb.recycle(r) // if it holds the body: written, nothing refers to it
+				return
+			}
 		}
 	}
 	r = plan.apply(r)
@@ -312,9 +329,10 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 	if !early {
 		hot = p.lookupHot(&ex.n, variantFields{h: r.Header}, ex.start)
 	}
-	if hot != nil {
+	switch {
+	case hot != nil:
 		ex.key = hot.rec.Key
-	} else {
+	case pre == nil:
 		ex.key = ex.n.key()
 	}
 	for attempt := 0; ; attempt++ {
@@ -323,9 +341,12 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 			fwd, detail string
 			rb          readBuf // the pooled buffer of a body read from the store (bodypool.go)
 		)
-		if attempt == 0 && hot != nil {
+		switch {
+		case attempt == 0 && hot != nil:
 			e = hot
-		} else {
+		case attempt == 0 && pre != nil:
+			e, fwd, detail, rb = pre.e, pre.fwd, pre.detail, pre.rb
+		default:
 			e, fwd, detail = p.lookup(ctx, ex.key, r.Header, &rb)
 		}
 		if rb.owned() {
@@ -425,4 +446,13 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 		// The leader's response was not usable for us: try again (once
 		// more through collapsing, then directly).
 	}
+}
+
+// earlyRead is a store read serveCacheable made before applying the
+// request's plan (lookupEarly), kept for its first attempt when the
+// entry was not a plain hit, or was not found.
+type earlyRead struct {
+	e           *entry
+	fwd, detail string
+	rb          readBuf
 }
