@@ -85,16 +85,7 @@ func benchHitWorkingSet(b *testing.B, aged bool) {
 	for i := range bodies {
 		bodies[i] = page.Body(20480, i)
 	}
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/p/"))
-		if err != nil || n < 0 || n >= pages {
-			http.NotFound(w, r)
-			return
-		}
-		page.Header(w.Header(), n)
-		w.Header()["Content-Length"] = []string{"20480"}
-		w.Write(bodies[n])
-	}))
+	origin := httptest.NewServer(page.Origin(bodies))
 	b.Cleanup(origin.Close)
 	up, _ := url.Parse(origin.URL)
 	st := storetest.Open(b, store.Options{NoSync: true})

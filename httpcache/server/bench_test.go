@@ -128,27 +128,14 @@ func BenchmarkServer_MemoryHit(b *testing.B) {
 	for i := range bodies {
 		bodies[i] = page.Body(20480, i)
 	}
-	pageNum := func(path string) (int, bool) {
-		n, err := strconv.Atoi(strings.TrimPrefix(path, "/p/"))
-		return n, err == nil && n >= 0 && n < benchPages
-	}
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, ok := pageNum(r.URL.Path)
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		page.Header(w.Header(), n)
-		w.Header()["Content-Length"] = []string{"20480"}
-		w.Write(bodies[n])
-	}))
+	origin := httptest.NewServer(page.Origin(bodies))
 	b.Cleanup(origin.Close)
 	// The plain handler: the fields a hit carries (the origin's, Date
 	// from net/http, Age, Cache-Status, Content-Length) and the body.
 	// plainOne is the load command's baseline: page 0 for every path.
 	plainHandler := func(one bool) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			n, ok := pageNum(r.URL.Path)
+			n, ok := page.Num(r.URL.Path, benchPages)
 			if !ok {
 				http.NotFound(w, r)
 				return

@@ -1,8 +1,10 @@
 // Package page is the page the load command's origin serves (and the
 // baseline serves from memory): a LiveView-like first render of a given
 // size and the response fields of a cacheable page. The load command and
-// httpcache's miss benchmark (BenchmarkMissStoreVsForward) both use it,
-// so the benchmark measures the page the load runs measure.
+// the in-process benchmarks of httpcache (BenchmarkMissStoreVsForward,
+// BenchmarkServeHTTP_HitWorkingSet) and httpcache/server
+// (BenchmarkServer_MemoryHit) all use it, so the benchmarks measure the
+// page the load runs measure.
 package page
 
 import (
@@ -39,4 +41,26 @@ func Header(h http.Header, n int) {
 	h["Etag"] = []string{`"fr-` + strconv.Itoa(n) + `"`}
 	h["Last-Modified"] = []string{"Tue, 24 Nov 2026 12:00:00 GMT"}
 	h["Vary"] = []string{"Accept-Encoding"}
+}
+
+// Num returns N of the path /p/N, and whether it names one of pages pages.
+func Num(path string, pages int) (int, bool) {
+	n, err := strconv.Atoi(strings.TrimPrefix(path, "/p/"))
+	return n, err == nil && n >= 0 && n < pages && strings.HasPrefix(path, "/p/")
+}
+
+// Origin serves page n at /p/N, bodies[n] with Header's fields and its
+// Content-Length, and 404 for any other path: the working set's origin
+// for in-process benchmarks (httpcache, httpcache/server).
+func Origin(bodies [][]byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, ok := Num(r.URL.Path, len(bodies))
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		Header(w.Header(), n)
+		w.Header()["Content-Length"] = []string{strconv.Itoa(len(bodies[n]))}
+		w.Write(bodies[n])
+	})
 }
