@@ -177,3 +177,11 @@ func (g *acceptGate) drain(ctx context.Context, srv *http.Server, gl net.Listene
 	g.waitAccepted(ctx, srv.ReadHeaderTimeout)
 	return srv.Shutdown(ctx)
 }
+
+// drained is an http.Server serving a listener of its own gate (listen),
+// so that gate.drain stops it answering what it accepted.
+type drained struct {
+	srv  *http.Server
+	gate acceptGate
+	ln   net.Listener
+}

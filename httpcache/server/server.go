@@ -470,28 +470,25 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { errc <- serveErr("Listen", cfg.Listen, public.Serve(publicLn)) }()
 	// The admin listeners drain alike: a passed admin socket is handed
 	// to the next process as the public one is.
-	adminServer := func(g *acceptGate) *http.Server {
-		return &http.Server{
-			Handler:           g.handler(s.adminMux),
+	serveAdmin := func(ln net.Listener, field, value string) *drained {
+		d := &drained{}
+		d.srv = &http.Server{
+			Handler:           d.gate.handler(s.adminMux),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-			ConnContext:       g.connContext,
-			ConnState:         g.connState,
+			ConnContext:       d.gate.connContext,
+			ConnState:         d.gate.connState,
 		}
+		d.ln = d.gate.listen(ln)
+		go func() { errc <- serveErr(field, value, d.srv.Serve(d.ln)) }()
+		return d
 	}
-	var admin *http.Server
-	var adminGate acceptGate
-	var adminLn net.Listener
+	var admin, sock *drained
 	if s.adminLn != nil {
-		admin, adminLn = adminServer(&adminGate), adminGate.listen(s.adminLn)
-		go func() { errc <- serveErr("AdminListen", cfg.AdminListen, admin.Serve(adminLn)) }()
+		admin = serveAdmin(s.adminLn, "AdminListen", cfg.AdminListen)
 	}
-	var sock *http.Server
-	var sockGate acceptGate
-	var sockLn net.Listener
 	if s.adminSock != nil {
-		sock, sockLn = adminServer(&sockGate), sockGate.listen(s.adminSock)
-		go func() { errc <- serveErr("AdminSocket", cfg.AdminSocket, sock.Serve(sockLn)) }()
+		sock = serveAdmin(s.adminSock, "AdminSocket", cfg.AdminSocket)
 		log.Info("listening", "listener", "admin-socket", "path", cfg.AdminSocket, "mode", "0600")
 	}
 	evCtx, evStop := context.WithCancel(context.Background())
@@ -567,15 +564,14 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.proxy.Close(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("proxy: %w", err))
 	}
-	if admin != nil {
-		if err := adminGate.drain(sctx, admin, adminLn); err != nil {
-			admin.Close()
+	for _, d := range []*drained{admin, sock} {
+		if d != nil {
+			if err := d.gate.drain(sctx, d.srv, d.ln); err != nil {
+				d.srv.Close()
+			}
 		}
 	}
 	if sock != nil {
-		if err := sockGate.drain(sctx, sock, sockLn); err != nil {
-			sock.Close()
-		}
 		s.removeSocket()
 	}
 	if s.demo != nil {
