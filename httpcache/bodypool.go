@@ -54,10 +54,20 @@ func bodyClass(n int) (class, size int) {
 	if n > 1<<maxPooledBody {
 		return -1, 0
 	}
-	e := bits.Len(uint(n-1)) - 1 // 2^e <= n-1 < 2^(e+1), e >= minPooledBody
+	c, size := eighthClass(n, minPooledBody)
+	return 1 + c, size
+}
+
+// eighthClass is the size class of n bytes, n > 1<<lo, in classes eight
+// per doubling (as in Go's own allocator: a buffer is at most 1/8 larger
+// than the n it is for), class 0 being (1<<lo, 1<<lo + 1<<(lo-3)], and
+// its capacity, the class's largest n. bodyClass and readClass use it
+// above their smallest classes.
+func eighthClass(n, lo int) (class, size int) {
+	e := bits.Len(uint(n-1)) - 1 // 2^e <= n-1 < 2^(e+1), e >= lo
 	step := 1 << (e - 3)
 	k := (n - 1 - 1<<e) / step
-	return 1 + (e-minPooledBody)*8 + k, 1<<e + (k+1)*step
+	return (e-lo)*8 + k, 1<<e + (k+1)*step
 }
 
 // getBody returns a buffer of length n, its contents undefined, and the
@@ -171,10 +181,8 @@ func readClass(n int) (class, size int) {
 		c := (n - 1) >> 7
 		return c, (c + 1) << 7
 	}
-	e := bits.Len(uint(n-1)) - 1 // 2^e <= n-1 < 2^(e+1), e >= 10
-	step := 1 << (e - 3)
-	k := (n - 1 - 1<<e) / step
-	return 8 + (e-10)*8 + k, 1<<e + (k+1)*step
+	c, size := eighthClass(n, 10)
+	return 8 + c, size
 }
 
 // readBuf is the pooled buffer one store read copied a body into; the

@@ -299,8 +299,9 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 	// The memory tier first, without building the key string: an entry
 	// found there carries it.
 	var (
-		hot *entry
-		pre *earlyRead // the first attempt's store read, made before the plan
+		hot   *entry
+		pre   *earlyRead // the first attempt's store read, made before the plan
+		keyed bool       // ex.key is set
 	)
 	early := plan.onlyAcceptEncoding()
 	if early {
@@ -313,7 +314,7 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 		if hot == nil && plan != (fwdPlan{}) {
 			// Not in memory: the store, still without applying the plan
 			// (which copies the request and its header).
-			ex.key = ex.n.key()
+			ex.key, keyed = ex.n.key(), true
 			pre = &earlyRead{}
 			var ok bool
 			if pre.e, pre.fwd, pre.detail, ok = p.lookupEarly(ctx, ex.key, vf, &pre.rb); !ok {
@@ -332,7 +333,7 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 	switch {
 	case hot != nil:
 		ex.key = hot.rec.Key
-	case pre == nil:
+	case !keyed:
 		ex.key = ex.n.key()
 	}
 	for attempt := 0; ; attempt++ {
