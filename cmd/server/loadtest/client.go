@@ -217,6 +217,11 @@ type load struct {
 	// profile names the profiles Measure writes when Options.Profile is
 	// set ("" none).
 	profile string
+	// background, if set, runs beside the workers for as long as they do
+	// (it must return once ctx ends), on connections of its own to addr: its
+	// requests are not in the result, its server CPU is (mixed's misses
+	// and purges, sent by other visitors than the measured ones).
+	background func(ctx context.Context, addr string)
 }
 
 // result is what a load run measured.
@@ -255,6 +260,18 @@ func (l *load) run(ctx context.Context) *result {
 	lats := make([][]time.Duration, l.conns)
 	res := &result{}
 	var mu sync.Mutex
+	if l.background != nil {
+		bctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			l.background(bctx, l.addr)
+		}()
+		defer func() {
+			stop()
+			<-done
+		}()
+	}
 	start := time.Now()
 	for w := range l.conns {
 		wg.Add(1)
