@@ -67,12 +67,25 @@ func TestStore_GetInto(t *testing.T) {
 			t.Errorf("%s of a missing key = %v, want ErrNotFound", name, err)
 		}
 	}
-	// A damaged body: a *CorruptError, and the caller's memory untouched.
+	// A damaged body: a *CorruptError and no Record, whether the body was
+	// copied into the caller's memory (its checksum is checked on the
+	// copy; at most one call) or allocated.
 	damageBody(t, s, big.Key, "v", func(v []byte) []byte { v[100] ^= 1; return v })
 	for name, read := range reads {
-		never := func(n int) []byte { t.Errorf("%s of a damaged body: BodyBuffer(%d) called", name, n); return nil }
-		if _, err := read(big.Key, never); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("%s of a damaged body = %v, want ErrCorrupt", name, err)
+		for _, offer := range []bool{true, false} {
+			buf, calls := make([]byte, len(big.Body)), 0
+			got, err := read(big.Key, func(n int) []byte {
+				if calls++; n != len(big.Body) {
+					t.Errorf("%s of a damaged body: BodyBuffer(%d), want %d", name, n, len(big.Body))
+				}
+				if offer {
+					return buf
+				}
+				return nil
+			})
+			if !errors.Is(err, ErrCorrupt) || got != nil || calls > 1 {
+				t.Errorf("%s of a damaged body (buffer offered: %v) = %v, %v after %d BodyBuffer calls, want ErrCorrupt, no record, at most one call", name, offer, got, err, calls)
+			}
 		}
 	}
 	// nil BodyBuffer: Get and Lookup.
@@ -127,7 +140,7 @@ func TestStore_GetInto_Reuse(t *testing.T) {
 }
 
 // TestStore_GetHeaderValues: the header a read returns, whose values share
-// one array with the Record (recordBuf) when they fit and one of their
+// one array with the Record (RecordBuf) when they fit and one of their
 // own when they do not, is the stored one, and appending to one field's
 // values changes no other field.
 func TestStore_GetHeaderValues(t *testing.T) {

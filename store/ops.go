@@ -39,11 +39,15 @@ func (s *Store) Get(ctx context.Context, key, variant string) (*Record, error) {
 // that one copy goes.
 //
 // The store calls it at most once per read, inside the read transaction,
-// with n > 0, the length of a body whose checksums passed: the CRC-32C is
-// checked on the stored bytes before the copy, as for Get, and a body or
-// header that fails it is a *CorruptError without a call. It returns a slice of capacity at least n: the store copies the body into
-// its first n bytes and sets [Record.Body] to that slice resliced to length
-// n (its capacity kept). A slice of smaller capacity (nil included)
+// with n > 0, the length of a body whose record's metadata and header
+// checksums passed and whose stored length checks out. It returns a slice
+// of capacity at least n: the store copies the body into its first n
+// bytes, checks the body's CRC-32C on that copy (as for Get: the bytes
+// returned are the bytes checked; the copy fetches them from the memory
+// map faster than the checksum loop would), and sets [Record.Body] to that
+// slice resliced to length n (its capacity kept). A body that fails its
+// checksum is a *CorruptError after the call: nothing returned refers to
+// the memory, which the caller may reuse at once. A slice of smaller capacity (nil included)
 // declines: the body is then allocated as Get does, for example for a
 // body larger than the caller pools. It must be quick and must not call
 // the Store (like Lookup's choose).
@@ -59,6 +63,19 @@ type BodyBuffer func(n int) []byte
 // body (see [BodyBuffer]); a nil body is Get. Everything else of the
 // Record is fresh memory owned by the caller, as Get returns it.
 func (s *Store) GetInto(ctx context.Context, key, variant string, body BodyBuffer) (*Record, error) {
+	return s.GetBuf(ctx, key, variant, new(RecordBuf), body)
+}
+
+// GetBuf is [Store.GetInto] with the Record read into rb, memory the
+// caller provides (a RecordBuf embedded in its own structure, so a read
+// allocates no Record of its own): on success it returns &rb.Record. rb
+// must not be nil; whatever it held is overwritten, on success or not
+// (after an error its contents are undefined), and the store keeps no
+// reference to it once GetBuf returns. The strings, slices and maps of the
+// Record returned are fresh memory the caller owns, as Get's are, except
+// that header values may live in rb itself: rb must not be read into
+// again while that Record is in use.
+func (s *Store) GetBuf(ctx context.Context, key, variant string, rb *RecordBuf, body BodyBuffer) (*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -67,7 +84,6 @@ func (s *Store) GetInto(ctx context.Context, key, variant string, body BodyBuffe
 	}
 	var kb [256]byte
 	ck := appendRecKey(kb[:0], key, variant)
-	rb := new(recordBuf)
 	r := &rb.Record
 	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketRec).Get(ck)
@@ -79,22 +95,24 @@ func (s *Store) GetInto(ctx context.Context, key, variant string, body BodyBuffe
 	return s.found(ck, key, variant, r, err)
 }
 
-// recordBuf is a Record read by Get or Lookup with room for its header
-// values in the same allocation (decodeHeader).
-type recordBuf struct {
+// RecordBuf is room for one Record read by [Store.GetBuf] (Get, GetInto,
+// Lookup and LookupInto allocate one per read): the Record, and room for
+// its header values in the same memory (decodeHeader), the fields of a
+// typical stored page, each with one value. The zero RecordBuf is ready
+// to use.
+type RecordBuf struct {
 	Record
 	vals [recordBufValues]string
 }
 
-// recordBufValues is how many header values a recordBuf holds: the
-// fields of a typical stored page, each with one value.
+// recordBufValues is how many header values a RecordBuf holds.
 const recordBufValues = 10
 
 // readRecord decodes record ck (value v, expected to be key and variant)
 // into rb, with its body from the body bucket copied into memory from dst
 // (nil: allocated), inside tx. Damage is a *CorruptError, counted in
 // Stats.Corrupt.
-func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, rb *recordBuf, dst BodyBuffer) error {
+func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, rb *RecordBuf, dst BodyBuffer) error {
 	r := &rb.Record
 	var m Meta
 	p, ref, err := decodeMetaText(v, &m)
@@ -114,7 +132,7 @@ func (s *Store) readRecord(tx *bolt.Tx, ck, v []byte, key, variant string, rb *r
 // readRest is readRecord after the metadata m of v (sections p, body
 // ref) decoded: the header and the body, from the body bucket if kept
 // apart, the body copied into memory from dst (nil: allocated).
-func (s *Store) readRest(tx *bolt.Tx, ck, v []byte, p parsed, ref bodyRef, m *Meta, rb *recordBuf, dst BodyBuffer) error {
+func (s *Store) readRest(tx *bolt.Tx, ck, v []byte, p parsed, ref bodyRef, m *Meta, rb *RecordBuf, dst BodyBuffer) error {
 	var body []byte
 	if ref.separate {
 		body = bodyValue(tx.Bucket(bucketBody), ck)
@@ -196,7 +214,7 @@ func (s *Store) LookupInto(ctx context.Context, key string, choose func(variants
 	var kb [256]byte
 	prefix := append(append(kb[:0], key...), 0)
 	var (
-		rb      *recordBuf // allocated once a variant is listed
+		rb      *RecordBuf // allocated once a variant is listed
 		variant string
 		ck      []byte
 	)
@@ -209,7 +227,7 @@ func (s *Store) LookupInto(ctx context.Context, key string, choose func(variants
 			// the heap).
 			return ErrNotFound
 		}
-		rb = new(recordBuf)
+		rb = new(RecordBuf)
 		return s.lookupListed(tx, c, k, v, prefix, key, choose, rb, body, &variant, &ck)
 	})
 	if ck == nil {
@@ -225,7 +243,7 @@ func (s *Store) LookupInto(ctx context.Context, key string, choose func(variants
 // lookupListed is LookupInto's read once the cursor c stands on the first
 // record of key (k, v): it lists key's variants, asks choose, and reads the
 // chosen one into rb, setting *variant and *ck.
-func (s *Store) lookupListed(tx *bolt.Tx, c *bolt.Cursor, k, v, prefix []byte, key string, choose func(variants []Meta) (variant string, ok bool), rb *recordBuf, body BodyBuffer, variant *string, ck *[]byte) error {
+func (s *Store) lookupListed(tx *bolt.Tx, c *bolt.Cursor, k, v, prefix []byte, key string, choose func(variants []Meta) (variant string, ok bool), rb *RecordBuf, body BodyBuffer, variant *string, ck *[]byte) error {
 	type listed struct {
 		v   []byte
 		p   parsed

@@ -550,8 +550,9 @@ func decodeRecordInto(v, body []byte, r *Record, m *Meta, separate bool) (bodyRe
 // decodeRest decodes and checks the header section and, withBody, the
 // body of record v (sections p, body place ref, metadata m decoded) into
 // r. body is the value in the body bucket (nil: none). The body is
-// copied, after its checks passed, into memory from dst (see
-// BodyBuffer; nil, or a slice too small: allocated).
+// copied, once its length checked out, into memory from dst (see
+// BodyBuffer; nil, or a slice too small: allocated), and its checksum
+// is checked on the copy.
 func decodeRest(v []byte, p parsed, ref bodyRef, body []byte, r *Record, m *Meta, withBody bool, dst BodyBuffer) error {
 	var hdr, inline []byte
 	if p.version == recordV1 {
@@ -586,11 +587,19 @@ func decodeRest(v []byte, p parsed, ref bodyRef, body []byte, r *Record, m *Meta
 	} else if body != nil {
 		return errors.New("the record keeps its body inline but the body bucket holds one")
 	}
+	var copied []byte
 	if withBody {
 		if len(src) != ref.size {
 			return fmt.Errorf("body is %d bytes, metadata says %d: %w", len(src), ref.size, errTruncated)
 		}
-		if p.version != recordV1 && crc32.Checksum(src, castagnoli) != ref.crc {
+		// The body is copied first and its checksum computed over the
+		// copy: the bytes returned are the bytes checked, and the copy
+		// (memmove) fetches the stored bytes, cold in the memory map,
+		// far faster than the CRC loop does; the CRC then reads them
+		// from the CPU's cache. For a 20 KB body not in the cache, 3.0
+		// against 4.6 µs of CPU (docs/store.md, "Reading a record").
+		copied = copyBody(src, dst)
+		if p.version != recordV1 && crc32.Checksum(copied, castagnoli) != ref.crc {
 			return fmt.Errorf("body %w", errChecksum)
 		}
 	}
@@ -611,7 +620,7 @@ func decodeRest(v []byte, p parsed, ref bodyRef, body []byte, r *Record, m *Meta
 		Annotations: m.Annotations,
 	}
 	if withBody {
-		r.Body = copyBody(src, dst)
+		r.Body = copied
 	}
 	return nil
 }
@@ -634,7 +643,7 @@ func copyBody(src []byte, dst BodyBuffer) []byte {
 // decodeHeader decodes a header section. All names and values are slices
 // of one string (text when it holds hdr's bytes, else a conversion), and
 // all value slices of one array (each clipped to its length, so an append
-// by the caller copies): room when the values fit in it (a recordBuf's,
+// by the caller copies): room when the values fit in it (a RecordBuf's,
 // allocated with the Record), else a new one. Four allocations for any
 // number of fields at most, where one each cost ~15 per Get of a page.
 func decodeHeader(hdr []byte, text string, room []string) (map[string][]string, error) {
