@@ -393,7 +393,8 @@ func (h *hotCache) counters() hotStats {
 // time (Age, and Cache-Status through ttl=): prepared once per second of
 // age for the plain "hit" answer and shared by every hit in that second.
 //
-// It is one allocation: Age and Cache-Status are field values with their
+// It is one allocation (none for the first of an entry read from the
+// store: readEntry has room for it): Age and Cache-Status are field values with their
 // own array (vals), each sliced to capacity 1 like oneValue, and their
 // bytes live in buf, written once before the hitHeader is published and
 // never after (strings over it, unsafe.String, are as immutable as any).
@@ -416,7 +417,11 @@ func (e *entry) hitHeader(age, ttl time.Duration) (ageV, cs []string) {
 	if hh := e.hit.Load(); hh != nil && hh.age == a && hh.ttl == t {
 		return hh.vals[0:1:1], hh.vals[1:2:2]
 	}
-	hh := &hitHeader{age: a, ttl: t}
+	hh := e.spare.Swap(nil) // one caller at most takes it
+	if hh == nil {
+		hh = new(hitHeader)
+	}
+	*hh = hitHeader{age: a, ttl: t}
 	// As strconv.FormatInt(a, 10) and cacheStatus{hit: true, ttl: ttl,
 	// hasTTL: true}.String() (TestHitHeader holds them equal); b stays
 	// within buf, sized for the longest values.

@@ -33,8 +33,11 @@ type entry struct {
 	// and a Content-Type, read once instead of from each response's map.
 	gzip, hasCT bool
 	hit         atomic.Pointer[hitHeader]
-	splice      SplicePage // non-nil: served only through it (splice.go)
-	privCC      []string   // with splice: the Cache-Control sent to one visitor
+	// spare, until taken (hitHeader), is room for the first hitHeader
+	// (a readEntry's): nil once taken, or for other entries.
+	spare  atomic.Pointer[hitHeader]
+	splice SplicePage // non-nil: served only through it (splice.go)
+	privCC []string   // with splice: the Cache-Control sent to one visitor
 	// soft: soft-purged at softAt (annSoftPurged): stale from then on.
 	soft   bool
 	softAt time.Time
@@ -55,10 +58,48 @@ type headerField struct {
 	values []string
 }
 
+// readEntry is an entry made for a record read from the store, with room
+// for what the read and prepare fill, so that a store-served hit
+// allocates one object where it allocated five (Record, entry, field
+// slice, Content-Length slice, the first hitHeader): the record itself
+// (buf, read with store.GetBuf), the prepared fields, the Content-Length
+// value and the first hitHeader (entry.spare). Nothing but its entry is
+// referred to from outside: the memory tier keeps and charges the entry
+// (its room included, an interior pointer keeps it all).
+type readEntry struct {
+	entry
+	buf    store.RecordBuf
+	fields [readEntryFields]headerField
+	clen   [1]string
+	hit    hitHeader
+}
+
+// readEntryFields is the prepared fields a readEntry holds: a stored page's
+// (the load command's has 7); more take a slice of their own.
+const readEntryFields = 10
+
+// newReadEntry returns a readEntry whose entry's rec is rec, or its own
+// buf when rec is nil (for store.GetBuf), and whose first hitHeader is its
+// own.
+func newReadEntry(rec *store.Record) *readEntry {
+	re := new(readEntry)
+	if rec == nil {
+		rec = &re.buf.Record
+	}
+	re.rec = rec
+	re.spare.Store(&re.hit)
+	return re
+}
+
 // prepare fills the values every response from e shares: the header
-// fields and Content-Length.
-func (e *entry) prepare() {
-	e.hdr = make([]headerField, 0, len(e.rec.Header))
+// fields and Content-Length. With re (nil: none; e is re's entry) they
+// go into re's room when they fit.
+func (e *entry) prepare(re *readEntry) {
+	if re != nil && len(e.rec.Header) <= len(re.fields) {
+		e.hdr = re.fields[:0]
+	} else {
+		e.hdr = make([]headerField, 0, len(e.rec.Header))
+	}
 	for k, v := range e.rec.Header {
 		if !isTargetedField(k) {
 			e.hdr = append(e.hdr, headerField{k, v[:len(v):len(v)]})
@@ -66,7 +107,12 @@ func (e *entry) prepare() {
 	}
 	h := http.Header(e.rec.Header)
 	e.gzip, e.hasCT = isGzip(h), hasField(h, "Content-Type")
-	e.clen = oneValue(strconv.Itoa(len(e.rec.Body)))
+	if re != nil {
+		re.clen[0] = strconv.Itoa(len(e.rec.Body))
+		e.clen = re.clen[:1:1]
+	} else {
+		e.clen = oneValue(strconv.Itoa(len(e.rec.Body)))
+	}
 }
 
 // nowAt is the proxy's clock for a request that arrived at wall (wall
@@ -154,11 +200,12 @@ func (p *Proxy) lookupVariant(ctx context.Context, key string, names []string, v
 		return e, "", ""
 	}
 	t := p.hot.before(hk)
-	rec, err := p.st.GetInto(ctx, key, variant, into)
+	re := newReadEntry(nil)
+	rec, err := p.st.GetBuf(ctx, key, variant, &re.buf, into)
 	if err != nil {
 		return nil, p.readFailed(key, variant, names, err), ""
 	}
-	return p.entryFrom(rec, names, t, hk, wall, rb)
+	return p.entryFrom(re, rec, names, t, hk, wall, rb)
 }
 
 // lookupEarly is lookup before the request's fwdPlan is applied, for a
@@ -239,7 +286,7 @@ func (p *Proxy) lookupCold(ctx context.Context, key string, reqH http.Header, in
 		}
 		return nil, p.readFailed(key, variant, names, err), ""
 	}
-	return p.entryFrom(rec, names, p.hot.ticketFor(&ts, hk), hk, wall, rb)
+	return p.entryFrom(newReadEntry(rec), rec, names, p.hot.ticketFor(&ts, hk), hk, wall, rb)
 }
 
 // readFailed handles a failed read of key's variant (Vary names names)
@@ -262,16 +309,18 @@ func (p *Proxy) readFailed(key, variant string, names []string, err error) strin
 }
 
 // entryFrom makes the entry for rec, read from the store after ticket t
-// was taken, offers it to the memory tier under hot key hk, and returns
-// it, or why it cannot be served. rb (nil: none) holds the pooled buffer
-// rec's body is in, if any: disowned when the tier keeps the entry or a
-// Splicer is given the body (see lookup).
-func (p *Proxy) entryFrom(rec *store.Record, names []string, t ticket, hk []byte, wall time.Time, rb *readBuf) (*entry, string, string) {
+// was taken, in re (whose entry's rec is rec), offers it to the memory
+// tier under hot key hk, and returns it, or why it cannot be served. rb
+// (nil: none) holds the pooled buffer rec's body is in, if any: disowned
+// when the tier keeps the entry or a Splicer is given the body (see
+// lookup).
+func (p *Proxy) entryFrom(re *readEntry, rec *store.Record, names []string, t ticket, hk []byte, wall time.Time, rb *readBuf) (*entry, string, string) {
 	key, variant := rec.Key, rec.Variant
 	if _, ok := rec.Annotations[AnnotationDisabled]; ok {
 		return nil, fwdMiss, "disabled" // the reason is in the annotation
 	}
-	e := &entry{rec: rec, vary: names}
+	e := &re.entry
+	e.vary = names
 	if na := rec.Annotations[AnnotationNotAfter]; na != "" {
 		t, err := time.Parse(time.RFC3339Nano, na)
 		if err != nil {
@@ -312,7 +361,7 @@ func (p *Proxy) entryFrom(rec *store.Record, names []string, t ticket, hk []byte
 		pol = computePolicy(rec.Status, h, p.parser.response(h), rec.RequestTime, rec.ResponseTime, p.fc)
 	}
 	e.pol = pol
-	e.prepare()
+	e.prepare(re)
 	if p.hot.put(t, hk, e, wall) && rb != nil {
 		rb.disown() // the tier's now, shared by every hit from memory
 	}
