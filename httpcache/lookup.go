@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/firstrender/firstrender/store"
 )
@@ -68,10 +70,11 @@ type headerField struct {
 // (its room included, an interior pointer keeps it all).
 type readEntry struct {
 	entry
-	buf    store.RecordBuf
-	fields [readEntryFields]headerField
-	clen   [1]string
-	hit    hitHeader
+	buf     store.RecordBuf
+	fields  [readEntryFields]headerField
+	clen    [1]string
+	clenBuf [20]byte // clen[0]'s bytes, written once before the entry is shared
+	hit     hitHeader
 }
 
 // readEntryFields is the prepared fields a readEntry holds: a stored page's
@@ -108,7 +111,9 @@ func (e *entry) prepare(re *readEntry) {
 	h := http.Header(e.rec.Header)
 	e.gzip, e.hasCT = isGzip(h), hasField(h, "Content-Type")
 	if re != nil {
-		re.clen[0] = strconv.Itoa(len(e.rec.Body))
+		// As strconv.Itoa, over re's own bytes (as hitHeader does).
+		b := strconv.AppendInt(re.clenBuf[:0], int64(len(e.rec.Body)), 10)
+		re.clen[0] = unsafe.String(&re.clenBuf[0], len(b))
 		e.clen = re.clen[:1:1]
 	} else {
 		e.clen = oneValue(strconv.Itoa(len(e.rec.Body)))
@@ -133,9 +138,12 @@ const hotKeyBuf = 256
 // the variant (from vf, the request's fields as forwarded) are built in
 // one stack buffer. wall is the request's arrival (exchange.start). It
 // returns nil when the entry is not in memory (or is past its not-after:
-// the slow path then says why).
-func (p *Proxy) lookupHot(n *nurl, vf variantFields, wall time.Time) *entry {
-	if p.hot.max <= 0 {
+// the slow path then says why). With known non-nil, what the Vary memory
+// knows of the key is stored there (its key string and names, for
+// lookupEarly; left zero when it knows nothing or the key is too long to
+// be used as it is), the memory tier on or off.
+func (p *Proxy) lookupHot(n *nurl, vf variantFields, wall time.Time, known *varyKnown) *entry {
+	if p.hot.max <= 0 && known == nil {
 		return nil
 	}
 	var a [hotKeyBuf]byte
@@ -150,12 +158,18 @@ func (p *Proxy) lookupHot(n *nurl, vf variantFields, wall time.Time) *entry {
 	if len(b) > maxUnshortenedKey {
 		return nil // shortened keys take the slow path
 	}
-	names, known := p.vary.getBytes(b)
-	if !known {
+	k, ok := p.vary.getBytes(b)
+	if !ok {
+		return nil
+	}
+	if known != nil {
+		*known = k
+	}
+	if p.hot.max <= 0 {
 		return nil
 	}
 	b = append(b, 0)
-	b, ok := appendVariantKeyFields(b, names, vf)
+	b, ok = appendVariantKeyFields(b, k.names, vf)
 	if !ok {
 		return nil
 	}
@@ -184,7 +198,9 @@ func (p *Proxy) lookup(ctx context.Context, key string, reqH http.Header, rb *re
 	if !known {
 		return p.lookupCold(ctx, key, reqH, into, rb)
 	}
-	return p.lookupVariant(ctx, key, names, variantKey(names, reqH), into, rb)
+	var a [hotKeyBuf]byte
+	variant := p.vary.variantString(appendVariantKey(a[:0], names, reqH))
+	return p.lookupVariant(ctx, key, names, variant, into, rb)
 }
 
 // lookupVariant is lookup for a key whose Vary names are known: the
@@ -211,22 +227,22 @@ func (p *Proxy) lookupVariant(ctx context.Context, key string, names []string, v
 // lookupEarly is lookup before the request's fwdPlan is applied, for a
 // plan that changes only Accept-Encoding: the variant is keyed on vf, the
 // fields as forwarded (as lookupHot keys it), so a store-served plain hit
-// costs no copy of the request and its header either. ok is false, and
-// nothing was read, when the key's Vary names are not known yet or the
-// variant cannot be keyed from vf: the caller then applies the plan and
-// calls lookup. Otherwise the result is lookup's, for the caller's first
-// attempt (rb as lookup's).
-func (p *Proxy) lookupEarly(ctx context.Context, key string, vf variantFields, rb *readBuf) (e *entry, fwd, detail string, ok bool) {
-	names, known := p.vary.get(key)
-	if !known {
+// costs no copy of the request and its header either. known is what the
+// Vary memory knows of the key (lookupHot): its key string and names. ok
+// is false, and nothing was read, when it knows nothing (the names are
+// not known yet) or the variant cannot be keyed from vf: the caller then
+// applies the plan and calls lookup. Otherwise the result is lookup's,
+// for the caller's first attempt (rb as lookup's).
+func (p *Proxy) lookupEarly(ctx context.Context, known varyKnown, vf variantFields, rb *readBuf) (e *entry, fwd, detail string, ok bool) {
+	if known.key == "" {
 		return nil, "", "", false
 	}
 	var a [hotKeyBuf]byte
-	vb, ok := appendVariantKeyFields(a[:0], names, vf)
+	vb, ok := appendVariantKeyFields(a[:0], known.names, vf)
 	if !ok {
 		return nil, "", "", false
 	}
-	e, fwd, detail = p.lookupVariant(ctx, key, names, string(vb), rb.body, rb)
+	e, fwd, detail = p.lookupVariant(ctx, known.key, known.names, p.vary.variantString(vb), rb.body, rb)
 	return e, fwd, detail, true
 }
 
@@ -416,8 +432,61 @@ const maxMemoryEntries = 100_000
 // read-only.
 type varyMemory struct {
 	mu    sync.RWMutex
-	m     map[string][]string
+	m     map[string]varyKnown
 	canon [][]string // distinct name lists set so far, at most maxVaryLists
+	// variants holds variant strings already made (variantString),
+	// copied on write, at most maxVariantStrings; nil until the first.
+	variants atomic.Pointer[map[string]string]
+}
+
+// varyKnown is what varyMemory holds for a key: the key itself (the
+// string a hit keyed by bytes uses instead of building one, lookupHot)
+// and its Vary names.
+type varyKnown struct {
+	key   string
+	names []string
+}
+
+// maxVariantStrings bounds varyMemory.variants, and maxVariantString the
+// length of a variant kept there: a site's pages mostly vary on a few
+// values of the same fields (Accept-Encoding), while a variant of a
+// high-cardinality field (a cookie) is made per read as before.
+const (
+	maxVariantStrings = 256
+	maxVariantString  = 128
+)
+
+// variantString is string(vb), shared with every earlier read of the
+// same variant (no allocation) while it is among the first
+// maxVariantStrings short ones made.
+func (v *varyMemory) variantString(vb []byte) string {
+	if len(vb) == 0 {
+		return ""
+	}
+	if m := v.variants.Load(); m != nil {
+		if s, ok := (*m)[string(vb)]; ok {
+			return s
+		}
+	}
+	s := string(vb)
+	if len(s) > maxVariantString {
+		return s
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	m := make(map[string]string)
+	if old := v.variants.Load(); old != nil {
+		if t, ok := (*old)[s]; ok {
+			return t // made meanwhile
+		}
+		if len(*old) >= maxVariantStrings {
+			return s
+		}
+		maps.Copy(m, *old)
+	}
+	m[s] = s
+	v.variants.Store(&m)
+	return s
 }
 
 // maxVaryLists bounds varyMemory.canon; name lists past it are kept as
@@ -426,9 +495,9 @@ const maxVaryLists = 16
 
 func (v *varyMemory) get(key string) ([]string, bool) {
 	v.mu.RLock()
-	names, ok := v.m[key]
+	k, ok := v.m[key]
 	v.mu.RUnlock()
-	return names, ok
+	return k.names, ok
 }
 
 func (v *varyMemory) set(key string, names []string) {
@@ -437,9 +506,9 @@ func (v *varyMemory) set(key string, names []string) {
 	}
 	v.mu.Lock()
 	if v.m == nil || len(v.m) >= maxMemoryEntries {
-		v.m = make(map[string][]string)
+		v.m = make(map[string]varyKnown)
 	}
-	v.m[key] = v.intern(names)
+	v.m[key] = varyKnown{key, v.intern(names)}
 	v.mu.Unlock()
 }
 
@@ -458,12 +527,13 @@ func (v *varyMemory) intern(names []string) []string {
 	return names
 }
 
-// getBytes is get for a key in a byte slice, without allocating.
-func (v *varyMemory) getBytes(key []byte) ([]string, bool) {
+// getBytes is get for a key in a byte slice, without allocating; it
+// returns the key as the string the memory holds too.
+func (v *varyMemory) getBytes(key []byte) (varyKnown, bool) {
 	v.mu.RLock()
-	names, ok := v.m[string(key)]
+	k, ok := v.m[string(key)]
 	v.mu.RUnlock()
-	return names, ok
+	return k, ok
 }
 
 func (v *varyMemory) forget(key string) {

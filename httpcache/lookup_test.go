@@ -79,7 +79,7 @@ func TestVaryMemory_SharesEqualNames(t *testing.T) {
 	if len(v.canon) > maxVaryLists {
 		t.Errorf("%d lists interned, bound %d", len(v.canon), maxVaryLists)
 	}
-	if got, _ := v.getBytes([]byte("a")); &got[0] != &a[0] {
+	if got, _ := v.getBytes([]byte("a")); &got.names[0] != &a[0] || got.key != "a" {
 		t.Error("getBytes returned another slice")
 	}
 }

@@ -302,22 +302,27 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 		hot   *entry
 		pre   *earlyRead // the first attempt's store read, made before the plan
 		keyed bool       // ex.key is set
+		known varyKnown  // the key string and Vary names, if the Vary memory knows them (lookupHot)
 	)
 	early := plan.onlyAcceptEncoding()
 	if early {
 		// The variant from the fields as forwarded, the plan not applied.
 		vf := plan.variantFields(r.Header)
-		hot = p.lookupHot(&ex.n, vf, ex.start)
+		hot = p.lookupHot(&ex.n, vf, ex.start, &known)
 		if hot != nil && p.servePlainHit(w, r, ex, hot) {
 			return
 		}
 		if hot == nil && plan != (fwdPlan{}) {
 			// Not in memory: the store, still without applying the plan
-			// (which copies the request and its header).
-			ex.key, keyed = ex.n.key(), true
+			// (which copies the request and its header), nor building
+			// the key string when the Vary memory holds it.
+			ex.key, keyed = known.key, true
+			if ex.key == "" {
+				ex.key = ex.n.key()
+			}
 			pre = &earlyRead{}
 			var ok bool
-			if pre.e, pre.fwd, pre.detail, ok = p.lookupEarly(ctx, ex.key, vf, &pre.rb); !ok {
+			if pre.e, pre.fwd, pre.detail, ok = p.lookupEarly(ctx, known, vf, &pre.rb); !ok {
 				pre = nil
 			} else if pre.e != nil && p.servePlainHit(w, r, ex, pre.e) {
 				pre.rb.recycle(r) // if it holds the body: written, nothing refers to it
@@ -328,12 +333,15 @@ func (p *Proxy) serveCacheable(w http.ResponseWriter, r *http.Request, ex *excha
 	r = plan.apply(r)
 	ex.in = r
 	if !early {
-		hot = p.lookupHot(&ex.n, variantFields{h: r.Header}, ex.start)
+		hot = p.lookupHot(&ex.n, variantFields{h: r.Header}, ex.start, &known)
 	}
 	switch {
 	case hot != nil:
 		ex.key = hot.rec.Key
-	case !keyed:
+	case keyed:
+	case known.key != "":
+		ex.key = known.key // no string to build
+	default:
 		ex.key = ex.n.key()
 	}
 	for attempt := 0; ; attempt++ {
