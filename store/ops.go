@@ -341,10 +341,8 @@ func (s *Store) put(ctx context.Context, r *Record, deferred bool) error {
 	if size := int64(len(buf) + len(body)); size > s.opts.MaxObjectSize {
 		return fmt.Errorf("store: put %q: %d bytes, limit %d: %w", rr.Key, size, s.opts.MaxObjectSize, ErrTooLarge)
 	}
-	tags, expires := uniq(rr.Tags), rr.Expires
-	return s.run(ctx, len(v)+len(body), deferred, func(w *wtx) error {
-		return w.put(ck, v, body, tags, expires, w.nowNs)
-	})
+	pa := putArgs{ck: ck, v: v, body: body, tags: uniq(rr.Tags), expires: rr.Expires}
+	return s.runOp(ctx, len(v)+len(body), deferred, nil, &pa)
 }
 
 // encPool holds Put's encoding buffers (*[]byte); buffers above

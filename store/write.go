@@ -30,7 +30,10 @@ const (
 const defaultChunk = 10000
 
 type op struct {
-	fn   func(w *wtx) error
+	fn func(w *wtx) error
+	// put, when fn is nil, is the op: a Put's arguments carried in the
+	// pooled op instead of a closure allocated per Put.
+	put  putArgs
 	size int
 	err  error
 	// deferred: the op may wait for company (PutDeferred; linger).
@@ -84,6 +87,25 @@ type wtx struct {
 	// (atimes.go).
 	known  *knownAtimes
 	atimes []atimeNote
+	// recCur is the rec bucket's cursor for recGet, made on first use:
+	// a Seek reuses its stack, where each Bucket.Get makes a cursor and
+	// grows a new one.
+	recCur *bolt.Cursor
+}
+
+// recGet is w.rec.Get(ck): record ck's value, nil when there is none. A
+// Seek searches from the bucket's root through this transaction's
+// changes, as Get does, so the cursor stays valid across the puts and
+// deletes between two calls.
+func (w *wtx) recGet(ck []byte) []byte {
+	if w.recCur == nil {
+		w.recCur = w.rec.Cursor()
+	}
+	k, v := w.recCur.Seek(ck)
+	if !bytes.Equal(k, ck) {
+		return nil
+	}
+	return v // nil for a nested bucket, as Get returns (rec holds none)
 }
 
 // do queues fn and waits for its transaction to commit. ctx is honoured
@@ -95,6 +117,12 @@ func (s *Store) do(ctx context.Context, size int, fn func(w *wtx) error) error {
 
 // run is do; a deferred op lets the writer wait for company (CommitDelay).
 func (s *Store) run(ctx context.Context, size int, deferred bool, fn func(w *wtx) error) error {
+	return s.runOp(ctx, size, deferred, fn, nil)
+}
+
+// runOp is run with the op either fn or, when fn is nil, the put pa (whose
+// slices must stay unchanged until runOp returns).
+func (s *Store) runOp(ctx context.Context, size int, deferred bool, fn func(w *wtx) error, pa *putArgs) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
@@ -103,6 +131,9 @@ func (s *Store) run(ctx context.Context, size int, deferred bool, fn func(w *wtx
 	}
 	o := opPool.Get().(*op)
 	o.fn, o.size, o.err, o.deferred = fn, size, nil, deferred
+	if fn == nil {
+		o.put = *pa
+	}
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -119,9 +150,26 @@ func (s *Store) run(ctx context.Context, size int, deferred bool, fn func(w *wtx
 	s.closeMu.RUnlock()
 	<-o.done
 	err := o.err
-	o.fn, o.err = nil, nil
+	o.fn, o.err, o.put = nil, nil, putArgs{}
 	opPool.Put(o)
 	return err
+}
+
+// putArgs is one Put as an op carries it: w.put's arguments but the
+// access time, which is the transaction's time.
+type putArgs struct {
+	ck, v, body []byte
+	tags        []string
+	expires     time.Time
+}
+
+// exec runs o's operation in w's transaction.
+func (o *op) exec(w *wtx) error {
+	if o.fn != nil {
+		return o.fn(w)
+	}
+	pa := &o.put
+	return w.put(pa.ck, pa.v, pa.body, pa.tags, pa.expires, w.nowNs)
 }
 
 // Nudge ends the writer's wait for company of deferred writes
@@ -352,7 +400,7 @@ func (s *Store) runTx(batch []*op) (err error) {
 			changes: changeList{keys: s.changeBuf.keys[:0], ends: s.changeBuf.ends[:0]},
 		}
 		for _, o := range batch {
-			o.err = o.fn(w)
+			o.err = o.exec(w)
 			if he, ok := errors.AsType[*hardError](o.err); ok {
 				opErr = he.err
 				return he.err
@@ -565,7 +613,7 @@ func (w *wtx) dropBody(ck []byte) (found bool, err error) {
 // are v's, for the indexes. v and body must stay unchanged until the
 // transaction ends.
 func (w *wtx) put(ck, v, body []byte, tags []string, expires time.Time, atimeNs int64) error {
-	if old := w.rec.Get(ck); old != nil {
+	if old := w.recGet(ck); old != nil {
 		if err := w.del(ck, old); err != nil {
 			return err
 		}
