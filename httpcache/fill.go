@@ -102,7 +102,7 @@ func (f *fill) finish() {
 	switch {
 	case f.job != nil && f.complete:
 		f.storing = true
-		p.runReserved(func() { p.store(f) }) // ends the flight
+		go p.storeReserved(f) // ends the flight
 		return
 	case f.job != nil:
 		p.unreserve() // the body did not arrive whole
@@ -512,6 +512,15 @@ func (f *fill) inspectNow(resp *http.Response, ex *exchange) error {
 	return nil
 }
 
+// storeReserved is p.store(f) run as runReserved runs its work (finish
+// made the reservation), without the two closures runReserved(func() {
+// p.store(f) }) would allocate per stored response.
+func (p *Proxy) storeReserved(f *fill) {
+	defer p.unreserve()
+	defer p.recoverBackground()
+	p.store(f)
+}
+
 // store inspects (unless inspectNow did) and stores f's complete
 // response, in the background after the handler is done writing. It ends
 // f's flight once the record committed, so a request arriving meanwhile
@@ -667,7 +676,11 @@ func (p *Proxy) newEntry(job *fillJob, res *Response, v Verdict) *entry {
 			}
 		}
 	}
-	rec := &store.Record{
+	// The entry and its record in one allocation: they live as long as
+	// each other.
+	er := &entryRecord{}
+	rec := &er.rec
+	*rec = store.Record{
 		Key:          job.key,
 		Variant:      job.variant,
 		Status:       res.Status,
@@ -678,7 +691,8 @@ func (p *Proxy) newEntry(job *fillJob, res *Response, v Verdict) *entry {
 		Tags:         tags,
 		Annotations:  ann,
 	}
-	e := &entry{rec: rec, pol: job.pol, vary: job.vary}
+	e := &er.e
+	e.rec, e.pol, e.vary = rec, job.pol, job.vary
 	if job.splice != nil {
 		e.setSplice(job.splice)
 	}
@@ -687,6 +701,12 @@ func (p *Proxy) newEntry(job *fillJob, res *Response, v Verdict) *entry {
 	}
 	rec.Expires = p.expiresHint(e, res.Header)
 	return e
+}
+
+// entryRecord is an entry newEntry builds and the record it points to.
+type entryRecord struct {
+	e   entry
+	rec store.Record
 }
 
 // expiresHint is the instant after which the entry is of no use: stale

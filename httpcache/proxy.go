@@ -216,15 +216,18 @@ func (p *Proxy) unreserve() {
 func (p *Proxy) runReserved(f func()) {
 	go func() {
 		defer p.unreserve()
-		defer func() {
-			// A panic here (an Inspector's, say) must not take the server
-			// down; the response simply is not stored.
-			if v := recover(); v != nil {
-				p.log.Error("httpcache: background work panicked", "panic", v)
-			}
-		}()
+		defer p.recoverBackground()
 		f()
 	}()
+}
+
+// recoverBackground, deferred by work under a reservation, keeps a panic
+// there (an Inspector's, say) from taking the server down; the response
+// simply is not stored.
+func (p *Proxy) recoverBackground() {
+	if v := recover(); v != nil {
+		p.log.Error("httpcache: background work panicked", "panic", v)
+	}
 }
 
 func (p *Proxy) isClosed() bool {
