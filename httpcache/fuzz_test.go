@@ -59,3 +59,29 @@ func FuzzHeaderParsing(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEncodeBlock holds encodeBlock to net/http's own encoding of the
+// same fields (Header.Write) for any names and values an origin's
+// response could have stored: a value written differently would be a
+// response net/http would never send (or a field line split in two).
+func FuzzEncodeBlock(f *testing.F) {
+	f.Add("Content-Type", "text/html", "X-Multi", "a\r\nInjected: yes")
+	f.Add("Bad Name", "  padded\t", "x-lower", "\n")
+	f.Add("", "", "Age", "3")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		switch k1 {
+		case "Connection", "Transfer-Encoding", "Trailer":
+			return
+		}
+		switch k2 {
+		case "Connection", "Transfer-Encoding", "Trailer":
+			return
+		}
+		h := http.Header{}
+		h[k1] = append(h[k1], v1)
+		h[k2] = append(h[k2], v2)
+		if got, want := string(encodeBlock(nil, fieldsOf(h))), netHTTPBlock(h); got != want {
+			t.Fatalf("encodeBlock(%q):\n%q\nnet/http:\n%q", h, got, want)
+		}
+	})
+}

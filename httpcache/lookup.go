@@ -31,10 +31,17 @@ type entry struct {
 	// slice clipped (capacity = length) so that a handler's Add copies
 	// instead of writing into the shared array. Nil: use rec.Header.
 	hdr []headerField
-	// With hdr: whether rec.Header has a gzip Content-Encoding (isGzip)
-	// and a Content-Type, read once instead of from each response's map.
-	gzip, hasCT bool
-	hit         atomic.Pointer[hitHeader]
+	// With hdr: whether rec.Header has a gzip Content-Encoding (isGzip),
+	// a Content-Type and a Date, read once instead of from each
+	// response's map.
+	gzip, hasCT, hasDate bool
+	// block is hdr encoded once as net/http writes header fields, less
+	// those every response sets itself (Age, Cache-Status,
+	// Content-Length), for a plain hit's header section on a corked
+	// connection (serveEncoded). Nil: not encodable that way (no
+	// Content-Type, gzip, framing fields stored).
+	block []byte
+	hit   atomic.Pointer[hitHeader]
 	// spare, until taken (hitHeader), is room for the first hitHeader
 	// (a readEntry's): nil once taken, or for other entries.
 	spare  atomic.Pointer[hitHeader]
@@ -75,11 +82,16 @@ type readEntry struct {
 	clen    [1]string
 	clenBuf [20]byte // clen[0]'s bytes, written once before the entry is shared
 	hit     hitHeader
+	block   [readEntryBlock]byte // room for entry.block
 }
 
 // readEntryFields is the prepared fields a readEntry holds: a stored page's
 // (the load command's has 7); more take a slice of their own.
 const readEntryFields = 10
+
+// readEntryBlock is the room a readEntry has for its encoded fields (the
+// load command's page takes 236 bytes); a larger block takes its own.
+const readEntryBlock = 512
 
 // newReadEntry returns a readEntry whose entry's rec is rec, or its own
 // buf when rec is nil (for store.GetBuf), and whose first hitHeader is its
@@ -95,8 +107,8 @@ func newReadEntry(rec *store.Record) *readEntry {
 }
 
 // prepare fills the values every response from e shares: the header
-// fields and Content-Length. With re (nil: none; e is re's entry) they
-// go into re's room when they fit.
+// fields (in name order), their encoded block and Content-Length. With
+// re (nil: none; e is re's entry) they go into re's room when they fit.
 func (e *entry) prepare(re *readEntry) {
 	if re != nil && len(e.rec.Header) <= len(re.fields) {
 		e.hdr = re.fields[:0]
@@ -108,8 +120,9 @@ func (e *entry) prepare(re *readEntry) {
 			e.hdr = append(e.hdr, headerField{k, v[:len(v):len(v)]})
 		}
 	}
+	slices.SortFunc(e.hdr, func(a, b headerField) int { return strings.Compare(a.name, b.name) })
 	h := http.Header(e.rec.Header)
-	e.gzip, e.hasCT = isGzip(h), hasField(h, "Content-Type")
+	e.gzip, e.hasCT, e.hasDate = isGzip(h), hasField(h, "Content-Type"), hasField(h, "Date")
 	if re != nil {
 		// As strconv.Itoa, over re's own bytes (as hitHeader does).
 		b := strconv.AppendInt(re.clenBuf[:0], int64(len(e.rec.Body)), 10)
@@ -117,6 +130,13 @@ func (e *entry) prepare(re *readEntry) {
 		e.clen = re.clen[:1:1]
 	} else {
 		e.clen = oneValue(strconv.Itoa(len(e.rec.Body)))
+	}
+	if e.hasCT && !e.gzip && e.rec.Status == http.StatusOK {
+		var room []byte
+		if re != nil {
+			room = re.block[:0]
+		}
+		e.block = encodeBlock(room, e.hdr)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,6 +200,149 @@ func TestCorkedResponses(t *testing.T) {
 		resp.Body.Close()
 		if err != nil || !bytes.Equal(got, body[:n]) {
 			t.Fatalf("response %d (%s, %d bytes): got %d bytes, %v", i, paths[i], n, len(got), err)
+		}
+	}
+}
+
+// TestCorkInsertFields checks the insertion itself on each shape of the
+// response's first write: the header section alone (held, then sent with
+// the body), header and body in one small write (held until Release), one
+// larger than corkHold (sent at once), and one without a complete header
+// section (refused, nothing sent).
+func TestCorkInsertFields(t *testing.T) {
+	const head = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"
+	const want = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nA: 1\r\nB: two\r\n\r\n"
+	big := string(bytes.Repeat([]byte("b"), corkHold+1))
+	for _, tc := range []struct {
+		name   string
+		writes []string
+		want   string
+		err    bool
+	}{
+		{"header alone", []string{head, "body"}, want + "body", false},
+		{"header and body", []string{head + "body"}, want + "body", false},
+		{"larger than held", []string{head + big}, want + big, false},
+		{"no header section", []string{"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n"}, "", true},
+		{"nothing written", nil, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := &recConn{}
+			gc := &guardedConn{Conn: rc, edge: true}
+			k := CorkWrites(ConnContext(context.Background(), gc))
+			b := append(k.Fields(), "A: 1\r\nB: two\r\n"...)
+			if !k.InsertFields(b) {
+				t.Fatal("InsertFields on a guarded connection: false")
+			}
+			for i, w := range tc.writes {
+				n, err := gc.Write([]byte(w))
+				if tc.err {
+					if !errors.Is(err, errHeaderSection) || n != 0 {
+						t.Fatalf("write %d: %d, %v; want 0, errHeaderSection", i, n, err)
+					}
+					continue
+				}
+				if n != len(w) || err != nil {
+					t.Fatalf("write %d: %d, %v", i, n, err)
+				}
+			}
+			if err := k.Release(); (err != nil) != (tc.err && len(tc.writes) == 0) {
+				t.Fatalf("Release: %v", err)
+			}
+			if got := string(rc.got()); got != tc.want {
+				t.Fatalf("sent %q\nwant %q", got, tc.want)
+			}
+			// The fields were for that response only.
+			k = CorkWrites(ConnContext(context.Background(), gc))
+			gc.Write([]byte(head + "next"))
+			k.Release()
+			if got := string(rc.got()); got != tc.want+head+"next" {
+				t.Fatalf("the next response was sent as %q", strings.TrimPrefix(got, tc.want))
+			}
+		})
+	}
+	if (Cork{}).InsertFields([]byte("A: 1\r\n")) || (Cork{}).Fields() != nil {
+		t.Fatal("the zero Cork accepted fields")
+	}
+}
+
+// TestCorkInsertFieldsServed checks InsertFields under net/http, over a
+// pipelined keep-alive connection: the fields reach the response they
+// were inserted into (flushed after WriteHeader, or not), a nil Date
+// keeps net/http's own out, and the responses before and after are as
+// net/http writes them.
+func TestCorkInsertFieldsServed(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1280) // 20 KB
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		ReadHeaderTimeout: 5 * time.Second,
+		ConnContext:       ConnContext,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+			b := body[:n]
+			h := w.Header()
+			h.Set("Content-Length", strconv.Itoa(len(b)))
+			if r.URL.Path == "/plain" {
+				w.Write(b)
+				return
+			}
+			k := CorkWrites(r.Context())
+			f := append(k.Fields(), "Date: Tue, 24 Nov 2026 12:00:00 GMT\r\nX-Inserted: "...)
+			f = append(f, r.URL.RawQuery...)
+			f = append(f, "\r\n"...)
+			k.InsertFields(f)
+			h["Date"] = nil
+			w.WriteHeader(http.StatusOK)
+			if r.URL.Path == "/flush" {
+				w.(http.Flusher).Flush()
+			}
+			w.Write(b)
+			w.(http.Flusher).Flush() // always, with fields inserted
+			if err := k.Release(); err != nil {
+				t.Error(err)
+			}
+		}),
+	}
+	go srv.Serve(GuardListener(ln))
+	t.Cleanup(func() { srv.Close() })
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	sizes := []int{20480, 0, 100, 4000, 20480, 6000, 100}
+	paths := []string{"/flush", "/flush", "/plain", "/f", "/f", "/plain", "/flush"}
+	var raw bytes.Buffer
+	for i, n := range sizes { // pipelined: all requests first
+		raw.WriteString("GET " + paths[i] + "?n=" + strconv.Itoa(n) + " HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	if _, err := c.Write(raw.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for i, n := range sizes {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !bytes.Equal(got, body[:n]) {
+			t.Fatalf("response %d (%s, %d bytes): got %d bytes, %v", i, paths[i], n, len(got), err)
+		}
+		ins, dates := resp.Header.Get("X-Inserted"), resp.Header.Values("Date")
+		if paths[i] == "/plain" {
+			if ins != "" || len(dates) != 1 {
+				t.Fatalf("response %d (plain): X-Inserted %q, Date %q", i, ins, dates)
+			}
+			continue
+		}
+		if ins != "n="+strconv.Itoa(n) || len(dates) != 1 || dates[0] != "Tue, 24 Nov 2026 12:00:00 GMT" {
+			t.Fatalf("response %d (%s): X-Inserted %q, Date %q; want n=%d and the inserted Date alone", i, paths[i], ins, dates, n)
 		}
 	}
 }

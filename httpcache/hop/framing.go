@@ -332,8 +332,12 @@ type guardedConn struct {
 	// connection's serving goroutine only, like net/http's own writes.
 	corked  bool
 	pending []byte      // a held write (a copy), sent with the next
-	iov     [2][]byte   // pending and the next write, for one writev
+	iov     [3][]byte   // pending and the next write, for one writev
 	bufs    net.Buffers // over iov (a field: a local would escape)
+	// Header lines for the response's header section (Cork.InsertFields):
+	// fields is the buffer, insert whether the next write gets them.
+	fields []byte
+	insert bool
 }
 
 func (c *guardedConn) Read(p []byte) (int, error) {
@@ -512,7 +516,15 @@ func (c *guardedConn) Write(p []byte) (int, error) {
 // body is at most that.
 const corkHold = 8 << 10
 
+// errHeaderSection fails the write that should have started a response
+// with the header section fields were to be inserted into (see
+// Cork.InsertFields): net/http then closes the connection.
+var errHeaderSection = errors.New("hop: a corked response's first write holds no complete header section for its fields")
+
 func (c *guardedConn) corkedWrite(p []byte) (int, error) {
+	if c.insert {
+		return c.insertFields(p)
+	}
 	if len(c.pending) == 0 {
 		if len(p) <= corkHold {
 			c.pending = append(c.pending[:0], p...)
@@ -522,9 +534,9 @@ func (c *guardedConn) corkedWrite(p []byte) (int, error) {
 	}
 	held := len(c.pending)
 	c.iov[0], c.iov[1] = c.pending, p
-	c.bufs = c.iov[:]
+	c.bufs = c.iov[:2]
 	n, err := c.bufs.WriteTo(c.Conn) // writev on a *net.TCPConn
-	c.iov, c.bufs = [2][]byte{}, nil
+	c.iov, c.bufs = [3][]byte{}, nil
 	c.pending = c.pending[:0]
 	if err != nil {
 		return max(0, int(n)-held), err
@@ -532,9 +544,46 @@ func (c *guardedConn) corkedWrite(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// insertFields writes p, the response's first write, with c.fields
+// inserted at the end of its header section: before the empty line that
+// ends the first header block (a header section holds no empty line, and
+// net/http writes the status line first). A write of at most corkHold
+// bytes is held, as corkedWrite holds one; a larger one leaves at once in
+// one writev. A write without a complete header section fails
+// (errHeaderSection) and nothing of it is sent.
+func (c *guardedConn) insertFields(p []byte) (int, error) {
+	c.insert = false
+	fields := c.fields
+	c.fields = c.fields[:0]
+	end := bytes.Index(p, []byte("\r\n\r\n"))
+	if end < 0 || len(c.pending) > 0 {
+		return 0, errHeaderSection
+	}
+	end += 2 // after the last field line's CRLF
+	if len(p) <= corkHold {
+		c.pending = append(c.pending[:0], p[:end]...)
+		c.pending = append(c.pending, fields...)
+		c.pending = append(c.pending, p[end:]...)
+		return len(p), nil
+	}
+	c.iov[0], c.iov[1], c.iov[2] = p[:end], fields, p[end:]
+	c.bufs = c.iov[:]
+	_, err := c.bufs.WriteTo(c.Conn)
+	c.iov, c.bufs = [3][]byte{}, nil
+	if err != nil {
+		return 0, err // the connection is broken; net/http closes it
+	}
+	return len(p), nil
+}
+
 // uncork sends what a corked connection holds and ends the batching.
 func (c *guardedConn) uncork() error {
 	c.corked = false
+	if c.insert { // nothing was written: the fields never went out
+		c.insert = false
+		c.fields = c.fields[:0]
+		return errHeaderSection
+	}
 	if len(c.pending) == 0 {
 		return nil
 	}
@@ -590,6 +639,38 @@ func (k Cork) Active() bool { return k.c != nil }
 // has been written yet, and flushing early would only send it before the
 // handler returns.
 func (k Cork) Holding() bool { return k.c != nil && len(k.c.pending) > 0 }
+
+// Fields returns k's buffer for header field lines, empty (nil without a
+// connection), to append complete lines to ("Name: value\r\n" each) and
+// hand back to [Cork.InsertFields]. Reusing it costs no allocation once
+// the connection's buffer has grown to the fields' size.
+func (k Cork) Fields() []byte {
+	if k.c == nil {
+		return nil
+	}
+	return k.c.fields[:0]
+}
+
+// InsertFields has k insert lines, complete header field lines, into the
+// header section of the response being written, right before the empty
+// line that ends it, and reports whether it will (false without a
+// connection: the lines are then the caller's to send another way). Call
+// it before the response's first write (before WriteHeader's flush): that
+// write must begin with the header section, as net/http's does. The
+// caller vouches for lines: they are sent as they are, so each name must
+// be a token and no value may hold CR or LF (encode them as net/http's
+// Header.Write does); a field net/http writes too is then sent twice. If
+// the first write holds no complete header section, it fails and net/http
+// closes the connection: nothing half-framed is sent. Flush the
+// ResponseWriter before Release: fields not yet inserted then are
+// dropped, and Release reports it.
+func (k Cork) InsertFields(lines []byte) bool {
+	if k.c == nil {
+		return false
+	}
+	k.c.fields, k.c.insert = lines, true
+	return true
+}
 
 // Release sends what k holds back and ends the batching; a write error
 // is returned (net/http sees the connection fail on its next write).
