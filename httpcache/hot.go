@@ -209,7 +209,7 @@ func (h *hotCache) put(t ticket, hk []byte, e *entry, wall time.Time) bool {
 	if sh == nil {
 		return false
 	}
-	size := int64(cap(e.rec.Body)+2*len(hk)+cap(e.block)) + hotEntryCost
+	size := int64(cap(e.rec.Body)+2*len(hk)+len(e.block)) + hotEntryCost
 	for k, v := range e.rec.Header {
 		size += int64(len(k))
 		for _, s := range v {
