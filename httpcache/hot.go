@@ -238,11 +238,10 @@ func (h *hotCache) put(t ticket, hk []byte, e *entry, wall time.Time) bool {
 	if sh.m == nil {
 		sh.m = make(map[uint64]*hotEntry)
 	}
-	key := string(hk)
 	old := sh.m[hash]
 	if old != nil {
 		sh.remove(old)
-		if old.hk != key {
+		if old.hk != string(hk) {
 			sh.evicted++ // another key of the same hash
 		}
 	}
@@ -269,7 +268,9 @@ func (h *hotCache) put(t ticket, hk []byte, e *entry, wall time.Time) bool {
 		sh.remove(v)
 		sh.evicted++
 	}
-	he := &hotEntry{e: e, hk: key, size: size, idx: len(sh.ring), hash: hash}
+	// The key string only now: most offers of a scan over more pages than
+	// the tier holds are refused above, and allocated nothing.
+	he := &hotEntry{e: e, hk: string(hk), size: size, idx: len(sh.ring), hash: hash}
 	he.touched.Store(wall.UnixNano())
 	sh.ring = append(sh.ring, he)
 	sh.m[hash] = he

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -365,6 +366,20 @@ func TestMemoryTier_UniformScanAdmitsFew(t *testing.T) {
 	}
 	if evicted > admitted || c1.bytes > max {
 		t.Fatalf("%+v", c1)
+	}
+	// An offer the tier refuses allocates nothing (the key string is made
+	// for an admitted entry alone): reads of a scan, nearly all refused,
+	// allocate far less than one object each.
+	// (testing.AllocsPerRun rounds down to whole allocations per run.)
+	const reads = 20_000
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	for range reads {
+		s.read(rnd.IntN(len(s.ents)))
+	}
+	runtime.ReadMemStats(&m1)
+	if allocs := float64(m1.Mallocs-m0.Mallocs) / reads; allocs > 0.5 {
+		t.Errorf("%.2f allocations per read of the scan, want well under 1", allocs)
 	}
 }
 
