@@ -100,8 +100,7 @@ func (s *Store) swapFresh(reason error) bool {
 	s.publish()
 	s.fileSize.Store(0)
 	_ = db.View(func(tx *bolt.Tx) error { s.fileSize.Store(tx.Size()); return nil })
-	s.access.take() // the access times are of records that are gone
-	s.access.known.clearAll()
+	s.access.reset() // the access times are of records that are gone
 	s.generation.Add(1)
 	s.notify(true, changeList{}) // every record is gone
 	s.health.setAside.Add(1)

@@ -7,28 +7,52 @@ import (
 	"time"
 )
 
-// knownAtimes is a lossy, lock-free table of the access times known to be
-// stored for record keys: what lets a Get skip recording an access that
-// the next flush would skip anyway (accessTracker).
+// knownAtimes is a lossy, lock-free table of the access times known for
+// record keys: what lets a Get skip an access that would change nothing
+// (accessTracker).
 //
 // A slot is one atomic uint64, so a reader never sees half of one: the
-// key's tag (the top 36 bits of its maphash) and, in the low 28 bits, the
-// stored access time in whole seconds since base, rounded down, so a slot
-// never claims a later time than the one stored. Zero is an empty slot.
-// A key may sit in any of the knownWays slots of the group its hash's low
-// bits choose, and sits in at most one of them. Two keys with the same
-// group and tag (about 1 in 2^52 pairs for the default size) would share
-// an entry: the one price of a table that keeps no keys.
+// key's tag (the top 36 bits of its maphash) and, in the low 28 bits, an
+// access time in whole seconds since base, rounded down. Zero is an empty
+// slot. A key may sit in any of the knownWays slots of the group its
+// hash's low bits choose, and sits in at most one of them. Two keys with
+// the same group and tag (about 1 in 2^52 pairs for the default size)
+// would share an entry: the one price of a table that keeps no keys.
 //
-// Only the writer goroutine changes slots, and only so that a slot never
-// holds a time that is not, or is no longer, the committed one: a
-// transaction that changes a record's access time (a Put, a flushed
-// access, an Annotate) or removes the record clears the key's slot at once
-// and lists the change in its wtx; once the transaction has committed,
-// runTx applies the list in order (apply). A transaction that fails or
-// rolls back applies nothing, so its keys' slots stay empty. Readers only
-// load (fresh). Times outside the 28 bits (before base, or more than 8.5
-// years after it) are not held.
+// # What a slot claims
+//
+// A slot claims a lower bound of its record's access time A: the later of
+// the time stored in the file and the pending one held in memory
+// (accessTracker). A reader at t that finds t less than the granularity
+// after the slot's time therefore knows t is less than that after A, so
+// the access changes nothing, and returns. A slot that claims less than A
+// (or nothing) only sends a read to the lock path, which decides exactly.
+//
+// # Who writes it
+//
+//   - The writer goroutine, around its transactions: one that changes a
+//     record's stored access time (a Put, a flush, an eviction's re-timing,
+//     an Annotate) or removes the record clears the key's slot at once and
+//     lists the change in its wtx; once the transaction has committed,
+//     applied sets the stored times (and clears the removed keys) in order,
+//     under the tracker's mutex. A transaction that fails or rolls back
+//     applies nothing, so its keys' slots stay empty. DeleteAll clears the
+//     whole table at once and again after its commit.
+//   - A read's lock path (accessTracker.record, under the mutex): the
+//     access time it has just made pending (then A itself), or the A it
+//     found unchanged, learned from the stored time of its own read
+//     snapshot and the pending one. The latter only if no commit was
+//     applied since that snapshot began (the tracker's epoch), since the
+//     stored time may have changed since; the pending time needs no such
+//     care.
+//
+// A slot set after its record was removed claims a time for a key with no
+// record: harmless (nothing reads its access), and a later Put sets its own
+// time. After a crash the table is empty; a damaged file set aside empties
+// it (reset). With a clock that goes back the bound may not hold for a
+// while (a record put again at an earlier time); times written stay
+// monotone otherwise. Times outside the 28 bits (before base, or more than
+// 8.5 years after it) are not held.
 type knownAtimes struct {
 	seed  maphash.Seed
 	slots []atomic.Uint64 // nil: no table (a read-only store)
@@ -75,9 +99,9 @@ func (t *knownAtimes) group(h uint64) []atomic.Uint64 {
 	return t.slots[i : i+knownWays : i+knownWays]
 }
 
-// fresh reports whether the table holds a stored access time for the key
-// of hash h and ns is less than gran after it: an access at ns that a
-// flush would not write. It takes no lock and allocates nothing.
+// fresh reports whether the table holds an access time for the key of
+// hash h and ns is less than gran after it: an access at ns that changes
+// nothing. It takes no lock and allocates nothing.
 func (t *knownAtimes) fresh(h uint64, ns, gran int64) bool {
 	if t.slots == nil {
 		return false
@@ -93,8 +117,8 @@ func (t *knownAtimes) fresh(h uint64, ns, gran int64) bool {
 	return false
 }
 
-// set notes that the stored access time of the key of hash h is ns
-// (writer goroutine, after the commit that stored it). A time the slot
+// set notes that ns is a lower bound of the access time of the key of hash
+// h (see "Who writes it" above for when that may be done). A time the slot
 // cannot hold clears the key instead. When the key has no slot, it takes
 // an empty one of its group, or the one holding the oldest time.
 func (t *knownAtimes) set(h uint64, ns int64) {
@@ -128,7 +152,7 @@ func (t *knownAtimes) set(h uint64, ns int64) {
 	g[victim].Store(v)
 }
 
-// clear forgets the key of hash h (writer goroutine).
+// clear forgets the key of hash h.
 func (t *knownAtimes) clear(h uint64) {
 	if t.slots == nil {
 		return
@@ -142,7 +166,7 @@ func (t *knownAtimes) clear(h uint64) {
 	}
 }
 
-// clearAll forgets every key (writer goroutine).
+// clearAll forgets every key.
 func (t *knownAtimes) clearAll() {
 	for i := range t.slots {
 		t.slots[i].Store(0)
@@ -151,20 +175,27 @@ func (t *knownAtimes) clearAll() {
 
 // atimeNote is one change a transaction made to a record's access time,
 // applied to knownAtimes after the commit: ns is the stored access time,
-// or forgetAtime when the record and its access time were removed.
+// forgetAtime when the record and its access time were removed, or
+// forgetEveryAtime when every record may have been (DeleteAll).
 type atimeNote struct {
 	h  uint64
 	ns int64
 }
 
-const forgetAtime = -1 // stored access times are >= 0 (clampNs)
+const (
+	forgetAtime      = -1 // stored access times are >= 0 (clampNs)
+	forgetEveryAtime = -2
+)
 
 // apply applies a committed transaction's notes, in order.
 func (t *knownAtimes) apply(notes []atimeNote) {
 	for _, n := range notes {
-		if n.ns == forgetAtime {
+		switch n.ns {
+		case forgetAtime:
 			t.clear(n.h)
-		} else {
+		case forgetEveryAtime:
+			t.clearAll()
+		default:
 			t.set(n.h, n.ns)
 		}
 	}
@@ -193,12 +224,13 @@ func (w *wtx) noteStoredAtime(ck []byte, ns int64) {
 }
 
 // forgetAllAtimes records, in a write transaction, that every record may
-// be gone (DeleteAll): the table is cleared at once and the notes before
-// are moot.
+// be gone (DeleteAll): the table is cleared at once and again after the
+// commit (so that no read's lock path keeps a time it learned meanwhile),
+// and the notes before are moot.
 func (w *wtx) forgetAllAtimes() {
 	if w.known == nil {
 		return
 	}
 	w.known.clearAll()
-	w.atimes = w.atimes[:0]
+	w.atimes = append(w.atimes[:0], atimeNote{ns: forgetEveryAtime})
 }

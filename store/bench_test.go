@@ -730,7 +730,7 @@ func BenchmarkFlushAccess(b *testing.B) {
 				// Read in random order, at increasing times, as requests do.
 				now = now.Add(time.Hour)
 				for j, p := range rand.Perm(n) {
-					s.access.touch(recKey(keys[p], ""), now.Add(time.Duration(j)*time.Microsecond).UnixNano())
+					s.touchAt(recKey(keys[p], pageRecord("", 0).Variant), now.Add(time.Duration(j)*time.Microsecond).UnixNano())
 				}
 				if err := s.flushAccess(ctx); err != nil {
 					b.Fatal(err)

@@ -1,35 +1,62 @@
 package store
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
-// accessTracker keeps the access times recorded by Get in memory, so a
-// read never writes. flushAccess writes them in one transaction every
-// Options.AccessFlushInterval, before eviction, and on Close. When more
-// than maxPendingAccess keys are pending, a flush is started early and
-// further accesses of new keys are dropped until it runs (LRU is an
-// approximation; an access lost this way only makes a record look older).
+// accessTracker keeps the latest access times recorded by Get, Lookup and
+// Touch in memory, so a read never writes, and writes them to the file
+// lazily, as a cache that keeps its LRU order in memory would: on Close,
+// every Options.AccessFlushInterval (default 5 minutes: what a crash may
+// lose), when maxPendingAccess keys are pending, and, for the records it
+// is about to evict, in the eviction's own transaction (evict). Nothing
+// reads the file's access times without also consulting the pending ones
+// (evict, Meta.LastAccess), so while the process runs the LRU order is
+// that of writing every access at once.
 //
-// In front of the pending map sits known, a lossy table of the access
-// times known to be stored: a touch whose time is within gran
-// (Options.AccessGranularity) of its record's stored access time would be
-// skipped by the flush anyway, so touch returns without a lock, an
-// allocation or a pending entry. A key the table does not hold (never
-// noted, pushed out by other keys, cleared) is recorded as before, so the
-// times written, and the LRU order, are those of recording every access.
+// # What an access changes
+//
+// A record's access time A is the Put's time, moved to an access at t
+// when t is at least gran (Options.AccessGranularity) after A: the latest
+// access is then less than gran after A, and a record read over and over
+// moves once per gran. A is the later of the stored time and the pending
+// one (m). The decision needs A exactly: a read that reaches record
+// brings the stored time from its own read transaction (accessCheck), so
+// a store with or without the known table decides every access the same
+// way (TestAccess_SameOrderAsRecordingEverything).
+//
+// # The known table
+//
+// In front of m sits known, a lossy table of lower bounds of A (the
+// stored or the pending time, to the second): a touch within gran of the
+// time its slot holds changes nothing, so it returns without a lock, an
+// allocation or a read of the stored time. See knownAtimes for who may
+// write a slot and what it claims. A key the table does not hold (never
+// seen since Open, pushed out by other keys, cleared) takes the lock and
+// is decided as above; the lock path then teaches the table A.
+//
+// When maxPendingAccess keys are pending, a flush is started and
+// accesses of further keys are dropped until it has written some (an
+// access lost this way only makes a record look older).
 type accessTracker struct {
 	mu   sync.Mutex
-	m    map[string]int64
+	m    map[string]int64 // pending access times (A, not yet written)
 	kick chan struct{}
 	// recorded counts touches that took mu (tests: the others took none).
 	recorded int64
+	// epoch counts applications of committed access-time changes to
+	// known (applied, reset; under mu): a read whose stored time may
+	// predate one does not teach the table that time.
+	epoch atomic.Uint64
 
 	known knownAtimes
 	gran  int64 // Options.AccessGranularity in ns
@@ -37,11 +64,16 @@ type accessTracker struct {
 
 const maxPendingAccess = 1 << 17
 
-// defaultKnownAtimes is the number of slots of the table of stored
-// access times (8 bytes each: 2 MiB). With 4 slots per group, it holds
-// nearly every key of a working set of up to about 200,000 records; past
-// that, keys share slots and the ones pushed out are recorded as if the
-// table were not there.
+// flushBatch bounds the access times one flush transaction writes, so
+// that fills and purges queued meanwhile commit between its batches (a
+// purge is acknowledged after its commit and must not wait behind a
+// flush of 100,000 records).
+const flushBatch = 2000
+
+// defaultKnownAtimes is the number of slots of the table of known access
+// times (8 bytes each: 2 MiB). With 4 slots per group, it holds nearly
+// every key of a working set of up to about 200,000 records; past that,
+// keys share slots and the ones pushed out take the lock path.
 const defaultKnownAtimes = 1 << 18
 
 func (a *accessTracker) init(slots int, gran time.Duration, now time.Time) {
@@ -51,38 +83,95 @@ func (a *accessTracker) init(slots int, gran time.Duration, now time.Time) {
 	a.known.init(slots, now)
 }
 
-// touch records an access at ns of record ck (a bbolt key; not retained),
-// unless ns is within the granularity of ck's stored access time.
-func (a *accessTracker) touch(ck []byte, ns int64) {
-	if a.known.freshKey(ck, ns, a.gran) {
-		return
-	}
-	a.record(string(ck), ns)
+// accessCheck is one read's access of a record: begun before the read's
+// transaction (the tracker's epoch), checked inside it (the time, the
+// table, and if need be the stored access time), recorded after it.
+type accessCheck struct {
+	epoch  uint64
+	ns     int64  // the access
+	h      uint64 // the key's hash (when there is a table)
+	stored int64  // the stored access time (had: there is one)
+	had    bool
+	skip   bool // within gran of the time the table holds: nothing to record
 }
 
-func (a *accessTracker) record(ck string, ns int64) {
-	a.mu.Lock()
-	a.recorded++
-	if len(a.m) >= maxPendingAccess {
-		if _, ok := a.m[ck]; !ok {
-			a.mu.Unlock()
-			select {
-			case a.kick <- struct{}{}:
-			default:
-			}
+// begin starts the access check of a read, before its transaction.
+func (a *accessTracker) begin() accessCheck {
+	return accessCheck{epoch: a.epoch.Load()}
+}
+
+// check fills c for an access of record ck now (ns) inside the read
+// transaction tx that found it, reading the stored access time unless
+// the table says the access changes nothing (the atime bucket is not even
+// opened then: that allocates).
+func (a *accessTracker) check(c *accessCheck, tx *bolt.Tx, ck []byte, ns int64) {
+	c.ns = ns
+	if a.known.slots != nil {
+		c.h = a.known.hash(ck)
+		if a.known.fresh(c.h, ns, a.gran) {
+			c.skip = true
 			return
 		}
 	}
-	a.m[ck] = ns
-	a.mu.Unlock()
+	atime := tx.Bucket(bucketAtime)
+	if atime == nil {
+		return
+	}
+	if v := atime.Get(ck); len(v) == 8 {
+		c.stored, c.had = int64(binary.BigEndian.Uint64(v)), true
+	}
 }
 
-func (a *accessTracker) get(ck string) (int64, bool) {
+// record decides the access c of record ck (a bbolt key; not retained)
+// checked in a read transaction: A moves to c.ns when that is at least
+// gran after A, the later of the stored and the pending time.
+func (a *accessTracker) record(ck []byte, c *accessCheck) {
+	if c.skip {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.recorded++
+	latest, ok := c.stored, c.had
+	p, pending := a.m[string(ck)]
+	if pending && (!ok || p > latest) {
+		latest, ok = p, true
+	}
+	if ok && c.ns-latest < a.gran {
+		// Nothing moves. The table did not hold latest (or held less):
+		// teach it, unless committed changes were applied since the
+		// read's snapshot, which latest may predate.
+		if a.epoch.Load() == c.epoch {
+			a.known.set(c.h, latest)
+		}
+		return
+	}
+	if !pending && len(a.m) >= maxPendingAccess {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+		return
+	}
+	a.m[string(ck)] = c.ns
+	// c.ns is now the key's latest access time: a lower bound of A
+	// whatever the writer did since the read's snapshot.
+	a.known.set(c.h, c.ns)
+	if len(a.m) >= maxPendingAccess {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// pendingAt returns record ck's pending access time, if it has one.
+func (a *accessTracker) pendingAt(ck []byte) (int64, bool) {
 	if a.kick == nil {
 		return 0, false
 	}
 	a.mu.Lock()
-	ns, ok := a.m[ck]
+	ns, ok := a.m[string(ck)]
 	a.mu.Unlock()
 	return ns, ok
 }
@@ -96,63 +185,118 @@ func (a *accessTracker) pending() int {
 	return len(a.m)
 }
 
-func (a *accessTracker) take() map[string]int64 {
+// applied applies a committed transaction's notes to the table (writer
+// goroutine, after the commit), under mu so that no read's lock path
+// teaches the table a time from before them.
+func (a *accessTracker) applied(notes []atimeNote) {
+	if len(notes) == 0 {
+		return
+	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	m := a.m
-	a.m = make(map[string]int64)
-	return m
+	a.known.apply(notes)
+	a.epoch.Add(1)
+	a.mu.Unlock()
 }
 
-// flushAccess writes pending access times to the atime and lru buckets.
-func (s *Store) flushAccess(ctx context.Context) error {
-	m := s.access.take()
-	if len(m) == 0 {
-		return nil
+// reset forgets every pending time and every known one (the records are
+// gone: a damaged file set aside).
+func (a *accessTracker) reset() {
+	a.mu.Lock()
+	a.m = make(map[string]int64)
+	a.known.clearAll()
+	a.epoch.Add(1)
+	a.mu.Unlock()
+}
+
+// pendingAccess is one pending access time, as a flush writes it.
+type pendingAccess struct {
+	ck string
+	ns int64
+}
+
+// snapshot lists the pending access times in record key order, without
+// removing them: they stay visible to eviction and listings until
+// written.
+func (a *accessTracker) snapshot() []pendingAccess {
+	a.mu.Lock()
+	todo := make([]pendingAccess, 0, len(a.m))
+	for ck, ns := range a.m {
+		todo = append(todo, pendingAccess{ck, ns})
 	}
-	return s.do(ctx, 0, func(w *wtx) error {
-		type access struct {
-			ns  int64
-			ck  []byte
-			old int64 // the access time stored (had: there is one)
-			had bool
+	a.mu.Unlock()
+	slices.SortFunc(todo, func(x, y pendingAccess) int { return strings.Compare(x.ck, y.ck) })
+	return todo
+}
+
+// written drops the pending times of done that a committed transaction
+// wrote or found stale, unless a later access replaced them meanwhile.
+func (a *accessTracker) written(done []pendingAccess) {
+	a.mu.Lock()
+	for _, e := range done {
+		if ns, ok := a.m[e.ck]; ok && ns == e.ns {
+			delete(a.m, e.ck)
 		}
-		todo := make([]access, 0, len(m))
-		for ck, ns := range m {
-			k := []byte(ck)
-			if w.rec.Get(k) == nil {
-				continue
-			}
-			a := access{ns: clampNs(ns), ck: k}
-			if v := w.atime.Get(k); len(v) == 8 {
-				a.old, a.had = int64(binary.BigEndian.Uint64(v)), true
-			}
-			// Written only when it moves the record by at least
-			// AccessGranularity (an older or equal time never).
-			if a.had && a.old > a.ns-int64(s.opts.AccessGranularity) {
-				// Known from the commit on: the record's next reads
-				// within the granularity record nothing.
-				w.noteStoredAtime(k, a.old)
-				continue
-			}
-			todo = append(todo, a)
-		}
-		// In the lru index's order (time, then record key): every new
-		// entry lands at the end of the index's last leaf, which grows
-		// within the transaction until the commit splits it. In the map's
-		// random order each insert shifted that leaf's entries: quadratic
-		// in the accesses of one flush, and a third of the server's CPU
-		// in a 100,000-page run (docs/performance.md, round 4).
-		slices.SortFunc(todo, func(a, b access) int {
-			return cmp.Or(cmp.Compare(a.ns, b.ns), bytes.Compare(a.ck, b.ck))
+	}
+	a.mu.Unlock()
+}
+
+// flushAccess writes every pending access time to the atime and lru
+// buckets, in transactions of at most flushBatch. A time the stored one
+// has caught up with (a record put again, evicted, or re-timed by
+// eviction) is dropped unwritten.
+//
+// Each transaction takes the next flushBatch records in key order, so
+// that it rewrites only the atime leaves of its key range (in the map's
+// or the times' order every batch touched nearly every leaf of the atime
+// bucket: 2.7 times the pages written, BenchmarkAccessUniformOld), and
+// writes them in the lru index's order (time, then key): every new
+// entry then lands after the one before. In random order each insert
+// shifted the entries of the leaf it grows: quadratic in the accesses of
+// one transaction, and a third of the server's CPU in a 100,000-page run
+// (docs/performance.md, round 4).
+func (s *Store) flushAccess(ctx context.Context) error {
+	todo := s.access.snapshot()
+	gran := int64(s.opts.AccessGranularity)
+	var kb []byte
+	for len(todo) > 0 {
+		batch := todo[:min(len(todo), flushBatch)]
+		todo = todo[len(batch):]
+		slices.SortFunc(batch, func(x, y pendingAccess) int {
+			return cmp.Or(cmp.Compare(x.ns, y.ns), strings.Compare(x.ck, y.ck))
 		})
-		for _, a := range todo {
-			if err := w.setAtime(a.ck, a.old, a.had, a.ns); err != nil {
-				return err
+		err := s.do(ctx, 0, func(w *wtx) error {
+			for _, e := range batch {
+				kb = append(kb[:0], e.ck...)
+				if w.recGet(kb) == nil {
+					continue
+				}
+				ns := clampNs(e.ns)
+				var old int64
+				had := false
+				if v := w.atime.Get(kb); len(v) == 8 {
+					old, had = int64(binary.BigEndian.Uint64(v)), true
+				}
+				// Written only when it moves the record by at least
+				// AccessGranularity (an older or equal time never).
+				if had && (ns <= old || ns-old < gran) {
+					w.noteStoredAtime(kb, old)
+					continue
+				}
+				if err := w.setAtime(kb, old, had, ns); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		s.access.written(batch)
+		if s.opts.flushStep != nil {
+			s.opts.flushStep(len(batch))
+		}
+	}
+	return nil
 }
 
 func (s *Store) flushLoop(ctx context.Context) {
@@ -206,52 +350,109 @@ func (s *Store) evictLoop(ctx context.Context) {
 
 // evict brings Stats.Bytes under 90% of MaxSize. Order: first records
 // whose Expires has passed (earliest expiry first), then the least
-// recently used (by access time: the Put, or the last Get as flushed from
-// memory; pending accesses are flushed first), oldest first, ties in key
-// order. It works in transactions of at most 1,000 records, so writers
-// interleave; readers are never blocked (bbolt readers see a snapshot).
+// recently used (by access time: the Put, or the latest Get, pending ones
+// included), oldest first, ties in key order. It works in transactions of
+// at most 1,000 records, so writers interleave; readers are never blocked
+// (bbolt readers see a snapshot).
+//
+// Pending access times are not flushed first: a candidate at the front of
+// the lru index whose pending access time is later than its stored one
+// (by at least AccessGranularity, so one a flush would write) gets a
+// second chance: it is re-timed in the eviction's transaction, which
+// moves it to its place further on in the index, and the walk goes on
+// from the front. So the records evicted, and their order, are those of
+// flushing every pending time first, at the cost of re-timing only the
+// candidates.
 func (s *Store) evict(ctx context.Context) (int, error) {
 	if s.opts.MaxSize <= 0 || s.bytes.Load() <= s.opts.MaxSize {
 		return 0, nil
 	}
 	target := s.opts.MaxSize / 10 * 9
-	if err := s.flushAccess(ctx); err != nil {
-		return 0, err
-	}
+	gran := int64(s.opts.AccessGranularity)
 	const step = 1000
-	return s.inSteps(ctx, func(w *wtx) (n int, more bool, err error) {
-		done := func() bool { return w.cnt.Bytes <= target }
+	var retimed []pendingAccess
+	total := 0
+	for {
+		var n int
+		var more bool
+		err := s.do(ctx, 0, func(w *wtx) (err error) {
+			retimed = retimed[:0] // set afresh if the op is retried alone
+			n, more, err = s.evictStep(w, target, gran, step, &retimed)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		s.access.written(retimed) // stored now: no longer pending
+		total += n
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// evictStep is one transaction of evict: expired records first, then up
+// to step entries from the front of the lru index, each evicted or (with
+// a pending access time later by at least gran) re-timed, listed in
+// retimed.
+func (s *Store) evictStep(w *wtx, target, gran int64, step int, retimed *[]pendingAccess) (n int, more bool, err error) {
+	done := func() bool { return w.cnt.Bytes <= target }
+	if done() {
+		return 0, false, nil
+	}
+	n, more, err = w.removeExpired(w.nowNs, step, done)
+	if err != nil || more || done() {
+		return n, more, err
+	}
+	progress := n > 0
+	var kb []byte
+	for range step {
 		if done() {
-			return 0, false, nil
+			return n, false, nil
 		}
-		n, more, err = w.removeExpired(w.nowNs, step, done)
-		if err != nil || more || done() {
-			return n, more, err
+		// From the front each time: a re-timed entry moved further on,
+		// maybe before entries a list taken at the start would hold.
+		k, _ := w.lru.Cursor().First()
+		if k == nil {
+			return n, false, nil
 		}
-		keys, _ := prefixKeys(w.lru.Cursor(), nil, step)
-		progress := n > 0
-		for _, k := range keys {
-			if done() {
-				return n, false, nil
+		kb = append(kb[:0], k...) // bbolt's key is not ours past a change
+		ck := kb[8:]
+		v := w.recGet(ck)
+		if v == nil { // stale index entry
+			if err := w.lru.Delete(kb); err != nil {
+				return n, false, must(err)
 			}
-			ck := k[8:]
-			v := w.rec.Get(ck)
-			if v == nil { // stale index entry
-				if err := w.lru.Delete(k); err != nil {
-					return n, false, must(err)
-				}
-				progress = true
-				continue
+			progress = true
+			continue
+		}
+		old := int64(binary.BigEndian.Uint64(kb[:8]))
+		if a := w.atime.Get(ck); len(a) != 8 || int64(binary.BigEndian.Uint64(a)) != old {
+			// An index entry the record's access time does not match:
+			// stale; the record's own entry sits where its time says.
+			if err := w.lru.Delete(kb); err != nil {
+				return n, false, must(err)
 			}
-			if err := w.del(ck, v); err != nil {
+			progress = true
+			continue
+		}
+		if p, ok := s.access.pendingAt(ck); ok && p > old && p-old >= gran {
+			// Second chance: used since its stored time.
+			if err := w.setAtime(ck, old, true, p); err != nil {
 				return n, false, err
 			}
-			w.cnt.Evictions++
-			n++
+			*retimed = append(*retimed, pendingAccess{string(ck), p})
 			progress = true
+			continue
 		}
-		return n, !done() && progress, nil
-	})
+		if err := w.del(ck, v); err != nil {
+			return n, false, err
+		}
+		w.cnt.Evictions++
+		n++
+		progress = true
+	}
+	return n, !done() && progress, nil
 }
 
 func (s *Store) expireLoop(ctx context.Context) {

@@ -85,14 +85,27 @@ func (s *Store) GetBuf(ctx context.Context, key, variant string, rb *RecordBuf, 
 	var kb [256]byte
 	ck := appendRecKey(kb[:0], key, variant)
 	r := &rb.Record
+	acc := s.access.begin()
 	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketRec).Get(ck)
 		if v == nil {
 			return ErrNotFound
 		}
-		return s.readRecord(tx, ck, v, key, variant, rb, body)
+		if err := s.readRecord(tx, ck, v, key, variant, rb, body); err != nil {
+			return err
+		}
+		s.checkAccess(&acc, tx, ck)
+		return nil
 	})
-	return s.found(ck, key, variant, r, err)
+	return s.found(ck, key, variant, r, &acc, err)
+}
+
+// checkAccess checks, inside the read transaction tx that found record
+// ck, the access of a read-write store's read (accessTracker.check).
+func (s *Store) checkAccess(c *accessCheck, tx *bolt.Tx, ck []byte) {
+	if s.ops != nil {
+		s.access.check(c, tx, ck, s.opts.Now().UnixNano())
+	}
 }
 
 // RecordBuf is room for one Record read by [Store.GetBuf] (Get, GetInto,
@@ -143,8 +156,8 @@ func (s *Store) readRest(tx *bolt.Tx, ck, v []byte, p parsed, ref bodyRef, m *Me
 
 // found finishes a read of record ck into r that returned err: bbolt's
 // damage becomes a *CorruptError, a record older than the cluster's
-// purge-all epoch is not found, and the access is recorded.
-func (s *Store) found(ck []byte, key, variant string, r *Record, err error) (*Record, error) {
+// purge-all epoch is not found, and the access acc is recorded.
+func (s *Store) found(ck []byte, key, variant string, r *Record, acc *accessCheck, err error) (*Record, error) {
 	if err != nil {
 		if _, ok := errors.AsType[*CorruptError](err); !ok && errors.Is(err, ErrCorrupt) {
 			// bbolt panicked on a damaged page (recovered in view, which
@@ -157,7 +170,7 @@ func (s *Store) found(ck []byte, key, variant string, r *Record, err error) (*Re
 		return nil, ErrNotFound
 	}
 	if s.ops != nil {
-		s.access.touch(ck, s.opts.Now().UnixNano())
+		s.access.record(ck, acc)
 	}
 	return r, nil
 }
@@ -211,6 +224,7 @@ func (s *Store) LookupInto(ctx context.Context, key string, choose func(variants
 		return nil, fmt.Errorf("store: lookup: %w", err)
 	}
 	s.clusterLoad() // its one read, before ours: choose may call Epoch
+	acc := s.access.begin()
 	var kb [256]byte
 	prefix := append(append(kb[:0], key...), 0)
 	var (
@@ -228,7 +242,11 @@ func (s *Store) LookupInto(ctx context.Context, key string, choose func(variants
 			return ErrNotFound
 		}
 		rb = new(RecordBuf)
-		return s.lookupListed(tx, c, k, v, prefix, key, choose, rb, body, &variant, &ck)
+		if err := s.lookupListed(tx, c, k, v, prefix, key, choose, rb, body, &variant, &ck); err != nil {
+			return err
+		}
+		s.checkAccess(&acc, tx, ck)
+		return nil
 	})
 	if ck == nil {
 		ck = append(prefix, variant...)
@@ -237,7 +255,7 @@ func (s *Store) LookupInto(ctx context.Context, key string, choose func(variants
 	if rb != nil {
 		r = &rb.Record
 	}
-	return s.found(ck, key, variant, r, err)
+	return s.found(ck, key, variant, r, &acc, err)
 }
 
 // lookupListed is LookupInto's read once the cursor c stands on the first
@@ -599,10 +617,18 @@ func (s *Store) meta(k, v []byte, atime *bolt.Bucket) Meta {
 	if m.Corrupt {
 		return m
 	}
-	if ns, ok := s.access.get(string(k)); ok {
+	// The later of the stored and the pending time (a pending one a
+	// write has since overtaken is not the latest).
+	var ns int64
+	ok := false
+	if a := atime.Get(k); len(a) == 8 {
+		ns, ok = int64(binary.BigEndian.Uint64(a)), true
+	}
+	if p, pending := s.access.pendingAt(k); pending && (!ok || p > ns) {
+		ns, ok = p, true
+	}
+	if ok {
 		m.LastAccess = nanosTime(ns)
-	} else if a := atime.Get(k); len(a) == 8 {
-		m.LastAccess = nanosTime(int64(binary.BigEndian.Uint64(a)))
 	}
 	return m
 }

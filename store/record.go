@@ -53,9 +53,11 @@ type Meta struct {
 	// and Options.MaxSize. BodySize is len(Body).
 	Size, BodySize                                 int64
 	RequestTime, ResponseTime, StoredTime, Expires time.Time
-	// LastAccess is the last Get (or the Put) as known to the store, to
-	// within Options.AccessGranularity; after a restart it may lag by up
-	// to that plus Options.AccessFlushInterval.
+	// LastAccess is the record's access time: the Put, or the latest Get
+	// (or Touch) to within Options.AccessGranularity, including accesses
+	// not yet written to the file. After a crash it may lag by up to
+	// Options.AccessFlushInterval more (accesses since the last flush are
+	// lost); after Close and Open it does not.
 	LastAccess  time.Time
 	Tags        []string
 	Annotations map[string]string

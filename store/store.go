@@ -59,24 +59,30 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
-	// AccessFlushInterval is how often access times recorded in memory by
-	// Get are written to the file (in one batched transaction) for LRU
-	// eviction. Zero means 5s. Pending access times are also flushed
-	// before each eviction and on Close.
+	// AccessFlushInterval is how often the access times that Get, Lookup
+	// and Touch keep in memory are written to the file, in transactions
+	// of at most 2,000 records between which other writes commit. Zero
+	// means 5 minutes. It bounds only what a crash loses (those records
+	// then look older than they are): while the store runs, eviction
+	// and listings (Meta.LastAccess) consult the pending times, so the
+	// LRU order does not depend on it. Pending times are also written on
+	// Close, by Compact, when 131,072 keys are pending, and, for the
+	// records about to be evicted, by eviction itself. The longer it is,
+	// the fewer times a record read over and over is written: at most
+	// once per interval instead of once per AccessGranularity.
 	AccessFlushInterval time.Duration
 	// AccessGranularity is how far apart two access times of a record
-	// must be for the later one to be written: a flush skips a record
-	// whose stored access time is less than this older than its latest
-	// Get. LRU eviction then orders records to within this, and
-	// Meta.LastAccess may lag by this much (plus AccessFlushInterval),
-	// while a working set read over and over costs a flush nothing
-	// (every write there rewrites an atime and an lru leaf), and its
+	// must be for the later one to count: an access less than this after
+	// the record's access time (the Put, or the access that last moved
+	// it) changes nothing, so a record read over and over moves once per
+	// AccessGranularity, and LRU eviction orders records by their latest
+	// access to within this (Meta.LastAccess lags by less than it). Such
 	// reads cost no lock: a Get within AccessGranularity of its record's
-	// stored access time, as far as the store knows it (a table filled
-	// after each commit; see the package doc), is not recorded at all,
-	// the flush would skip it. Zero means 30s (the memory tier above
+	// access time as far as the store knows it (a lock-free table filled
+	// by commits and by the reads that move access times; see the package
+	// doc) records nothing at all. Zero means 30s (the memory tier above
 	// touches a record at most that often anyway); a negative value
-	// writes every later access time.
+	// counts every later access.
 	AccessGranularity time.Duration
 	// CommitDelay is how long the writer may hold a transaction open for
 	// more writes when every write it holds came from [Store.PutDeferred]:
@@ -122,6 +128,7 @@ type Options struct {
 	lingerAdded chan int     // tests: receives the batch's size after each deferred write added while waiting
 	lingerClock *lingerClock // tests: the waiting writer's clock and timers; nil means time.Now, time.After
 	expireDone  chan int     // tests: receives each background expiry sweep's count
+	flushStep   func(int)    // tests: called after each committed transaction of an access-time flush, with the times it took
 	chunk       int          // records per step of a bulk delete; 0 means defaultChunk (tests lower it)
 	knownAtimes int          // slots of the table of stored access times; 0 means defaultKnownAtimes, negative none (tests)
 }
@@ -129,7 +136,7 @@ type Options struct {
 const (
 	defaultTimeout           = time.Second
 	defaultMaxObjectSize     = DefaultMaxObjectSize
-	defaultAccessFlush       = 5 * time.Second
+	defaultAccessFlush       = 5 * time.Minute
 	defaultAccessGranularity = 30 * time.Second
 	defaultCommitDelay       = 10 * time.Millisecond
 	// MaxCommitDelay's default, in CommitDelays.
@@ -246,9 +253,10 @@ type Stats struct {
 	// since Open; Writes/Commits is the write coalescing factor.
 	Commits, Writes int64
 	// PendingAccess is the number of access times held in memory, not yet
-	// written to the file. An access within Options.AccessGranularity of
-	// its record's known stored access time is not held (a flush would not
-	// write it).
+	// written to the file (some may be of records since removed or put
+	// again, dropped by the next flush). An access within
+	// Options.AccessGranularity of its record's access time changes
+	// nothing and is not held.
 	PendingAccess int64
 }
 

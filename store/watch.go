@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // ChangeFunc receives the records a committed transaction put or deleted
@@ -107,13 +109,38 @@ func (s *Store) notify(all bool, cks changeList) {
 
 // Touch records an access of the record key/variant for LRU eviction, as
 // Get does, without reading it: for callers that serve the record from
-// their own memory. It never writes (access times are flushed in
+// their own memory. It never writes (access times are written lazily, in
 // batches) and does nothing on a read-only or closed store, or for a
-// record that does not exist when the access times are flushed.
+// record that does not exist.
 func (s *Store) Touch(key, variant string) {
 	if s.ops == nil || key == "" {
 		return
 	}
 	var kb [256]byte
-	s.access.touch(appendRecKey(kb[:0], key, variant), s.opts.Now().UnixNano())
+	s.touchAt(appendRecKey(kb[:0], key, variant), s.opts.Now().UnixNano())
+}
+
+// touchAt records an access at ns of record ck (read-write store): no
+// lock and no read when the known table says it changes nothing, else
+// the stored access time read in a read transaction of its own, then
+// decided as a Get's (accessTracker.record). A record that does not exist
+// is not recorded.
+func (s *Store) touchAt(ck []byte, ns int64) {
+	acc := s.access.begin()
+	if s.access.known.slots != nil {
+		acc.h = s.access.known.hash(ck)
+		if s.access.known.fresh(acc.h, ns, s.access.gran) {
+			return
+		}
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketRec).Get(ck) == nil {
+			return ErrNotFound // no record: no access to record
+		}
+		s.access.check(&acc, tx, ck, ns)
+		return nil
+	})
+	if err == nil {
+		s.access.record(ck, &acc)
+	}
 }

@@ -426,7 +426,7 @@ func (s *Store) runTx(batch []*op) (err error) {
 	s.cnt = cnt
 	// Before any op of the batch returns: the access times it stored are
 	// known from now on (a slot never claims an uncommitted time).
-	s.access.known.apply(w.atimes)
+	s.access.applied(w.atimes)
 	if cap(w.atimes) <= maxKeptAtimeNotes {
 		s.atimeNotes = w.atimes[:0]
 	}
