@@ -83,25 +83,28 @@
 //
 //  1. records whose Expires has passed, earliest expiry first;
 //  2. then least recently used first, by access time (the Put, or the
-//     latest Get), ties in key order.
+//     latest Get, pending ones included), ties in key order.
 //
-// Access times are approximate: Get records them in memory only (a read
-// never writes), and they are written in one batched transaction every
-// [Options.AccessFlushInterval] (default 5s), before each eviction run and
-// on Close. A flush writes a record's access time only when it moves by
-// at least [Options.AccessGranularity] (default 30s), so LRU order holds
-// to within that and a working set read over and over costs the file
-// nothing in between. Nor does it cost the reads: the store keeps a
-// lossy, lock-free table of the access times it knows to be stored
-// (filled after each commit of a Put or a flush; 2 MiB, about 262,000
-// keys), and a Get within AccessGranularity of its record's known stored
-// time takes no lock and records nothing, since the flush would skip it.
-// A key the table does not hold is recorded as every access was before,
-// so with a clock that does not go back the times written, and the LRU
-// order, are the same as if every access were recorded. After a crash,
-// accesses since the last flush are lost, which only makes those records
-// look older. Eviction works in transactions of 1,000 records and never
-// blocks readers: bbolt readers see a snapshot.
+// Access times are kept in memory and written lazily: Get, Lookup and
+// Touch never write. A record's access time is the Put's, moved to an
+// access at least [Options.AccessGranularity] (default 30s) later, so LRU
+// order holds to within that, and a moved time stays pending in memory
+// until it is written: every [Options.AccessFlushInterval] (default 5
+// minutes), on Close, when 131,072 are pending, and by eviction, which
+// gives a record at the front of the LRU order with a later pending time
+// a second chance (it re-times it in its own transaction and moves on), so
+// the records evicted are those of writing every access at once. Listings
+// ([Meta.LastAccess]) show pending times too. A flush commits at most
+// 2,000 records per transaction, so other writes (a purge) commit in
+// between. Reads that change nothing cost nothing: the store keeps a
+// lossy, lock-free table of lower bounds of each key's access time (stored
+// or pending; 2 MiB, about 262,000 keys), and a Get within
+// AccessGranularity of it takes no lock; any other read decides under a
+// lock with the stored time from its own read transaction, so the table
+// changes no decision. After a crash, accesses since the last flush are
+// lost, which only makes those records look older. Eviction works in
+// transactions of 1,000 records and never blocks readers: bbolt readers
+// see a snapshot.
 //
 // The bbolt file itself never shrinks; [Store.Compact] writes a compacted
 // copy.
