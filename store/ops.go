@@ -500,37 +500,44 @@ func (s *Store) DeleteTag(ctx context.Context, tag string) (int, error) {
 // commit. It drops and recreates the buckets in one transaction.
 func (s *Store) DeleteAll(ctx context.Context) (int, error) {
 	var n int
-	err := s.do(ctx, 0, func(w *wtx) error {
-		n = int(w.cnt.Records)
-		for _, name := range dataBuckets {
-			if err := w.tx.DeleteBucket(name); err != nil {
-				return must(err)
-			}
-			b, err := w.tx.CreateBucket(name)
-			if err != nil {
-				return must(err)
-			}
-			switch string(name) {
-			case string(bucketRec):
-				w.rec = b
-			case string(bucketBody):
-				w.body = b
-			case string(bucketTag):
-				w.tag = b
-			case string(bucketExp):
-				w.exp = b
-			case string(bucketAtime):
-				w.atime = b
-			case string(bucketLRU):
-				w.lru = b
-			}
-		}
-		w.cnt.Records, w.cnt.Bytes = 0, 0
-		w.noteChangeAll()
-		w.forgetAllAtimes()
-		return nil
+	err := s.do(ctx, 0, func(w *wtx) (err error) {
+		n, err = w.deleteAll()
+		return err
 	})
 	return n, err
+}
+
+// deleteAll is DeleteAll in w's transaction: it returns how many records
+// there were.
+func (w *wtx) deleteAll() (int, error) {
+	n := int(w.cnt.Records)
+	for _, name := range dataBuckets {
+		if err := w.tx.DeleteBucket(name); err != nil {
+			return 0, must(err)
+		}
+		b, err := w.tx.CreateBucket(name)
+		if err != nil {
+			return 0, must(err)
+		}
+		switch string(name) {
+		case string(bucketRec):
+			w.rec = b
+		case string(bucketBody):
+			w.body = b
+		case string(bucketTag):
+			w.tag = b
+		case string(bucketExp):
+			w.exp = b
+		case string(bucketAtime):
+			w.atime = b
+		case string(bucketLRU):
+			w.lru = b
+		}
+	}
+	w.cnt.Records, w.cnt.Bytes = 0, 0
+	w.noteChangeAll()
+	w.forgetAllAtimes()
+	return n, nil
 }
 
 // ScanOptions select a page of Scan.

@@ -87,18 +87,20 @@ type wtx struct {
 	// (atimes.go).
 	known  *knownAtimes
 	atimes []atimeNote
-	// recCur is the rec bucket's cursor for recGet, made on first use:
-	// a Seek reuses its stack, where each Bucket.Get makes a cursor and
-	// grows a new one.
+	// recCur is a cursor of the rec bucket for recGet, made on first use
+	// and again when w.rec is replaced (DeleteAll recreates the bucket): a
+	// Seek reuses its stack, where each Bucket.Get makes a cursor and grows
+	// a new one.
 	recCur *bolt.Cursor
 }
 
 // recGet is w.rec.Get(ck): record ck's value, nil when there is none. A
 // Seek searches from the bucket's root through this transaction's
 // changes, as Get does, so the cursor stays valid across the puts and
-// deletes between two calls.
+// deletes between two calls; one of a bucket w.rec no longer is (dropped
+// in this transaction) is not used.
 func (w *wtx) recGet(ck []byte) []byte {
-	if w.recCur == nil {
+	if w.recCur == nil || w.recCur.Bucket() != w.rec {
 		w.recCur = w.rec.Cursor()
 	}
 	k, v := w.recCur.Seek(ck)
