@@ -51,9 +51,11 @@
 // A hit the memory tier does not hold reads its record from the store.
 // bbolt's values live in its memory map and are valid only inside their
 // read transaction, so the store copies the body out before the read
-// returns (store.Store.GetInto); the transaction is never held while a
-// client reads the body, which would keep bbolt from re-mapping a growing
-// file. The copy goes into a pooled buffer, not fresh memory, and the
+// returns (store.Store.GetBuf, its CRC-32C checked on the copy); the
+// record itself is read into the entry made for it (readEntry, one
+// allocation for the entry, the record and its prepared values). The
+// transaction is never held while a client reads the body, which would
+// keep bbolt from re-mapping a growing file. The copy goes into a pooled buffer, not fresh memory, and the
 // buffer is reused once provably nothing else refers to the body: after a
 // plain fresh hit written in the handler, over HTTP/1. An entry the memory
 // tier admits keeps its buffer (the tier charges its capacity); one that
