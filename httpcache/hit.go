@@ -193,7 +193,7 @@ func (p *Proxy) serveEncoded(w http.ResponseWriter, r *http.Request, ex *exchang
 	if e.hasDate {
 		h["Date"] = nil // the stored one is in the block
 	}
-	ex.cs = cacheStatus{hit: true, ttl: ttl, hasTTL: true}
+	ex.cs, ex.sentCS = cacheStatus{hit: true, ttl: ttl, hasTTL: true}, csV[0]
 	w.WriteHeader(http.StatusOK)
 	f.Flush() // the header section alone: the cork inserts the fields there
 	n, _ := w.Write(e.rec.Body)

@@ -70,6 +70,12 @@ type Outcome struct {
 	// went out received its whole body and its store write started (an
 	// Inspector running on that body may still refuse it).
 	Stored bool
+	// CacheStatus is the Cache-Status field value the response was sent
+	// with when the proxy wrote it outside the handler's header map (a
+	// plain hit on a corked connection: its fields go out as one encoded
+	// block); empty when the header map holds it, as for every other
+	// response.
+	CacheStatus string
 }
 
 type outcomeKey struct{}

@@ -57,8 +57,11 @@ type exchange struct {
 	fill       *fill  // the fetch that may fill the store (modeMiss, modeRevalidate); nil otherwise
 	background bool   // a background revalidation: no client reads the body
 	cs         cacheStatus
-	result     Result
-	call       originCall
+	// sentCS is the Cache-Status value sent outside the handler's header
+	// map (serveEncoded); "" when the map holds it.
+	sentCS string
+	result Result
+	call   originCall
 	// personal: the visitor's session cookie was kept from the origin on
 	// a fill (splice paths), so the answer must be their spliced copy;
 	// refetch: it could not be, ask again with the cookie, uncached.
@@ -225,7 +228,7 @@ func (p *Proxy) observe(r *http.Request, ex *exchange, start time.Time) {
 	if o == nil {
 		return
 	}
-	*o = Outcome{Result: ex.result, Detail: ex.cs.detail, Key: key, Stored: ex.stored()}
+	*o = Outcome{Result: ex.result, Detail: ex.cs.detail, Key: key, Stored: ex.stored(), CacheStatus: ex.sentCS}
 }
 
 // hasSessionCookie reports whether ex's request carries the splice

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -255,7 +256,7 @@ func accessLog(h http.Handler, logger *slog.Logger, trustForwarded bool, infligh
 				slog.String("detail", out.Detail),
 				slog.Bool("stored", out.Stored),
 				slog.String("key", out.Key),
-				slog.String("cache_status", w.Header().Get("Cache-Status")),
+				slog.String("cache_status", cmp.Or(w.Header().Get("Cache-Status"), out.CacheStatus)),
 				slog.Int64("bytes", sw.bytes),
 				slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 				slog.String("user_agent", r.UserAgent()),

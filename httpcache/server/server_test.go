@@ -788,3 +788,45 @@ func TestServer_SessionSplice(t *testing.T) {
 		}
 	}
 }
+
+// TestServer_AccessLineOfAnEncodedHit checks the access line of a plain
+// hit whose fields went out as one encoded block inserted by the cork
+// (httpcache's serveEncoded, on the public listener): its cache_status is
+// the Cache-Status sent, though net/http's header map never held it.
+func TestServer_AccessLineOfAnEncodedHit(t *testing.T) {
+	t.Parallel()
+	origin, _ := countingOrigin(t)
+	s := startServer(t, Config{Upstream: mustURL(t, origin.URL)})
+	fetch(t, "GET", s.public+"/enc") // the fill
+	s.stored(t)
+	c, err := net.Dial("tcp", strings.TrimPrefix(s.public, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /enc HTTP/1.1\r\nHost: "+strings.TrimPrefix(s.public, "http://")+"\r\nConnection: close\r\n\r\n")
+	raw, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _, _ := strings.Cut(string(raw), "\r\n\r\n")
+	_, fields, _ := strings.Cut(head, "\r\n")
+	if !strings.HasPrefix(fields, "Content-Length: ") || !strings.Contains(head, "\r\nCache-Status: firstrender; hit; ttl=") {
+		t.Fatalf("not a hit with its fields inserted after net/http's Content-Length:\n%s", head)
+	}
+	sent := head[strings.Index(head, "\r\nCache-Status: ")+len("\r\nCache-Status: "):]
+	sent, _, _ = strings.Cut(sent, "\r\n")
+	if err := s.stop(t); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	var lines []map[string]any
+	for _, l := range s.logs.lines(t) {
+		if l["msg"] == "request" && l["path"] == "/enc" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 || lines[1]["cache_status"] != sent || lines[1]["cache"] != "hit" {
+		t.Fatalf("access lines for /enc: %v; want two, the second with cache hit and cache_status %q", lines, sent)
+	}
+}
