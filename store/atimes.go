@@ -38,13 +38,13 @@ import (
 //     under the tracker's mutex. A transaction that fails or rolls back
 //     applies nothing, so its keys' slots stay empty. DeleteAll clears the
 //     whole table at once and again after its commit.
-//   - A read's lock path (accessTracker.record, under the mutex): the
-//     access time it has just made pending (then A itself), or the A it
-//     found unchanged, learned from the stored time of its own read
-//     snapshot and the pending one. The latter only if no commit was
-//     applied since that snapshot began (the tracker's epoch), since the
-//     stored time may have changed since; the pending time needs no such
-//     care.
+//   - A read's lock path (accessTracker.record, under the mutex; a
+//     Touch's sets nothing): the access time it has just made pending
+//     (then A itself), or the A it found unchanged, learned from the
+//     stored time of its own read snapshot and the pending one. The
+//     latter only if no commit was applied since that snapshot began (the
+//     tracker's epoch), since the stored time may have changed since; the
+//     pending time needs no such care.
 //
 // A slot set after its record was removed claims a time for a key with no
 // record: harmless (nothing reads its access), and a later Put sets its own

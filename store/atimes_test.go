@@ -816,3 +816,50 @@ func TestEvict_PendingAccessSecondChance(t *testing.T) {
 		t.Errorf("PendingAccess = %d after the eviction wrote it, want 0", n)
 	}
 }
+
+// TestAccess_TouchOpensNoTransaction: a Touch the table cannot decide
+// (here: no table) opens no read transaction, since it may run inside one
+// (a Lookup's choose: a read transaction opened inside another can
+// deadlock against a writer re-mapping the file); it is held and decided
+// in order by the next read, listing or flush.
+func TestAccess_TouchOpensNoTransaction(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	s := newTestStore(t, Options{Now: clock.Now, AccessFlushInterval: time.Hour, knownAtimes: -1})
+	mustPut(t, s, mkrec("k", ""))
+	ck := recKey("k", "")
+	txs := func() int { return s.db.Load().Stats().TxN }
+	before := txs()
+	clock.Advance(10 * time.Second) // within 30s of the Put: changes nothing
+	s.Touch("k", "")
+	clock.Advance(25 * time.Second) // 35s after the Put: moves it
+	moved := clock.Now()
+	s.Touch("k", "")
+	clock.Advance(20 * time.Second) // 20s after that: nothing
+	s.Touch("k", "")
+	if n := txs() - before; n != 0 {
+		t.Errorf("three Touches opened %d read transactions, want 0", n)
+	}
+	var inChoose error
+	_, err := s.Lookup(ctx, "k", func([]Meta) (string, bool) {
+		n := txs()
+		s.Touch("k", "")
+		if txs() != n {
+			inChoose = errors.New("Touch inside choose opened a read transaction")
+		}
+		return "", false
+	})
+	if !errors.Is(err, ErrNotFound) || inChoose != nil {
+		t.Fatalf("Lookup = %v; %v", err, inChoose)
+	}
+	ms, err := s.Variants(ctx, "k")
+	if err != nil || len(ms) != 1 || !ms[0].LastAccess.Equal(moved) {
+		t.Fatalf("Variants = %+v, %v; want LastAccess %v (the Touch 35s after the Put)", ms, err, moved)
+	}
+	if err := s.flushAccess(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if at, _ := storedAtime(t, s, ck); !at.Equal(moved) {
+		t.Errorf("stored access time = %v, want %v", at, moved)
+	}
+}

@@ -32,7 +32,10 @@ import (
 // one (m). The decision needs A exactly: a read that reaches record
 // brings the stored time from its own read transaction (accessCheck), so
 // a store with or without the known table decides every access the same
-// way (TestAccess_SameOrderAsRecordingEverything).
+// way (TestAccess_SameOrderAsRecordingEverything). A Touch has no read
+// transaction: what it cannot decide is held in its pending entry
+// (pendingTime.touches) and applied, in order, by whoever next knows the
+// stored time (a read's lock path, a flush, eviction, a listing).
 //
 // # The known table
 //
@@ -49,7 +52,8 @@ import (
 // access lost this way only makes a record look older).
 type accessTracker struct {
 	mu   sync.Mutex
-	m    map[string]int64 // pending access times (A, not yet written)
+	m    map[string]pendingTime // pending access times (not yet written)
+	seq  uint64                 // stamps each change of an entry of m (pendingTime.seq)
 	kick chan struct{}
 	// recorded counts touches that took mu (tests: the others took none).
 	recorded int64
@@ -77,10 +81,52 @@ const flushBatch = 2000
 const defaultKnownAtimes = 1 << 18
 
 func (a *accessTracker) init(slots int, gran time.Duration, now time.Time) {
-	a.m = make(map[string]int64)
+	a.m = make(map[string]pendingTime)
 	a.kick = make(chan struct{}, 1)
 	a.gran = int64(gran)
 	a.known.init(slots, now)
+}
+
+// pendingTime is what memory holds of a record's access time beyond the
+// stored one: the time a read decided (moved: A, decided with the stored
+// time of its read), and the Touches that could not be decided yet (a
+// Touch takes no read transaction: it may run inside one, a Lookup's
+// choose), in order. at folds them onto a stored time.
+type pendingTime struct {
+	ns      int64
+	moved   bool
+	touches []int64
+	seq     uint64 // accessTracker.seq at the entry's last change
+}
+
+// maxTouches bounds the undecided Touches one entry holds; further ones
+// are dropped (the memory tier touches a record at most once per 30s, and
+// every read that takes the lock, flush, eviction and listing decides
+// them).
+const maxTouches = 16
+
+// at returns the record's access time A given its stored time (had: it
+// has one): the later of stored and the decided time, then each undecided
+// Touch applied in order (it moves A when at least gran after it).
+func (e *pendingTime) at(stored int64, had bool, gran int64) (int64, bool) {
+	a, ok := stored, had
+	if e.moved && (!ok || e.ns > a) {
+		a, ok = e.ns, true
+	}
+	for _, t := range e.touches {
+		if !ok || t-a >= gran {
+			a, ok = t, true
+		}
+	}
+	return a, ok
+}
+
+// last is the latest time e holds (for ordering a flush).
+func (e *pendingTime) last() int64 {
+	if n := len(e.touches); n > 0 && (!e.moved || e.touches[n-1] > e.ns) {
+		return e.touches[n-1]
+	}
+	return e.ns
 }
 
 // accessCheck is one read's access of a record: begun before the read's
@@ -124,7 +170,8 @@ func (a *accessTracker) check(c *accessCheck, tx *bolt.Tx, ck []byte, ns int64) 
 
 // record decides the access c of record ck (a bbolt key; not retained)
 // checked in a read transaction: A moves to c.ns when that is at least
-// gran after A, the later of the stored and the pending time.
+// gran after A (the stored time, the pending one, undecided Touches
+// applied; they are decided now).
 func (a *accessTracker) record(ck []byte, c *accessCheck) {
 	if c.skip {
 		return
@@ -132,48 +179,91 @@ func (a *accessTracker) record(ck []byte, c *accessCheck) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.recorded++
-	latest, ok := c.stored, c.had
-	p, pending := a.m[string(ck)]
-	if pending && (!ok || p > latest) {
-		latest, ok = p, true
-	}
+	e, pending := a.m[string(ck)]
+	latest, ok := e.at(c.stored, c.had, a.gran)
 	if ok && c.ns-latest < a.gran {
-		// Nothing moves. The table did not hold latest (or held less):
-		// teach it, unless committed changes were applied since the
-		// read's snapshot, which latest may predate.
+		// Nothing moves. Settle the Touches this read decided; teach
+		// the table latest (it did not hold it, or held less), unless
+		// committed changes were applied since the read's snapshot,
+		// which latest may predate.
+		if pending && len(e.touches) > 0 {
+			if c.had && latest <= c.stored {
+				delete(a.m, string(ck))
+			} else {
+				a.seq++
+				a.m[string(ck)] = pendingTime{ns: latest, moved: true, seq: a.seq}
+			}
+		}
 		if a.epoch.Load() == c.epoch {
 			a.known.set(c.h, latest)
 		}
 		return
 	}
 	if !pending && len(a.m) >= maxPendingAccess {
-		select {
-		case a.kick <- struct{}{}:
-		default:
-		}
+		a.kickFlush()
 		return
 	}
-	a.m[string(ck)] = c.ns
+	a.seq++
+	a.m[string(ck)] = pendingTime{ns: c.ns, moved: true, seq: a.seq}
 	// c.ns is now the key's latest access time: a lower bound of A
 	// whatever the writer did since the read's snapshot.
 	a.known.set(c.h, c.ns)
 	if len(a.m) >= maxPendingAccess {
-		select {
-		case a.kick <- struct{}{}:
-		default:
-		}
+		a.kickFlush()
 	}
 }
 
-// pendingAt returns record ck's pending access time, if it has one.
-func (a *accessTracker) pendingAt(ck []byte) (int64, bool) {
+// touch is record for an access at ns of record ck that has no read
+// transaction (Touch) and that the table could not decide: an access less
+// than gran after the decided pending time changes nothing (A is at least
+// that); any other is held undecided until a read, a flush, an eviction
+// or a listing decides it with the stored time.
+func (a *accessTracker) touch(ck []byte, ns int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.recorded++
+	e, pending := a.m[string(ck)]
+	if pending && e.moved && ns-e.ns < a.gran {
+		return
+	}
+	if !pending && len(a.m) >= maxPendingAccess {
+		a.kickFlush()
+		return
+	}
+	if len(e.touches) >= maxTouches {
+		return
+	}
+	e.touches = append(e.touches, ns)
+	a.seq++
+	e.seq = a.seq
+	a.m[string(ck)] = e
+	if len(a.m) >= maxPendingAccess {
+		a.kickFlush()
+	}
+}
+
+func (a *accessTracker) kickFlush() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// accessAt returns record ck's access time A given its stored one (had:
+// it has one), pending times applied, and the seq of its pending entry
+// (pending: it has one).
+func (a *accessTracker) accessAt(ck []byte, stored int64, had bool) (ns int64, ok bool, seq uint64, pending bool) {
 	if a.kick == nil {
-		return 0, false
+		return stored, had, 0, false
 	}
 	a.mu.Lock()
-	ns, ok := a.m[string(ck)]
+	e, pending := a.m[string(ck)]
 	a.mu.Unlock()
-	return ns, ok
+	if !pending {
+		return stored, had, 0, false
+	}
+	ns, ok = e.at(stored, had, a.gran)
+	return ns, ok, e.seq, true
 }
 
 func (a *accessTracker) pending() int {
@@ -202,16 +292,16 @@ func (a *accessTracker) applied(notes []atimeNote) {
 // gone: a damaged file set aside).
 func (a *accessTracker) reset() {
 	a.mu.Lock()
-	a.m = make(map[string]int64)
+	a.m = make(map[string]pendingTime)
 	a.known.clearAll()
 	a.epoch.Add(1)
 	a.mu.Unlock()
 }
 
-// pendingAccess is one pending access time, as a flush writes it.
+// pendingAccess is one pending entry, as a flush writes it.
 type pendingAccess struct {
 	ck string
-	ns int64
+	e  pendingTime
 }
 
 // snapshot lists the pending access times in record key order, without
@@ -220,21 +310,21 @@ type pendingAccess struct {
 func (a *accessTracker) snapshot() []pendingAccess {
 	a.mu.Lock()
 	todo := make([]pendingAccess, 0, len(a.m))
-	for ck, ns := range a.m {
-		todo = append(todo, pendingAccess{ck, ns})
+	for ck, e := range a.m {
+		todo = append(todo, pendingAccess{ck, e})
 	}
 	a.mu.Unlock()
 	slices.SortFunc(todo, func(x, y pendingAccess) int { return strings.Compare(x.ck, y.ck) })
 	return todo
 }
 
-// written drops the pending times of done that a committed transaction
-// wrote or found stale, unless a later access replaced them meanwhile.
+// written drops the pending entries of done that a committed transaction
+// wrote or found stale, unless a later access changed them meanwhile.
 func (a *accessTracker) written(done []pendingAccess) {
 	a.mu.Lock()
-	for _, e := range done {
-		if ns, ok := a.m[e.ck]; ok && ns == e.ns {
-			delete(a.m, e.ck)
+	for _, d := range done {
+		if e, ok := a.m[d.ck]; ok && e.seq == d.e.seq {
+			delete(a.m, d.ck)
 		}
 	}
 	a.mu.Unlock()
@@ -262,7 +352,7 @@ func (s *Store) flushAccess(ctx context.Context) error {
 		batch := todo[:min(len(todo), flushBatch)]
 		todo = todo[len(batch):]
 		slices.SortFunc(batch, func(x, y pendingAccess) int {
-			return cmp.Or(cmp.Compare(x.ns, y.ns), strings.Compare(x.ck, y.ck))
+			return cmp.Or(cmp.Compare(x.e.last(), y.e.last()), strings.Compare(x.ck, y.ck))
 		})
 		err := s.do(ctx, 0, func(w *wtx) error {
 			for _, e := range batch {
@@ -270,12 +360,16 @@ func (s *Store) flushAccess(ctx context.Context) error {
 				if w.recGet(kb) == nil {
 					continue
 				}
-				ns := clampNs(e.ns)
 				var old int64
 				had := false
 				if v := w.atime.Get(kb); len(v) == 8 {
 					old, had = int64(binary.BigEndian.Uint64(v)), true
 				}
+				ns, ok := e.e.at(old, had, gran)
+				if !ok {
+					continue
+				}
+				ns = clampNs(ns)
 				// Written only when it moves the record by at least
 				// AccessGranularity (an older or equal time never).
 				if had && (ns <= old || ns-old < gran) {
@@ -436,12 +530,12 @@ func (s *Store) evictStep(w *wtx, target, gran int64, step int, retimed *[]pendi
 			progress = true
 			continue
 		}
-		if p, ok := s.access.pendingAt(ck); ok && p > old && p-old >= gran {
+		if p, _, seq, pending := s.access.accessAt(ck, old, true); pending && p > old && p-old >= gran {
 			// Second chance: used since its stored time.
 			if err := w.setAtime(ck, old, true, p); err != nil {
 				return n, false, err
 			}
-			*retimed = append(*retimed, pendingAccess{string(ck), p})
+			*retimed = append(*retimed, pendingAccess{string(ck), pendingTime{seq: seq}})
 			progress = true
 			continue
 		}

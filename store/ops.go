@@ -631,9 +631,7 @@ func (s *Store) meta(k, v []byte, atime *bolt.Bucket) Meta {
 	if a := atime.Get(k); len(a) == 8 {
 		ns, ok = int64(binary.BigEndian.Uint64(a)), true
 	}
-	if p, pending := s.access.pendingAt(k); pending && (!ok || p > ns) {
-		ns, ok = p, true
-	}
+	ns, ok, _, _ = s.access.accessAt(k, ns, ok)
 	if ok {
 		m.LastAccess = nanosTime(ns)
 	}

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // ChangeFunc receives the records a committed transaction put or deleted
@@ -110,8 +108,9 @@ func (s *Store) notify(all bool, cks changeList) {
 // Touch records an access of the record key/variant for LRU eviction, as
 // Get does, without reading it: for callers that serve the record from
 // their own memory. It never writes (access times are written lazily, in
-// batches) and does nothing on a read-only or closed store, or for a
-// record that does not exist.
+// batches), opens no read transaction (it may be called inside Lookup's
+// choose), and does nothing on a read-only or closed store, or for a
+// record that does not exist when its access is decided.
 func (s *Store) Touch(key, variant string) {
 	if s.ops == nil || key == "" {
 		return
@@ -121,26 +120,14 @@ func (s *Store) Touch(key, variant string) {
 }
 
 // touchAt records an access at ns of record ck (read-write store): no
-// lock and no read when the known table says it changes nothing, else
-// the stored access time read in a read transaction of its own, then
-// decided as a Get's (accessTracker.record). A record that does not exist
-// is not recorded.
+// lock when the known table says it changes nothing, else decided under
+// the tracker's lock as far as it can be without the stored time
+// (accessTracker.touch). It opens no read transaction: Touch may be
+// called inside one (a Lookup's choose), and a read transaction opened
+// inside another can deadlock against a writer re-mapping the file.
 func (s *Store) touchAt(ck []byte, ns int64) {
-	acc := s.access.begin()
-	if s.access.known.slots != nil {
-		acc.h = s.access.known.hash(ck)
-		if s.access.known.fresh(acc.h, ns, s.access.gran) {
-			return
-		}
+	if s.access.known.freshKey(ck, ns, s.access.gran) {
+		return
 	}
-	err := s.view(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketRec).Get(ck) == nil {
-			return ErrNotFound // no record: no access to record
-		}
-		s.access.check(&acc, tx, ck, ns)
-		return nil
-	})
-	if err == nil {
-		s.access.record(ck, &acc)
-	}
+	s.access.touch(ck, ns)
 }
