@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The load generator's client must read every framing the servers use,
@@ -62,4 +65,48 @@ func TestRegistryNamesUnique(t *testing.T) {
 		}
 	}()
 	Register(Scenario{Name: "hot", Run: runHot})
+}
+
+// TestLoadBackground checks a load's side traffic: it runs for as long as
+// the workers do, on connections of its own (none of its requests is in
+// the result), and has returned when run does.
+func TestLoadBackground(t *testing.T) {
+	var side, main atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/side" {
+			side.Add(1)
+		} else {
+			main.Add(1)
+		}
+	}))
+	defer ts.Close()
+	var running atomic.Bool
+	l := &load{
+		addr: strings.TrimPrefix(ts.URL, "http://"), conns: 2, duration: time.Minute, max: 400,
+		next: func(context.Context, int, int64, *conn) (string, error) {
+			if side.Load() == 0 {
+				return "/wait", nil // until the side traffic has sent one
+			}
+			return "/main", nil
+		},
+		background: func(ctx context.Context, addr string) {
+			running.Store(true)
+			defer running.Store(false)
+			c := &conn{addr: addr}
+			defer c.close()
+			for ctx.Err() == nil {
+				if _, err := c.get("/side"); err != nil && ctx.Err() == nil {
+					t.Errorf("side GET: %v", err)
+					return
+				}
+			}
+		},
+	}
+	res := l.run(context.Background())
+	if running.Load() {
+		t.Fatal("run returned while its background still ran")
+	}
+	if side.Load() == 0 || res.requests != main.Load() {
+		t.Fatalf("side requests %d, result %d requests for %d main ones: want side traffic, none of it counted", side.Load(), res.requests, main.Load())
+	}
 }
