@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/firstrender/firstrender/httpcache/hop"
 )
 
 // rawResponse is one response read off a connection: its header section
@@ -92,14 +90,8 @@ func testServeEncoded(t *testing.T, hotSize int64) {
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 		w.Write(body)
 	}, func(c *Config) { c.MemoryCacheSize = hotSize })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ConnContext: hop.ConnContext, Handler: r.Proxy}
-	go srv.Serve(hop.GuardListener(ln))
-	t.Cleanup(func() { srv.Close() })
-	front, guarded := strings.TrimPrefix(r.Front.URL, "http://"), ln.Addr().String()
+	guarded := guardedServer(t, r.Proxy)
+	front := strings.TrimPrefix(r.Front.URL, "http://")
 	host := front // the host the rig's proxy caches
 
 	for _, path := range []string{"/big", "/small"} {

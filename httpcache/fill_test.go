@@ -18,7 +18,6 @@ import (
 	"time"
 	"weak"
 
-	"github.com/firstrender/firstrender/httpcache/hop"
 	"github.com/firstrender/firstrender/httpcache/httpcachetest"
 )
 
@@ -650,15 +649,8 @@ func TestInspectedMiss_CorkedOnGuardedListener(t *testing.T) {
 	}, func(c *Config) {
 		c.Inspector = InspectorFunc(func(*http.Request, *Response) Verdict { return Verdict{} })
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	host := strings.TrimPrefix(r.Front.URL, "http://") // the host the rig's proxy caches
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ConnContext: hop.ConnContext, Handler: r.Proxy}
-	go srv.Serve(hop.GuardListener(ln))
-	t.Cleanup(func() { srv.Close() })
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", guardedServer(t, r.Proxy))
 	if err != nil {
 		t.Fatal(err)
 	}

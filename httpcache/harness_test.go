@@ -2,12 +2,14 @@ package httpcache
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache/hop"
 	"github.com/firstrender/firstrender/httpcache/httpcachetest"
 )
 
@@ -89,4 +91,19 @@ func mustURL(t testing.TB, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// guardedServer serves h on a loopback listener as the server runs the
+// proxy (hop.GuardListener, hop.ConnContext: hits are corked) until the
+// test ends, and returns its address.
+func guardedServer(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ConnContext: hop.ConnContext, Handler: h}
+	go srv.Serve(hop.GuardListener(ln))
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }

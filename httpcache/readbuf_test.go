@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,8 +18,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/firstrender/firstrender/httpcache/hop"
 )
 
 // TestMain poisons every recycled store-read buffer (readPoison) in
@@ -166,15 +163,9 @@ func testStoreReadBuffers(t *testing.T, hotSize int64) {
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 		w.Write(body)
 	}, func(c *Config) { c.MemoryCacheSize = hotSize })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ConnContext: hop.ConnContext, Handler: r.Proxy}
-	go srv.Serve(hop.GuardListener(ln))
-	t.Cleanup(func() { srv.Close() })
+	guarded := guardedServer(t, r.Proxy)
 	host := strings.TrimPrefix(r.Front.URL, "http://") // the host the rig's proxy caches
-	base := "http://" + ln.Addr().String()
+	base := "http://" + guarded
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 8}}
 	t.Cleanup(client.CloseIdleConnections)
 

@@ -143,65 +143,83 @@ func TestCorkWithoutGuardedConn(t *testing.T) {
 // handler which does not cork on the same connection is unaffected.
 func TestCorkedResponses(t *testing.T) {
 	body := bytes.Repeat([]byte("0123456789abcdef"), 1280) // 20 KB
+	sizes := []int{20480, 0, 100, 4000, 4096, 6000, 20480}
+	paths := []string{"/c", "/c", "/plain", "/c", "/c", "/plain", "/c"}
+	rs := pipelined(t, func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		b := body[:n]
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		if r.URL.Path == "/plain" {
+			w.Write(b)
+			return
+		}
+		k := CorkWrites(r.Context())
+		if !k.Active() {
+			t.Error("the handler's context has no guarded connection")
+		}
+		w.WriteHeader(http.StatusOK)
+		w.Write(b)
+		if k.Holding() {
+			w.(http.Flusher).Flush()
+		}
+		if err := k.Release(); err != nil {
+			t.Error(err)
+		}
+	}, paths, sizes)
+	for i, n := range sizes {
+		if !bytes.Equal(rs[i].body, body[:n]) {
+			t.Fatalf("response %d (%s, %d bytes): got %d bytes", i, paths[i], n, len(rs[i].body))
+		}
+	}
+}
+
+// pipelinedResponse is a response read by pipelined, with its body.
+type pipelinedResponse struct {
+	*http.Response
+	body []byte
+}
+
+// pipelined serves h on a guarded loopback listener with the ConnContext
+// hook, as the proxy's server does, sends GET paths[i]?n=sizes[i] for
+// every i on one connection before reading any answer (pipelined), and
+// returns the responses in order, failing t on an unreadable one.
+func pipelined(t *testing.T, h http.HandlerFunc, paths []string, sizes []int) []pipelinedResponse {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{
-		ReadHeaderTimeout: 5 * time.Second,
-		ConnContext:       ConnContext,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-			b := body[:n]
-			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-			if r.URL.Path == "/plain" {
-				w.Write(b)
-				return
-			}
-			k := CorkWrites(r.Context())
-			if !k.Active() {
-				t.Error("the handler's context has no guarded connection")
-			}
-			w.WriteHeader(http.StatusOK)
-			w.Write(b)
-			if k.Holding() {
-				w.(http.Flusher).Flush()
-			}
-			if err := k.Release(); err != nil {
-				t.Error(err)
-			}
-		}),
-	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ConnContext: ConnContext, Handler: h}
 	go srv.Serve(GuardListener(ln))
 	t.Cleanup(func() { srv.Close() })
-
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	sizes := []int{20480, 0, 100, 4000, 4096, 6000, 20480}
-	paths := []string{"/c", "/c", "/plain", "/c", "/c", "/plain", "/c"}
 	var raw bytes.Buffer
-	for i, n := range sizes { // pipelined: all requests first
+	for i, n := range sizes {
 		raw.WriteString("GET " + paths[i] + "?n=" + strconv.Itoa(n) + " HTTP/1.1\r\nHost: x\r\n\r\n")
 	}
 	if _, err := c.Write(raw.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(c)
-	for i, n := range sizes {
+	rs := make([]pipelinedResponse, len(sizes))
+	for i := range sizes {
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatalf("response %d: %v", i, err)
 		}
-		got, err := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if err != nil || !bytes.Equal(got, body[:n]) {
-			t.Fatalf("response %d (%s, %d bytes): got %d bytes, %v", i, paths[i], n, len(got), err)
+		if err != nil {
+			t.Fatalf("response %d (%s): body: %v", i, paths[i], err)
 		}
+		rs[i] = pipelinedResponse{resp, b}
 	}
+	return rs
 }
 
 // TestCorkInsertFields checks the insertion itself on each shape of the
@@ -272,69 +290,38 @@ func TestCorkInsertFields(t *testing.T) {
 // net/http writes them.
 func TestCorkInsertFieldsServed(t *testing.T) {
 	body := bytes.Repeat([]byte("0123456789abcdef"), 1280) // 20 KB
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{
-		ReadHeaderTimeout: 5 * time.Second,
-		ConnContext:       ConnContext,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-			b := body[:n]
-			h := w.Header()
-			h.Set("Content-Length", strconv.Itoa(len(b)))
-			if r.URL.Path == "/plain" {
-				w.Write(b)
-				return
-			}
-			k := CorkWrites(r.Context())
-			f := append(k.Fields(), "Date: Tue, 24 Nov 2026 12:00:00 GMT\r\nX-Inserted: "...)
-			f = append(f, r.URL.RawQuery...)
-			f = append(f, "\r\n"...)
-			k.InsertFields(f)
-			h["Date"] = nil
-			w.WriteHeader(http.StatusOK)
-			if r.URL.Path == "/flush" {
-				w.(http.Flusher).Flush()
-			}
-			w.Write(b)
-			w.(http.Flusher).Flush() // always, with fields inserted
-			if err := k.Release(); err != nil {
-				t.Error(err)
-			}
-		}),
-	}
-	go srv.Serve(GuardListener(ln))
-	t.Cleanup(func() { srv.Close() })
-
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	sizes := []int{20480, 0, 100, 4000, 20480, 6000, 100}
 	paths := []string{"/flush", "/flush", "/plain", "/f", "/f", "/plain", "/flush"}
-	var raw bytes.Buffer
-	for i, n := range sizes { // pipelined: all requests first
-		raw.WriteString("GET " + paths[i] + "?n=" + strconv.Itoa(n) + " HTTP/1.1\r\nHost: x\r\n\r\n")
-	}
-	if _, err := c.Write(raw.Bytes()); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(c)
+	rs := pipelined(t, func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		b := body[:n]
+		h := w.Header()
+		h.Set("Content-Length", strconv.Itoa(len(b)))
+		if r.URL.Path == "/plain" {
+			w.Write(b)
+			return
+		}
+		k := CorkWrites(r.Context())
+		f := append(k.Fields(), "Date: Tue, 24 Nov 2026 12:00:00 GMT\r\nX-Inserted: "...)
+		f = append(f, r.URL.RawQuery...)
+		f = append(f, "\r\n"...)
+		k.InsertFields(f)
+		h["Date"] = nil
+		w.WriteHeader(http.StatusOK)
+		if r.URL.Path == "/flush" {
+			w.(http.Flusher).Flush()
+		}
+		w.Write(b)
+		w.(http.Flusher).Flush() // always, with fields inserted
+		if err := k.Release(); err != nil {
+			t.Error(err)
+		}
+	}, paths, sizes)
 	for i, n := range sizes {
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("response %d: %v", i, err)
+		if !bytes.Equal(rs[i].body, body[:n]) {
+			t.Fatalf("response %d (%s, %d bytes): got %d bytes", i, paths[i], n, len(rs[i].body))
 		}
-		got, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || !bytes.Equal(got, body[:n]) {
-			t.Fatalf("response %d (%s, %d bytes): got %d bytes, %v", i, paths[i], n, len(got), err)
-		}
-		ins, dates := resp.Header.Get("X-Inserted"), resp.Header.Values("Date")
+		ins, dates := rs[i].Header.Get("X-Inserted"), rs[i].Header.Values("Date")
 		if paths[i] == "/plain" {
 			if ins != "" || len(dates) != 1 {
 				t.Fatalf("response %d (plain): X-Inserted %q, Date %q", i, ins, dates)
