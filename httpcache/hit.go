@@ -2,6 +2,7 @@ package httpcache
 
 import (
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -245,31 +246,15 @@ func encodeBlock(dst []byte, fields []headerField) []byte {
 	return b
 }
 
-// appendFieldValue appends v as net/http writes a header value: CR and
-// LF replaced by spaces, then leading and trailing ASCII space trimmed
-// (textproto.TrimString).
-func appendFieldValue(b []byte, v string) []byte {
-	start := len(b)
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c == '\r' || c == '\n' {
-			c = ' '
-		}
-		b = append(b, c)
-	}
-	seg := b[start:]
-	i, j := 0, len(seg)
-	for i < j && isASCIISpace(seg[i]) {
-		i++
-	}
-	for j > i && isASCIISpace(seg[j-1]) {
-		j--
-	}
-	n := copy(seg, seg[i:j])
-	return b[:start+n]
-}
+// fieldNewlines is net/http's own replacer for header values.
+var fieldNewlines = strings.NewReplacer("\n", " ", "\r", " ")
 
-func isASCIISpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+// appendFieldValue appends v as net/http's Header.Write writes a value:
+// CR and LF replaced by spaces, then trimmed of ASCII space, in the same
+// two steps. It runs once per entry (encodeBlock), not per hit.
+func appendFieldValue(b []byte, v string) []byte {
+	return append(b, textproto.TrimString(fieldNewlines.Replace(v))...)
+}
 
 // validFieldName reports whether name is a token (RFC 9110 §5.1), as
 // net/http requires of the names it writes.
