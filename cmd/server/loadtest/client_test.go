@@ -110,3 +110,40 @@ func TestLoadBackground(t *testing.T) {
 		t.Fatalf("side requests %d, result %d requests for %d main ones: want side traffic, none of it counted", side.Load(), res.requests, main.Load())
 	}
 }
+
+// TestGrowthRows: a larger store's row is its round with the median ratio
+// to that round's smallest store, against that round's figure; the
+// reference is the smallest store's median round.
+func TestGrowthRows(t *testing.T) {
+	m := func(rps float64) Measurement { return Measurement{RPS: rps} }
+	sizes := []int{1000, 100000}
+	fills := []time.Duration{time.Second, 2 * time.Second}
+	// Round 1 is slow for both sizes (a busy host): ratio 1.0. Round 0:
+	// 0.5, round 2: 0.9. Median ratio: round 2 (0.9), though round 0 has
+	// the median req/s of the larger store.
+	ms := [][][2]Measurement{
+		{{m(100), m(50)}, {m(50), m(50)}},
+		{{m(40), m(40)}, {m(40), m(40)}},
+		{{m(90), m(60)}, {m(81), m(30)}},
+	}
+	rows := growthRows(sizes, fills, ms)
+	if len(rows) != 4 {
+		t.Fatalf("%d rows, want 4", len(rows))
+	}
+	if r := rows[0]; r.Target != "memory tier" || r.M.RPS != 90 || r.Ref != nil || !strings.Contains(r.Note, "(reference)") {
+		t.Errorf("memory-tier reference row = %+v, want round 2's 90 req/s (the median) as the reference", r)
+	}
+	if r := rows[2]; r.Scenario != "growth 100000" || r.M.RPS != 81 || r.Ref == nil || r.Ref.RPS != 90 || !strings.Contains(r.Note, "that round's 1000 (90 req/s)") {
+		t.Errorf("memory-tier 100000 row = %+v (ref %+v), want round 2's 81 against its own 90", r, r.Ref)
+	}
+	// Store only: ratios 1.0, 1.0, 0.5; the median is a ratio of 1.0.
+	if r := rows[3]; r.Target != "store only" || r.Ref == nil || r.M.RPS/r.Ref.RPS != 1 {
+		t.Errorf("store-only 100000 row = %+v (ref %+v), want a round with ratio 1", r, r.Ref)
+	}
+	if rows := growthRows(sizes, fills, ms[:1]); strings.Contains(rows[2].Note, "median") || rows[2].Ref.RPS != 100 {
+		t.Errorf("one round: row = %+v, want that round against its own reference, no median note", rows[2])
+	}
+	if rows := growthRows(sizes, fills, nil); rows != nil {
+		t.Errorf("no rounds: %d rows", len(rows))
+	}
+}

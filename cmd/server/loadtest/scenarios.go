@@ -21,7 +21,7 @@ func init() {
 	Register(Scenario{Name: "large", Default: true, Doc: "-large-pages distinct pages (more than the memory tier), uniform random, vs the baseline (and the peers, filled through their front door)", Run: runLarge})
 	Register(Scenario{Name: "mixed", Default: true, Doc: "the working set's hits while side connections send 2% misses (stored) and 0.1% single-URL purges (admin API; Varnish: PURGE; nginx: none), vs the baseline (and the peers)", Run: runMixed})
 	Register(Scenario{Name: "miss", Default: true, Doc: "a 20 KB miss forwarded, inspected and stored vs forwarded without storing (no-store)", Run: runMiss})
-	Register(Scenario{Name: "growth", Default: true, Doc: "hits with -growth records in the store (memory tier on, and off); open time, RSS", Run: runGrowth})
+	Register(Scenario{Name: "growth", Default: true, Doc: "hits with -growth records in the store (memory tier on, and off), each size in turn per round; open time, RSS", Run: runGrowth})
 	Register(Scenario{Name: "live", Default: true, Doc: liveDoc, Run: runLive})
 }
 
@@ -554,57 +554,102 @@ func runMiss(ctx context.Context, env *Env) ([]Row, error) {
 // runGrowth measures hits on 1,000 full pages with n records in the store
 // (the rest -growth-body bytes each), with the memory tier on and off, and
 // reports the server's open time and resident memory.
+//
+// Each store is filled once. With -rounds above 1 every (size, tier) is
+// measured once per round, the sizes in turn within a round, so a burst of
+// load from other work on the machine falls on the smallest store's run of
+// that round too; each larger store's row is its round with the median
+// req/s ratio to that round's smallest store, and the reference row is the
+// smallest store's median round by req/s.
 func runGrowth(ctx context.Context, env *Env) ([]Row, error) {
 	origin, err := env.StartOrigin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	const hot = 1000
-	var rows []Row
-	var ref [2]*Measurement
-	for _, n := range env.Opts.Growth {
-		db := fmt.Sprintf("%s/growth-%d.db", env.Dir(), n)
+	sizes := env.Opts.Growth
+	fills := make([]time.Duration, len(sizes))
+	for i, n := range sizes {
 		t := time.Now()
-		pf, err := env.StartServer(ctx, origin, ServerOpts{DB: db, Prefill: n, PrefillFull: hot, PrefillBody: env.Opts.GrowthBody, NoSync: true, ExitAfterPrefill: true})
+		pf, err := env.StartServer(ctx, origin, ServerOpts{DB: growthDB(env, n), Prefill: n, PrefillFull: hot, PrefillBody: env.Opts.GrowthBody, NoSync: true, ExitAfterPrefill: true})
 		if err != nil {
-			return rows, err
+			return nil, err
 		}
 		if err := pf.Wait(ctx); err != nil {
-			return rows, fmt.Errorf("prefill %d: %w", n, err)
+			return nil, fmt.Errorf("prefill %d: %w", n, err)
 		}
-		fill := time.Since(t)
-		for k, mem := range []int64{0, -1} {
-			fr, err := env.StartServer(ctx, origin, ServerOpts{DB: db, Memory: mem})
-			if err != nil {
-				return rows, err
+		fills[i] = time.Since(t)
+	}
+	// ms[round][size][tier]; the tiers are the memory tier on, then off.
+	mems := [2]int64{0, -1}
+	var ms [][][2]Measurement
+	for r := range max(1, env.Opts.Rounds) {
+		round := make([][2]Measurement, len(sizes))
+		for i, n := range sizes {
+			for k, mem := range mems {
+				fr, err := env.StartServer(ctx, origin, ServerOpts{DB: growthDB(env, n), Memory: mem})
+				if err != nil {
+					return growthRows(sizes, fills, ms), err
+				}
+				if err := warm(ctx, fr.Addr, env.Opts.Conns, hot, 2, gPath); err != nil {
+					fr.Stop()
+					return growthRows(sizes, fills, ms), err
+				}
+				l := &load{addr: fr.Addr, next: cycle(hot)}
+				if r == 0 && k == 0 && i == len(sizes)-1 {
+					l.profile = "growth"
+				}
+				m, _ := env.Measure(ctx, fr, l)
+				m.Extra = fmt.Sprintf("open %sms, RSS %.0f MB, db %s MB", fr.Info["open_ms"], m.RSSMB, fr.Info["file_mb"])
+				round[i][k] = m
+				fr.Stop()
 			}
-			if err := warm(ctx, fr.Addr, env.Opts.Conns, hot, 2, gPath); err != nil {
-				return rows, err
+		}
+		ms = append(ms, round)
+	}
+	return growthRows(sizes, fills, ms), nil
+}
+
+func growthDB(env *Env, n int) string { return fmt.Sprintf("%s/growth-%d.db", env.Dir(), n) }
+
+// growthRows reports the measured rounds ms (see runGrowth): per size, the
+// memory tier's row, then the store-only one.
+func growthRows(sizes []int, fills []time.Duration, ms [][][2]Measurement) []Row {
+	if len(ms) == 0 {
+		return nil
+	}
+	var rows []Row
+	rounds := ""
+	if len(ms) > 1 {
+		rounds = fmt.Sprintf("; median of %d rounds", len(ms))
+	}
+	for i, n := range sizes {
+		for k, target := range [2]string{"memory tier", "store only"} {
+			order := make([]int, len(ms))
+			for r := range order {
+				order[r] = r
 			}
-			l := &load{addr: fr.Addr, next: cycle(hot)}
-			if k == 0 && n == env.Opts.Growth[len(env.Opts.Growth)-1] {
-				l.profile = "growth"
+			score := func(r int) float64 { return ms[r][i][k].RPS }
+			if i > 0 {
+				score = func(r int) float64 { return ms[r][i][k].RPS / max(ms[r][0][k].RPS, 1) }
 			}
-			m, _ := env.Measure(ctx, fr, l)
-			m.Extra = fmt.Sprintf("open %sms, RSS %.0f MB, db %s MB", fr.Info["open_ms"], m.RSSMB, fr.Info["file_mb"])
-			target := "memory tier"
-			if mem < 0 {
-				target = "store only"
-			}
-			row := Row{Scenario: "growth " + strconv.Itoa(n), Target: target, M: m, Ref: ref[k]}
-			if ref[k] == nil {
-				mm := m
-				ref[k] = &mm
-				row.Ref = nil
-				row.Note = fmt.Sprintf("(reference) prefill %v", fill.Round(time.Second))
+			slices.SortFunc(order, func(a, b int) int { return cmp.Compare(score(a), score(b)) })
+			med := order[len(order)/2]
+			row := Row{Scenario: "growth " + strconv.Itoa(n), Target: target, M: ms[med][i][k]}
+			if i == 0 {
+				row.Note = fmt.Sprintf("(reference) prefill %v%s", fills[i].Round(time.Second), rounds)
 			} else {
-				row.Note = fmt.Sprintf("prefill %v", fill.Round(time.Second))
+				ref := ms[med][0][k]
+				row.Ref = &ref
+				row.Note = fmt.Sprintf("prefill %v%s", fills[i].Round(time.Second), rounds)
+				if len(ms) > 1 {
+					row.Note += fmt.Sprintf(", x vs that round's %d (%.0f req/s)", sizes[0], ref.RPS)
+				}
 			}
 			rows = append(rows, row)
-			fr.Stop()
 		}
 	}
-	return rows, nil
+	return rows
 }
 
 func sortDurations(d []time.Duration) {
