@@ -139,7 +139,15 @@ type memStats struct {
 	GCCPU    float64 `json:"gc_cpu_s"`
 	TotalCPU float64 `json:"total_cpu_s"`
 	HeapMB   float64 `json:"heap_mb"`
+	// The server's store: write transactions and the writes they held
+	// (store.Stats), zero in other children.
+	Commits int64 `json:"commits"`
+	Writes  int64 `json:"writes"`
 }
+
+// storeStats, set by a server child once its store is open, reads the
+// store's write counts for /memstats.
+var storeStats atomic.Pointer[func() store.Stats]
 
 func readMemStats() memStats {
 	s := []metrics.Sample{
@@ -161,6 +169,10 @@ func readMemStats() memStats {
 	}
 	if s[3].Value.Kind() == metrics.KindUint64 {
 		m.HeapMB = float64(s[3].Value.Uint64()) / (1 << 20)
+	}
+	if f := storeStats.Load(); f != nil {
+		st := (*f)()
+		m.Commits, m.Writes = st.Commits, st.Writes
 	}
 	return m
 }
@@ -317,6 +329,8 @@ func runServer(ctx context.Context, f childFlags) error {
 	}
 	openTime := time.Since(t0)
 	st := srv.Store()
+	statsOf := st.Stats
+	storeStats.Store(&statsOf)
 	ah, err := admin.NewHandler(admin.HandlerConfig{
 		Token:  adminToken,
 		Store:  st,

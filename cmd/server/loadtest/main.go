@@ -696,6 +696,9 @@ func (e *Env) Measure(ctx context.Context, p *Proc, l *load) (Measurement, *resu
 	if !quiet || others > quietShare {
 		m.Extra = fmt.Sprintf("other targets used %.0f%% of a core before, %.0f%% during", 100*busy, 100*others)
 	}
+	if c := m1.Commits - m0.Commits; okm && okm2 && c > 0 {
+		m.Extra = strings.TrimSpace(m.Extra + fmt.Sprintf(" store: %d commits, %.1f writes each", c, float64(m1.Writes-m0.Writes)/float64(c)))
+	}
 	if r.firstErr != nil {
 		fmt.Fprintf(e.log, "loadtest: %s: first error: %v\n", p.Role, r.firstErr)
 	}

@@ -107,6 +107,15 @@ func pair(ctx context.Context, env *Env, sp pairSpec) []Row {
 			r.p[i], _ = env.Measure(ctx, pe.p, lp)
 		}
 		rs = append(rs, r)
+		if env.Opts.Rounds > 1 {
+			line := fmt.Sprintf("loadtest: %s round %d: %s %.0f req/s, %s %.0f (%.2fx)", sp.name, k+1, baseTarget, mb.RPS, frTarget, mf.RPS, mf.RPS/max(mb.RPS, 1))
+			for i, pe := range sp.peers {
+				if pe.p != nil {
+					line += fmt.Sprintf(", %s %.0f (%.2fx)", pe.target, r.p[i].RPS, r.p[i].RPS/max(mb.RPS, 1))
+				}
+			}
+			fmt.Fprintln(env.log, line)
+		}
 	}
 	if sp.base != sp.fr {
 		sp.base.Stop()
