@@ -103,6 +103,14 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, hot *hotCache) (*met
 			Name: "firstrender_store_expired_total",
 			Help: "Expired records removed from the store (the background sweep, or eviction taking expired records first).",
 		}, func() float64 { return float64(st.Stats().Expired) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "firstrender_store_commits_total",
+			Help: "Write transactions the page store committed (each one fsync): concurrent fills, purges and access-time flushes share them.",
+		}, func() float64 { return float64(st.Stats().Commits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "firstrender_store_writes_total",
+			Help: "Write operations (a stored fill, a purge, an annotation, ...) in those transactions; writes / commits is how many share one fsync.",
+		}, func() float64 { return float64(st.Stats().Writes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "firstrender_store_writes_failing",
 			Help: "1 while the page store's writes fail (full or read-only disk, damaged file: see firstrender_store_write_failures_total), else 0. Hits are served meanwhile; nothing new is stored.",

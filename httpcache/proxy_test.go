@@ -614,6 +614,17 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("metric %s not registered", n)
 		}
 	}
+	// The store's commit counters are the store's own figures, read at
+	// scrape time; the one stored miss made at least one write.
+	if err := r.Proxy.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := r.Store.Stats()
+	for n, want := range map[string]int64{"firstrender_store_commits_total": st.Commits, "firstrender_store_writes_total": st.Writes} {
+		if got := gatheredValue(t, reg, n); got != float64(want) || want < 1 {
+			t.Errorf("%s = %v, want store.Stats()'s %d (at least 1)", n, got, want)
+		}
+	}
 	// A second proxy on the same registry is refused clearly.
 	up, _ := url.Parse(r.Origin.URL)
 	if _, err := New(Config{Upstream: up, Store: r.Store, Registerer: reg}); err == nil {
@@ -920,4 +931,25 @@ func TestCollapsing_VaryMismatch(t *testing.T) {
 		t.Errorf("waiter with X-Theme: light got %q, want light", got)
 	}
 	r.Settle()
+}
+
+// gatheredValue is the value of the unlabelled counter or gauge name in reg.
+func gatheredValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.GetMetric()) != 1 {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if c := m.GetCounter(); c != nil {
+			return c.GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	t.Fatalf("metric %s not gathered", name)
+	return 0
 }
