@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -145,5 +146,31 @@ func TestGrowthRows(t *testing.T) {
 	}
 	if rows := growthRows(sizes, fills, nil); rows != nil {
 		t.Errorf("no rounds: %d rows", len(rows))
+	}
+}
+
+func TestParseSteal(t *testing.T) {
+	stat := func(steal0, total0extra, steal1 uint64) string {
+		return fmt.Sprintf("cpu  10 0 10 10 0 0 0 %d 0 0\ncpu0 %d 0 5 5 0 0 0 %d 0 0\ncpu1 5 0 5 5 0 0 0 %d 0 0\nintr 1 2 3\n",
+			steal0+steal1, 5+total0extra, steal0, steal1)
+	}
+	t0, ok := parseSteal(stat(0, 0, 0))
+	if !ok || len(t0.total) != 2 {
+		t.Fatalf("parseSteal = %+v, %v; want two CPUs", t0, ok)
+	}
+	// cpu0: 100 more ticks, 10 of them steal; cpu1: 5 ticks, all steal.
+	t1, ok := parseSteal(stat(10, 90, 5))
+	if !ok {
+		t.Fatal("second parse failed")
+	}
+	got := t1.since(t0)
+	if len(got) != 2 || got[0] != 0.1 || got[1] != 1 {
+		t.Errorf("since = %v, want [0.1 1]", got)
+	}
+	if s := fmtSteal(got); s != "host steal: cpu0 10%, cpu1 100%" {
+		t.Errorf("fmtSteal = %q", s)
+	}
+	if _, ok := parseSteal("cpu0 1 2 x 4 5 6 7 8\n"); ok {
+		t.Error("a malformed line parsed")
 	}
 }

@@ -672,10 +672,12 @@ func (e *Env) Measure(ctx context.Context, p *Proc, l *load) (Measurement, *resu
 		profDone = e.startProfiles(p, l.profile)
 	}
 	m0, okm := p.memStats()
+	s0, oks := readSteal()
 	c0, errc := p.cpu()
 	t0 := time.Now()
 	r := l.run(ctx)
 	c1, errc2 := p.cpu()
+	s1, oks2 := readSteal()
 	others := float64(e.othersCPU(p, false)-o0) / float64(time.Since(t0))
 	m1, okm2 := p.memStats()
 	if profDone != nil {
@@ -695,6 +697,11 @@ func (e *Env) Measure(ctx context.Context, p *Proc, l *load) (Measurement, *resu
 	}
 	if !quiet || others > quietShare {
 		m.Extra = fmt.Sprintf("other targets used %.0f%% of a core before, %.0f%% during", 100*busy, 100*others)
+	}
+	if oks && oks2 {
+		if st := s1.since(s0); slices.ContainsFunc(st, func(v float64) bool { return v >= stealNote }) {
+			m.Extra = strings.TrimSpace(m.Extra + " " + fmtSteal(st))
+		}
 	}
 	if c := m1.Commits - m0.Commits; okm && okm2 && c > 0 {
 		m.Extra = strings.TrimSpace(m.Extra + fmt.Sprintf(" store: %d commits, %.1f writes each", c, float64(m1.Writes-m0.Writes)/float64(c)))
@@ -802,4 +809,65 @@ func (e *Env) fetch(u, file string) {
 	}
 	defer f.Close()
 	io.Copy(f, resp.Body)
+}
+
+// stealNote is the share of a CPU's time taken by the hypervisor (steal,
+// /proc/stat) during a measurement above which its row's note says so: the
+// VM's host gave the run less than the CPUs it counts on.
+const stealNote = 0.02
+
+// cpuTicks are /proc/stat's per-CPU lines: each CPU's total and steal ticks.
+type cpuTicks struct{ total, steal []uint64 }
+
+func readSteal() (cpuTicks, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTicks{}, false
+	}
+	return parseSteal(string(b))
+}
+
+// parseSteal reads the cpuN lines of a /proc/stat text (user nice system
+// idle iowait irq softirq steal ...; guest time is already in user).
+func parseSteal(stat string) (cpuTicks, bool) {
+	var t cpuTicks
+	for _, l := range strings.Split(stat, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		var total uint64
+		for _, v := range f[1:9] {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return cpuTicks{}, false
+			}
+			total += n
+		}
+		steal, _ := strconv.ParseUint(f[8], 10, 64)
+		t.total, t.steal = append(t.total, total), append(t.steal, steal)
+	}
+	return t, len(t.total) > 0
+}
+
+// since is each CPU's steal share between t0 and t.
+func (t cpuTicks) since(t0 cpuTicks) []float64 {
+	if len(t.total) != len(t0.total) {
+		return nil
+	}
+	out := make([]float64, len(t.total))
+	for i := range t.total {
+		if d := t.total[i] - t0.total[i]; d > 0 {
+			out[i] = float64(t.steal[i]-t0.steal[i]) / float64(d)
+		}
+	}
+	return out
+}
+
+func fmtSteal(st []float64) string {
+	parts := make([]string, len(st))
+	for i, v := range st {
+		parts[i] = fmt.Sprintf("cpu%d %.0f%%", i, 100*v)
+	}
+	return "host steal: " + strings.Join(parts, ", ")
 }
