@@ -699,9 +699,7 @@ func (e *Env) Measure(ctx context.Context, p *Proc, l *load) (Measurement, *resu
 		m.Extra = fmt.Sprintf("other targets used %.0f%% of a core before, %.0f%% during", 100*busy, 100*others)
 	}
 	if oks && oks2 {
-		if st := s1.since(s0); slices.ContainsFunc(st, func(v float64) bool { return v >= stealNote }) {
-			m.Extra = strings.TrimSpace(m.Extra + " " + fmtSteal(st))
-		}
+		m.Extra = strings.TrimSpace(m.Extra + " " + stealSince(s0, s1))
 	}
 	if c := m1.Commits - m0.Commits; okm && okm2 && c > 0 {
 		m.Extra = strings.TrimSpace(m.Extra + fmt.Sprintf(" store: %d commits, %.1f writes each", c, float64(m1.Writes-m0.Writes)/float64(c)))
@@ -862,6 +860,16 @@ func (t cpuTicks) since(t0 cpuTicks) []float64 {
 		}
 	}
 	return out
+}
+
+// stealSince is the note on the host's steal time between t0 and t1, or
+// "" when it stayed under stealNote on every CPU.
+func stealSince(t0, t1 cpuTicks) string {
+	st := t1.since(t0)
+	if !slices.ContainsFunc(st, func(v float64) bool { return v >= stealNote }) {
+		return ""
+	}
+	return fmtSteal(st)
 }
 
 func fmtSteal(st []float64) string {

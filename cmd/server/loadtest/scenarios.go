@@ -609,7 +609,7 @@ func runGrowth(ctx context.Context, env *Env) ([]Row, error) {
 					l.profile = "growth"
 				}
 				m, _ := env.Measure(ctx, fr, l)
-				m.Extra = fmt.Sprintf("open %sms, RSS %.0f MB, db %s MB", fr.Info["open_ms"], m.RSSMB, fr.Info["file_mb"])
+				m.Extra = strings.TrimSpace(fmt.Sprintf("open %sms, RSS %.0f MB, db %s MB ", fr.Info["open_ms"], m.RSSMB, fr.Info["file_mb"]) + m.Extra)
 				round[i][k] = m
 				fr.Stop()
 			}

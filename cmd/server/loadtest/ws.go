@@ -83,7 +83,9 @@ func (e *Env) measureWS(ctx context.Context, p *Proc, url string, conns int, msg
 		a0, _ = also.cpu()
 	}
 	m0, okm := p.memStats()
+	s0, oks := readSteal()
 	r := wsLoad(ctx, url, conns, e.Opts.Duration, msg)
+	s1, oks2 := readSteal()
 	c1, _ := p.cpu()
 	var a1 time.Duration
 	if also != nil {
@@ -100,6 +102,9 @@ func (e *Env) measureWS(ctx context.Context, p *Proc, url string, conns int, msg
 		m.CPUPerReq = (c1 - c0) / time.Duration(r.msgs)
 		if also != nil {
 			m.Extra = "origin " + fmtDur((a1-a0)/time.Duration(r.msgs)) + "/msg"
+		}
+		if oks && oks2 {
+			m.Extra = strings.TrimSpace(m.Extra + " " + stealSince(s0, s1))
 		}
 		if okm && okm2 {
 			m.Allocs = float64(m1.Allocs-m0.Allocs) / float64(r.msgs)
