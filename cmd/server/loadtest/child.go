@@ -145,9 +145,9 @@ type memStats struct {
 	Writes  int64 `json:"writes"`
 }
 
-// storeStats, set by a server child once its store is open, reads the
-// store's write counts for /memstats.
-var storeStats atomic.Pointer[func() store.Stats]
+// serverStore is a server child's store once it is open (its write counts
+// go into /memstats).
+var serverStore atomic.Pointer[store.Store]
 
 func readMemStats() memStats {
 	s := []metrics.Sample{
@@ -170,9 +170,9 @@ func readMemStats() memStats {
 	if s[3].Value.Kind() == metrics.KindUint64 {
 		m.HeapMB = float64(s[3].Value.Uint64()) / (1 << 20)
 	}
-	if f := storeStats.Load(); f != nil {
-		st := (*f)()
-		m.Commits, m.Writes = st.Commits, st.Writes
+	if st := serverStore.Load(); st != nil {
+		stats := st.Stats()
+		m.Commits, m.Writes = stats.Commits, stats.Writes
 	}
 	return m
 }
@@ -329,8 +329,7 @@ func runServer(ctx context.Context, f childFlags) error {
 	}
 	openTime := time.Since(t0)
 	st := srv.Store()
-	statsOf := st.Stats
-	storeStats.Store(&statsOf)
+	serverStore.Store(st)
 	ah, err := admin.NewHandler(admin.HandlerConfig{
 		Token:  adminToken,
 		Store:  st,

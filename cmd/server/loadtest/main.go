@@ -834,15 +834,17 @@ func parseSteal(stat string) (cpuTicks, bool) {
 		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
 			continue
 		}
-		var total uint64
-		for _, v := range f[1:9] {
+		var total, steal uint64
+		for j, v := range f[1:9] {
 			n, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
 				return cpuTicks{}, false
 			}
 			total += n
+			if j == 7 {
+				steal = n
+			}
 		}
-		steal, _ := strconv.ParseUint(f[8], 10, 64)
 		t.total, t.steal = append(t.total, total), append(t.steal, steal)
 	}
 	return t, len(t.total) > 0
