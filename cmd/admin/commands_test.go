@@ -15,6 +15,7 @@ import (
 
 	"github.com/firstrender/firstrender/httpcache"
 	"github.com/firstrender/firstrender/httpcache/admin"
+	"github.com/firstrender/firstrender/httpcache/httpcachetest"
 	"github.com/firstrender/firstrender/store"
 )
 
@@ -470,7 +471,7 @@ func TestEvents(t *testing.T) {
 	s := seeded(t)
 	for _, asJSON := range []bool{false, true} {
 		pr, pw := io.Pipe()
-		var errb syncBuffer
+		var errb httpcachetest.SyncBuffer
 		e := env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, lookupEnv: func(string) (string, bool) { return "", false }}
 		ctx, cancel := context.WithCancel(context.Background())
 		args := append([]string{"events", "--stats"}, s.flags()...)

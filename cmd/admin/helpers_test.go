@@ -10,11 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/firstrender/firstrender/httpcache/admin"
+	"github.com/firstrender/firstrender/httpcache/httpcachetest"
 	"github.com/firstrender/firstrender/httpcache/server"
 	"github.com/firstrender/firstrender/store/storetest"
 )
@@ -33,24 +33,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer is a concurrency-safe writer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // liveServer is a real firstrender server (server.New, the demo origin)
 // on loopback ports, with its admin API reachable at admin with the token
 // in tokenFile.
@@ -60,7 +42,7 @@ type liveServer struct {
 	public    string // http://127.0.0.1:PORT
 	admin     string // http://127.0.0.1:PORT
 	tokenFile string
-	logs      *syncBuffer
+	logs      *httpcachetest.SyncBuffer
 	cancel    context.CancelFunc
 	done      chan error
 }
@@ -79,7 +61,7 @@ func startServer(t *testing.T, db string) *liveServer {
 	if db == "" {
 		db = filepath.Join(t.TempDir(), "firstrender.db")
 	}
-	logs := &syncBuffer{}
+	logs := &httpcachetest.SyncBuffer{}
 	srv, err := server.New(server.Config{
 		Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", DB: db,
 		ShutdownTimeout: 5 * time.Second,

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache/httpcachetest"
 	"github.com/firstrender/firstrender/httpcache/liveview/phxtoken"
 	"github.com/firstrender/firstrender/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,31 +58,13 @@ func newTestStore(t testing.TB) *store.Store {
 	return st
 }
 
-// syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testServer is a handler over a store behind httptest, with its client.
 type testServer struct {
 	st   *store.Store
 	h    *Handler
 	srv  *httptest.Server
 	c    *Client
-	logs *syncBuffer
+	logs *httpcachetest.SyncBuffer
 	reg  *prometheus.Registry
 	clk  *clock
 }
@@ -101,7 +84,7 @@ func testKey(r *http.Request) (string, error) {
 
 func newTestServer(t testing.TB, st *store.Store, tweak func(*HandlerConfig)) *testServer {
 	t.Helper()
-	ts := &testServer{st: st, logs: &syncBuffer{}, reg: prometheus.NewRegistry(), clk: &clock{t: testNow}}
+	ts := &testServer{st: st, logs: &httpcachetest.SyncBuffer{}, reg: prometheus.NewRegistry(), clk: &clock{t: testNow}}
 	cfg := HandlerConfig{
 		Token:      testToken,
 		Store:      st,

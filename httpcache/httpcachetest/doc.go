@@ -5,7 +5,8 @@
 // *httpcache.Proxy, with a fake clock and a quiet logger, and serves it
 // on loopback. [ParseCacheStatus], [Find] and [Member.Match] compare
 // Cache-Status members parameter by parameter, never by substring
-// ("ttl=60" does not match ttl=600).
+// ("ttl=60" does not match ttl=600). [SyncBuffer] is a log sink that
+// goroutines write to while the test reads it.
 //
 // It does not import httpcache, so httpcache's own in-package tests can
 // use it (an import back would be a cycle); callers pass a build function:
