@@ -194,7 +194,12 @@ func storable(method string, reqH http.Header, rq reqDirectives, status int, res
 	if status < 200 || status == http.StatusNotModified {
 		return reasonStatus
 	}
-	if status == http.StatusPartialContent || respH.Get("Content-Range") != "" {
+	// Only a 206 is partial. Content-Range has no meaning on other
+	// statuses (RFC 9110 §14.4), and Range is never forwarded on a
+	// request that may fill an entry (conditionalHeaders), so a 200
+	// carrying it is the complete representation and is stored with it
+	// (cache-tests headers-store-Content-Range).
+	if status == http.StatusPartialContent {
 		return reasonPartial
 	}
 	// RFC 9111 §5.2.2.3: with must-understand, store only status codes we

@@ -36,6 +36,7 @@ func TestStorable(t *testing.T) {
 		{"must-understand with unknown status", "GET", nil, "", 299, http.Header{"Cache-Control": {"must-understand, no-store, max-age=60"}}, reasonMustUnderstand},
 		{"vary star", "GET", nil, "", 200, http.Header{"Vary": {"*"}}, reasonVaryStar},
 		{"206 is partial", "GET", nil, "", 206, http.Header{"Cache-Control": {"max-age=60"}}, reasonPartial},
+		{"200 with Content-Range is complete (RFC 9110 §14.4)", "GET", nil, "", 200, http.Header{"Cache-Control": {"max-age=60"}, "Content-Range": {"bytes 0-4/10"}}, ""},
 		{"invalid cache-control", "GET", nil, "", 200, http.Header{"Cache-Control": {"max-age=abc"}}, "invalid-cache-control"},
 		{"304 is never stored", "GET", nil, "", 304, http.Header{"Cache-Control": {"max-age=60"}}, reasonStatus},
 	}

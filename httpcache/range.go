@@ -25,7 +25,7 @@ import (
 // parse, one on HEAD, or more than maxRanges ranges is ignored (the whole
 // 200), as §14.2 allows. On a miss the origin is asked for the whole
 // response (Range is not forwarded, so nothing partial is ever stored:
-// a 206 or Content-Range from the origin is not stored either), the
+// a 206 from the origin is not stored either), the
 // client gets the whole 200, and the next request gets its range from
 // the stored entry.
 
