@@ -164,15 +164,23 @@ func (p *Proxy) refetch(resp *http.Response) error {
 }
 
 // notUpdated are fields a 304 must not change in a stored response
-// (RFC 9111 §3.2), plus Set-Cookie, which is never stored from a 304.
+// (RFC 9111 §3.2): Content-Length; the fields the stored response's
+// integrity depends on, which §3.2 lets a cache omit: Content-Encoding
+// (the stored bytes are in that coding), Content-Type (the stored body
+// was inspected, and is served, as that type) and Content-Range (the
+// stored response is complete); the fields never stored (proxyFields,
+// Age, Cache-Status); and Set-Cookie, which is never stored from a 304.
 var notUpdated = map[string]bool{
-	"Content-Length":   true,
-	"Content-Encoding": true,
-	"Content-Type":     true,
-	"Content-Range":    true,
-	"Set-Cookie":       true,
-	"Cache-Status":     true,
-	"Age":              true,
+	"Content-Length":            true,
+	"Content-Encoding":          true,
+	"Content-Type":              true,
+	"Content-Range":             true,
+	"Set-Cookie":                true,
+	"Cache-Status":              true,
+	"Age":                       true,
+	"Proxy-Authenticate":        true,
+	"Proxy-Authentication-Info": true,
+	"Proxy-Authorization":       true,
 }
 
 // freshen applies a 304's header fields to ex's stored entry (RFC 9111
