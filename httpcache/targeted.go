@@ -91,12 +91,18 @@ func parseSurrogateControl(v string) (noStore bool, maxAge int64) {
 		if m == "" || strings.Contains(m, ";") {
 			continue // empty, or targeted at a named surrogate
 		}
-		k, val, _ := strings.Cut(m, "=")
-		switch strings.ToLower(strings.TrimSpace(k)) {
+		// directive = token [ "=" value ], no whitespace around the
+		// "=" (as in Cache-Control, RFC 9111 §5.2): "max-age =100"
+		// and "max-age= 100" are not max-age.
+		k, val, hasVal := strings.Cut(m, "=")
+		if hasVal && (strings.TrimRight(k, " \t") != k || strings.TrimLeft(val, " \t") != val) {
+			continue
+		}
+		switch strings.ToLower(k) {
 		case "no-store":
 			noStore = true
 		case "max-age":
-			n, _, _ := strings.Cut(strings.TrimSpace(val), "+")
+			n, _, _ := strings.Cut(val, "+")
 			if s, err := parseDigits(n); err == nil {
 				maxAge = s
 			}
@@ -105,13 +111,22 @@ func parseSurrogateControl(v string) (noStore bool, maxAge int64) {
 	return noStore, maxAge
 }
 
+// sfIntegerDirectives are the directives whose value RFC 9213 §2.1
+// infers to be an Integer (delta-seconds): a member of another type
+// (a String "10000", a Decimal 3600.5) or a negative one is not consumed.
+var sfIntegerDirectives = map[string]bool{"max-age": true, "s-maxage": true, "stale-while-revalidate": true, "stale-if-error": true}
+
 // sfDictToCacheControl parses v as a Structured Fields Dictionary
 // (RFC 8941 §3.2, parameters ignored) and renders it in Cache-Control
 // syntax (true → the bare key, false → left out, integers, tokens and
-// strings as key=value). ok is false when v is not a valid Dictionary.
+// strings as key=value). A key given twice keeps its first position and
+// its last value (RFC 8941 §4.2.2); an integer directive
+// (sfIntegerDirectives) whose value is not a non-negative Integer is
+// left out (RFC 9213 §2.1). ok is false when v is not a valid Dictionary.
 func sfDictToCacheControl(v string) (string, bool) {
 	s := strings.Trim(v, " \t")
 	var out []string
+	at := map[string]int{} // key → its index in out
 	for s != "" {
 		key, rest, ok := sfKey(s)
 		if !ok {
@@ -127,13 +142,17 @@ func sfDictToCacheControl(v string) (string, bool) {
 			return "", false
 		}
 		switch {
+		case sfIntegerDirectives[key] && !sfIsNonNegInteger(item):
 		case item == "?1":
 			val = key
 		case item == "?0":
 		default:
 			val = key + "=" + item
 		}
-		if val != "" {
+		if i, dup := at[key]; dup {
+			out[i] = val // "" until written: left out below
+		} else {
+			at[key] = len(out)
 			out = append(out, val)
 		}
 		rest = strings.TrimLeft(rest, " \t")
@@ -148,7 +167,27 @@ func sfDictToCacheControl(v string) (string, bool) {
 			return "", false // trailing comma
 		}
 	}
-	return strings.Join(out, ", "), true
+	kept := out[:0]
+	for _, m := range out {
+		if m != "" {
+			kept = append(kept, m)
+		}
+	}
+	return strings.Join(kept, ", "), true
+}
+
+// sfIsNonNegInteger reports whether the bare item text is an sf-integer
+// without a sign (RFC 8941 §3.3.1).
+func sfIsNonNegInteger(item string) bool {
+	if item == "" {
+		return false
+	}
+	for i := 0; i < len(item); i++ {
+		if !isDigit(item[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func isLCAlpha(c byte) bool { return 'a' <= c && c <= 'z' }

@@ -67,6 +67,13 @@ func TestSFDictToCacheControl(t *testing.T) {
 		{"max-age=60,", "", false},
 		{"max-age=", "", false},
 		{`a="unterminated`, "", false},
+		// RFC 8941 §4.2.2: a repeated key keeps its place, takes the last value.
+		{"max-age=60, no-store, max-age=5", "max-age=5, no-store", true},
+		{"no-store, max-age=5, no-store=?0", "max-age=5", true},
+		// RFC 9213 §2.1: an integer directive of another type is not consumed.
+		{`max-age="10000"`, "", true},
+		{"max-age=3600.5, no-cache", "no-cache", true},
+		{"s-maxage=-1, stale-if-error=x, stale-while-revalidate=?1", "", true},
 	} {
 		got, ok := sfDictToCacheControl(c.in)
 		if ok != c.ok || got != c.want {
