@@ -795,3 +795,50 @@ func TestConformance_Update304(t *testing.T) {
 	}
 	validRun(t, tests)
 }
+
+// TestConformance_UpdateHead is the suite's update-head.mjs (and its
+// older updateHead.mjs, the same tests): a HEAD sent for a stale stored
+// GET response, and what its 200 does to it (RFC 9111 §4.3.5).
+func TestConformance_UpdateHead(t *testing.T) {
+	head := func(more validStep) validStep {
+		more.method, more.wantMethod = http.MethodHead, http.MethodHead
+		return more
+	}
+	validRun(t, []validTest{
+		{id: "head-writethrough", kind: "check", steps: []validStep{validBecomeStale(), head(validStep{})}},
+		{id: "head-200-retain", kind: "check", steps: []validStep{validBecomeStale(), head(validStep{wantHdr: []string{"Template-A", "1"}})}},
+		{id: "head-200-freshness-update", kind: "check", steps: []validStep{
+			validBecomeStale(),
+			head(validStep{respHdr: []string{"Cache-Control", "max-age=1000"}}),
+			{expect: "cached"},
+		}},
+		{id: "head-200-update", kind: "check", steps: []validStep{
+			validBecomeStale(),
+			head(validStep{respHdr: []string{"Template-A", "2", "Cache-Control", "max-age=1000"}}),
+			{expect: "cached", wantHdr: []string{"Template-A", "2"}},
+		}},
+		// Check, deliberately different: RFC 9111 §4.3.5 freshens with a
+		// 200 to HEAD only; a 410 describes no stored representation
+		// (and an error never replaces a stored page), so the stale
+		// entry stays as it was and the next GET goes to the origin.
+		{id: "head-410-update", kind: "check", steps: []validStep{
+			validBecomeStale(),
+			head(validStep{status: 410, respHdr: []string{"Template-A", "2", "Cache-Control", "max-age=1000"}}),
+			{expect: "not_cached", wantMissing: []string{"Template-A"}},
+		}},
+		// Not in the suite: a 200 to HEAD that shows another
+		// representation invalidates the stored one instead.
+		{id: "head-200-changed-invalidates", kind: "check", steps: []validStep{
+			validBecomeStale("ETag", `"a"`),
+			head(validStep{respHdr: []string{"ETag", `"b"`, "Cache-Control", "max-age=1000"}}),
+			{expect: "not_cached", respHdr: []string{"Cache-Control", "max-age=1000"}, missReqHdr: []string{"If-None-Match"}},
+		}},
+		// Not in the suite: a HEAD 200 that makes the response private
+		// removes the entry; that HEAD alone gets the refreshed fields.
+		{id: "head-200-private-removes", kind: "check", steps: []validStep{
+			validBecomeStale("ETag", `"a"`),
+			head(validStep{respHdr: []string{"Cache-Control", "private, max-age=1000"}, wantHdr: []string{"Template-A", "1"}}),
+			{expect: "not_cached", missReqHdr: []string{"If-None-Match"}},
+		}},
+	})
+}

@@ -68,7 +68,9 @@ func (p *Proxy) serveStored(w http.ResponseWriter, r *http.Request, ex *exchange
 	if r.Method == http.MethodGet {
 		ex.mode, ex.fill = modeRevalidate, &fill{p: p}
 	} else {
-		// A HEAD cannot refresh the entry; pass it through.
+		// A HEAD is forwarded as it is (only a GET refetches the
+		// body); a 200 to it freshens or invalidates e (modifyResponse,
+		// RFC 9111 §4.3.5).
 		ex.mode, ex.fill = modePass, nil
 	}
 	return false

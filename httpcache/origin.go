@@ -50,8 +50,9 @@ func (p *Proxy) forwardOnce(w http.ResponseWriter, r *http.Request, ex *exchange
 	}()
 	ex.call.reqTime = p.now()
 	ex.call.wall = time.Now()
+	ex.call.since = p.purges.since() // purges from now on cover this fetch
 	if ex.fill != nil {
-		ex.fill.since = p.purges.since() // purges from now on cover this fetch
+		ex.fill.since = ex.call.since
 	}
 	in := r.WithContext(context.WithValue(r.Context(), exKey{}, ex))
 	if in.Body != nil && in.Body != http.NoBody {
@@ -163,11 +164,21 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 			return nil
 		}
 	}
-	if ex.in.Method == http.MethodHead && ex.entry != nil && resp.StatusCode == http.StatusOK && headChanged(ex.entry, resp.Header) {
-		// RFC 9111 §4.3.5: a HEAD showing another representation
-		// invalidates the stored GET response.
-		e := ex.entry
-		p.goBackground(func() { _ = p.st.Delete(context.Background(), e.rec.Key, e.rec.Variant) })
+	if ex.in.Method == http.MethodHead && ex.entry != nil && resp.StatusCode == http.StatusOK {
+		// RFC 9111 §4.3.5: a 200 to HEAD for a stored GET response that
+		// needed validation either shows another representation (by
+		// ETag, Last-Modified or Content-Length), which invalidates the
+		// stored one, or freshens it like a 304 (§3.2), and the client's
+		// HEAD is answered from the refreshed entry.
+		if headChanged(ex.entry, resp.Header) {
+			e := ex.entry
+			p.goBackground(func() { _ = p.st.Delete(context.Background(), e.rec.Key, e.rec.Variant) })
+		} else {
+			ex.fill = &fill{p: p, since: ex.call.since} // finished by forwardOnce
+			ex.result = ResultRevalidated
+			p.freshened(resp, ex, respTime)
+			return nil
+		}
 	}
 	if ex.fill != nil {
 		if err := ex.fill.decide(resp, ex, respTime); err != nil {

@@ -51,20 +51,7 @@ func (p *Proxy) revalidated(resp *http.Response, ex *exchange, respTime time.Tim
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
 		// RFC 9111 §4.3.4: update the stored headers from the 304.
-		ne, reason := p.freshen(ex, resp.Header, respTime)
-		if reason != "" {
-			// Not stored any more: for this client only.
-			ex.fill.release(nil)
-			ex.cs.detail = reason
-			p.met.refuse(reason)
-			p.pass.remember(ex.key, reason, respTime.Add(p.cfg.HitForPassTTL))
-			p.replaceWithEntry(resp, ex, ne, respTime)
-			return true
-		}
-		ex.fill.release(ne)
-		ex.cs.stored = true
-		ex.fill.checkStoreHealth(ex)
-		p.replaceWithEntry(resp, ex, ne, respTime)
+		p.freshened(resp, ex, respTime)
 		return true
 	case resp.StatusCode >= 500 && p.staleIfErrorOK(e, respTime):
 		ex.cs.detail = "stale-if-error"
@@ -73,6 +60,26 @@ func (p *Proxy) revalidated(resp *http.Response, ex *exchange, respTime time.Tim
 		return true
 	}
 	return false
+}
+
+// freshened updates ex's stored entry with the header fields of resp (a
+// 304, or a 200 to HEAD that matches it) and turns resp into the
+// refreshed entry's response. ex.fill makes the store change.
+func (p *Proxy) freshened(resp *http.Response, ex *exchange, respTime time.Time) {
+	ne, reason := p.freshen(ex, resp.Header, respTime)
+	if reason != "" {
+		// Not stored any more: for this client only.
+		ex.fill.release(nil)
+		ex.cs.detail = reason
+		p.met.refuse(reason)
+		p.pass.remember(ex.key, reason, respTime.Add(p.cfg.HitForPassTTL))
+		p.replaceWithEntry(resp, ex, ne, respTime)
+		return
+	}
+	ex.fill.release(ne)
+	ex.cs.stored = true
+	ex.fill.checkStoreHealth(ex)
+	p.replaceWithEntry(resp, ex, ne, respTime)
 }
 
 func (p *Proxy) staleIfErrorOK(e *entry, now time.Time) bool {
@@ -183,8 +190,8 @@ var notUpdated = map[string]bool{
 	"Proxy-Authorization":       true,
 }
 
-// freshen applies a 304's header fields to ex's stored entry (RFC 9111
-// §4.3.4) and has ex's fill store the result when it finishes. When the
+// freshen applies a 304's (or a matching HEAD 200's, §4.3.5) header
+// fields to ex's stored entry (RFC 9111 §4.3.4) and has ex's fill store the result when it finishes. When the
 // updated headers make the response one a shared cache must not store
 // (private, no-store, Vary: *), the fill deletes the entry instead and
 // the reason is returned: the refreshed entry then answers only the
@@ -220,7 +227,9 @@ func (p *Proxy) freshen(ex *exchange, h304 http.Header, respTime time.Time) (*en
 		ne.setSplice(e.splice) // same body, same splice points
 	}
 	rec.Expires = p.expiresHint(ne, nh)
-	if reason := storable(ex.in.Method, ex.in.Header, ex.rq, rec.Status, nh, d); reason != "" {
+	// Judged as the stored GET response it is, also when a HEAD
+	// freshens it.
+	if reason := storable(http.MethodGet, ex.in.Header, ex.rq, rec.Status, nh, d); reason != "" {
 		if !requestOnly(reason) {
 			ex.fill.remove = e
 		} // else for this client alone; the stored entry stays as it was
