@@ -78,7 +78,7 @@ type exchange struct {
 type originCall struct {
 	reqTime  time.Time // sent, Config.Now clock (freshness)
 	wall     time.Time // sent, wall clock (latency metric)
-	since    uint64 // the purge log's sequence when it was sent (purgeLog.admit)
+	since    uint64    // the purge log's sequence when it was sent (purgeLog.admit)
 	cancel   context.CancelFunc
 	hdrTimer *time.Timer // OriginTimeout for the response headers
 	timedOut atomic.Bool
