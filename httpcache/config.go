@@ -256,6 +256,15 @@ type Config struct {
 	// default (false) discards them and sets them from the connection.
 	TrustForwarded bool
 
+	// Via is the pseudonym the proxy names itself by in the Via field it
+	// appends to every request it forwards to the origin and to every
+	// response it forwards or serves from the store (RFC 9110 §7.6.3), in
+	// place of a host name, so no internal name leaks. If empty,
+	// [CacheName]; "-" sends no Via at all (for an origin that changes
+	// its answers on seeing Via, such as nginx, whose default
+	// gzip_proxied off stops compressing). It must be a token.
+	Via string
+
 	// HitGate, if set, is asked before every lookup of a cacheable
 	// request whether stored responses may be served: a non-empty reason
 	// makes the proxy forward the request instead, neither serving nor
@@ -339,6 +348,9 @@ func (c *Config) setDefaults() {
 	if c.MaxWaiters == 0 {
 		c.MaxWaiters = 4096
 	}
+	if c.Via == "" {
+		c.Via = CacheName
+	}
 	if c.HitForPassTTL == 0 {
 		c.HitForPassTTL = 10 * time.Second
 	}
@@ -369,6 +381,9 @@ func (c *Config) validate() error {
 	}
 	if c.Store == nil {
 		errs = append(errs, errors.New("Store is required"))
+	}
+	if c.Via != "-" && !validFieldName(c.Via) {
+		errs = append(errs, fmt.Errorf("Via %q must be a token (RFC 9110 §5.6.2) or \"-\"", c.Via))
 	}
 	if c.OtherHosts != ForwardUncached && c.OtherHosts != RefuseHost {
 		errs = append(errs, fmt.Errorf("OtherHosts %d is not a HostPolicy", c.OtherHosts))

@@ -14,6 +14,7 @@ const (
 	reasonConnect        = "connect"          // 405: CONNECT would open a tunnel through the proxy
 	reasonTrace          = "trace"            // 405: TRACE reflects the request, credentials included (XST)
 	reasonFragment       = "fragment"         // 400: a raw '#' in the request-target
+	reasonMaxForwards    = "max-forwards"     // 200: OPTIONS with Max-Forwards 0, answered here (RFC 9110 §7.6.2)
 )
 
 // DefaultMaxHeaderValue and DefaultMaxHeaders are the defaults of
@@ -54,6 +55,28 @@ func (p *Proxy) refuseAtEdge(w http.ResponseWriter, r *http.Request, ex *exchang
 		}
 		w.Header().Set("Allow", allowedMethods)
 		p.replyError(w, ex, http.StatusMethodNotAllowed, cacheStatus{fwd: fwdMethod, detail: reason}, "method not allowed: "+r.Method+" is not served by this proxy")
+		return true
+	}
+	if r.Method == http.MethodOptions {
+		if n, ok := maxForwards(r.Header); ok && n == 0 {
+			// RFC 9110 §7.6.2: an intermediary receiving OPTIONS with
+			// Max-Forwards 0 must not forward it, and answers as the
+			// final recipient: what this proxy allows.
+			ex.cs = cacheStatus{fwd: fwdMethod, detail: reasonMaxForwards}
+			h := w.Header()
+			h.Set("Allow", allowedMethods)
+			h.Set("Cache-Status", ex.cs.String())
+			h.Set("Content-Length", "0")
+			w.WriteHeader(http.StatusOK)
+			return true
+		}
+	}
+	if r.URL.User != nil {
+		// RFC 9110 §4.2.4: userinfo in an http(s) target is an error
+		// (an absolute-form "http://user@host/"; net/http keeps it out
+		// of Host, where the key's check would have seen it).
+		w.Header().Set("Connection", "close")
+		p.replyError(w, ex, http.StatusBadRequest, cacheStatus{fwd: fwdBypass, detail: "bad-request"}, "bad request: userinfo in the request-target")
 		return true
 	}
 	if strings.IndexByte(r.RequestURI, '#') >= 0 || strings.IndexByte(r.URL.RawPath, '#') >= 0 {

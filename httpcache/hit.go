@@ -309,15 +309,25 @@ func (p *Proxy) entryResponse(h http.Header, r *http.Request, e *entry, cs *cach
 		h["Cache-Status"] = []string{cs.String()}
 	}
 	status := e.rec.Status
+	// h is the entry's fields and ours unless it held some before: then
+	// its own Content-Encoding and Content-Type are read.
+	known := e.hdr != nil && !strip
 	if status == http.StatusOK && notModified(r.Header, http.Header(e.rec.Header)) {
+		// RFC 9110 §15.4.5: the 304 carries the ETag and Vary the 200
+		// would have had for this client: a gzip entry is served with
+		// Vary: Accept-Encoding, and decoded with a weak ETag.
+		if (known && e.gzip) || (!known && isGzip(h)) {
+			if acceptsGzip(r.Header["Accept-Encoding"]) {
+				addVaryAcceptEncoding(h)
+			} else {
+				decodedHeader(h)
+			}
+		}
 		delete(h, "Content-Type")
 		delete(h, "Content-Length")
 		delete(h, "Content-Encoding")
 		return http.StatusNotModified, nil, false
 	}
-	// h is the entry's fields and ours unless it held some before: then
-	// its own Content-Encoding and Content-Type are read.
-	known := e.hdr != nil && !strip
 	if (known && e.gzip) || (!known && isGzip(h)) || hasRange(r) {
 		// Decoded for a client that does not accept gzip (encoding.go),
 		// a part of it for a Range request (range.go).

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ex *exchange) {
 }
 
 func (p *Proxy) forwardOnce(w http.ResponseWriter, r *http.Request, ex *exchange) {
-	iw := &interimWriter{ResponseWriter: w}
+	iw := &interimWriter{ResponseWriter: w, http10: !r.ProtoAtLeast(1, 1)}
 	defer func() {
 		if ex.call.cancel != nil {
 			ex.call.cancel()
@@ -100,6 +101,18 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// the client's X-Forwarded-Host), not for another spelling of it
 	// ("app.test.", upper case, "app.test:080").
 	out.Set("X-Forwarded-Host", ex.n.host)
+	// RFC 9110 §7.6.3: a gateway MUST send Via in each inbound request,
+	// with the version it received the request in.
+	hop.AppendVia(out, pr.In.ProtoMajor, pr.In.ProtoMinor, p.viaName())
+	if pr.In.Method == http.MethodOptions {
+		decrementMaxForwards(out)
+	}
+	if !pr.In.ProtoAtLeast(1, 1) {
+		// RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0
+		// request is ignored, so not passed on to ask the origin for a
+		// 100 the client may not get.
+		delete(out, "Expect")
+	}
 	if ex.mode == modeMiss || ex.mode == modeRevalidate {
 		for _, k := range conditionalHeaders {
 			delete(out, k)
@@ -150,16 +163,17 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	ex.cs.fwdStatus = resp.StatusCode
-	if ex.mode == modeRevalidate {
-		if resp.StatusCode == http.StatusNotModified && !sameValidator(ex.entry, resp.Header) {
-			// RFC 9111 §4.3.4: a 304 naming another representation cannot
-			// update what we stored; ask again without conditions.
-			if err := p.refetch(resp); err != nil {
-				return err
-			}
-			ex.cs.fwdStatus = resp.StatusCode
-			respTime = p.now()
+	if ex.mode == modeRevalidate && resp.StatusCode == http.StatusNotModified && !sameValidator(ex.entry, resp.Header) {
+		// RFC 9111 §4.3.4: a 304 naming another representation cannot
+		// update what we stored; ask again without conditions.
+		if err := p.refetch(resp); err != nil {
+			return err
 		}
+		ex.cs.fwdStatus = resp.StatusCode
+		respTime = p.now()
+	}
+	p.forwardedHeader(resp, ex, respTime)
+	if ex.mode == modeRevalidate {
 		if p.revalidated(resp, ex, respTime) {
 			return nil
 		}
@@ -207,6 +221,12 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		p.decodeForClient(resp, ex) // over the copy being stored, which stays encoded
 	}
 	stripTargeted(resp.Header)
+	if !ex.in.ProtoAtLeast(1, 1) {
+		// An HTTP/1.0 client gets no chunked coding, so no trailer
+		// section (RFC 9112 §7.1.2): announce none. Trailers that arrive
+		// anyway are dropped by net/http.
+		resp.Trailer = nil
+	}
 	appendCacheStatus(resp.Header, ex.cs)
 	if f := ex.fill; f != nil && resp.Body == &f.mb && !ex.background {
 		// The whole response is in memory (inspectNow): header and body
@@ -216,6 +236,58 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		f.cork = hop.CorkWrites(resp.Request.Context())
 	}
 	return nil
+}
+
+// forwardedHeader adds to the header of resp, an origin response
+// received at respTime, what this gateway owes it before anything copies
+// it (the stored copy, a 304's refresh of one, the client's): a Date if
+// it has none (RFC 9110 §6.6.1: a recipient with a clock MUST append the
+// time it was received when it caches or forwards the response), and
+// this gateway's Via member (§7.6.3), with the version the origin
+// answered in. The stored copy keeps both, so a hit carries the same
+// Date and Via as the miss, and the hit path adds nothing per request; a
+// 304 refreshing it with a Via of its own has this member appended once,
+// and one without any leaves the stored Via as it was (RFC 9111 §3.2
+// replaces only the fields the 304 carries).
+func (p *Proxy) forwardedHeader(resp *http.Response, ex *exchange, respTime time.Time) {
+	if _, ok := resp.Header["Date"]; !ok {
+		resp.Header["Date"] = []string{respTime.UTC().Format(http.TimeFormat)}
+	}
+	if _, ok := resp.Header["Via"]; !ok && ex.mode == modeRevalidate && resp.StatusCode == http.StatusNotModified {
+		return
+	}
+	hop.AppendVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor, p.viaName())
+}
+
+// viaName is the pseudonym of this gateway's Via member, "" for none
+// (Config.Via "-").
+func (p *Proxy) viaName() string {
+	if p.cfg.Via == "-" {
+		return ""
+	}
+	return p.cfg.Via
+}
+
+// decrementMaxForwards lowers the Max-Forwards of an OPTIONS request
+// being forwarded by one (RFC 9110 §7.6.2; a zero one never gets here,
+// see answerMaxForwards). A value that is not a decimal number is left
+// as it came.
+func decrementMaxForwards(h http.Header) {
+	if n, ok := maxForwards(h); ok && n > 0 {
+		h["Max-Forwards"] = []string{strconv.FormatUint(n-1, 10)}
+	}
+}
+
+// maxForwards returns the Max-Forwards of h (its first line) when it is a
+// decimal number (RFC 9110 §7.6.2: 1*DIGIT).
+func maxForwards(h http.Header) (uint64, bool) {
+	v := headerValue(h, "Max-Forwards")
+	v = strings.TrimSpace(v)
+	if v == "" || strings.TrimLeft(v, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	return n, err == nil
 }
 
 // appendCacheStatus appends this cache's member to the response's
@@ -320,14 +392,20 @@ func (b *clientBody) Read(p []byte) (int, error) {
 
 // interimWriter removes hop-by-hop fields, and those named in Connection,
 // from the 1xx responses ReverseProxy relays (it copies an interim
-// response's header as it came, RFC 9110 §7.6.1 says they go too).
-// Final responses are cleaned by ReverseProxy itself.
+// response's header as it came, RFC 9110 §7.6.1 says they go too), and
+// relays none to an HTTP/1.0 client (§15.2: a server MUST NOT send it a
+// 1xx; ReverseProxy clears the header it copied either way). Final
+// responses are cleaned by ReverseProxy itself.
 type interimWriter struct {
 	http.ResponseWriter
+	http10 bool // the client spoke HTTP/1.0
 }
 
 func (w *interimWriter) WriteHeader(code int) {
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		if w.http10 {
+			return
+		}
 		hop.Remove(w.ResponseWriter.Header())
 	}
 	w.ResponseWriter.WriteHeader(code)

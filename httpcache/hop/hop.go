@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
 )
 
@@ -169,4 +170,35 @@ func SetForwarded(out http.Header, in *http.Request, trust bool) {
 	}
 	out.Set("X-Forwarded-Host", host)
 	out.Set("X-Forwarded-Proto", proto)
+}
+
+// AppendVia appends the member "major.minor pseudonym" to h's Via field
+// (RFC 9110 §7.6.3): a proxy or gateway adds itself to every message it
+// forwards, after the members already there, with the version of the
+// protocol it received the message in. The pseudonym stands in for a
+// host name, so no internal name or port leaks. The field lines already
+// in h are joined into one; their slices are not modified. An empty
+// pseudonym leaves h alone.
+func AppendVia(h http.Header, major, minor int, pseudonym string) {
+	if pseudonym == "" {
+		return
+	}
+	m := viaVersion(major, minor) + " " + pseudonym
+	if prior := h["Via"]; len(prior) > 0 {
+		m = strings.Join(prior, ", ") + ", " + m
+	}
+	h["Via"] = []string{m}
+}
+
+// viaVersion is a received-protocol's version: "1.1", "1.0", "2.0".
+func viaVersion(major, minor int) string {
+	switch {
+	case major == 1 && minor == 1:
+		return "1.1"
+	case major == 1 && minor == 0:
+		return "1.0"
+	case major == 2 && minor == 0:
+		return "2.0"
+	}
+	return strconv.Itoa(major) + "." + strconv.Itoa(minor)
 }
