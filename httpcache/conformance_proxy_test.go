@@ -625,6 +625,13 @@ func TestConformance_ProxyRequestTarget(t *testing.T) {
 			t.Errorf("origin-form after absolute-form: %q, want hit", resp.Header.Get("Cache-Status"))
 		}
 	})
+	t.Run("absolute-form https target on a plain connection: keyed and forwarded as http", func(t *testing.T) {
+		// Deliberately (docs/proxy.md): the scheme is the connection's.
+		resp, _ := proxyDo(t, addr, "GET", "GET https://localhost/abs HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		if !match(csOf(t, resp.Header), "hit") || r.Origin.LastRequest().Header.Get("X-Forwarded-Proto") != "http" {
+			t.Errorf("got %q, want the http entry's hit", resp.Header.Get("Cache-Status"))
+		}
+	})
 	t.Run("absolute-form naming another host: refused like its Host would be", func(t *testing.T) {
 		resp, _ := proxyDo(t, addr, "GET", "GET http://elsewhere.test/abs HTTP/1.1\r\nHost: localhost\r\n\r\n")
 		if resp.StatusCode != http.StatusMisdirectedRequest {
