@@ -303,6 +303,65 @@ func TestConformance_ProxyHopByHop(t *testing.T) {
 	})
 }
 
+// TestConformance_ProxyPersistence: RFC 9112 §9 on HTTP/1.1. The
+// client's Connection: close ends its connection after the response (a
+// hit from memory too, whose header section the cork writes); the
+// origin's Connection: close is hop-by-hop and leaves the client's
+// connection open; pipelined requests are answered in order.
+func TestConformance_ProxyPersistence(t *testing.T) {
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/closing" {
+			w.Header().Set("Connection", "close")
+		}
+		proxyPage(w, req)
+	}, nil)
+	addr := proxyFront(t, r)
+	for range 3 { // miss, store hit, memory hit
+		proxyDo(t, addr, "GET", "GET /persist HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		r.Settle()
+	}
+	t.Run("client Connection: close on a hit from memory", func(t *testing.T) {
+		pc := proxyDial(t, addr)
+		pc.send("GET /persist HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+		resp, body := pc.read("GET")
+		if !match(csOf(t, resp.Header), "hit") || body != "<p>page</p>" || !resp.Close {
+			t.Errorf("%q body %q, Connection: close announced %v", resp.Header.Get("Cache-Status"), body, resp.Close)
+		}
+		if !pc.closed() {
+			t.Errorf("connection left open after Connection: close")
+		}
+	})
+	t.Run("origin Connection: close does not close the client's connection", func(t *testing.T) {
+		pc := proxyDial(t, addr)
+		for i := range 2 {
+			pc.send("GET /closing HTTP/1.1\r\nHost: localhost\r\n\r\n")
+			resp, body := pc.read("GET")
+			r.Settle()
+			if resp.Close || body != "<p>page</p>" {
+				t.Fatalf("request %d: closing %v body %q", i, resp.Close, body)
+			}
+		}
+	})
+	t.Run("pipelined hits and a miss are answered in order", func(t *testing.T) {
+		pc := proxyDial(t, addr)
+		pc.send("GET /persist HTTP/1.1\r\nHost: localhost\r\n\r\n" +
+			"HEAD /persist HTTP/1.1\r\nHost: localhost\r\n\r\n" +
+			"GET /persist?other HTTP/1.1\r\nHost: localhost\r\n\r\n" +
+			"GET /persist HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		for i, m := range []string{"GET", "HEAD", "GET", "GET"} {
+			resp, body := pc.read(m)
+			want := "<p>page</p>"
+			if m == "HEAD" {
+				want = ""
+			}
+			if resp.StatusCode != 200 || body != want {
+				t.Errorf("response %d (%s): %d %q", i, m, resp.StatusCode, body)
+			}
+		}
+		r.Settle()
+	})
+}
+
 // TestConformance_ProxyMaxForwards: RFC 9110 §7.6.2 (an intermediary
 // receiving OPTIONS or TRACE with Max-Forwards decrements it, and at 0
 // answers itself), §9.3.7 (OPTIONS *), §9.3.8 (TRACE: refused with 405
