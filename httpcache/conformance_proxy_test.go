@@ -195,6 +195,28 @@ func TestConformance_ProxyVia(t *testing.T) {
 			}
 		}
 	})
+	t.Run("response: a HEAD's 200 freshening the entry without a Via keeps the stored one", func(t *testing.T) {
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=1")
+			w.Header().Set("ETag", `"v1"`)
+			w.Header().Set("Content-Length", "1")
+			if req.Method == http.MethodGet {
+				w.Header().Set("Via", "1.1 origin-lb")
+				io.WriteString(w, "x")
+			}
+		}, nil)
+		r.Get("/viahead")
+		r.Clock.Advance(2 * time.Second)
+		head := r.Do(http.MethodHead, "/viahead")
+		hit := r.Get("/viahead")
+		const want = "1.1 origin-lb, 1.1 firstrender"
+		if got := strings.Join(head.Header.Values("Via"), ", "); got != want {
+			t.Errorf("HEAD: %q Via %q, want %q", head.Header.Get("Cache-Status"), got, want)
+		}
+		if got := strings.Join(hit.Header.Values("Via"), ", "); got != want || !match(cs(t, hit), "hit") {
+			t.Errorf("GET after the HEAD: %q Via %q, want a hit with %q", hit.Header.Get("Cache-Status"), got, want)
+		}
+	})
 	t.Run("Config.Via: another pseudonym, or none", func(t *testing.T) {
 		r := newRig(t, proxyPage, func(c *Config) { c.Via = "edge" })
 		res := r.Get("/vianame")

@@ -246,17 +246,30 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 // this gateway's Via member (§7.6.3), with the version the origin
 // answered in. The stored copy keeps both, so a hit carries the same
 // Date and Via as the miss, and the hit path adds nothing per request; a
-// 304 refreshing it with a Via of its own has this member appended once,
-// and one without any leaves the stored Via as it was (RFC 9111 §3.2
-// replaces only the fields the 304 carries).
+// 304 (or a HEAD's 200) refreshing it with a Via of its own has this
+// member appended once, and one without any leaves the stored Via as it
+// was (RFC 9111 §3.2 replaces only the fields the response carries).
 func (p *Proxy) forwardedHeader(resp *http.Response, ex *exchange, respTime time.Time) {
 	if _, ok := resp.Header["Date"]; !ok {
 		resp.Header["Date"] = []string{respTime.UTC().Format(http.TimeFormat)}
 	}
-	if _, ok := resp.Header["Via"]; !ok && ex.mode == modeRevalidate && resp.StatusCode == http.StatusNotModified {
+	if _, ok := resp.Header["Via"]; !ok && p.refreshes(resp, ex) {
 		return
 	}
 	hop.AppendVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor, p.viaName())
+}
+
+// refreshes reports whether resp only updates the stored response ex
+// holds: a 304 to its revalidation, or a 200 to a HEAD showing the same
+// representation (RFC 9111 §4.3.4, §4.3.5).
+func (p *Proxy) refreshes(resp *http.Response, ex *exchange) bool {
+	switch {
+	case ex.mode == modeRevalidate && resp.StatusCode == http.StatusNotModified:
+		return true
+	case ex.in.Method == http.MethodHead && ex.entry != nil && resp.StatusCode == http.StatusOK:
+		return !headChanged(ex.entry, resp.Header)
+	}
+	return false
 }
 
 // viaName is the pseudonym of this gateway's Via member, "" for none
@@ -270,7 +283,7 @@ func (p *Proxy) viaName() string {
 
 // decrementMaxForwards lowers the Max-Forwards of an OPTIONS request
 // being forwarded by one (RFC 9110 §7.6.2; a zero one never gets here,
-// see answerMaxForwards). A value that is not a decimal number is left
+// see refuseAtEdge). A value that is not a decimal number is left
 // as it came.
 func decrementMaxForwards(h http.Header) {
 	if n, ok := maxForwards(h); ok && n > 0 {
