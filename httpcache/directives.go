@@ -69,7 +69,7 @@ func parseResponseCC(v string) respDirectives {
 	if v == "" {
 		return d
 	}
-	cd, err := cacheobject.ParseResponseCacheControl(v)
+	cd, err := cacheobject.ParseResponseCacheControl(firstDirectives(v))
 	if err != nil {
 		d.invalid = true
 		d.invalidReason = "invalid-cache-control"
@@ -117,7 +117,7 @@ func parseRequestCC(v string) reqDirectives {
 	if v == "" {
 		return d
 	}
-	cd, err := cacheobject.ParseRequestCacheControl(v)
+	cd, err := cacheobject.ParseRequestCacheControl(firstDirectives(v))
 	if err != nil {
 		// A request we cannot understand is answered conservatively:
 		// validate with the origin.
@@ -132,6 +132,66 @@ func parseRequestCC(v string) reqDirectives {
 	d.noStore = cd.NoStore
 	d.onlyIfCached = cd.OnlyIfCached
 	return d
+}
+
+// firstDirectives returns the Cache-Control value v without the repeats
+// of a directive after its first occurrence: RFC 9111 §4.2.1 says to use
+// the first (max-age=1800, max-age=1 is fresh for 1800 s), and cacheobject
+// keeps the last. Directive names compare case-insensitively; commas in
+// quoted strings do not split. v itself is returned, without allocating,
+// when no directive repeats.
+func firstDirectives(v string) string {
+	if strings.IndexByte(v, ',') < 0 {
+		return v
+	}
+	type member struct{ start, end int }
+	var buf [16]member
+	ms := buf[:0]
+	start, quoted := 0, false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case quoted && c == '\\':
+			i++ // quoted-pair
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			ms = append(ms, member{start, i})
+			start = i + 1
+		}
+	}
+	ms = append(ms, member{start, len(v)})
+	name := func(m member) string {
+		n, _, _ := strings.Cut(v[m.start:m.end], "=")
+		return strings.TrimSpace(n)
+	}
+	repeats := func(i int) bool {
+		n := name(ms[i])
+		for j := range i {
+			if n != "" && strings.EqualFold(name(ms[j]), n) {
+				return true
+			}
+		}
+		return false
+	}
+	first := -1
+	for i := range ms {
+		if repeats(i) {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return v
+	}
+	var b strings.Builder
+	b.WriteString(v[:ms[first].start])
+	for i := first; i < len(ms); i++ {
+		if !repeats(i) {
+			b.WriteString(v[ms[i].start:ms[i].end])
+			b.WriteByte(',')
+		}
+	}
+	return strings.TrimSuffix(b.String(), ",")
 }
 
 // heuristicallyCacheable reports status codes that RFC 9110 §15.1 defines

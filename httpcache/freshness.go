@@ -123,8 +123,8 @@ func secs(n int64) time.Duration {
 // a request sent at reqTime (RFC 9111 §4.2).
 func computePolicy(status int, h http.Header, d respDirectives, reqTime, respTime time.Time, fc freshnessConfig) policy {
 	var p policy
-	date, dateErr := http.ParseTime(h.Get("Date"))
-	if dateErr != nil {
+	date, dateOK := parseHTTPDate(h.Get("Date"), respTime)
+	if !dateOK {
 		// RFC 9110 §6.6.1: a recipient with a clock assigns Date itself.
 		date = respTime
 	}
@@ -136,14 +136,14 @@ func computePolicy(status int, h http.Header, d respDirectives, reqTime, respTim
 		p.lifetime = secs(d.maxAge)
 	case len(h["Expires"]) > 0 && !d.targeted: // RFC 9213 §2.1: a targeted field overrides Expires
 		// §5.3: an invalid Expires (e.g. "0") means already expired.
-		if exp, err := http.ParseTime(h.Get("Expires")); err == nil && exp.After(date) {
+		if exp, ok := parseHTTPDate(h.Get("Expires"), respTime); ok && exp.After(date) {
 			p.lifetime = exp.Sub(date)
 		}
 	default:
 		// §4.2.2: heuristic freshness only without explicit expiration,
 		// for heuristically cacheable statuses or public responses.
 		if fc.heuristicFraction > 0 && (heuristicallyCacheable(status) || d.public) {
-			if lm, err := http.ParseTime(h.Get("Last-Modified")); err == nil && lm.Before(date) {
+			if lm, ok := parseHTTPDate(h.Get("Last-Modified"), respTime); ok && lm.Before(date) {
 				lt := time.Duration(float64(date.Sub(lm)) * fc.heuristicFraction)
 				if lt > fc.heuristicMax {
 					lt = fc.heuristicMax
@@ -155,7 +155,9 @@ func computePolicy(status int, h http.Header, d respDirectives, reqTime, respTim
 	}
 	// §4.2.3.
 	var ageValue time.Duration
-	if a := h.Get("Age"); a != "" {
+	// Age is a singleton: several field lines are one list value
+	// (RFC 9110 §5.3), no more valid than "7200, 0", and ignored.
+	if a := joinField(h, "Age"); a != "" {
 		if n, err := strconv.ParseInt(strings.TrimSpace(a), 10, 64); err == nil && n >= 0 {
 			ageValue = secs(n)
 		}
@@ -225,4 +227,121 @@ const (
 
 func hasValidator(h http.Header) bool {
 	return h.Get("Etag") != "" || h.Get("Last-Modified") != ""
+}
+
+// parseHTTPDate parses an HTTP-date (RFC 9110 §5.6.7) as a cache must
+// read one for freshness: IMF-fixdate, rfc850-date or asctime-date, by
+// their grammar (two-digit hours, single spaces, the comma after the day
+// name, GMT), with names and GMT matched case-insensitively (RFC 9111
+// §4.2). A two-digit rfc850 year more than 50 years ahead of now is taken
+// in the past century (RFC 9110 §5.6.7); a zero now is time.Now(). ok is false for anything else:
+// RFC 9111 §5.3 then makes an Expires already expired. http.ParseTime
+// (time.Parse) is laxer: runs of spaces count as one, an hour may have
+// one digit, and GMT must be upper case.
+func parseHTTPDate(s string, now time.Time) (time.Time, bool) {
+	var year, mon, day int
+	var clock string
+	twoDigit := false // rfc850: year is in now's century
+	switch {
+	case len(s) == 29 && s[3] == ',' && s[4] == ' ': // Sun, 06 Nov 1994 08:49:37 GMT
+		if !httpDayName(s[:3]) || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[25] != ' ' || !strings.EqualFold(s[26:], "GMT") {
+			return time.Time{}, false
+		}
+		day, mon, year = httpDigits(s[5:7]), httpMonth(s[8:11]), httpDigits(s[12:16])
+		clock = s[17:25]
+	case len(s) == 24 && s[3] == ' ': // Sun Nov  6 08:49:37 1994
+		if !httpDayName(s[:3]) || s[7] != ' ' || s[10] != ' ' || s[19] != ' ' {
+			return time.Time{}, false
+		}
+		d := s[8:10]
+		if d[0] == ' ' {
+			d = d[1:]
+		}
+		day, mon, year = httpDigits(d), httpMonth(s[4:7]), httpDigits(s[20:24])
+		clock = s[11:19]
+	default: // Sunday, 06-Nov-94 08:49:37 GMT
+		name, rest, ok := strings.Cut(s, ", ")
+		if !ok || !httpLongDayName(name) || len(rest) != 22 || rest[2] != '-' || rest[6] != '-' || rest[9] != ' ' || rest[18] != ' ' || !strings.EqualFold(rest[19:], "GMT") {
+			return time.Time{}, false
+		}
+		day, mon, year = httpDigits(rest[:2]), httpMonth(rest[3:6]), httpDigits(rest[7:9])
+		if year >= 0 {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			year += now.UTC().Year() / 100 * 100
+			twoDigit = true
+		}
+		clock = rest[10:18]
+	}
+	if len(clock) != 8 || clock[2] != ':' || clock[5] != ':' {
+		return time.Time{}, false
+	}
+	h, m, sec := httpDigits(clock[:2]), httpDigits(clock[3:5]), httpDigits(clock[6:])
+	if year < 0 || mon < 1 || day < 1 || day > 31 || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 || sec > 60 {
+		return time.Time{}, false
+	}
+	if time.Date(year, time.Month(mon), day, 0, 0, 0, 0, time.UTC).Day() != day { // 31 Feb and the like
+		return time.Time{}, false
+	}
+	// A leap second (:60) is read as :59, the nearest earlier time
+	// (RFC 9111 §4.2 asks that for Expires).
+	t := time.Date(year, time.Month(mon), day, h, m, min(sec, 59), 0, time.UTC)
+	if twoDigit {
+		if t.After(now.AddDate(50, 0, 0)) {
+			t = t.AddDate(-100, 0, 0)
+		} else if t.Before(now.AddDate(-50, 0, 0)) {
+			t = t.AddDate(100, 0, 0)
+		}
+	}
+	return t, true
+}
+
+// httpDigits is the value of s, all ASCII digits, or -1.
+func httpDigits(s string) int {
+	if s == "" {
+		return -1
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return -1
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
+}
+
+var (
+	httpDayNames     = [...]string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
+	httpLongDayNames = [...]string{"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+	httpMonths       = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
+)
+
+func httpDayName(s string) bool {
+	for _, n := range httpDayNames {
+		if strings.EqualFold(s, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func httpLongDayName(s string) bool {
+	for _, n := range httpLongDayNames {
+		if strings.EqualFold(s, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// httpMonth is 1-12 for a month name, or -1.
+func httpMonth(s string) int {
+	for i, n := range httpMonths {
+		if strings.EqualFold(s, n) {
+			return i + 1
+		}
+	}
+	return -1
 }

@@ -400,12 +400,15 @@ func notModified(reqH, respH http.Header) bool {
 	if ims == "" {
 		return false
 	}
-	since, err := http.ParseTime(ims)
-	if err != nil {
+	// RFC 9110 §13.1.3: an If-Modified-Since that is not a valid
+	// HTTP-date is ignored (parseHTTPDate: the grammar, not
+	// time.Parse's looser reading).
+	since, ok := parseHTTPDate(ims, time.Time{})
+	if !ok {
 		return false
 	}
-	lm, err := http.ParseTime(respH.Get("Last-Modified"))
-	if err != nil {
+	lm, ok := parseHTTPDate(respH.Get("Last-Modified"), time.Time{})
+	if !ok {
 		return false
 	}
 	return !lm.After(since)

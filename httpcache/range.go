@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Range requests (RFC 9110 §14).
@@ -156,9 +157,9 @@ func ifRangeMatches(reqH, h http.Header) bool {
 	if lm == "" {
 		return false
 	}
-	t1, err1 := http.ParseTime(ir)
-	t2, err2 := http.ParseTime(lm)
-	return err1 == nil && err2 == nil && t1.Equal(t2)
+	t1, ok1 := parseHTTPDate(ir, time.Time{})
+	t2, ok2 := parseHTTPDate(lm, time.Time{})
+	return ok1 && ok2 && t1.Equal(t2)
 }
 
 // representation answers r from e when the stored body must be adapted:
