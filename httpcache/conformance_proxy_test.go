@@ -547,6 +547,21 @@ func TestConformance_ProxyHTTP10(t *testing.T) {
 			}
 		}
 	})
+	t.Run("Upgrade in an HTTP/1.0 request is ignored: served as a plain request", func(t *testing.T) {
+		// RFC 9110 §7.8: a server MUST ignore Upgrade received in an
+		// HTTP/1.0 request; forwarding it would tunnel a protocol switch
+		// the client cannot have asked for.
+		r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+			if req.Header.Get("Upgrade") != "" {
+				w.Header().Set("X-Upgrade-Seen", req.Header.Get("Upgrade"))
+			}
+			proxyPage(w, req)
+		}, nil)
+		resp, body := proxyDo(t, proxyFront(t, r), "GET", "GET /up10 HTTP/1.0\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		if resp.StatusCode != 200 || body != "<p>page</p>" || resp.Header.Get("X-Upgrade-Seen") != "" || !match(csOf(t, resp.Header), "stored") {
+			t.Errorf("got %d %q, origin saw Upgrade %q, Cache-Status %q", resp.StatusCode, body, resp.Header.Get("X-Upgrade-Seen"), resp.Header.Get("Cache-Status"))
+		}
+	})
 	t.Run("Host-less HTTP/1.0 request: 400, documented", func(t *testing.T) {
 		// Deliberately different (docs/proxy.md): a cache keyed by host
 		// does not guess one.

@@ -115,12 +115,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.n = n
-	if hop.UpgradeType(r.Header) != "" && hop.HasToken(r.Header, "Upgrade", "h2c") {
+	if hop.UpgradeType(r.Header) != "" && (hop.HasToken(r.Header, "Upgrade", "h2c") || !r.ProtoAtLeast(1, 1)) {
 		// An h2c upgrade (deprecated, RFC 9113 §3.1) would hand the client
 		// a raw HTTP/2 connection to the origin, past the host policy and
 		// the cache ("h2c smuggling"): drop it like any hop-by-hop field
 		// (RFC 9110 §7.8 lets a proxy ignore Upgrade) and serve a plain
-		// request. Other upgrades (WebSocket) are tunnelled.
+		// request. So is any Upgrade in an HTTP/1.0 request (§7.8: a
+		// server MUST ignore it). Other upgrades (WebSocket) are
+		// tunnelled.
 		r = r.WithContext(r.Context())
 		r.Header = r.Header.Clone()
 		hop.Remove(r.Header)
