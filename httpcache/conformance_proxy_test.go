@@ -411,6 +411,21 @@ func TestConformance_ProxyMaxForwards(t *testing.T) {
 			t.Errorf("origin saw Max-Forwards %q, want 4", got)
 		}
 	})
+	for sent, want := range map[string]string{
+		"1":                    "0",
+		"007":                  "6",
+		"18446744073709551615": "18446744073709551614",
+		"18446744073709551616": "18446744073709551616", // beyond any count: not a number we read, as it came
+		"-1":                   "-1",
+		"three":                "three",
+	} {
+		t.Run("OPTIONS Max-Forwards: "+sent, func(t *testing.T) {
+			resp, _ := proxyDo(t, addr, "OPTIONS", "OPTIONS /mf HTTP/1.1\r\nHost: localhost\r\nMax-Forwards: "+sent+"\r\n\r\n")
+			if got := resp.Header.Get("X-Max-Forwards-Seen"); resp.StatusCode != 204 || got != want {
+				t.Errorf("got %d, origin saw Max-Forwards %q, want %q", resp.StatusCode, got, want)
+			}
+		})
+	}
 	t.Run("OPTIONS without Max-Forwards is forwarded untouched", func(t *testing.T) {
 		resp, _ := proxyDo(t, addr, "OPTIONS", "OPTIONS /mf HTTP/1.1\r\nHost: localhost\r\n\r\n")
 		if resp.StatusCode != 204 || resp.Header.Get("X-Max-Forwards-Seen") != "" {
