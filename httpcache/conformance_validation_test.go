@@ -842,3 +842,47 @@ func TestConformance_UpdateHead(t *testing.T) {
 		}},
 	})
 }
+
+// TestConformance_Invalidation is the suite's invalidation.mjs: a
+// non-error response to an unsafe method (or one whose safety is
+// unknown) invalidates the target URI, and its Location and
+// Content-Location (RFC 9111 §4.4).
+func TestConformance_Invalidation(t *testing.T) {
+	const base, loc, cl = "/t", "/t/location_target", "/t/content_location_target"
+	target := func(path string, more validStep) validStep {
+		more.path = path
+		more.respHdr = []string{"Cache-Control", "max-age=100000", "Last-Modified", "@0", "Date", "@0"}
+		if path == loc {
+			more.respHdr = append(more.respHdr, "Expires", "@100000")
+		}
+		return more
+	}
+	var tests []validTest
+	for _, m := range []string{"POST", "PUT", "DELETE", "M-SEARCH"} {
+		fresh := validFresh()
+		fresh.path = base
+		tests = append(tests,
+			validTest{id: "invalidate-" + m, steps: []validStep{
+				fresh,
+				{path: base, method: m, body: "abc"},
+				{path: base, expect: "not_cached"},
+			}},
+			validTest{id: "invalidate-" + m + "-failed", kind: "optimal", steps: []validStep{
+				fresh,
+				{path: base, method: m, body: "abc", status: 500},
+				{path: base, expect: "cached"},
+			}},
+			validTest{id: "invalidate-" + m + "-location", kind: "check", steps: []validStep{
+				target(loc, validStep{}),
+				{path: base, method: m, body: "abc", respHdr: []string{"Location", loc, "Content-Location", cl}},
+				target(loc, validStep{expect: "not_cached"}),
+			}},
+			validTest{id: "invalidate-" + m + "-cl", kind: "check", steps: []validStep{
+				target(cl, validStep{}),
+				{path: base, method: m, body: "abc", respHdr: []string{"Location", loc, "Content-Location", cl}},
+				target(cl, validStep{expect: "not_cached"}),
+			}},
+		)
+	}
+	validRun(t, tests)
+}

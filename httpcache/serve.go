@@ -160,12 +160,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		ex.cs = cacheStatus{fwd: fwdMethod}
-		switch r.Method {
-		case http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch:
+		if !safeMethod(r.Method) {
 			ex.mode = modeInvalidate
 		}
 	}
 	p.forward(w, ex.in, ex)
+}
+
+// safeMethod reports whether method is known to be safe (RFC 9110
+// §9.2.1, and the methods the IANA registry marks safe). RFC 9111 §4.4
+// has a cache invalidate after unsafe methods "including methods whose
+// safety is unknown", so every other method (M-SEARCH, PURGE, an
+// extension) invalidates the target URI on a non-error answer.
+func safeMethod(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		"PROPFIND", "REPORT", "SEARCH", "QUERY":
+		return true
+	}
+	return false
 }
 
 // requestOrigin is the scheme and host a request is keyed on: its own,
