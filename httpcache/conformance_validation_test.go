@@ -886,3 +886,47 @@ func TestConformance_Invalidation(t *testing.T) {
 	}
 	validRun(t, tests)
 }
+
+// TestConformance_Status is the suite's status.mjs: which status codes
+// a cache reuses with explicit freshness, and never once stale
+// (RFC 9111 §3, §4.2; must-understand, §5.2.2.3).
+func TestConformance_Status(t *testing.T) {
+	var tests []validTest
+	for _, code := range []int{200, 203, 204, 299, 301, 302, 303, 307, 308, 400, 404, 410, 499, 500, 502, 503, 504, 599} {
+		body := validStr(fmt.Sprintf("%d-body", code))
+		if code == http.StatusNoContent {
+			body = validStr("")
+		}
+		fresh := validFresh()
+		fresh.status, fresh.respBody = code, body
+		second := validStep{expect: "cached", status: code, respBody: body}
+		if code >= 400 {
+			// Optimal, deliberately different: error statuses are not
+			// stored by default (DESIGN.md; Config.StoreErrors opts in),
+			// so an error page cannot be pinned under a good URL.
+			second = validStep{expect: "not_cached", status: code, respBody: body}
+		}
+		stale := validStep{respHdr: []string{"Expires", "@-5000", "Last-Modified", "@-100000", "Date", "@0"}, status: code, respBody: body}
+		tests = append(tests,
+			validTest{id: fmt.Sprintf("status-%d-fresh", code), kind: "optimal", steps: []validStep{fresh, second}},
+			validTest{id: fmt.Sprintf("status-%d-stale", code), steps: []validStep{stale, {expect: "not_cached", respBody: body}}},
+		)
+	}
+	tests = append(tests,
+		validTest{id: "status-599-must-understand", steps: []validStep{
+			{status: 599, respHdr: []string{"Cache-Control", "max-age=3600, no-store, must-understand"}},
+			{expect: "not_cached"},
+		}},
+		validTest{id: "status-200-must-understand", kind: "optimal", steps: []validStep{
+			{respHdr: []string{"Cache-Control", "max-age=3600, no-store, must-understand"}},
+			{expect: "cached"},
+		}},
+		// Not in the suite: with StoreErrors the operator opts an error
+		// status in, and a fresh one is then reused.
+		validTest{id: "status-404-fresh-store-errors", config: func(c *Config) { c.StoreErrors = map[int]time.Duration{404: time.Hour} }, steps: []validStep{
+			func() validStep { s := validFresh(); s.status, s.respBody = 404, validStr("404-body"); return s }(),
+			{expect: "cached", status: 404, respBody: validStr("404-body")},
+		}},
+	)
+	validRun(t, tests)
+}
