@@ -100,6 +100,7 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	c.Cache.MaxHeaderValue = httpcache.DefaultMaxHeaderValue
 	c.Cache.MaxHeaders = httpcache.DefaultMaxHeaders
 	c.Cache.MaxVariants = httpcache.DefaultMaxVariants
+	c.Cache.Via = httpcache.CacheName
 	c.LiveView.LiveViewMaxAge = phxtoken.DefaultLiveViewMaxAge
 	c.Sockets.Paths = []string{livesocket.DefaultPath}
 	c.Sockets.MaxSockets = livesocket.DefaultMaxSockets
@@ -144,6 +145,7 @@ func newFlagSet(f *flags, help io.Writer) *cli.FlagSet {
 	add(cli.Int(&c.Cache.MaxHeaders, -1), "max-headers", "most request header `lines` (431 beyond); at or below the origin's (Cowboy: 100); -1 = no limit")
 	add(cli.Int(&c.Cache.MaxVariants, -1), "max-variants", "most stored Vary `variants` of one URL; -1 = no limit")
 	add(cli.List(&f.stripCookie, pathItem), "strip-set-cookie", "comma-separated path `prefixes` where Set-Cookie is stripped and the page stored even with --set-cookie=refuse")
+	add(cli.Token(&c.Cache.Via), "via", "`name` this proxy gives itself in the Via field of the requests it forwards and of its responses (RFC 9110 §7.6.3); - sends none (an nginx origin with its default gzip_proxied off does not compress answers to requests with Via)")
 	add(cli.Duration(&c.Cache.OriginTimeout, false), "origin-timeout", "`duration` an origin request may take before it fails (504, or the stale copy under stale-if-error; an unreachable origin gives 502)")
 
 	defaults := liveview.DefaultPolicy()

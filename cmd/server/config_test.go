@@ -75,6 +75,7 @@ func TestParseConfig_Defaults(t *testing.T) {
 		{"read limit", cfg.Sockets.ReadLimit, int64(1 << 20)},
 		{"log level", f.logLevel, slog.LevelInfo},
 		{"uncached hosts refused", cfg.Cache.OtherHosts, httpcache.RefuseHost},
+		{"via names the cache", cfg.Cache.Via, httpcache.CacheName},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -113,6 +114,10 @@ func TestParseConfig_Values(t *testing.T) {
 			func(f flags, c server.Config) (any, any) {
 				return c.Cache.IgnoreParams != nil && len(c.Cache.IgnoreParams) == 0, true
 			}},
+		{"via pseudonym", []string{"--via", "edge-1"}, nil,
+			func(f flags, c server.Config) (any, any) { return c.Cache.Via, "edge-1" }},
+		{"no via", nil, map[string]string{"FIRSTRENDER_VIA": "-"},
+			func(f flags, c server.Config) (any, any) { return c.Cache.Via, "-" }},
 		{"days in durations", []string{"--lv-max-age", "7d"}, nil,
 			func(f flags, c server.Config) (any, any) { return c.LiveView.LiveViewMaxAge, 7 * 24 * time.Hour }},
 		{"zero margin is none", []string{"--lv-margin", "0"}, nil,
@@ -236,6 +241,8 @@ func TestParseConfig_Errors(t *testing.T) {
 		{"host with a bad character", []string{"--hosts", "exa mple.com"}, nil, []string{"--hosts", "invalid byte"}},
 		{"lone star param", []string{"--ignore-params", "*"}, nil, []string{"--ignore-params", "every parameter"}},
 		{"star inside a param", []string{"--ignore-params", "ut*m"}, nil, []string{"--ignore-params", "only allowed at the end"}},
+		{"via not a token", []string{"--via", "cache.example.com:8080"}, nil, []string{"--via", "not a token", "':'"}},
+		{"empty via", []string{"--via", ""}, nil, []string{"--via", "must not be empty"}},
 		{"path without slash", []string{"--socket-paths", "live/websocket"}, nil, []string{"--socket-paths", "starting with /"}},
 		{"no socket paths", []string{"--socket-paths", ""}, nil, []string{"--socket-paths", "at least one"}},
 		{"null origin", []string{"--check-origin", "null"}, nil, []string{"--check-origin", `"null"`}},

@@ -213,7 +213,7 @@ func TestParseSize(t *testing.T) {
 func FuzzValues(f *testing.F) {
 	for _, s := range []string{"", "0", "-1", "1.5GiB", "14d", "90s", "1e400", "NaN", ":8080", "[::1]:0", "http://127.0.0.1:4000",
 		"http://u@x", "true", "a,b,,a", "debug", "JSON", "9223372036854775807d", "0x10"} {
-		for k := range 9 {
+		for k := range 10 {
 			f.Add(uint8(k), s)
 		}
 	}
@@ -228,7 +228,8 @@ func FuzzValues(f *testing.F) {
 			func() Value { var v time.Duration; return Duration(&v, true) },
 			func() Value { var v string; return Enum(&v, "text", "json") },
 			func() Value { var v []string; return List(&v, nil) },
-		}[int(kind)%9]
+			func() Value { var v string; return Token(&v) },
+		}[int(kind)%10]
 		v1 := mk()
 		if v1.Set(s) != nil {
 			return

@@ -61,6 +61,35 @@ type stringValue struct{ p *string }
 func (v stringValue) String() string     { return deref(v.p) }
 func (v stringValue) Set(s string) error { *v.p = s; return nil }
 
+// Token binds an RFC 9110 token (§5.6.2): one or more letters, digits
+// or !#$%&'*+-.^_`|~, such as the name a proxy gives itself in Via.
+func Token(p *string) Value { return tokenValue{p} }
+
+type tokenValue struct{ p *string }
+
+func (v tokenValue) String() string { return deref(v.p) }
+func (v tokenValue) Set(s string) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return fmt.Errorf("%q is not a token: %q is not allowed (letters, digits and !#$%%&'*+-.^_`|~ are)", s, s[i])
+		}
+	}
+	*v.p = s
+	return nil
+}
+
+// isTchar reports whether c may appear in an RFC 9110 token.
+func isTchar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
 type nonEmptyValue struct{ p *string }
 
 func (v nonEmptyValue) String() string { return deref(v.p) }
