@@ -399,7 +399,8 @@ func (b *Broker) refuse(w http.ResponseWriter, r *http.Request, status int, reas
 	fmt.Fprintf(w, "%d %s: %s\n", status, strings.ToLower(http.StatusText(status)), msg)
 }
 
-// ServeHTTP brokers one WebSocket upgrade. Order: path, handshake validity,
+// ServeHTTP brokers one WebSocket upgrade. Order: handshake validity
+// (an upgrade over HTTP/1.0 is a 400 too), path,
 // Origin (403, before the origin is dialled), capacity (503), origin
 // handshake (its status relayed, 502 unreachable, 504 timeout), and only
 // then the client's 101.
@@ -414,6 +415,13 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			b.refuse(w, r, http.StatusBadRequest, ReasonNotUpgrade, "not a WebSocket handshake")
 		}
+		return
+	}
+	if !r.ProtoAtLeast(1, 1) {
+		// RFC 6455 §4.1: the handshake MUST be HTTP/1.1 or later, and an
+		// HTTP/1.0 server ignores Upgrade (RFC 9110 §7.8); gorilla's
+		// Upgrader does not check the version.
+		b.refuse(w, r, http.StatusBadRequest, ReasonNotUpgrade, "a WebSocket handshake needs HTTP/1.1")
 		return
 	}
 	if !guarded && !b.cfg.Tunnel {

@@ -1,8 +1,11 @@
 package livesocket
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -435,6 +438,38 @@ func TestBroker_Refusals(t *testing.T) {
 	}
 	if got, want := resp.Header.Get("Cache-Status"), "firstrender; fwd=bypass; detail=socket-path"; got != want {
 		t.Errorf("101: Cache-Status = %q, want %q", got, want)
+	}
+}
+
+// TestBroker_HTTP10UpgradeRefused: a WebSocket handshake must be HTTP/1.1
+// or later (RFC 6455 §4.1); one over HTTP/1.0 gets 400 and the origin is
+// never dialled.
+func TestBroker_HTTP10UpgradeRefused(t *testing.T) {
+	t.Parallel()
+	origin := newTestOrigin(t, echo)
+	tb := newTestBroker(t, origin.url(), nil)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(tb.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET /live/websocket HTTP/1.0\r\nHost: %s\r\nOrigin: %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", strings.TrimPrefix(tb.srv.URL, "http://"), allowedOrigin)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "HTTP/1.1") {
+		t.Errorf("HTTP/1.0 upgrade = %d %q, want 400 saying a handshake needs HTTP/1.1", resp.StatusCode, body)
+	}
+	if got := val(tb.b.m.refused.WithLabelValues(ReasonNotUpgrade)); got < 1 {
+		t.Errorf("refused{%s} = %v, want >= 1", ReasonNotUpgrade, got)
+	}
+	if n := len(origin.requests()); n != 0 {
+		t.Errorf("origin was dialled %d times for an HTTP/1.0 upgrade, want 0", n)
 	}
 }
 
