@@ -2,6 +2,7 @@ package httpcache
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/pquerna/cachecontrol/cacheobject"
@@ -14,8 +15,9 @@ type respDirectives struct {
 	maxAge, sMaxAge int64 // seconds; -1 = absent
 	swr, sie        int64 // stale-while-revalidate / stale-if-error; -1 = absent
 	noStore         bool
-	noCache         bool // qualified or not: qualified no-cache is treated as unqualified
-	private         bool // qualified or not: never stored by this shared cache
+	noCache         bool     // unqualified no-cache: validate before every use
+	noCacheFields   []string // qualified no-cache="a, b" (canonical names): stored without them, no validation needed (RFC 9111 §5.2.2.4)
+	private         bool     // qualified or not: never stored by this shared cache
 	public          bool
 	mustRevalidate  bool
 	proxyRevalidate bool
@@ -80,7 +82,21 @@ func parseResponseCC(v string) respDirectives {
 	d.swr = int64(cd.StaleWhileRevalidate)
 	d.sie = int64(cd.StaleIfError)
 	d.noStore = cd.NoStore
-	d.noCache = cd.NoCachePresent
+	// RFC 9111 §5.2.2.4: with field names, no-cache lets the response be
+	// reused without validation as long as those fields are not sent
+	// (they are left out of the stored copy); without, every use
+	// needs validation.
+	// An empty list (no-cache="") names no field: taken as unqualified.
+	for f := range cd.NoCache {
+		if f != "" {
+			d.noCacheFields = append(d.noCacheFields, f) // canonical (cacheobject)
+		}
+	}
+	slices.Sort(d.noCacheFields) // deterministic
+	d.noCache = cd.NoCachePresent && len(d.noCacheFields) == 0
+	if d.noCache {
+		d.noCacheFields = nil
+	}
 	d.private = cd.PrivatePresent
 	d.public = cd.Public
 	d.mustRevalidate = cd.MustRevalidate

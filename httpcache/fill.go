@@ -337,6 +337,9 @@ func (p *Proxy) decideStore(req *http.Request, path, key string, rq reqDirective
 		return nil, reason
 	}
 	sh := storedHeader(h)
+	for _, f := range d.noCacheFields {
+		delete(sh, f) // qualified no-cache: never sent without revalidation
+	}
 	if stripCookie {
 		delete(sh, "Set-Cookie")
 	}

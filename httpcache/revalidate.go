@@ -212,6 +212,9 @@ func (p *Proxy) freshen(ex *exchange, h304 http.Header, respTime time.Time) (*en
 		withAge["Age"] = a
 	}
 	d := p.parser.response(nh)
+	for _, f := range d.noCacheFields {
+		delete(nh, f) // qualified no-cache: not stored from the 304 either
+	}
 	pol := computePolicy(e.rec.Status, withAge, d, ex.call.reqTime, respTime, p.fc)
 	rec := *e.rec
 	rec.Header = nh
