@@ -3,6 +3,7 @@ package httpcache
 import (
 	"net/http"
 	"testing"
+	"time"
 )
 
 // FuzzHeaderParsing covers the other parsers of outside input: Vary and
@@ -50,7 +51,7 @@ func FuzzHeaderParsing(f *testing.F) {
 			}
 		}
 		// Conditionals never panic.
-		_ = notModified(http.Header{"If-None-Match": {b}, "If-Modified-Since": {c}}, http.Header{"Etag": {c}, "Last-Modified": {b}})
+		_ = notModified(http.Header{"If-None-Match": {b}, "If-Modified-Since": {c}}, http.Header{"Etag": {c}, "Last-Modified": {b}}, time.Time{})
 		// Stored policy annotations: never panic, and what decodes re-encodes.
 		if p, ok := decodePolicy(a); ok {
 			if back, ok2 := decodePolicy(p.encode()); !ok2 || back != p {

@@ -178,7 +178,7 @@ func (p *Proxy) serveEntry(w http.ResponseWriter, r *http.Request, ex *exchange,
 func (p *Proxy) serveEncoded(w http.ResponseWriter, r *http.Request, ex *exchange, e *entry, cs cacheStatus, now time.Time, cork hop.Cork) bool {
 	f, ok := w.(http.Flusher)
 	h := w.Header()
-	if !ok || len(h) > 0 || r.Method != http.MethodGet || cs != (cacheStatus{hit: true}) || hasRange(r) || notModified(r.Header, http.Header(e.rec.Header)) {
+	if !ok || len(h) > 0 || r.Method != http.MethodGet || cs != (cacheStatus{hit: true}) || hasRange(r) || notModified(r.Header, http.Header(e.rec.Header), e.rec.ResponseTime) {
 		return false
 	}
 	ttl := ttlOf(e, now)
@@ -312,7 +312,7 @@ func (p *Proxy) entryResponse(h http.Header, r *http.Request, e *entry, cs *cach
 	// h is the entry's fields and ours unless it held some before: then
 	// its own Content-Encoding and Content-Type are read.
 	known := e.hdr != nil && !strip
-	if status == http.StatusOK && notModified(r.Header, http.Header(e.rec.Header)) {
+	if status == http.StatusOK && notModified(r.Header, http.Header(e.rec.Header), e.rec.ResponseTime) {
 		// RFC 9110 §15.4.5: the 304 carries the ETag and Vary the 200
 		// would have had for this client: a gzip entry is served with
 		// Vary: Accept-Encoding, and decoded with a weak ETag.
@@ -379,8 +379,11 @@ func ttlOf(e *entry, now time.Time) time.Duration {
 }
 
 // notModified evaluates the client's If-None-Match / If-Modified-Since
-// against a stored response (RFC 9110 §13.1.2, §13.1.3, §13.2.2).
-func notModified(reqH, respH http.Header) bool {
+// against a stored response received at received (RFC 9110 §13.1.2,
+// §13.1.3, §13.2.2). If-Modified-Since is compared with the stored
+// Last-Modified, else its Date, else the time it was received (RFC 9111
+// §4.3.2).
+func notModified(reqH, respH http.Header, received time.Time) bool {
 	if inm := reqH["If-None-Match"]; len(inm) > 0 {
 		etag := respH.Get("Etag")
 		if etag == "" {
@@ -407,7 +410,15 @@ func notModified(reqH, respH http.Header) bool {
 	if !ok {
 		return false
 	}
-	lm, ok := parseHTTPDate(respH.Get("Last-Modified"), time.Time{})
+	var lm time.Time
+	switch {
+	case headerValue(respH, "Last-Modified") != "":
+		lm, ok = parseHTTPDate(headerValue(respH, "Last-Modified"), time.Time{})
+	case headerValue(respH, "Date") != "":
+		lm, ok = parseHTTPDate(headerValue(respH, "Date"), time.Time{})
+	default:
+		lm, ok = received, !received.IsZero()
+	}
 	if !ok {
 		return false
 	}
