@@ -915,6 +915,15 @@ func TestConformance_UpdateHead(t *testing.T) {
 			head(validStep{respHdr: []string{"ETag", `"b"`, "Cache-Control", "max-age=1000"}}),
 			{expect: "not_cached", respHdr: []string{"Cache-Control", "max-age=1000"}, missReqHdr: []string{"If-None-Match"}},
 		}},
+		// Not in the suite: a HEAD carrying the visitor's splice session
+		// cookie reaches the origin with it (only fills drop it), so
+		// its 200 must not refresh the shared entry with fields that
+		// may be that visitor's.
+		{id: "head-200-session-cookie-no-update", kind: "check", config: func(c *Config) { c.Splicer = validSplicer{} }, steps: []validStep{
+			validBecomeStale("ETag", `"a"`),
+			head(validStep{reqHdr: []string{"Cookie", "_app_key=bob"}, respHdr: []string{"X-User", "bob", "Cache-Control", "max-age=1000"}}),
+			{expect: "not_cached", wantMissing: []string{"X-User"}},
+		}},
 		// Not in the suite: a HEAD 200 that makes the response private
 		// removes the entry; that HEAD alone gets the refreshed fields.
 		{id: "head-200-private-removes", kind: "check", steps: []validStep{
@@ -1284,4 +1293,14 @@ func TestConformance_Uncached(t *testing.T) {
 	// uncached-{lm,etag}-omit-headers-listed-in-Cache-Control-no-cache
 	// are the rows headers-omit-headers-listed-in-Cache-Control-no-cache
 	// of conformance_freshness_test.go (qualified no-cache).
+}
+
+// validSplicer is a Splicer that names the session cookie "_app_key"
+// and splices nothing (no Inspector asks it to).
+type validSplicer struct{}
+
+func (validSplicer) CookieName() string { return "_app_key" }
+
+func (validSplicer) Load([]byte, string) (SplicePage, error) {
+	return nil, fmt.Errorf("validSplicer: nothing to splice")
 }

@@ -184,10 +184,15 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		// ETag, Last-Modified or Content-Length), which invalidates the
 		// stored one, or freshens it like a 304 (§3.2), and the client's
 		// HEAD is answered from the refreshed entry.
-		if headChanged(ex.entry, resp.Header) {
+		switch {
+		case headChanged(ex.entry, resp.Header):
 			e := ex.entry
 			p.goBackground(func() { _ = p.st.Delete(context.Background(), e.rec.Key, e.rec.Variant) })
-		} else {
+		case p.hasSessionCookie(ex):
+			// The HEAD went to the origin with the visitor's splice
+			// session cookie (only fills drop it): its fields may be
+			// that visitor's and must not refresh the shared entry.
+		default:
 			ex.fill = &fill{p: p, since: ex.call.since} // finished by forwardOnce
 			ex.result = ResultRevalidated
 			p.freshened(resp, ex, respTime)
