@@ -608,32 +608,37 @@ func TestConformance_Stale(t *testing.T) {
 	})
 }
 
-// TestConformance_AgeParse is the suite's age-parse.mjs (all "check":
-// error handling of Age is not specified). Age is a single
-// non-negative delta-seconds (RFC 9111 §5.1); a value that is not one
-// (non-numeric, negative, a float, a list) is ignored and the age is
-// computed from Date and the request's own delay, so every row is
-// fresh after the pause: max-age=3600 against age 3.
+// TestConformance_AgeParse is the suite's age-parse.mjs, newest version
+// (its rows were all "check" before; now most say "should", and
+// suffix / suffix-twoline changed from reuse to stale). Age is
+// delta-seconds (RFC 9111 §5.1): firstrender reads the first value of
+// the field (all lines), drops a parameter, ignores a value that is not
+// digits, and caps at 2^31 (RFC 9111 §1.2.2).
 func TestConformance_AgeParse(t *testing.T) {
-	row := func(id string, ages ...string) freshCase {
-		resp := []freshHdr{freshD("Date", 0), freshH("Cache-Control", "max-age=3600")}
+	row := func(id, kind, expect string, maxAge int, ages ...string) freshCase {
+		resp := []freshHdr{freshD("Date", 0), freshH("Cache-Control", "max-age="+strconv.Itoa(maxAge))}
 		for _, a := range ages {
-			resp = append(resp, freshH("Age", a))
+			resp = append(resp, freshU("Age", a))
 		}
-		return freshCase{id: id, kind: "check", reqs: []freshReq{freshStore(resp...), freshCached}}
+		return freshCase{id: id, kind: kind, reqs: []freshReq{freshStore(resp...), {expect: expect}}}
 	}
 	freshRun(t, []freshCase{
-		row("age-parse-nonnumeric", "abc"),
-		row("age-parse-negative", "-7200"),
-		row("age-parse-float", "7200.0"),
-		row("age-parse-suffix", "7200,0"),
-		row("age-parse-suffix-twoline", "7200", "0"),
-		row("age-parse-prefix", "0,7200"),
-		row("age-parse-prefix-twoline", "0", "7200"),
-		row("age-parse-dup-0", "0, 0"),
-		row("age-parse-dup-0-twoline", "0", "0"),
-		row("age-parse-dup-old", "7200, 7200"),
-		row("age-parse-dup-old-twoline", "7200", "7200"),
+		row("age-parse-nonnumeric", "required", "cached", 3600, "abc"),
+		row("age-parse-negative", "required", "cached", 3600, "-7200"),
+		row("age-parse-float", "required", "cached", 3600, "7200.0"),
+		row("age-parse-large-minus-one", "required", "not_cached", 3600, "2147483647"),
+		row("age-parse-large", "required", "not_cached", 3600, "2147483648"),
+		row("age-parse-larger", "required", "not_cached", 3600, "2147483649"),
+		row("age-parse-larger/20-digits", "required", "not_cached", 3600, "99999999999999999999"),
+		row("age-parse-suffix", "required", "not_cached", 3600, "7200, 0"),
+		row("age-parse-prefix", "required", "cached", 3600, "0, 7200"),
+		row("age-parse-suffix-twoline", "required", "not_cached", 3600, "7200", "0"),
+		row("age-parse-prefix-twoline", "required", "cached", 3600, "0", "7200"),
+		row("age-parse-dup-0", "required", "cached", 3600, "0, 0"),
+		row("age-parse-dup-0-twoline", "required", "cached", 3600, "0", "0"),
+		row("age-parse-dup-old", "required", "cached", 10000, "3600", "3600"),
+		row("age-parse-parameter", "check", "not_cached", 3600, "7200;foo=bar"),
+		row("age-parse-numeric-parameter", "check", "not_cached", 3600, "7200;foo=111"),
 	})
 }
 
@@ -672,28 +677,34 @@ func TestConformance_ExpiresFreshness(t *testing.T) {
 	})
 }
 
-// TestConformance_ExpiresParse is the suite's expires-parse.mjs (all
-// "check", expecting reuse). firstrender reuses the wrong-case dates
-// (RFC 9111 §4.2: match case-insensitively) and treats the others as
-// invalid, so already expired (RFC 9111 §5.3; see
-// TestConformance_ExpiresFreshness, where the same rows are required).
+// TestConformance_ExpiresParse is the suite's expires-parse.mjs, newest
+// version (an older one had every row as "check", expecting reuse):
+// the wrong-case dates are reused (RFC 9111 §4.2: match
+// case-insensitively), the obsolete formats too (RFC 9110 §5.6.7), and
+// the others are invalid, so already expired (RFC 9111 §5.3).
 func TestConformance_ExpiresParse(t *testing.T) {
 	exp := func(v string) freshHdr { return freshU("Expires", v) }
 	date0 := freshD("Date", 0)
 	setupThen := func(id, expect string, resp ...freshHdr) freshCase {
-		return freshCase{id: id, kind: "check", reqs: []freshReq{freshSetup(resp...), {expect: expect}}}
+		return freshCase{id: id, kind: "required", reqs: []freshReq{freshSetup(resp...), {expect: expect}}}
 	}
 	freshRun(t, []freshCase{
-		freshTwo("freshness-expires-wrong-case-weekday", "check", "cached", exp("THU, 18 Aug 2050 02:01:18 GMT"), date0),
-		freshTwo("freshness-expires-wrong-case-month", "check", "cached", exp("Thu, 18 AUG 2050 02:01:18 GMT"), date0),
-		freshTwo("freshness-expires-wrong-case-tz", "check", "cached", exp("Thu, 18 Aug 2050 02:01:18 gMT"), date0),
-		freshTwo("freshness-expires-invalid-utc", "check", "not_cached", exp("Thu, 18 Aug 2050 02:01:18 UTC"), date0),
-		freshTwo("freshness-expires-invalid-2-digit-year", "check", "not_cached", exp("Thu, 18 Aug 50 02:01:18 GMT"), date0),
-		freshTwo("freshness-expires-invalid-no-comma", "check", "not_cached", exp("Thu 18 Aug 2050 02:01:18 GMT"), date0),
+		freshTwo("freshness-expires-32bit", "optimal", "cached", exp("Tue, 19 Jan 2038 14:14:08 GMT"), date0),
+		freshTwo("freshness-expires-far-future", "optimal", "cached", exp("Sun, 21 Nov 2286 04:46:39 GMT"), date0),
+		freshTwo("freshness-expires-rfc850", "optimal", "cached", exp("Thursday, 18-Aug-50 02:01:18 GMT"), date0),
+		freshTwo("freshness-expires-ansi-c", "optimal", "cached", exp("Thu Aug  8 02:01:18 2050"), date0),
+		freshTwo("freshness-expires-wrong-case-weekday", "optimal", "cached", exp("THU, 18 Aug 2050 02:01:18 GMT"), date0),
+		freshTwo("freshness-expires-wrong-case-month", "optimal", "cached", exp("Thu, 18 AUG 2050 02:01:18 GMT"), date0),
+		freshTwo("freshness-expires-wrong-case-tz", "optimal", "cached", exp("Thu, 18 Aug 2050 02:01:18 gMT"), date0),
+		freshTwo("freshness-expires-invalid-utc", "required", "not_cached", exp("Thu, 18 Aug 2050 02:01:18 UTC"), date0),
+		freshTwo("freshness-expires-invalid-aest", "required", "not_cached", exp("Thu, 18 Aug 2050 02:01:18 AEST"), date0),
+		freshTwo("freshness-expires-invalid-2-digit-year", "required", "not_cached", exp("Thu, 18 Aug 50 02:01:18 GMT"), date0),
+		freshTwo("freshness-expires-invalid-no-comma", "required", "not_cached", exp("Thu 18 Aug 2050 02:01:18 GMT"), date0),
 		setupThen("freshness-expires-invalid-multiple-spaces", "not_cached", exp("Thu, 18  Aug  2050 02:01:18 GMT"), date0),
 		setupThen("freshness-expires-invalid-date-dashes", "not_cached", exp("Thu, 18-Aug-2050 02:01:18 GMT"), date0),
 		setupThen("freshness-expires-invalid-time-periods", "not_cached", exp("Thu, 18 Aug 2050 02.01.18 GMT"), date0),
 		setupThen("freshness-expires-invalid-1-digit-hour", "not_cached", exp("Thu, 18 Aug 2050 2:01:18 GMT"), date0),
+		setupThen("freshness-expires-invalid-multiple-lines", "not_cached", exp("Thu, 18 Aug 2050 2:01:18 GMT"), exp("Thu, 18 Aug 2050 2:01:19 GMT"), date0),
 	})
 }
 

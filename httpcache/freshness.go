@@ -154,14 +154,7 @@ func computePolicy(status int, h http.Header, d respDirectives, reqTime, respTim
 		}
 	}
 	// §4.2.3.
-	var ageValue time.Duration
-	// Age is a singleton: several field lines are one list value
-	// (RFC 9110 §5.3), no more valid than "7200, 0", and ignored.
-	if a := joinField(h, "Age"); a != "" {
-		if n, err := strconv.ParseInt(strings.TrimSpace(a), 10, 64); err == nil && n >= 0 {
-			ageValue = secs(n)
-		}
-	}
+	ageValue, _ := ageField(h)
 	apparent := respTime.Sub(date)
 	if apparent < 0 {
 		apparent = 0
@@ -344,4 +337,36 @@ func httpMonth(s string) int {
 		}
 	}
 	return -1
+}
+
+// ageField returns the Age of a response (RFC 9111 §5.1: delta-seconds)
+// and whether it has a usable one. Several values, on one line or on
+// several, count by the first ("7200, 0" is 7200 s old: the older
+// reading, as cache-tests age-parse-suffix asks); a parameter after ";"
+// is dropped (7200;foo=bar is 7200); a value that is not digits
+// (negative, a float, text) is ignored. Values past 2^31 count as 2^31
+// seconds (RFC 9111 §1.2.2).
+func ageField(h http.Header) (time.Duration, bool) {
+	v := joinField(h, "Age")
+	if v == "" {
+		return 0, false
+	}
+	first, _, _ := strings.Cut(v, ",")
+	first, _, _ = strings.Cut(first, ";")
+	first = strings.Trim(first, " \t")
+	if first == "" {
+		return 0, false
+	}
+	const maxDelta = 1 << 31
+	var n int64
+	for i := 0; i < len(first); i++ {
+		c := first[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n < maxDelta {
+			n = n*10 + int64(c-'0')
+		}
+	}
+	return time.Duration(min(n, maxDelta)) * time.Second, true
 }
