@@ -799,6 +799,14 @@ func TestConformance_Headers(t *testing.T) {
 		}
 		tests = append(tests, tc)
 	}
+	// Not in the suite: the proxy fields apply to the next client on
+	// the chain, this proxy, and are not passed on either (RFC 9110
+	// §11.7.1, §11.7.3).
+	tests = append(tests, validTest{id: "headers-proxy-fields-not-forwarded", steps: []validStep{
+		validFresh("-Proxy-Authentication-Info", "nextnonce=x", "-Proxy-Authenticate", `Basic realm="p"`),
+		{expect: "cached", wantMissing: []string{"Proxy-Authentication-Info", "Proxy-Authenticate"}},
+	}})
+	tests[len(tests)-1].steps[0].wantMissing = []string{"Proxy-Authentication-Info", "Proxy-Authenticate"}
 	validRun(t, tests)
 }
 
@@ -1289,10 +1297,19 @@ func TestConformance_Uncached(t *testing.T) {
 			{expect: "cached", wantHdr: []string{"c", "3"}, wantMissing: []string{"a", "b"}},
 		}})
 	}
+	for _, val := range [][2]string{{"lm", "Last-Modified"}, {"etag", "ETag"}} {
+		validator := `"uncached-etag-no-cache"`
+		if val[0] == "lm" {
+			validator = "@-86400"
+		}
+		// Qualified no-cache (RFC 9111 §5.2.2.4): stored and reused
+		// without the listed fields, with a validator too.
+		tests = append(tests, validTest{id: "uncached-" + val[0] + "-omit-headers-listed-in-Cache-Control-no-cache", steps: []validStep{
+			{respHdr: []string{"-Cache-Control", "max-age=3600", "Date", "@0", val[1], validator, "-Cache-Control", `no-cache="a, b"`, "a", "1", "b", "2", "c", "3"}, pause: true},
+			{expect: "cached", wantHdr: []string{"c", "3"}, wantMissing: []string{"a", "b"}},
+		}})
+	}
 	validRun(t, tests)
-	// uncached-{lm,etag}-omit-headers-listed-in-Cache-Control-no-cache
-	// are the rows headers-omit-headers-listed-in-Cache-Control-no-cache
-	// of conformance_freshness_test.go (qualified no-cache).
 }
 
 // validSplicer is a Splicer that names the session cookie "_app_key"

@@ -172,6 +172,12 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		ex.cs.fwdStatus = resp.StatusCode
 		respTime = p.now()
 	}
+	// Proxy-Authenticate and Proxy-Authentication-Info apply only to
+	// the next outbound client on the response chain (RFC 9110 §11.7.1,
+	// §11.7.3), which is this proxy: not passed on, as not stored.
+	for _, k := range proxyFields {
+		delete(resp.Header, k)
+	}
 	p.forwardedHeader(resp, ex, respTime)
 	if ex.mode == modeRevalidate {
 		if p.revalidated(resp, ex, respTime) {
@@ -272,7 +278,7 @@ func (p *Proxy) refreshes(resp *http.Response, ex *exchange) bool {
 	case ex.mode == modeRevalidate && resp.StatusCode == http.StatusNotModified:
 		return true
 	case ex.in.Method == http.MethodHead && ex.entry != nil && resp.StatusCode == http.StatusOK:
-		return !headChanged(ex.entry, resp.Header)
+		return !headChanged(ex.entry, resp.Header) && !p.hasSessionCookie(ex)
 	}
 	return false
 }
