@@ -139,7 +139,7 @@ func (p *Proxy) answerFailed(w http.ResponseWriter, r *http.Request, ex *exchang
 	cs.collapsed = true
 	revalidating := ex.entry != nil && ex.mode == modeRevalidate
 	switch {
-	case revalidating && p.staleIfErrorOK(ex.entry, now):
+	case revalidating && p.staleIfErrorOK(ex.entry, &ex.rq, now):
 		cs.detail = "stale-if-error"
 		p.serveEntry(w, r, ex, ex.entry, ResultStale, cs, now)
 	case ff.timeout:

@@ -542,6 +542,18 @@ func TestConformance_CCStale(t *testing.T) {
 			freshSetup(cc("max-age=0")),
 			{reqHdr: []string{"Cache-Control", "stale-if-error=3600"}, status: http.StatusInternalServerError, expect: "not_cached"},
 		}},
+		// Not in the suite: the same with a validator, so the
+		// response is stored; the request's stale-if-error (RFC 5861
+		// §4) then lets the stored one answer the origin's 500.
+		{id: "stale-if-error-cc-request/stored", kind: "check", reqs: []freshReq{
+			freshSetup(cc("max-age=0"), freshH("ETag", `"a"`)),
+			{reqHdr: []string{"Cache-Control", "stale-if-error=3600"}, status: http.StatusInternalServerError, wantStatus: http.StatusOK, expect: "cached"},
+		}},
+		// ... but not past what forbids serving stale (RFC 9111 §4.2.4).
+		{id: "stale-if-error-cc-request/must-revalidate", kind: "check", reqs: []freshReq{
+			freshSetup(cc("max-age=0, must-revalidate"), freshH("ETag", `"a"`)),
+			{reqHdr: []string{"Cache-Control", "stale-if-error=3600"}, status: http.StatusInternalServerError, expect: "not_cached"},
+		}},
 		{id: "stale-if-error-cc-request-expired", kind: "required", reqs: []freshReq{
 			freshStore(cc("max-age=0")),
 			{reqHdr: []string{"Cache-Control", "stale-if-error=1"}, status: http.StatusInternalServerError},

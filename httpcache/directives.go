@@ -31,6 +31,7 @@ type respDirectives struct {
 type reqDirectives struct {
 	maxAge, maxStale, minFresh int64 // -1 = absent
 	maxStaleAny                bool  // max-stale without a value
+	sie                        int64 // stale-if-error (RFC 5861 §4); 0 = absent
 	noCache, noStore           bool
 	onlyIfCached               bool
 }
@@ -147,6 +148,7 @@ func parseRequestCC(v string) reqDirectives {
 	d.noCache = cd.NoCache
 	d.noStore = cd.NoStore
 	d.onlyIfCached = cd.OnlyIfCached
+	d.sie = max(int64(cd.StaleIfError), 0)
 	return d
 }
 

@@ -362,7 +362,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	revalidating := ex.entry != nil && ex.mode == modeRevalidate
-	if revalidating && p.staleIfErrorOK(ex.entry, now) {
+	if revalidating && p.staleIfErrorOK(ex.entry, &ex.rq, now) {
 		cs := ex.cs
 		cs.detail = "stale-if-error"
 		p.serveEntry(w, ex.in, ex, ex.entry, ResultStale, cs, now)

@@ -53,7 +53,7 @@ func (p *Proxy) revalidated(resp *http.Response, ex *exchange, respTime time.Tim
 		// RFC 9111 §4.3.4: update the stored headers from the 304.
 		p.freshened(resp, ex, respTime)
 		return true
-	case resp.StatusCode >= 500 && p.staleIfErrorOK(e, respTime):
+	case resp.StatusCode >= 500 && p.staleIfErrorOK(e, &ex.rq, respTime):
 		ex.cs.detail = "stale-if-error"
 		ex.result = ResultStale
 		p.replaceWithEntry(resp, ex, e, respTime)
@@ -82,15 +82,29 @@ func (p *Proxy) freshened(resp *http.Response, ex *exchange, respTime time.Time)
 	p.replaceWithEntry(resp, ex, ne, respTime)
 }
 
-func (p *Proxy) staleIfErrorOK(e *entry, now time.Time) bool {
-	if e == nil || e.pol.sie <= 0 {
+// staleIfErrorOK reports whether the stored entry e may answer a request
+// with directives rq stale because the origin failed: within the
+// response's stale-if-error window (or Config.StaleIfError), or within
+// the request's own (RFC 5861 §4: its scope is that request). The
+// request cannot lift what forbids serving stale (RFC 9111 §4.2.4:
+// must-revalidate, proxy-revalidate, s-maxage, no-cache), nor make a
+// stored error status (StoreErrors) or an entry past not-after answer.
+func (p *Proxy) staleIfErrorOK(e *entry, rq *reqDirectives, now time.Time) bool {
+	if e == nil {
+		return false
+	}
+	window := e.pol.sie
+	if rq.sie > 0 && !e.pol.mustReval && !e.pol.noCache && e.rec.Status < 400 {
+		window = max(window, secs(rq.sie))
+	}
+	if window <= 0 {
 		return false
 	}
 	if !e.notAfter.IsZero() && !now.Before(e.notAfter) {
 		return false
 	}
 	staleBy := -e.softCap(e.pol.lifetime-e.pol.age(e.rec.ResponseTime, now), now)
-	return staleBy <= e.pol.sie
+	return staleBy <= window
 }
 
 // replaceWithEntry turns resp into the stored entry's response (not a
