@@ -1016,3 +1016,33 @@ func TestParseHTTPDate(t *testing.T) {
 		t.Errorf("leap second: %v, %v; want 23:59:59", got, ok)
 	}
 }
+
+// FuzzFreshnessParsers covers the parsers of outside input added for the
+// conformance rows: parseHTTPDate (a date it accepts round-trips through
+// IMF-fixdate), firstDirectives (idempotent, never longer, no directive
+// twice) and ageField (never negative, at most 2^31 s).
+func FuzzFreshnessParsers(f *testing.F) {
+	for _, s := range []string{
+		"Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
+		"thu, 18 aug 2050 02:01:18 gmt", "Thu, 18 Aug 2050 2:01:18 GMT", "max-age=1800, max-age=1",
+		`ext="a, max-age=5", max-age=5, MAX-AGE=6`, "7200, 0", "0;foo=1", "99999999999999999999", "",
+	} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, ok := parseHTTPDate(s, now); ok {
+			back, ok2 := parseHTTPDate(d.Format(http.TimeFormat), now)
+			if !ok2 || !back.Equal(d) {
+				t.Fatalf("parseHTTPDate(%q) = %v, which does not round-trip (%v, %v)", s, d, back, ok2)
+			}
+		}
+		fd := firstDirectives(s)
+		if len(fd) > len(s) || firstDirectives(fd) != fd {
+			t.Fatalf("firstDirectives(%q) = %q: not idempotent or longer", s, fd)
+		}
+		if a, ok := ageField(http.Header{"Age": {s}}); a < 0 || a > (1<<31)*time.Second || !ok && a != 0 {
+			t.Fatalf("ageField(%q) = %v, %v", s, a, ok)
+		}
+	})
+}
