@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -1320,4 +1321,43 @@ func (validSplicer) CookieName() string { return "_app_key" }
 
 func (validSplicer) Load([]byte, string) (SplicePage, error) {
 	return nil, fmt.Errorf("validSplicer: nothing to splice")
+}
+
+// TestConformance_Update304_OtherLastModified is not in the suite: a
+// 304 without an ETag whose Last-Modified is not the stored one's
+// selects no stored response (RFC 9111 §4.3.4), like a 304 naming
+// another ETag: the request is repeated without validators and its 200
+// replaces the entry.
+func TestConformance_Update304_OtherLastModified(t *testing.T) {
+	const lm1, lm2 = "Wed, 01 Jan 2020 00:00:00 GMT", "Thu, 02 Jan 2020 00:00:00 GMT"
+	var n atomic.Int64
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=2")
+		switch {
+		case n.Add(1) == 1:
+			w.Header().Set("Last-Modified", lm1)
+			w.Header().Set("X-Version", "1")
+			io.WriteString(w, "one")
+		case req.Header.Get("If-Modified-Since") != "":
+			w.Header().Set("Last-Modified", lm2)
+			w.Header().Set("X-Version", "2")
+			w.WriteHeader(http.StatusNotModified)
+		default:
+			w.Header().Set("Last-Modified", lm2)
+			w.Header().Set("X-Version", "2")
+			io.WriteString(w, "two")
+		}
+	}, nil)
+	r.Get("/")
+	r.Clock.Advance(validPause)
+	res := r.Get("/")
+	if res.Body != "two" || res.Header.Get("X-Version") != "2" {
+		t.Errorf("after a 304 with another Last-Modified: body %q, X-Version %q, want the refetched two, 2 (Cache-Status %q)", res.Body, res.Header.Get("X-Version"), res.Header.Get("Cache-Status"))
+	}
+	if got := r.Origin.Count(); got != 3 {
+		t.Errorf("origin saw %d requests, want 3 (fill, conditional, refetch)", got)
+	}
+	if res := r.Get("/"); res.Body != "two" || !cs(t, res).Has("hit") {
+		t.Errorf("next request: body %q, Cache-Status %q, want a hit on two", res.Body, res.Header.Get("Cache-Status"))
+	}
 }

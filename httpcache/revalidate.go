@@ -143,12 +143,23 @@ func headChanged(e *entry, h http.Header) bool {
 	return false
 }
 
-// sameValidator reports whether a 304 may update the stored entry: it
-// carries no ETag, or the stored response has none, or they match.
+// sameValidator reports whether a 304 may update the stored entry (RFC
+// 9111 §4.3.4, selecting the stored response to update): by its ETag
+// when it has one (the stored response has none, or they match), else
+// by its Last-Modified when both have one (the same date), else yes.
 func sameValidator(e *entry, h304 http.Header) bool {
-	et := h304.Get("Etag")
-	stored := http.Header(e.rec.Header).Get("Etag")
-	return et == "" || stored == "" || weakMatch(et, stored)
+	sh := http.Header(e.rec.Header)
+	if et := h304.Get("Etag"); et != "" {
+		stored := sh.Get("Etag")
+		return stored == "" || weakMatch(et, stored)
+	}
+	lm, slm := h304.Get("Last-Modified"), sh.Get("Last-Modified")
+	if lm == "" || slm == "" || lm == slm {
+		return true
+	}
+	a, okA := parseHTTPDate(lm, e.rec.ResponseTime)
+	b, okB := parseHTTPDate(slm, e.rec.ResponseTime)
+	return okA && okB && a.Equal(b)
 }
 
 // refetch replaces resp (a 304 that cannot be used) with the answer to
