@@ -795,8 +795,9 @@ func TestConformance_Headers(t *testing.T) {
 		case "Content-Encoding", "Set-Cookie":
 			// Deliberately different: a response with Set-Cookie is not
 			// stored by default (DESIGN.md), nor one in a content
-			// coding other than gzip: the proxy cannot decode it for a
-			// client that does not accept it (docs/proxy.md).
+			// coding other than gzip: the proxy could not decode it for
+			// a client that does not accept it, nor could the
+			// first-render lint read it (docs/proxy.md).
 			tc.steps[1] = validStep{expect: "not_cached"}
 		case "Transfer-Encoding":
 			// Deliberately different: an unknown transfer coding makes
