@@ -1373,3 +1373,47 @@ func TestConformance_Update304_OtherLastModified(t *testing.T) {
 		t.Errorf("next request: body %q, Cache-Status %q, want a hit on two", res.Body, res.Header.Get("Cache-Status"))
 	}
 }
+
+// TestConformance_UpdateHead_SoftPurge is not in the suite: a soft purge
+// (the operator's "this page is outdated") is lifted by a HEAD only when
+// the HEAD confirms a stored validator, as a 304 would; a HEAD that just
+// shows no difference (no validators on either side) leaves the entry
+// stale, so the next GET goes to the origin.
+func TestConformance_UpdateHead_SoftPurge(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		etag   string
+		lifted bool
+	}{
+		{"no validator", "", false},
+		{"matching etag", `"v1"`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=600")
+				if tc.etag != "" {
+					w.Header().Set("ETag", tc.etag)
+				}
+				if req.Header.Get("If-None-Match") != "" && req.Header.Get("If-None-Match") == tc.etag {
+					w.WriteHeader(http.StatusNotModified)
+					return
+				}
+				io.WriteString(w, "page v1")
+			}, nil)
+			r.Get("/p")
+			k, _ := r.Proxy.Key(r.Front.URL + "/p")
+			if n, err := r.Proxy.Purge(pctx(t), Selection{Keys: []string{k}, Soft: true}); err != nil || n != 1 {
+				t.Fatalf("soft Purge = %d, %v; want 1", n, err)
+			}
+			head := r.Do(http.MethodHead, "/p")
+			if head.Status != http.StatusOK || cs(t, head).Has("hit") {
+				t.Fatalf("HEAD after a soft purge: %d %s, want a 200 from the origin", head.Status, cs(t, head))
+			}
+			before := r.Origin.Count()
+			res := r.Get("/p")
+			if got := cs(t, res).Has("hit") && r.Origin.Count() == before; got != tc.lifted {
+				t.Errorf("GET after the HEAD: Cache-Status %s (origin %d -> %d); served from the store: %v, want %v", cs(t, res), before, r.Origin.Count(), got, tc.lifted)
+			}
+		})
+	}
+}

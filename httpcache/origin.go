@@ -198,6 +198,10 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 			// The HEAD went to the origin with the visitor's splice
 			// session cookie (only fills drop it): its fields may be
 			// that visitor's and must not refresh the shared entry.
+		case ex.entry.soft && !headProves(ex.entry, resp.Header):
+			// A soft purge says the stored page is outdated: only a
+			// validator the HEAD confirms (as a 304 would) lifts it,
+			// not a HEAD that merely shows no difference.
 		default:
 			ex.fill = &fill{p: p, since: ex.call.since} // finished by forwardOnce
 			ex.result = ResultRevalidated
@@ -278,7 +282,7 @@ func (p *Proxy) refreshes(resp *http.Response, ex *exchange) bool {
 	case ex.mode == modeRevalidate && resp.StatusCode == http.StatusNotModified:
 		return true
 	case ex.in.Method == http.MethodHead && ex.entry != nil && resp.StatusCode == http.StatusOK:
-		return !headChanged(ex.entry, resp.Header) && !p.hasSessionCookie(ex)
+		return !headChanged(ex.entry, resp.Header) && !p.hasSessionCookie(ex) && (!ex.entry.soft || headProves(ex.entry, resp.Header))
 	}
 	return false
 }

@@ -143,6 +143,18 @@ func headChanged(e *entry, h http.Header) bool {
 	return false
 }
 
+// headProves reports whether a 200 to HEAD confirms the stored
+// representation by a validator: the stored ETag matched by its ETag,
+// or the stored Last-Modified by its Last-Modified.
+func headProves(e *entry, h http.Header) bool {
+	sh := http.Header(e.rec.Header)
+	if et, stored := h.Get("Etag"), sh.Get("Etag"); et != "" && stored != "" {
+		return weakMatch(et, stored)
+	}
+	lm, slm := h.Get("Last-Modified"), sh.Get("Last-Modified")
+	return lm != "" && lm == slm
+}
+
 // sameValidator reports whether a 304 may update the stored entry (RFC
 // 9111 §4.3.4, selecting the stored response to update): by its ETag
 // when it has one (the stored response has none, or they match), else
