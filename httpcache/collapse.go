@@ -35,7 +35,7 @@ type flight struct {
 // flightFailure is the origin failure a flight's waiters share: none of
 // them goes to the origin again for another full timeout.
 type flightFailure struct {
-	timeout bool // no answer within OriginTimeout; else unreachable
+	fault originFault
 }
 
 // join returns the flight for key, creating it (leader=true) if none.
@@ -65,9 +65,9 @@ func (f *flight) release(res *entry) {
 
 // fail publishes an origin failure (no response) to the waiters. Only
 // the first release or fail counts.
-func (f *flight) fail(timeout bool) {
+func (f *flight) fail(fault originFault) {
 	if f.released.CompareAndSwap(false, true) {
-		f.failed = &flightFailure{timeout: timeout}
+		f.failed = &flightFailure{fault: fault}
 		close(f.ready)
 	}
 }
@@ -131,8 +131,8 @@ func (p *Proxy) await(w http.ResponseWriter, r *http.Request, ex *exchange, f *f
 
 // answerFailed answers a waiter whose leader got no answer from the
 // origin, as the leader was answered: stale-if-error from the waiter's
-// own stored entry when that allows it, else 504 (timeout, or a stale
-// must-revalidate entry) or 502. The origin is not asked again.
+// own stored entry when that allows it, else the leader's error
+// (replyOriginFault). The origin is not asked again.
 func (p *Proxy) answerFailed(w http.ResponseWriter, r *http.Request, ex *exchange, ff *flightFailure) {
 	now := p.now()
 	cs := ex.cs
@@ -142,15 +142,8 @@ func (p *Proxy) answerFailed(w http.ResponseWriter, r *http.Request, ex *exchang
 	case revalidating && p.staleIfErrorOK(ex.entry, &ex.rq, now):
 		cs.detail = "stale-if-error"
 		p.serveEntry(w, r, ex, ex.entry, ResultStale, cs, now)
-	case ff.timeout:
-		cs.detail = "origin-timeout"
-		p.replyError(w, ex, http.StatusGatewayTimeout, cs, "gateway timeout: origin did not answer in time")
-	case revalidating && ex.entry.pol.mustReval:
-		cs.detail = "must-revalidate"
-		p.replyError(w, ex, http.StatusGatewayTimeout, cs, "gateway timeout: stored response must be revalidated and the origin is unreachable")
 	default:
-		cs.detail = "origin-unreachable"
-		p.replyError(w, ex, http.StatusBadGateway, cs, "bad gateway: origin unreachable")
+		p.replyOriginFault(w, ex, cs, ff.fault, revalidating && ex.entry.pol.mustReval)
 	}
 }
 

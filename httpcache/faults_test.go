@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache/hop"
 	"github.com/firstrender/firstrender/httpcache/httpcachetest"
 	"github.com/firstrender/firstrender/store"
 	"github.com/firstrender/firstrender/store/storetest"
@@ -217,7 +218,8 @@ var _ net.Error = timeoutErr{}
 
 // TestProxy_CollapsedOriginFailure: 20 concurrent requests for one URL
 // whose one origin request fails (no answer in time, or the origin is
-// unreachable) are all answered with that failure at once: the origin
+// unreachable, or its answer cannot be read) are all answered with that
+// failure at once: the origin
 // sees that one request only (before, the waiters queued for two more
 // timeouts and then all went to the origin). With a stale entry that
 // allows stale-if-error, every one of them is served stale. The default
@@ -234,6 +236,7 @@ func TestProxy_CollapsedOriginFailure(t *testing.T) {
 	}{
 		{"timeout", timeoutErr{}, false, http.StatusGatewayTimeout, "collapsed; detail=origin-timeout"},
 		{"unreachable", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, false, http.StatusBadGateway, "collapsed; detail=origin-unreachable"},
+		{"unreadable framing", fmt.Errorf("reading the response: %w", hop.ErrFraming), false, http.StatusBadGateway, "collapsed; detail=origin-framing"},
 		{"timeout with stale-if-error", timeoutErr{}, true, http.StatusOK, "fwd=stale; detail=stale-if-error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -85,12 +85,11 @@ func (f *fill) release(e *entry) {
 	}
 }
 
-// fail publishes to f's waiters that the origin gave no answer (timeout
-// true: none in time; false: unreachable, or an unreadable response).
-// Only the first release or fail counts.
-func (f *fill) fail(timeout bool) {
+// fail publishes to f's waiters that the origin gave no usable answer,
+// and which fault it was. Only the first release or fail counts.
+func (f *fill) fail(fault originFault) {
 	if f.flight != nil {
-		f.flight.fail(timeout)
+		f.flight.fail(fault)
 	}
 }
 

@@ -12,8 +12,10 @@ import (
 )
 
 // TestFraming_OriginResponses: an origin response with both
-// Content-Length and Transfer-Encoding, or (read whole before its headers
-// go out) shorter than its Content-Length, is a 502 and never stored.
+// Content-Length and Transfer-Encoding, in a transfer coding net/http
+// does not implement (RFC 9112 §6.1: unreadable), or (read whole before
+// its headers go out) shorter than its Content-Length, is a 502
+// detail=origin-framing and never stored.
 func TestFraming_OriginResponses(t *testing.T) {
 	lint := InspectorFunc(func(*http.Request, *Response) Verdict { return Verdict{} })
 	for _, c := range []struct {
@@ -22,6 +24,7 @@ func TestFraming_OriginResponses(t *testing.T) {
 	}{
 		{"Content-Length and Transfer-Encoding", "both", nil},
 		{"shorter than Content-Length, inspected", "short", lint},
+		{"a transfer coding net/http cannot decode", "coding", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := newRig(t, httpcachetest.Echo, func(cfg *Config) { cfg.Inspector = c.inspector })
@@ -37,6 +40,7 @@ func TestFraming_OriginResponses(t *testing.T) {
 	httpcachetest.Poison(t, build(nil), []httpcachetest.PoisonCase{
 		{Name: "a truncated body never reaches the next visitor", Path: "/", A: []string{httpcachetest.EchoFraming, "short"}},
 		{Name: "an ambiguous framing never reaches the next visitor", Path: "/", A: []string{httpcachetest.EchoFraming, "both"}},
+		{Name: "an unknown transfer coding never reaches the next visitor", Path: "/", A: []string{httpcachetest.EchoFraming, "coding"}},
 	})
 }
 

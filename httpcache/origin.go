@@ -352,11 +352,11 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	if p.met != nil {
 		p.met.origin(0, time.Since(ex.call.wall))
 	}
-	timeout := ex.call.timedOut.Load() || errors.Is(err, errOriginTimeout) || isTimeout(err)
+	fault := classifyOriginErr(err, ex.call.timedOut.Load())
 	if ex.fill != nil {
 		// The requests collapsed onto this one get the same failure now,
 		// instead of queueing for another origin timeout each.
-		ex.fill.fail(timeout)
+		ex.fill.fail(fault)
 	}
 	if ex.call.bodyFailed.Load() {
 		// The client's own body could not be read (a chunk line ending
@@ -372,28 +372,73 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		p.serveEntry(w, ex.in, ex, ex.entry, ResultStale, cs, now)
 		return
 	}
-	cs := ex.cs
+	p.replyOriginFault(w, ex, ex.cs, fault, revalidating && ex.entry.pol.mustReval)
+	p.log.Warn("httpcache: origin error", "url", ex.n.key(), "background", ex.background, "fault", fault.detail(false), "err", err)
+}
+
+// originFault is what kind of failure left a request without an answer
+// from the origin.
+type originFault uint8
+
+const (
+	faultUnreachable originFault = iota // no connection, reset, closed early
+	faultTimeout                        // no answer within OriginTimeout
+	faultFraming                        // an answer whose framing cannot be read
+)
+
+// classifyOriginErr names the fault behind a round trip's error; timedOut
+// is the proxy's own header timer having fired.
+func classifyOriginErr(err error, timedOut bool) originFault {
 	switch {
-	case timeout:
-		cs.detail = "origin-timeout"
-		p.replyError(w, ex, http.StatusGatewayTimeout, cs, "gateway timeout: origin did not answer in time")
-		p.log.Warn("httpcache: origin timeout", "url", ex.n.key(), "background", ex.background, "err", err)
-	case revalidating && ex.entry.pol.mustReval:
-		// RFC 9111 §5.2.2.2: a stale must-revalidate response that cannot
-		// be validated is answered with an error, preferably 504.
-		cs.detail = "must-revalidate"
-		p.replyError(w, ex, http.StatusGatewayTimeout, cs, "gateway timeout: stored response must be revalidated and the origin is unreachable")
-		p.log.Warn("httpcache: origin error", "url", ex.n.key(), "background", ex.background, "err", err)
-	case errors.Is(err, hop.ErrFraming) || errors.Is(err, io.ErrUnexpectedEOF):
+	case timedOut || errors.Is(err, errOriginTimeout) || isTimeout(err):
+		return faultTimeout
+	case errors.Is(err, hop.ErrFraming) || errors.Is(err, io.ErrUnexpectedEOF) || unsupportedTransferCoding(err):
 		// Content-Length with Transfer-Encoding, conflicting lengths, a
-		// malformed chunk, a body shorter than announced: never stored.
-		cs.detail = "origin-framing"
+		// malformed chunk, a body shorter than announced, a transfer
+		// coding net/http cannot decode (RFC 9112 §6.1: the message
+		// cannot be read): never stored.
+		return faultFraming
+	}
+	return faultUnreachable
+}
+
+// unsupportedTransferCoding reports whether err is net/http's refusal of a
+// response in a transfer coding it does not implement. Its error type is
+// unexported, so the message is matched (TestFraming_OriginResponses fails
+// if it changes).
+func unsupportedTransferCoding(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "unsupported transfer encoding")
+}
+
+// detail is the fault's Cache-Status detail; mustReval: the stale entry
+// being revalidated is must-revalidate (RFC 9111 §5.2.2.2).
+func (f originFault) detail(mustReval bool) string {
+	switch {
+	case f == faultTimeout:
+		return "origin-timeout"
+	case mustReval:
+		return "must-revalidate"
+	case f == faultFraming:
+		return "origin-framing"
+	}
+	return "origin-unreachable"
+}
+
+// replyOriginFault answers a request the origin left without a usable
+// answer, the same for the request that asked and for those collapsed
+// onto it: 504 for a timeout, or for a stale must-revalidate entry that
+// cannot be validated (RFC 9111 §5.2.2.2: preferably 504); else 502.
+func (p *Proxy) replyOriginFault(w http.ResponseWriter, ex *exchange, cs cacheStatus, fault originFault, mustReval bool) {
+	cs.detail = fault.detail(mustReval)
+	switch cs.detail {
+	case "origin-timeout":
+		p.replyError(w, ex, http.StatusGatewayTimeout, cs, "gateway timeout: origin did not answer in time")
+	case "must-revalidate":
+		p.replyError(w, ex, http.StatusGatewayTimeout, cs, "gateway timeout: stored response must be revalidated and the origin is unreachable")
+	case "origin-framing":
 		p.replyError(w, ex, http.StatusBadGateway, cs, "bad gateway: the origin's response framing is malformed")
-		p.log.Warn("httpcache: origin framing", "url", ex.n.key(), "background", ex.background, "err", err)
 	default:
-		cs.detail = "origin-unreachable"
 		p.replyError(w, ex, http.StatusBadGateway, cs, "bad gateway: origin unreachable")
-		p.log.Warn("httpcache: origin error", "url", ex.n.key(), "background", ex.background, "err", err)
 	}
 }
 

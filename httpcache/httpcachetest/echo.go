@@ -23,8 +23,9 @@ const (
 	EchoBody = "Echo-Body"
 	// EchoFraming breaks the response framing on the wire: "both" sends
 	// Content-Length and Transfer-Encoding: chunked, "short" announces
-	// more bytes than it sends and closes, "empty" sends no body at all
-	// (Content-Length: 0).
+	// more bytes than it sends and closes, "coding" sends the body in a
+	// transfer coding nobody implements (Transfer-Encoding: x-unknown)
+	// and closes, "empty" sends no body at all (Content-Length: 0).
 	EchoFraming = "Echo-Framing"
 )
 
@@ -107,7 +108,7 @@ func Echo(w http.ResponseWriter, r *http.Request) {
 		h.Add(name, strings.TrimSpace(val))
 	}
 	switch r.Header.Get(EchoFraming) {
-	case "both", "short":
+	case "both", "short", "coding":
 		rawResponse(w, status, h, body, r.Header.Get(EchoFraming))
 		return
 	case "empty":
@@ -138,6 +139,8 @@ func rawResponse(w http.ResponseWriter, status int, h http.Header, body, framing
 		fmt.Fprintf(bw, "%x\r\n%s\r\n0\r\n\r\n", len(body), body)
 	case "short":
 		fmt.Fprintf(bw, "Content-Length: %d\r\n\r\n%s", len(body)+100, body)
+	case "coding":
+		fmt.Fprintf(bw, "Transfer-Encoding: x-unknown\r\n\r\n%s", body)
 	}
 	bw.Flush()
 }
