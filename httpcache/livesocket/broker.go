@@ -107,6 +107,12 @@ type Config struct {
 	// replaced with what this server sees.
 	TrustForwarded bool
 
+	// Via is the pseudonym this gateway gives itself in the Via field of
+	// the handshakes it forwards (RFC 9110 §7.6.3), appended to the
+	// client's; empty sends none. httpcache/server sets it from the
+	// proxy's Config.Via.
+	Via string
+
 	// TLSClientConfig is used to dial wss origins. Nil means the default.
 	TLSClientConfig *tls.Config
 
@@ -542,12 +548,13 @@ func (b *Broker) originURL(r *http.Request) string {
 // originHeader is what the origin sees of the client's handshake.
 func (b *Broker) originHeader(r *http.Request) http.Header {
 	h := http.Header{}
-	for _, k := range []string{"Cookie", "User-Agent", "Origin", "Accept-Language"} {
+	for _, k := range []string{"Cookie", "User-Agent", "Origin", "Accept-Language", "Via"} {
 		if v := r.Header.Values(k); len(v) > 0 {
 			h[k] = v
 		}
 	}
 	hop.SetForwarded(h, r, b.cfg.TrustForwarded)
+	hop.AppendVia(h, r.ProtoMajor, r.ProtoMinor, b.cfg.Via)
 	return h
 }
 

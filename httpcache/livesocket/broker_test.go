@@ -217,6 +217,7 @@ func TestBroker_RelayBothWays(t *testing.T) {
 		{"X-Forwarded-For", r.Header.Get("X-Forwarded-For"), "127.0.0.1"},
 		{"X-Forwarded-Proto", r.Header.Get("X-Forwarded-Proto"), "http"},
 		{"X-Forwarded-Host", r.Header.Get("X-Forwarded-Host"), strings.TrimPrefix(tb.srv.URL, "http://")},
+		{"Via (none configured)", r.Header.Get("Via"), ""},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -250,6 +251,28 @@ func TestBroker_TrustForwarded(t *testing.T) {
 	}
 	if got := r.Header.Get("X-Forwarded-Host"); got != "www.app.test" {
 		t.Errorf("X-Forwarded-Host = %q, want www.app.test", got)
+	}
+}
+
+// TestBroker_Via: the forwarded handshake carries the client's Via with
+// this gateway's member appended (RFC 9110 §7.6.3), in the version the
+// client spoke.
+func TestBroker_Via(t *testing.T) {
+	t.Parallel()
+	origin := newTestOrigin(t, echo)
+	tb := newTestBroker(t, origin.url(), func(c *Config) { c.Via = "edge-1" })
+	hdr := http.Header{}
+	hdr.Set("Via", "1.1 lb")
+	tb.mustDial(t, "/live/websocket", hdr)
+	tb.mustDial(t, "/live/websocket", nil)
+	reqs := origin.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("origin saw %d handshakes, want 2", len(reqs))
+	}
+	for i, want := range []string{"1.1 lb, 1.1 edge-1", "1.1 edge-1"} {
+		if got := strings.Join(reqs[i].Header.Values("Via"), ", "); got != want {
+			t.Errorf("handshake %d: Via = %q, want %q", i+1, got, want)
+		}
 	}
 }
 

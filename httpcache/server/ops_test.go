@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstrender/firstrender/httpcache"
 	"github.com/firstrender/firstrender/httpcache/livesocket"
 	"github.com/gorilla/websocket"
 )
@@ -202,5 +203,39 @@ func TestCheck(t *testing.T) {
 	}
 	if n := strings.Count(err.Error(), filepath.Join(dir, "missing")); n > 2 {
 		t.Errorf("the path appears %d times in %q; once as the value and once as the directory is enough", n, err)
+	}
+}
+
+// TestServer_SocketVia: the handshakes the broker forwards name this
+// gateway in Via as the proxy's requests do: Cache.Via, its default, or
+// none for "-".
+func TestServer_SocketVia(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ via, want string }{
+		{"", "1.1 " + httpcache.CacheName},
+		{"edge-1", "1.1 edge-1"},
+		{"-", ""},
+	} {
+		t.Run("Via="+tc.via, func(t *testing.T) {
+			t.Parallel()
+			up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+			got := make(chan string, 1)
+			origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got <- strings.Join(r.Header.Values("Via"), ", ")
+				if c, err := up.Upgrade(w, r, nil); err == nil {
+					c.Close()
+				}
+			}))
+			t.Cleanup(origin.Close)
+			s := startServer(t, Config{Upstream: mustURL(t, origin.URL), Cache: httpcache.Config{Via: tc.via}})
+			c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.public, "http")+"/live/websocket", http.Header{"Origin": {s.public}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			if v := <-got; v != tc.want {
+				t.Errorf("origin handshake Via = %q, want %q", v, tc.want)
+			}
+		})
 	}
 }

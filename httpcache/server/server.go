@@ -238,6 +238,17 @@ func (s *Server) build() error {
 	}
 	sc := cfg.Sockets
 	sc.Origin, sc.Policy, sc.Registerer = s.upstream, policy, s.reg
+	if sc.Via == "" {
+		// The handshakes the broker forwards name this gateway as the
+		// proxy's requests do.
+		switch v := cfg.Cache.Via; v {
+		case "":
+			sc.Via = httpcache.CacheName
+		case "-":
+		default:
+			sc.Via = v
+		}
+	}
 	sc.Guard = &livesocket.GuardConfig{Cache: s.proxy, Annotator: s.store, Threshold: cfg.JoinGuardThreshold}
 	if sc.Logger == nil {
 		sc.Logger = s.log.With("component", "livesocket")
