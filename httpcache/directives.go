@@ -157,14 +157,57 @@ func parseRequestCC(v string) reqDirectives {
 // the first (max-age=1800, max-age=1 is fresh for 1800 s), and cacheobject
 // keeps the last. Directive names compare case-insensitively; commas in
 // quoted strings do not split. v itself is returned, without allocating,
-// when no directive repeats.
+// when no directive repeats. It is linear in len(v): a request's field can
+// be a hundred lines of MaxHeaderValue joined, so names are checked
+// against a set once there are more than a few.
 func firstDirectives(v string) string {
 	if strings.IndexByte(v, ',') < 0 {
 		return v
 	}
-	type member struct{ start, end int }
-	var buf [16]member
-	ms := buf[:0]
+	var (
+		buf     [16]string      // the names seen, while they are few
+		names   = buf[:0]       //
+		seen    map[string]bool // lowercased names, once there are more
+		out     strings.Builder // v without the repeats, once one is found
+		dropped bool
+	)
+	repeat := func(n string) bool {
+		if n == "" {
+			return false
+		}
+		if seen == nil {
+			for _, p := range names {
+				if strings.EqualFold(p, n) {
+					return true
+				}
+			}
+			if len(names) < cap(buf) {
+				names = append(names, n)
+				return false
+			}
+			seen = make(map[string]bool, 4*cap(buf))
+			for _, p := range names {
+				seen[strings.ToLower(p)] = true
+			}
+		}
+		l := strings.ToLower(n)
+		if seen[l] {
+			return true
+		}
+		seen[l] = true
+		return false
+	}
+	member := func(start, end int) {
+		n, _, _ := strings.Cut(v[start:end], "=")
+		switch dup := repeat(strings.TrimSpace(n)); {
+		case dup && !dropped:
+			dropped = true
+			out.WriteString(v[:start])
+		case !dup && dropped:
+			out.WriteString(v[start:end])
+			out.WriteByte(',')
+		}
+	}
 	start, quoted := 0, false
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; {
@@ -173,43 +216,15 @@ func firstDirectives(v string) string {
 		case c == '"':
 			quoted = !quoted
 		case c == ',' && !quoted:
-			ms = append(ms, member{start, i})
+			member(start, i)
 			start = i + 1
 		}
 	}
-	ms = append(ms, member{start, len(v)})
-	name := func(m member) string {
-		n, _, _ := strings.Cut(v[m.start:m.end], "=")
-		return strings.TrimSpace(n)
-	}
-	repeats := func(i int) bool {
-		n := name(ms[i])
-		for j := range i {
-			if n != "" && strings.EqualFold(name(ms[j]), n) {
-				return true
-			}
-		}
-		return false
-	}
-	first := -1
-	for i := range ms {
-		if repeats(i) {
-			first = i
-			break
-		}
-	}
-	if first < 0 {
+	member(start, len(v))
+	if !dropped {
 		return v
 	}
-	var b strings.Builder
-	b.WriteString(v[:ms[first].start])
-	for i := first; i < len(ms); i++ {
-		if !repeats(i) {
-			b.WriteString(v[ms[i].start:ms[i].end])
-			b.WriteByte(',')
-		}
-	}
-	return strings.TrimSuffix(b.String(), ",")
+	return strings.TrimSuffix(out.String(), ",")
 }
 
 // heuristicallyCacheable reports status codes that RFC 9110 §15.1 defines
