@@ -382,7 +382,7 @@ func (c *Config) validate() error {
 	if c.Store == nil {
 		errs = append(errs, errors.New("Store is required"))
 	}
-	if c.Via != "-" && !validFieldName(c.Via) {
+	if c.Via != "-" && !hop.IsToken(c.Via) {
 		errs = append(errs, fmt.Errorf("Via %q must be a token (RFC 9110 §5.6.2) or \"-\"", c.Via))
 	}
 	if c.OtherHosts != ForwardUncached && c.OtherHosts != RefuseHost {

@@ -235,7 +235,7 @@ func encodeBlock(dst []byte, fields []headerField) []byte {
 		case "Age", "Cache-Status", "Content-Length":
 			continue
 		}
-		if !validFieldName(f.name) {
+		if !hop.IsToken(f.name) {
 			continue // net/http drops it
 		}
 		for _, v := range f.values {
@@ -256,20 +256,6 @@ var fieldNewlines = strings.NewReplacer("\n", " ", "\r", " ")
 // two steps. It runs once per entry (encodeBlock), not per hit.
 func appendFieldValue(b []byte, v string) []byte {
 	return append(b, textproto.TrimString(fieldNewlines.Replace(v))...)
-}
-
-// validFieldName reports whether name is a token (RFC 9110 §5.1), as
-// net/http requires of the names it writes.
-func validFieldName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if !isTchar(name[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // entryResponse writes into h the header of the response a stored entry

@@ -3,6 +3,8 @@ package httpcache
 import (
 	"net/http"
 	"strings"
+
+	"github.com/firstrender/firstrender/httpcache/hop"
 )
 
 // Targeted cache control (RFC 9213) and Surrogate-Control.
@@ -256,16 +258,12 @@ func sfBareItem(s string) (string, string, bool) {
 		return s[:end+2], s[end+2:], true
 	case c == '*' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z'):
 		i := 1
-		for i < len(s) && (isTchar(s[i]) || s[i] == ':' || s[i] == '/') {
+		for i < len(s) && (hop.IsTchar(s[i]) || s[i] == ':' || s[i] == '/') {
 			i++
 		}
 		return s[:i], s[i:], true
 	}
 	return "", s, false
-}
-
-func isTchar(c byte) bool {
-	return isLCAlpha(c) || ('A' <= c && c <= 'Z') || isDigit(c) || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // sfParams skips *( ";" *SP key [ "=" bare-item ] ).

@@ -202,3 +202,27 @@ func viaVersion(major, minor int) string {
 	}
 	return strconv.Itoa(major) + "." + strconv.Itoa(minor)
 }
+
+// IsToken reports whether s is an RFC 9110 token (§5.6.2): one or more
+// tchars, as field names, method names and a Via pseudonym are.
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !IsTchar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// IsTchar reports whether c may appear in a token: a letter, a digit or
+// one of !#$%&'*+-.^_`|~ (RFC 9110 §5.6.2).
+func IsTchar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}

@@ -42,3 +42,14 @@ func TestAppendVia(t *testing.T) {
 		})
 	}
 }
+
+func TestIsToken(t *testing.T) {
+	for s, want := range map[string]bool{
+		"firstrender": true, "edge-1": true, "-": true, "!#$%&'*+-.^_`|~": true, "Max-Forwards": true,
+		"": false, "a b": false, "host:8080": false, `"q"`: false, "a/b": false, "é": false, "a\x00": false,
+	} {
+		if got := IsToken(s); got != want {
+			t.Errorf("IsToken(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

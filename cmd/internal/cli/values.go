@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/firstrender/firstrender/httpcache/hop"
 )
 
 // The flag.Value constructors below bind a flag to a variable. Each Set
@@ -73,21 +75,12 @@ func (v tokenValue) Set(s string) error {
 		return errors.New("must not be empty")
 	}
 	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
+		if !hop.IsTchar(s[i]) {
 			return fmt.Errorf("%q is not a token: %q is not allowed (letters, digits and !#$%%&'*+-.^_`|~ are)", s, s[i])
 		}
 	}
 	*v.p = s
 	return nil
-}
-
-// isTchar reports whether c may appear in an RFC 9110 token.
-func isTchar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 type nonEmptyValue struct{ p *string }
