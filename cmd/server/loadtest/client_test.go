@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,5 +173,64 @@ func TestParseSteal(t *testing.T) {
 	}
 	if _, ok := parseSteal("cpu0 1 2 x 4 5 6 7 8\n"); ok {
 		t.Error("a malformed line parsed")
+	}
+}
+
+// checkStores accepts a cache that stores /u/ and not /ns/, and refuses
+// one that stores neither, or both.
+func TestCheckStores(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		storeU, store bool // stores /u/ paths; stores /ns/ paths
+		wantErr       string
+	}{
+		{"right", true, false, ""},
+		{"stores nothing", false, false, "GET /u/check-0 twice: second X-Cache hit=false, want true"},
+		{"stores no-store", true, true, "GET /ns/check-0 twice: second X-Cache hit=true, want false"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			seen := map[string]bool{}
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				again := seen[r.URL.Path]
+				seen[r.URL.Path] = true
+				mu.Unlock()
+				stores := tc.storeU
+				if strings.HasPrefix(r.URL.Path, "/ns/") {
+					stores = tc.store
+				}
+				if again && stores {
+					w.Header().Set("X-Cache", "HIT")
+				} else {
+					w.Header().Set("X-Cache", "MISS")
+				}
+				w.Write([]byte("page"))
+			}))
+			defer ts.Close()
+			err := checkStores(strings.TrimPrefix(ts.URL, "http://"))
+			if got := fmt.Sprint(err); tc.wantErr == "" && err != nil || tc.wantErr != "" && got != tc.wantErr {
+				t.Errorf("checkStores = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseTierFigures(t *testing.T) {
+	text := `# HELP firstrender_memory_entries Entries in the memory tier.
+# TYPE firstrender_memory_entries gauge
+firstrender_memory_entries 12283
+firstrender_memory_admissions_total 14000
+firstrender_memory_rejections_total{reason="first_seen"} 14005
+firstrender_memory_rejections_total{reason="frequency"} 7
+firstrender_memory_evictions_total 1717
+firstrender_requests_total{result="hit"} 99999
+`
+	got, ok := parseTierFigures(text)
+	if want := (tierFigures{entries: 12283, reads: 28012}); !ok || got != want {
+		t.Errorf("parseTierFigures = %+v, %v; want %+v, true", got, ok, want)
+	}
+	if _, ok := parseTierFigures("go_goroutines 12\n"); ok {
+		t.Error("parseTierFigures found the memory tier in a text without it")
 	}
 }

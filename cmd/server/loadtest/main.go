@@ -642,6 +642,55 @@ func (p *Proc) memStats() (memStats, bool) {
 	return m, true
 }
 
+// tierFigures are a firstrender child's memory tier figures, from its
+// admin listener's /metrics: the entries held, and the store reads offered
+// to the tier (admitted or rejected, firstrender_memory_admissions_total
+// plus firstrender_memory_rejections_total): every hit not served from
+// memory is one.
+type tierFigures struct{ entries, reads float64 }
+
+func (p *Proc) tierStats() (tierFigures, bool) {
+	a := p.Info["admin"]
+	if a == "" {
+		return tierFigures{}, false
+	}
+	resp, err := ctlClient.Get("http://" + a + "/metrics")
+	if err != nil {
+		return tierFigures{}, false
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return tierFigures{}, false
+	}
+	return parseTierFigures(string(b))
+}
+
+// parseTierFigures reads tierFigures from a Prometheus text exposition;
+// ok is false without a firstrender_memory_entries sample.
+func parseTierFigures(text string) (t tierFigures, ok bool) {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
+		name, rest, found := strings.Cut(l, " ")
+		if !found {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case name == "firstrender_memory_entries":
+			t.entries, ok = v, true
+		case name == "firstrender_memory_admissions_total", strings.HasPrefix(name, "firstrender_memory_rejections_total{"):
+			t.reads += v
+		}
+	}
+	return t, ok
+}
+
 // Measure runs l against server process p after a warm-up (Options.Warmup
 // of the same load, unmeasured), reading p's CPU time and runtime figures
 // around the measured part.
@@ -672,6 +721,7 @@ func (e *Env) Measure(ctx context.Context, p *Proc, l *load) (Measurement, *resu
 		profDone = e.startProfiles(p, l.profile)
 	}
 	m0, okm := p.memStats()
+	t0m, okt := p.tierStats()
 	s0, oks := readSteal()
 	c0, errc := p.cpu()
 	t0 := time.Now()
@@ -680,6 +730,7 @@ func (e *Env) Measure(ctx context.Context, p *Proc, l *load) (Measurement, *resu
 	s1, oks2 := readSteal()
 	others := float64(e.othersCPU(p, false)-o0) / float64(time.Since(t0))
 	m1, okm2 := p.memStats()
+	t1m, okt2 := p.tierStats()
 	if profDone != nil {
 		<-profDone
 		e.saveProfiles(p, l.profile)
@@ -703,6 +754,10 @@ func (e *Env) Measure(ctx context.Context, p *Proc, l *load) (Measurement, *resu
 	}
 	if c := m1.Commits - m0.Commits; okm && okm2 && c > 0 {
 		m.Extra = strings.TrimSpace(m.Extra + fmt.Sprintf(" store: %d commits, %.1f writes each", c, float64(m1.Writes-m0.Writes)/float64(c)))
+	}
+	if okt && okt2 && r.requests > 0 && t1m.entries+t1m.reads > 0 {
+		reads := t1m.reads - t0m.reads
+		m.Extra = strings.TrimSpace(m.Extra + fmt.Sprintf(" memory tier: %.0f entries, %.0f store reads (%.1f%% of requests)", t1m.entries, reads, 100*reads/float64(r.requests)))
 	}
 	if r.firstErr != nil {
 		fmt.Fprintf(e.log, "loadtest: %s: first error: %v\n", p.Role, r.firstErr)

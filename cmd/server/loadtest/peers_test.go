@@ -189,6 +189,10 @@ func TestPeersLive(t *testing.T) {
 					}
 				}
 			}
+			// The miss scenario's check holds for the real peer.
+			if err := checkStores(p.Addr); err != nil {
+				t.Errorf("checkStores: %v", err)
+			}
 			mu.Lock()
 			if served["/p/1"] != 1 || served["/ns/1"] != 3 {
 				t.Errorf("origin served %v, want /p/1 once (then cached) and /ns/1 three times (no-store)", served)

@@ -62,6 +62,9 @@ type pairSpec struct {
 	// The row names and the baseline's profile name, when not
 	// "baseline", "firstrender" and name+".baseline".
 	baseTarget, frTarget, baseProfile string
+	// noProfile: base and fr have no control listener to profile (a
+	// peer measured against itself).
+	noProfile bool
 }
 
 // pair measures the baseline and firstrender (already started) with the
@@ -86,14 +89,14 @@ func pair(ctx context.Context, env *Env, sp pairSpec) []Row {
 	for k := range max(1, env.Opts.Rounds) {
 		lb := sp.mk("baseline")
 		lb.addr = sp.base.Addr
-		if k == 0 {
+		if k == 0 && !sp.noProfile {
 			lb.profile = baseProfile
 		}
 		mb, _ := env.Measure(ctx, sp.base, lb)
 		mb.HitRatio = -1
 		lf := sp.mk("firstrender")
 		lf.addr = sp.fr.Addr
-		if k == 0 {
+		if k == 0 && !sp.noProfile {
 			lf.profile = sp.name
 		}
 		mf, _ := env.Measure(ctx, sp.fr, lf)
@@ -531,6 +534,12 @@ func runMixed(ctx context.Context, env *Env) ([]Row, error) {
 // runMiss compares a stored miss (a new URL each request: forwarded,
 // inspected by the LiveView lint, stored beside the response) with a
 // forwarded response the origin marks no-store (forwarded, not stored).
+//
+// The peers are measured the same way, each against itself: nginx
+// (proxy_cache, a file per response, written without fsync) and Varnish
+// (malloc storage, lost on restart), so the row shows what storing costs
+// the other caches over forwarding on the same host. firstrender's
+// store commits with fdatasync and survives a crash.
 func runMiss(ctx context.Context, env *Env) ([]Row, error) {
 	origin, err := env.StartOrigin(ctx)
 	if err != nil {
@@ -548,16 +557,95 @@ func runMiss(ctx context.Context, env *Env) ([]Row, error) {
 			return prefix + id + "-" + strconv.FormatInt(c.Add(1), 10), nil
 		}}
 	}
+	mkFor := func(target string) *load {
+		if target == "baseline" {
+			return mk("/ns/")
+		}
+		return mk("/u/")
+	}
 	// Both sides profiled (miss.forward.*, miss.*), so that the profiler's
 	// own cost (the block and mutex rates) does not fall on one side only.
-	return pair(ctx, env, pairSpec{name: "miss", base: fr, fr: fr,
+	rows := pair(ctx, env, pairSpec{name: "miss", base: fr, fr: fr,
 		baseTarget: "forward (no-store)", frTarget: "forward+inspect+store", baseProfile: "miss.forward",
-		mk: func(target string) *load {
-			if target == "baseline" {
-				return mk("/ns/")
+		mk: mkFor})
+	fr.Stop()
+	for _, pe := range missPeers(ctx, env, origin) {
+		if pe.p == nil {
+			rows = append(rows, Row{Scenario: "miss", Target: pe.target, Note: pe.note, Skipped: true})
+			continue
+		}
+		rows = append(rows, pair(ctx, env, pairSpec{name: "miss", base: pe.p, fr: pe.p, noProfile: true,
+			baseTarget: pe.target + " forward", frTarget: pe.target + " store", note: pe.note, mk: mkFor})...)
+		pe.p.Stop()
+	}
+	return rows, nil
+}
+
+// missPeers starts nginx and Varnish (each optional) for the miss
+// scenario and checks, by each one's X-Cache, that it stores a new
+// cacheable URL (its second request hits) and not a no-store one.
+func missPeers(ctx context.Context, env *Env, origin *Proc) []peer {
+	kinds := []struct {
+		target string
+		start  func(context.Context, *Proc, PeerOpts) (*Proc, error)
+	}{
+		{"nginx", env.StartNginx},
+		{"varnish", env.StartVarnish},
+	}
+	// Room for every miss of the run without eviction: at most 20,000
+	// req/s over each round's warm-up and measurement.
+	secs := int((env.Opts.Warmup + env.Opts.Duration) / time.Second)
+	po := PeerOpts{Pages: min(20_000*max(1, secs)*max(1, env.Opts.Rounds), 400_000)}
+	var out []peer
+	for _, k := range kinds {
+		pe := peer{target: k.target}
+		p, err := k.start(ctx, origin, po)
+		if err == nil {
+			err = checkStores(p.Addr)
+		}
+		if err != nil {
+			if p != nil {
+				p.Stop()
 			}
-			return mk("/u/")
-		}}), nil
+			pe.note = err.Error()
+			if !strings.HasPrefix(pe.note, "skipped") {
+				pe.note = "skipped: " + pe.note
+			}
+			fmt.Fprintf(env.log, "loadtest: miss: %s: %s\n", k.target, pe.note)
+		} else {
+			pe.p = p
+			pe.note = p.Info["cache"] + ", verified: stores /u/, not /ns/"
+		}
+		out = append(out, pe)
+	}
+	return out
+}
+
+// checkStores asks addr twice for a new cacheable URL and twice for a new
+// no-store one: the first must hit the second time, the other must not.
+func checkStores(addr string) error {
+	c := &conn{addr: addr}
+	defer c.close()
+	for _, tc := range []struct {
+		path  string
+		store bool
+	}{{"/u/check-0", true}, {"/ns/check-0", false}} {
+		var hit bool
+		for range 2 {
+			r, err := c.get(tc.path)
+			if err != nil {
+				return fmt.Errorf("GET %s: %w", tc.path, err)
+			}
+			if r.status != 200 {
+				return fmt.Errorf("GET %s: status %d", tc.path, r.status)
+			}
+			hit = r.hit
+		}
+		if hit != tc.store {
+			return fmt.Errorf("GET %s twice: second X-Cache hit=%v, want %v", tc.path, hit, tc.store)
+		}
+	}
+	return nil
 }
 
 // runGrowth measures hits on 1,000 full pages with n records in the store
