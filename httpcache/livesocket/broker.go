@@ -109,7 +109,8 @@ type Config struct {
 
 	// Via is the pseudonym this gateway gives itself in the Via field of
 	// the handshakes it forwards (RFC 9110 §7.6.3), appended to the
-	// client's; empty sends none. httpcache/server sets it from the
+	// client's, and of the responses it relays (the 101, a refusal),
+	// appended to the origin's; empty adds none. httpcache/server sets it from the
 	// proxy's Config.Via.
 	Via string
 
@@ -448,7 +449,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer b.release()
 
-	oc, ocork, ok := b.dialOrigin(w, r)
+	oc, ocork, oresp, ok := b.dialOrigin(w, r)
 	if !ok {
 		return
 	}
@@ -456,6 +457,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p := oc.Subprotocol(); p != "" {
 		respHdr.Set("Sec-WebSocket-Protocol", p)
 	}
+	b.responseVia(respHdr, oresp)
 	hw := &hijackCork{ResponseWriter: w}
 	cc, err := b.up.Upgrade(hw, r, respHdr)
 	if err != nil {
@@ -558,9 +560,23 @@ func (b *Broker) originHeader(r *http.Request) http.Header {
 	return h
 }
 
-// dialOrigin performs the origin handshake. On failure it has answered the
-// client and returns false.
-func (b *Broker) dialOrigin(w http.ResponseWriter, r *http.Request) (*websocket.Conn, *corkConn, bool) {
+// responseVia sets h's Via to the origin's response's Via with this
+// gateway's member appended (RFC 9110 §7.6.3: the 101, or a refusal
+// relayed, is a forwarded response like any other).
+func (b *Broker) responseVia(h http.Header, resp *http.Response) {
+	if resp == nil {
+		return
+	}
+	if v := resp.Header.Values("Via"); len(v) > 0 {
+		h["Via"] = v
+	}
+	hop.AppendVia(h, resp.ProtoMajor, resp.ProtoMinor, b.cfg.Via)
+}
+
+// dialOrigin performs the origin handshake and returns the origin's
+// connection, its cork and its 101. On failure it has answered the client
+// and returns false.
+func (b *Broker) dialOrigin(w http.ResponseWriter, r *http.Request) (*websocket.Conn, *corkConn, *http.Response, bool) {
 	d := b.dialer
 	d.Subprotocols = websocket.Subprotocols(r)
 	var cork *corkConn
@@ -578,7 +594,7 @@ func (b *Broker) dialOrigin(w http.ResponseWriter, r *http.Request) (*websocket.
 	oc, resp, err := d.DialContext(ctx, b.originURL(r), b.originHeader(r))
 	b.m.dial.Observe(time.Since(start).Seconds())
 	if err == nil {
-		return oc, cork, true
+		return oc, cork, resp, true
 	}
 	if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 		// The origin refused (its check_origin, auth, 404...): relay its status.
@@ -590,19 +606,20 @@ func (b *Broker) dialOrigin(w http.ResponseWriter, r *http.Request) (*websocket.
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Cache-Status", cacheStatus(b.paths[r.URL.Path], resp.StatusCode))
+		b.responseVia(w.Header(), resp)
 		w.WriteHeader(resp.StatusCode)
 		w.Write(body)
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		b.log.Warn("livesocket: origin handshake timed out", "err", err, "after", time.Since(start))
 		b.refuse(w, r, http.StatusGatewayTimeout, ReasonUpstreamSlow, "the application did not answer in time")
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	b.log.Warn("livesocket: origin unreachable", "err", err)
 	b.refuse(w, r, http.StatusBadGateway, ReasonUpstreamDown, "the application is unreachable")
-	return nil, nil, false
+	return nil, nil, nil, false
 }
 
 // Shutdown stops accepting sockets and closes every brokered socket with

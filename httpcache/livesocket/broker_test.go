@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -273,6 +274,57 @@ func TestBroker_Via(t *testing.T) {
 		if got := strings.Join(reqs[i].Header.Values("Via"), ", "); got != want {
 			t.Errorf("handshake %d: Via = %q, want %q", i+1, got, want)
 		}
+	}
+}
+
+// The responses the broker forwards carry Via too: the client's 101 and
+// an origin refusal it relays, with the origin's own members first. An
+// empty Config.Via adds none, and keeps the origin's.
+func TestBroker_ResponseVia(t *testing.T) {
+	t.Parallel()
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var h http.Header
+		if v := r.URL.Query().Get("via"); v != "" {
+			h = http.Header{"Via": {v}}
+		}
+		if r.URL.Query().Get("refuse") != "" {
+			maps.Copy(w.Header(), h)
+			http.Error(w, "not you", http.StatusForbidden)
+			return
+		}
+		c, err := up.Upgrade(w, r, h)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		echo(c, r)
+	}))
+	t.Cleanup(origin.Close)
+	ou, _ := url.Parse(origin.URL)
+	for _, tc := range []struct {
+		name, via, query string
+		status           int
+		want             string
+	}{
+		{"101", "edge-1", "", http.StatusSwitchingProtocols, "1.1 edge-1"},
+		{"101 after the origin's", "edge-1", "?via=1.1+app-lb", http.StatusSwitchingProtocols, "1.1 app-lb, 1.1 edge-1"},
+		{"refusal relayed", "edge-1", "?via=1.1+app-lb&refuse=1", http.StatusForbidden, "1.1 app-lb, 1.1 edge-1"},
+		{"none of ours", "", "?via=1.1+app-lb", http.StatusSwitchingProtocols, "1.1 app-lb"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := newTestBroker(t, ou, func(c *Config) { c.Via = tc.via })
+			_, resp, err := tb.dial(t, "/live/websocket"+tc.query, nil)
+			if resp == nil {
+				t.Fatalf("dial: %v, no response", err)
+			}
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d (%v), want %d", resp.StatusCode, err, tc.status)
+			}
+			if got := strings.Join(resp.Header.Values("Via"), ", "); got != tc.want {
+				t.Errorf("Via = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 

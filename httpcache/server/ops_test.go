@@ -228,13 +228,16 @@ func TestServer_SocketVia(t *testing.T) {
 			}))
 			t.Cleanup(origin.Close)
 			s := startServer(t, Config{Upstream: mustURL(t, origin.URL), Cache: httpcache.Config{Via: tc.via}})
-			c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.public, "http")+"/live/websocket", http.Header{"Origin": {s.public}})
+			c, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.public, "http")+"/live/websocket", http.Header{"Origin": {s.public}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			c.Close()
 			if v := <-got; v != tc.want {
 				t.Errorf("origin handshake Via = %q, want %q", v, tc.want)
+			}
+			if v := strings.Join(resp.Header.Values("Via"), ", "); v != tc.want {
+				t.Errorf("client's 101 Via = %q, want %q", v, tc.want)
 			}
 		})
 	}
