@@ -723,10 +723,12 @@ func (e *Env) Measure(ctx context.Context, p *Proc, l *load) (Measurement, *resu
 	m0, okm := p.memStats()
 	t0m, okt := p.tierStats()
 	s0, oks := readSteal()
+	io0, errio := p.sysIO()
 	c0, errc := p.cpu()
 	t0 := time.Now()
 	r := l.run(ctx)
 	c1, errc2 := p.cpu()
+	io1, errio2 := p.sysIO()
 	s1, oks2 := readSteal()
 	others := float64(e.othersCPU(p, false)-o0) / float64(time.Since(t0))
 	m1, okm2 := p.memStats()
@@ -754,6 +756,9 @@ func (e *Env) Measure(ctx context.Context, p *Proc, l *load) (Measurement, *resu
 	}
 	if c := m1.Commits - m0.Commits; okm && okm2 && c > 0 {
 		m.Extra = strings.TrimSpace(m.Extra + fmt.Sprintf(" store: %d commits, %.1f writes each", c, float64(m1.Writes-m0.Writes)/float64(c)))
+	}
+	if errio == nil && errio2 == nil && r.requests > 0 {
+		m.Extra = strings.TrimSpace(m.Extra + fmt.Sprintf(" syscalls/req: %.2f reads, %.2f writes", float64(io1.reads-io0.reads)/float64(r.requests), float64(io1.writes-io0.writes)/float64(r.requests)))
 	}
 	if okt && okt2 && r.requests > 0 && t1m.entries+t1m.reads > 0 {
 		reads := t1m.reads - t0m.reads

@@ -382,42 +382,111 @@ func (p *Proc) stopGroup() {
 }
 
 // treeCPU is utime+stime of pid and all its descendants (from
-// /proc/*/stat; this kernel may lack /proc/<pid>/task/<tid>/children).
+// /proc/<pid>/stat).
 func treeCPU(pid int) (time.Duration, error) {
-	ents, err := os.ReadDir("/proc")
+	pids, err := tree(pid)
 	if err != nil {
 		return 0, err
 	}
-	type st struct {
-		ppid int
-		cpu  time.Duration
+	var total time.Duration
+	for _, n := range pids {
+		if _, cpu, err := readStat(n); err == nil {
+			total += cpu
+		}
 	}
-	procs := map[int]st{}
+	return total, nil
+}
+
+// tree is pid and all its descendants, pid first.
+func tree(pid int) ([]int, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	parent := map[int]int{}
 	for _, d := range ents {
 		n, err := strconv.Atoi(d.Name())
 		if err != nil {
 			continue
 		}
-		ppid, cpu, err := readStat(n)
+		ppid, _, err := readStat(n)
 		if err != nil {
 			continue // gone meanwhile
 		}
-		procs[n] = st{ppid, cpu}
+		parent[n] = ppid
 	}
-	root, ok := procs[pid]
-	if !ok {
-		return 0, fmt.Errorf("process %d not found", pid)
+	if _, ok := parent[pid]; !ok {
+		return nil, fmt.Errorf("process %d not found", pid)
 	}
-	total := root.cpu
-	for n, s := range procs {
-		for a, hops := s.ppid, 0; a > 1 && n != pid && hops < 64; a, hops = procs[a].ppid, hops+1 {
+	out := []int{pid}
+	for n, pp := range parent {
+		for a, hops := pp, 0; a > 1 && n != pid && hops < 64; a, hops = parent[a], hops+1 {
 			if a == pid {
-				total += s.cpu
+				out = append(out, n)
 				break
 			}
 		}
 	}
-	return total, nil
+	return out, nil
+}
+
+// sysIO is the read and write system calls a process made
+// (/proc/<pid>/io syscr and syscw: read, readv, pread and the like;
+// write, writev, pwrite; not sendfile or sendmsg).
+type sysIO struct{ reads, writes int64 }
+
+func readSysIO(pid int) (sysIO, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return sysIO{}, err
+	}
+	var c sysIO
+	found := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "syscr":
+			c.reads, found = n, found+1
+		case "syscw":
+			c.writes, found = n, found+1
+		}
+	}
+	if found != 2 {
+		return sysIO{}, fmt.Errorf("/proc/%d/io: no syscr and syscw", pid)
+	}
+	return c, nil
+}
+
+// sysIO is p's read and write system calls: its own, or with its
+// descendants' for a peer.
+func (p *Proc) sysIO() (sysIO, error) {
+	pids := []int{p.Pid()}
+	if p.group {
+		var err error
+		if pids, err = tree(p.Pid()); err != nil {
+			return sysIO{}, err
+		}
+	}
+	var sum sysIO
+	for i, n := range pids {
+		c, err := readSysIO(n)
+		if err != nil {
+			if i == 0 {
+				return sysIO{}, err
+			}
+			continue // a descendant gone meanwhile
+		}
+		sum.reads += c.reads
+		sum.writes += c.writes
+	}
+	return sum, nil
 }
 
 // readStat returns a process's parent and utime+stime.

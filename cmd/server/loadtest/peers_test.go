@@ -247,3 +247,34 @@ func TestPrintTableSkipped(t *testing.T) {
 		t.Errorf("skipped row %q", lines[2])
 	}
 }
+
+// readSysIO counts this process's own writes: a write to a pipe adds at
+// least one.
+func TestReadSysIO(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	before, err := readSysIO(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc/<pid>/io here: %v", err)
+	}
+	for range 3 {
+		if _, err := w.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := readSysIO(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after.writes - before.writes; d < 3 {
+		t.Errorf("3 writes counted as %d", d)
+	}
+	p := &Proc{cmd: &exec.Cmd{Process: &os.Process{Pid: os.Getpid()}}, group: true}
+	if tr, err := p.sysIO(); err != nil || tr.writes < after.writes {
+		t.Errorf("group sysIO = %+v, %v; below the process's own %+v", tr, err, after)
+	}
+}
