@@ -678,6 +678,98 @@ func TestInspectedMiss_CorkedOnGuardedListener(t *testing.T) {
 	}
 }
 
+// TestForward_BatchedWritesOnGuardedListener: behind a guarded listener,
+// each write of a forwarded body leaves in one writev (interimWriter's
+// per-write cork): pipelined responses of every size and framing, not
+// stored (no-store) and stored without an Inspector, arrive whole and in
+// order; and a streamed body's first bytes reach the client before the
+// origin writes the rest, so nothing is held past a write.
+func TestForward_BatchedWritesOnGuardedListener(t *testing.T) {
+	gate := make(chan struct{})
+	r := newRig(t, func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/stream" {
+			w.Header().Set("Cache-Control", "no-store")
+			w.Write([]byte("first-"))
+			w.(http.Flusher).Flush()
+			<-gate
+			w.Write([]byte("second"))
+			return
+		}
+		n, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimPrefix(req.URL.Path, "/ns"), "/"))
+		if strings.HasPrefix(req.URL.Path, "/ns/") {
+			w.Header().Set("Cache-Control", "no-store")
+		} else {
+			w.Header().Set("Cache-Control", "public, max-age=600")
+		}
+		body := bytes.Repeat([]byte{byte('a' + n%26)}, n)
+		if req.URL.Query().Has("chunked") {
+			w.Write(body[:n/2])
+			w.(http.Flusher).Flush()
+			w.Write(body[n/2:])
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		w.Write(body)
+	}, nil)
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release) // before the rig's: a failure must not leave the origin waiting
+	host := strings.TrimPrefix(r.Front.URL, "http://")
+	addr := guardedServer(t, r.Proxy)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	var paths []string
+	var sizes []int
+	for _, n := range []int{1, 4000, 4096, 9000, 20480, 70000} {
+		for _, p := range []string{"/ns/%d", "/ns/%d?chunked", "/%d", "/%d?chunked"} {
+			paths = append(paths, fmt.Sprintf(p, n))
+			sizes = append(sizes, n)
+		}
+	}
+	var raw bytes.Buffer
+	for _, p := range paths {
+		raw.WriteString("GET " + p + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+	}
+	if _, err := c.Write(raw.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for i, n := range sizes {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", paths[i], err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := bytes.Repeat([]byte{byte('a' + n%26)}, n); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: got %d bytes, %v; Cache-Status %q", paths[i], len(got), err, resp.Header.Get("Cache-Status"))
+		}
+	}
+	// The stream, on the same connection: its header and first bytes
+	// must come while the origin still holds the rest.
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write([]byte("GET /stream HTTP/1.1\r\nHost: " + host + "\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 6)
+	if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "first-" {
+		t.Fatalf("read %q, %v before the origin wrote the rest; want first-", first, err)
+	}
+	release()
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || string(rest) != "second" {
+		t.Errorf("rest %q, %v", rest, err)
+	}
+}
+
 // TestTeeBody_NoRearmAfterEnd: net/http returns the last bytes of a body
 // of known length with io.EOF; the read that follows (readExactly's check
 // for a longer body) must not arm the idle timer again, which kept the

@@ -39,7 +39,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ex *exchange) {
 }
 
 func (p *Proxy) forwardOnce(w http.ResponseWriter, r *http.Request, ex *exchange) {
-	iw := &interimWriter{ResponseWriter: w, http10: !r.ProtoAtLeast(1, 1)}
+	iw := &interimWriter{ResponseWriter: w, http10: !r.ProtoAtLeast(1, 1), ctx: r.Context(), batch: r.ProtoMajor == 1}
 	defer func() {
 		if ex.call.cancel != nil {
 			ex.call.cancel()
@@ -472,6 +472,37 @@ func (b *clientBody) Read(p []byte) (int, error) {
 type interimWriter struct {
 	http.ResponseWriter
 	http10 bool // the client spoke HTTP/1.0
+	// batch: each Write of the body leaves in one syscall on a guarded
+	// HTTP/1 connection (hop.CorkWrite); ctx is the request's, which
+	// names the connection.
+	batch bool
+	ctx   context.Context
+}
+
+// Write writes p and flushes it: ReverseProxy flushes every write
+// (FlushInterval -1), and net/http sends a write past its 4 KB buffer in
+// two syscalls, the buffer (with the header section, the first time)
+// and the rest, each waking the client on loopback. Corked for the call
+// (hop.CorkWrite), they leave in one writev; nothing is held past the
+// call, so a streamed body reaches the client as it arrives. Under a
+// fill's cork (a whole response in memory) the write joins that batch.
+func (w *interimWriter) Write(p []byte) (int, error) {
+	if !w.batch {
+		return w.ResponseWriter.Write(p)
+	}
+	k := hop.CorkWrite(w.ctx)
+	if !k.Active() {
+		// No guarded connection, or a fill's cork holds the whole
+		// response until forwardOnce ends: the same for every write.
+		w.batch = false
+		return w.ResponseWriter.Write(p)
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.Flush()
+	if rerr := k.Release(); err == nil && rerr != nil {
+		err = rerr
+	}
+	return n, err
 }
 
 func (w *interimWriter) WriteHeader(code int) {

@@ -96,6 +96,38 @@ func TestCorkHolds(t *testing.T) {
 	}
 }
 
+// CorkWrite corks an idle connection like CorkWrites, and leaves one
+// that is corked already to its batch: the zero Cork, whose Release sends
+// nothing, and the write joins the held bytes.
+func TestCorkWrite(t *testing.T) {
+	rc := &recConn{}
+	gc := &guardedConn{Conn: rc, edge: true}
+	ctx := ConnContext(context.Background(), gc)
+	one := CorkWrite(ctx)
+	if !one.Active() {
+		t.Fatal("CorkWrite on an idle guarded connection: not active")
+	}
+	gc.Write([]byte("head"))
+	if err := one.Release(); err != nil || string(rc.got()) != "head" {
+		t.Fatalf("after Release: %q, %v", rc.got(), err)
+	}
+	outer := CorkWrites(ctx)
+	gc.Write([]byte("-held"))
+	inner := CorkWrite(ctx)
+	if inner.Active() {
+		t.Fatal("CorkWrite inside another batch: active")
+	}
+	if err := inner.Release(); err != nil || string(rc.got()) != "head" || !outer.Holding() {
+		t.Fatalf("the zero Cork's Release sent %q (err %v, outer holding %v), want the outer batch kept", rc.got(), err, outer.Holding())
+	}
+	if err := outer.Release(); err != nil || string(rc.got()) != "head-held" {
+		t.Fatalf("outer Release: %q, %v", rc.got(), err)
+	}
+	if k := CorkWrite(context.Background()); k.Active() {
+		t.Error("CorkWrite without a guarded connection: active")
+	}
+}
+
 // TestCorkErrors checks that a failing connection's error reaches the
 // writer: on the write that sends the held bytes, or on Release.
 func TestCorkErrors(t *testing.T) {

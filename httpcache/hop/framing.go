@@ -630,6 +630,22 @@ func CorkWrites(ctx context.Context) Cork {
 	return Cork{gc}
 }
 
+// CorkWrite is [CorkWrites] for a single write of a streamed response:
+// the caller writes, flushes its ResponseWriter and releases the Cork
+// before it returns, so nothing is held past that call, and a write past
+// net/http's 4 KB buffer leaves in one writev instead of two. When ctx's
+// connection is corked already (a batch further up the stack that holds
+// a whole response), it returns the zero Cork: the write joins that
+// batch, which its owner releases.
+func CorkWrite(ctx context.Context) Cork {
+	gc, _ := ctx.Value(connKey{}).(*guardedConn)
+	if gc == nil || gc.corked {
+		return Cork{}
+	}
+	gc.corked = true
+	return Cork{gc}
+}
+
 // Active reports whether k batches writes of a connection.
 func (k Cork) Active() bool { return k.c != nil }
 
