@@ -8,6 +8,10 @@ import (
 	"github.com/firstrender/firstrender/store"
 )
 
+// originReadBuffer is the default Transport's read buffer per origin
+// connection (net/http's default is 4 KB).
+const originReadBuffer = 32 << 10
+
 // Defaults of [Config] that a zero field takes. They are exported so that
 // front ends (flags, help texts) show the library's values instead of
 // restating them.
