@@ -191,6 +191,33 @@ func peerRows(scenario string, peers []peer, ms []Measurement, ref *Measurement)
 // Varnish, its Age field). A peer that is absent, fails, or does not hit
 // is stopped and left with a "skipped: why" note.
 func httpPeers(ctx context.Context, env *Env, origin *Proc, po PeerOpts, warmUp func(addr string) error, verify string) []peer {
+	return startPeers(ctx, env, origin, po, "", func(p *Proc, age bool) (string, error) {
+		if err := warmUp(p.Addr); err != nil {
+			return "", err
+		}
+		c := &conn{addr: p.Addr}
+		r, err := c.get(verify)
+		c.close()
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("verify GET %s: %w", verify, err)
+		case !r.hit:
+			return "", fmt.Errorf("GET %s after the warm-up: status %d, X-Cache not HIT (not caching?)", verify, r.status)
+		case age && r.age < 0:
+			return "", fmt.Errorf("GET %s after the warm-up: X-Cache HIT but no Age field", verify)
+		case age:
+			return "warm-up verified X-Cache HIT and Age", nil
+		}
+		return "warm-up verified X-Cache HIT", nil
+	})
+}
+
+// startPeers starts nginx and Varnish in front of origin (each optional)
+// and has check ready each (age: the peer sends Age on hits, which the
+// check may require). A peer that is absent, fails to start, or fails its
+// check is stopped and left with a "skipped: why" note, logged with
+// logPrefix; a ready one's note is its cache's size and check's note.
+func startPeers(ctx context.Context, env *Env, origin *Proc, po PeerOpts, logPrefix string, check func(p *Proc, age bool) (string, error)) []peer {
 	kinds := []struct {
 		target string
 		start  func(context.Context, *Proc, PeerOpts) (*Proc, error)
@@ -203,21 +230,9 @@ func httpPeers(ctx context.Context, env *Env, origin *Proc, po PeerOpts, warmUp 
 	for _, k := range kinds {
 		pe := peer{target: k.target}
 		p, err := k.start(ctx, origin, po)
+		var note string
 		if err == nil {
-			err = warmUp(p.Addr)
-		}
-		if err == nil {
-			c := &conn{addr: p.Addr}
-			r, gerr := c.get(verify)
-			c.close()
-			switch {
-			case gerr != nil:
-				err = fmt.Errorf("verify GET %s: %w", verify, gerr)
-			case !r.hit:
-				err = fmt.Errorf("GET %s after the warm-up: status %d, X-Cache not HIT (not caching?)", verify, r.status)
-			case k.age && r.age < 0:
-				err = fmt.Errorf("GET %s after the warm-up: X-Cache HIT but no Age field", verify)
-			}
+			note, err = check(p, k.age)
 		}
 		if err != nil {
 			if p != nil {
@@ -227,13 +242,10 @@ func httpPeers(ctx context.Context, env *Env, origin *Proc, po PeerOpts, warmUp 
 			if !strings.HasPrefix(pe.note, "skipped") {
 				pe.note = "skipped: " + pe.note
 			}
-			fmt.Fprintf(env.log, "loadtest: %s: %s\n", k.target, pe.note)
+			fmt.Fprintf(env.log, "loadtest: %s%s: %s\n", logPrefix, k.target, pe.note)
 		} else {
 			pe.p = p
-			pe.note = p.Info["cache"] + ", warm-up verified X-Cache HIT"
-			if k.age {
-				pe.note += " and Age"
-			}
+			pe.note = p.Info["cache"] + ", " + note
 		}
 		out = append(out, pe)
 	}
@@ -585,40 +597,16 @@ func runMiss(ctx context.Context, env *Env) ([]Row, error) {
 // scenario and checks, by each one's X-Cache, that it stores a new
 // cacheable URL (its second request hits) and not a no-store one.
 func missPeers(ctx context.Context, env *Env, origin *Proc) []peer {
-	kinds := []struct {
-		target string
-		start  func(context.Context, *Proc, PeerOpts) (*Proc, error)
-	}{
-		{"nginx", env.StartNginx},
-		{"varnish", env.StartVarnish},
-	}
 	// Room for every miss of the run without eviction: at most 20,000
 	// req/s over each round's warm-up and measurement.
 	secs := int((env.Opts.Warmup + env.Opts.Duration) / time.Second)
 	po := PeerOpts{Pages: min(20_000*max(1, secs)*max(1, env.Opts.Rounds), 400_000)}
-	var out []peer
-	for _, k := range kinds {
-		pe := peer{target: k.target}
-		p, err := k.start(ctx, origin, po)
-		if err == nil {
-			err = checkStores(p.Addr)
+	return startPeers(ctx, env, origin, po, "miss: ", func(p *Proc, _ bool) (string, error) {
+		if err := checkStores(p.Addr); err != nil {
+			return "", err
 		}
-		if err != nil {
-			if p != nil {
-				p.Stop()
-			}
-			pe.note = err.Error()
-			if !strings.HasPrefix(pe.note, "skipped") {
-				pe.note = "skipped: " + pe.note
-			}
-			fmt.Fprintf(env.log, "loadtest: miss: %s: %s\n", k.target, pe.note)
-		} else {
-			pe.p = p
-			pe.note = p.Info["cache"] + ", verified: stores /u/, not /ns/"
-		}
-		out = append(out, pe)
-	}
-	return out
+		return "verified: stores /u/, not /ns/", nil
+	})
 }
 
 // checkStores asks addr twice for a new cacheable URL and twice for a new
