@@ -220,17 +220,19 @@ func TestParseTierFigures(t *testing.T) {
 	text := `# HELP firstrender_memory_entries Entries in the memory tier.
 # TYPE firstrender_memory_entries gauge
 firstrender_memory_entries 12283
+# TYPE firstrender_memory_admissions_total counter
 firstrender_memory_admissions_total 14000
+# TYPE firstrender_memory_rejections_total counter
 firstrender_memory_rejections_total{reason="first_seen"} 14005
 firstrender_memory_rejections_total{reason="frequency"} 7
 firstrender_memory_evictions_total 1717
 firstrender_requests_total{result="hit"} 99999
 `
-	got, ok := parseTierFigures(text)
+	got, ok := parseTierFigures(strings.NewReader(text))
 	if want := (tierFigures{entries: 12283, reads: 28012}); !ok || got != want {
 		t.Errorf("parseTierFigures = %+v, %v; want %+v, true", got, ok, want)
 	}
-	if _, ok := parseTierFigures("go_goroutines 12\n"); ok {
+	if _, ok := parseTierFigures(strings.NewReader("go_goroutines 12\n")); ok {
 		t.Error("parseTierFigures found the memory tier in a text without it")
 	}
 }

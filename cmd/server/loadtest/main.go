@@ -49,6 +49,10 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Scenario is one entry of the registry: Run measures and returns rows
@@ -659,36 +663,36 @@ func (p *Proc) tierStats() (tierFigures, bool) {
 		return tierFigures{}, false
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK {
 		return tierFigures{}, false
 	}
-	return parseTierFigures(string(b))
+	return parseTierFigures(resp.Body)
 }
 
 // parseTierFigures reads tierFigures from a Prometheus text exposition;
 // ok is false without a firstrender_memory_entries sample.
-func parseTierFigures(text string) (t tierFigures, ok bool) {
-	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, "#") {
-			continue
-		}
-		name, rest, found := strings.Cut(l, " ")
-		if !found {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-		if err != nil {
-			continue
-		}
-		switch {
-		case name == "firstrender_memory_entries":
-			t.entries, ok = v, true
-		case name == "firstrender_memory_admissions_total", strings.HasPrefix(name, "firstrender_memory_rejections_total{"):
-			t.reads += v
+func parseTierFigures(r io.Reader) (t tierFigures, ok bool) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return tierFigures{}, false
+	}
+	e := fams["firstrender_memory_entries"]
+	if e == nil || len(e.GetMetric()) == 0 {
+		return tierFigures{}, false
+	}
+	// A sample is a gauge or counter as the server declares it, untyped
+	// without a TYPE line.
+	value := func(m *dto.Metric) float64 {
+		return m.GetGauge().GetValue() + m.GetCounter().GetValue() + m.GetUntyped().GetValue()
+	}
+	t.entries = value(e.GetMetric()[0])
+	for _, name := range []string{"firstrender_memory_admissions_total", "firstrender_memory_rejections_total"} {
+		for _, m := range fams[name].GetMetric() {
+			t.reads += value(m)
 		}
 	}
-	return t, ok
+	return t, true
 }
 
 // Measure runs l against server process p after a warm-up (Options.Warmup
